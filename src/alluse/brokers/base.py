@@ -1,0 +1,73 @@
+"""The one interface every broker implements (paper now, IBKR later).
+
+A broker never touches the order manager's `Order` objects after `submit` returns: it keeps
+its own book and reports everything back as events through the handlers the order manager
+registers, so the order manager stays the only writer of order state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Protocol, runtime_checkable
+
+from alluse.execution.events import OrderEvent, SettlementEvent
+from alluse.model import Order, OrderStatus, OrderType, Side, TimeInForce
+
+OrderEventHandler = Callable[[OrderEvent], None]
+SettlementHandler = Callable[[SettlementEvent], None]
+
+# A REJECTED event with this reason refuses a *resend*: it names the original order's
+# client order id but does not apply to the original, which keeps working untouched.
+DUPLICATE_ORDER_REASON = "duplicate client order id"
+
+
+@dataclass(slots=True, frozen=True)
+class VenueOrder:
+    """The venue's view of one order, as reconciliation compares it with the journal."""
+
+    client_order_id: str
+    venue_order_id: str
+    account: str
+    instrument_id: str
+    side: Side
+    quantity: int
+    order_type: OrderType
+    limit_price: Decimal | None
+    time_in_force: TimeInForce
+    status: OrderStatus
+    filled_qty: int
+    ts_accepted: int
+
+    @property
+    def remaining(self) -> int:
+        return self.quantity - self.filled_qty
+
+
+@dataclass(slots=True, frozen=True)
+class AccountSnapshot:
+    account: str
+    cash: Decimal
+    positions: dict[str, int]  # instrument id -> signed quantity; flat instruments are absent
+    reserved_cash: Decimal  # collateral held for short puts (open and working)
+
+    @property
+    def free_cash(self) -> Decimal:
+        return self.cash - self.reserved_cash
+
+
+@runtime_checkable
+class Broker(Protocol):
+    name: str
+    connected: bool
+
+    def set_event_handler(self, on_order_event: OrderEventHandler, on_settlement: SettlementHandler) -> None: ...
+
+    def submit(self, order: Order) -> None: ...
+
+    def cancel(self, client_order_id: str) -> None: ...
+
+    def open_orders(self) -> list[VenueOrder]: ...
+
+    def account_snapshot(self, account: str) -> AccountSnapshot: ...

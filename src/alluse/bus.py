@@ -1,0 +1,51 @@
+"""In-process publish/subscribe: topics to handlers, synchronous and cheap.
+
+A handler that raises is logged and counted, never allowed to break the publisher or the
+other subscribers: one bad strategy must not stop fills from reaching the portfolio.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Callable
+from typing import Any
+
+log = logging.getLogger("alluse.bus")
+
+Handler = Callable[[Any], None]
+
+
+class MessageBus:
+    def __init__(self) -> None:
+        self._handlers: dict[str, list[Handler]] = defaultdict(list)
+        self.published = 0
+        self.handler_errors = 0
+
+    def subscribe(self, topic: str, handler: Handler) -> None:
+        if handler not in self._handlers[topic]:
+            self._handlers[topic].append(handler)
+
+    def unsubscribe(self, topic: str, handler: Handler) -> None:
+        handlers = self._handlers.get(topic)
+        if handlers and handler in handlers:
+            handlers.remove(handler)
+
+    def publish(self, topic: str, message: Any) -> None:
+        self.published += 1
+        handlers = self._handlers.get(topic)
+        if not handlers:
+            return
+        for handler in tuple(handlers):
+            try:
+                handler(message)
+            except Exception:
+                self.handler_errors += 1
+                log.exception("handler %r failed on topic %s", handler, topic)
+
+
+# Topics used across components.
+TOPIC_ORDER_EVENT = "order.event"  # payload: OrderEvent (execution.events)
+TOPIC_FILL = "order.fill"  # payload: Fill
+TOPIC_ORDER_DENIED = "order.denied"  # payload: Order (with reason)
+TOPIC_ACCOUNT = "account.event"  # payload: execution.events.PositionEvent (expiry/assignment)

@@ -1,0 +1,216 @@
+"""The `alluse` command. The only place that prints."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+import time
+from decimal import Decimal
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from alluse.config import Config, ConfigError, load_config
+from alluse.execution.journal import Journal, JournalError
+
+console = Console()
+err = Console(stderr=True)
+
+
+def _money(x: Decimal | float | None) -> str:
+    return "-" if x is None else f"{Decimal(x):,.2f}"
+
+
+def _opt(x: float | None, fmt: str) -> str:
+    return "-" if x is None else format(x, fmt)
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="alluse", description="ALL-USE market integration")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-v info, -vv debug)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run the paper-trading system on the simulated market")
+    run.add_argument("--config", type=Path, help="TOML config file (defaults otherwise)")
+    run.add_argument("--duration", type=float, help="wall-clock seconds to run (default 60)")
+    run.add_argument("--speed", type=float, help="simulated seconds per wall second (default 8000)")
+    run.add_argument("--seed", type=int, help="random seed of the simulated market")
+    run.add_argument("--data-dir", type=Path, help="where the journal lives (default ./data)")
+
+    for name, help_text in (("orders", "list the orders in a data dir's journal"),
+                            ("positions", "show positions and cash from a data dir's journal")):  # fmt: skip
+        p = sub.add_parser(name, help=help_text)
+        p.add_argument("--data-dir", type=Path, default=Path("data"))
+        if name == "orders":
+            p.add_argument("--status", help="only orders in this status (e.g. FILLED)")
+            p.add_argument("--limit", type=int, default=50, help="newest N orders (default 50, 0 = all)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _build_parser().parse_args(argv)
+    level = [logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)]
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        if args.command == "run":
+            return _run(args)
+        if args.command == "orders":
+            return _orders(args)
+        return _positions(args)
+    except (ConfigError, JournalError) as exc:
+        err.print(f"[bold red]error:[/] {exc}", highlight=False)
+        return 2
+
+
+# ---------------------------------------------------------------------------- run
+
+
+def _run(args: argparse.Namespace) -> int:
+    from alluse.summary import build_summary
+    from alluse.system import run_live
+
+    overrides = {
+        "run": {"duration_s": args.duration, "speed": args.speed, "seed": args.seed,
+                "data_dir": None if args.data_dir is None else str(args.data_dir)},
+    }  # fmt: skip
+    config = load_config(args.config, overrides)
+    console.print(
+        f"[bold]ALL-USE[/] paper trading on the simulated market: {config.run.duration_s:g}s wall at "
+        f"{config.run.speed:g}x, seed {config.run.seed}, data dir {config.run.data_dir}  (Ctrl-C stops cleanly)"
+    )
+
+    async def main_task():
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        return await run_live(config, stop)
+
+    t0 = time.perf_counter()
+    system = asyncio.run(main_task())
+    try:
+        summary = build_summary(system, time.perf_counter() - t0, system.sim_start_ns)
+    finally:
+        system.close()
+    _print_summary(config, summary)
+    return 0 if summary.consistent else 1
+
+
+def _print_summary(config: Config, s) -> None:  # s: RunSummary
+    console.rule("[bold]run summary")
+    console.print(
+        f"wall {s.wall_seconds:.1f}s; simulated {s.sim_start} -> {s.sim_end} UTC; session {s.session}; "
+        f"recovered {s.recovered_orders} orders from the journal ({s.recovered_open_resolved} open ones resolved)"
+    )
+    md = Table(title="market data", show_header=True)
+    md.add_column("quotes accepted", justify="right")
+    md.add_column("rejected", justify="right")
+    md.add_column("rejected by reason")
+    md.add_column("cache", justify="left")
+    rejected = {k: v for k, v in s.quotes_rejected.items() if v}
+    md.add_row(
+        f"{s.quotes_accepted:,}", f"{sum(rejected.values()):,}",
+        ", ".join(f"{k}={v}" for k, v in rejected.items()) or "none",
+        ", ".join(f"{k}={v:,}" for k, v in s.cache.items()),
+    )  # fmt: skip
+    console.print(md)
+
+    orders = Table(title="orders this run (final state)")
+    for col in ("state", "orders"):
+        orders.add_column(col, justify="right" if col == "orders" else "left")
+    for state, n in sorted(s.orders_this_run.items()):
+        orders.add_row(state, str(n))
+    orders.add_row("[bold]total", f"[bold]{sum(s.orders_this_run.values())}")
+    console.print(orders)
+    console.print(
+        f"fills {s.fills_this_run}, settlements (expiry/assignment) {s.settlements_this_run}, "
+        f"commissions {_money(s.commissions_this_run)}; risk denials: "
+        + (", ".join(f"{k}={v}" for k, v in s.risk_denials.items()) or "none")
+    )
+    if s.strategy:
+        console.print("strategy: " + ", ".join(f"{k}={v}" for k, v in s.strategy.items()))
+
+    pos = Table(title="positions")
+    for col in ("account", "instrument", "qty", "avg cost", "mark (mid)", "unrealized"):
+        pos.add_column(col, justify="left" if col in ("account", "instrument") else "right")
+    for p in s.positions:
+        pos.add_row(p.account, p.instrument_id, str(p.quantity), _money(p.avg_cost), _opt(p.mark, ".2f"),
+                    _money(p.unrealized))  # fmt: skip
+    if not s.positions:
+        pos.add_row("-", "no open positions", "", "", "", "")
+    console.print(pos)
+
+    acc = Table(title="accounts")
+    for col in ("account", "deposits", "cash", "commissions", "realized P&L", "unrealized P&L", "fills"):
+        acc.add_column(col, justify="left" if col == "account" else "right")
+    for a in s.accounts:
+        acc.add_row(a.account, _money(a.deposits), _money(a.cash), _money(a.commissions), _money(a.realized_pnl),
+                    _money(a.unrealized_pnl), str(a.fills))  # fmt: skip
+    console.print(acc)
+
+    q = s.quality
+    console.print(
+        f"execution quality: fills {q.fills}, mean slippage vs arrival mid {_opt(q.mean_slippage_bps, '.1f')} bps "
+        f"(positive = worse), median submit-to-fill {_opt(q.median_latency_ms, ',.1f')} ms simulated, "
+        f"fill ratio {_opt(q.fill_ratio, '.1%')}, venue reject rate {_opt(q.reject_rate, '.1%')}"
+    )
+    verdict = "[green]consistent[/]" if s.consistent else "[red]INCONSISTENT[/]: " + "; ".join(s.consistency_detail)
+    console.print(f"positions and cash rebuilt from the journal's fills: {verdict}")
+    console.print(f"journal: {s.journal_path}")
+
+
+# ---------------------------------------------------------------------------- journal readers
+
+
+def _open_journal(data_dir: Path) -> Journal:
+    return Journal(data_dir / "journal.db", readonly=True)
+
+
+def _orders(args: argparse.Namespace) -> int:
+    journal = _open_journal(args.data_dir)
+    try:
+        orders = list(journal.load().orders.values())
+    finally:
+        journal.close()
+    if args.status:
+        orders = [o for o in orders if o.status.value == args.status.upper()]
+    if args.limit:
+        orders = orders[-args.limit :]
+    table = Table(title=f"orders in {args.data_dir / 'journal.db'}")
+    for col in ("client order id", "account", "instrument", "side", "qty", "type", "limit", "status", "filled",
+                "avg px", "tag", "reason"):  # fmt: skip
+        table.add_column(col)
+    for o in orders:
+        table.add_row(o.client_order_id, o.account, o.instrument_id, o.side.value, str(o.quantity),
+                      o.order_type.value, _money(o.limit_price), o.status.value, str(o.filled_qty),
+                      _money(o.avg_fill_price) if o.filled_qty else "-", o.tag, o.reason)  # fmt: skip
+    console.print(table)
+    return 0
+
+
+def _positions(args: argparse.Namespace) -> int:
+    from alluse.summary import ledger_from_journal
+
+    ledger = ledger_from_journal(args.data_dir / "journal.db")
+    table = Table(title=f"positions in {args.data_dir / 'journal.db'}")
+    for col in ("account", "instrument", "qty", "avg cost", "realized P&L"):
+        table.add_column(col)
+    for p in sorted(ledger.open_positions(), key=lambda p: (p.account, p.instrument_id)):
+        table.add_row(p.account, p.instrument_id, str(p.quantity), _money(p.avg_cost), _money(p.realized_pnl))
+    console.print(table)
+    cash = Table(title="cash")
+    for col in ("account", "deposits", "cash", "commissions", "fills"):
+        cash.add_column(col)
+    for a in ledger.accounts():
+        t = ledger.totals(a, lambda _: None)
+        cash.add_row(a, _money(t.deposits), _money(t.cash), _money(t.commissions), str(t.fills))
+    console.print(cash)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

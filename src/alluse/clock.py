@@ -1,0 +1,134 @@
+"""One injectable clock for the whole system.
+
+Every component asks the clock for the time and for timers, never `time` or `asyncio`
+directly, so the same code runs in wall time, in accelerated simulated time (`--speed`)
+and in fully manual virtual time (tests, benchmarks).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import time
+from collections.abc import Callable
+from datetime import datetime, timezone
+from typing import Any, Protocol
+
+NS = 1_000_000_000
+
+
+class TimerHandle(Protocol):
+    def cancel(self) -> None: ...
+
+
+class Clock(Protocol):
+    def now_ns(self) -> int: ...
+
+    def call_at(self, ts_ns: int, callback: Callable[..., Any], *args: Any) -> TimerHandle: ...
+
+    def call_later(self, delay_ns: int, callback: Callable[..., Any], *args: Any) -> TimerHandle: ...
+
+
+def ns_to_datetime(ts_ns: int) -> datetime:
+    return datetime.fromtimestamp(ts_ns / NS, tz=timezone.utc)
+
+
+def datetime_to_ns(dt: datetime) -> int:
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=timezone.utc)
+    return int(dt.timestamp()) * NS + dt.microsecond * 1000
+
+
+class _ManualTimer:
+    __slots__ = ("cancelled",)
+
+    def __init__(self) -> None:
+        self.cancelled = False
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+
+class TestClock:
+    """Virtual time that moves only when told to; timers fire in time order, ties in FIFO order."""
+
+    __test__ = False  # not a pytest test class
+
+    def __init__(self, start_ns: int = 0) -> None:
+        self._now = start_ns
+        self._heap: list[tuple[int, int, _ManualTimer, Callable[..., Any], tuple[Any, ...]]] = []
+        self._seq = itertools.count()
+
+    def now_ns(self) -> int:
+        return self._now
+
+    def call_at(self, ts_ns: int, callback: Callable[..., Any], *args: Any) -> _ManualTimer:
+        handle = _ManualTimer()
+        heapq.heappush(self._heap, (max(ts_ns, self._now), next(self._seq), handle, callback, args))
+        return handle
+
+    def call_later(self, delay_ns: int, callback: Callable[..., Any], *args: Any) -> _ManualTimer:
+        return self.call_at(self._now + max(0, delay_ns), callback, *args)
+
+    def next_timer_ns(self) -> int | None:
+        while self._heap and self._heap[0][2].cancelled:
+            heapq.heappop(self._heap)
+        return self._heap[0][0] if self._heap else None
+
+    def advance_to(self, ts_ns: int) -> int:
+        """Fire every timer due up to `ts_ns` (including ones they schedule); returns how many fired."""
+        fired = 0
+        while self._heap and self._heap[0][0] <= ts_ns:
+            when, _, handle, callback, args = heapq.heappop(self._heap)
+            if handle.cancelled:
+                continue
+            self._now = max(self._now, when)
+            callback(*args)
+            fired += 1
+        self._now = max(self._now, ts_ns)
+        return fired
+
+    def advance(self, delta_ns: int) -> int:
+        return self.advance_to(self._now + delta_ns)
+
+    def run_until_idle(self, limit_ns: int | None = None) -> int:
+        """Fire timers until none is left (or the next is past `limit_ns`)."""
+        fired = 0
+        while (nxt := self.next_timer_ns()) is not None and (limit_ns is None or nxt <= limit_ns):
+            fired += self.advance_to(nxt)
+        return fired
+
+
+class LiveClock:
+    """Wall time (speed 1, real epoch) or simulated time running `speed` times faster than the wall.
+
+    Simulated time starts at `start_ns` and advances with the monotonic clock, so timers on the
+    asyncio loop fire after `delay / speed` of real time.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop | None = None, speed: float = 1.0, start_ns: int | None = None) -> None:
+        if not speed > 0:
+            raise ValueError(f"speed={speed!r}: must be positive")
+        self._loop = loop
+        self.speed = speed
+        self._wall0 = time.perf_counter_ns()
+        self._start = time.time_ns() if start_ns is None else start_ns
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        if self._loop is None:
+            self._loop = asyncio.get_running_loop()
+        return self._loop
+
+    def now_ns(self) -> int:
+        return self._start + int((time.perf_counter_ns() - self._wall0) * self.speed)
+
+    def call_at(self, ts_ns: int, callback: Callable[..., Any], *args: Any) -> asyncio.TimerHandle:
+        return self.call_later(ts_ns - self.now_ns(), callback, *args)
+
+    def call_later(self, delay_ns: int, callback: Callable[..., Any], *args: Any) -> asyncio.TimerHandle:
+        return self.loop.call_later(max(0, delay_ns) / NS / self.speed, callback, *args)
+
+    async def sleep(self, delay_ns: int) -> None:
+        await asyncio.sleep(max(0, delay_ns) / NS / self.speed)

@@ -1,0 +1,192 @@
+"""One validated configuration: a TOML file over defaults.
+
+Unknown keys are errors (a typo must not silently fall back to a default when real money
+is at stake), and every error names the dotted key and the value it got.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+PositiveFloat = Annotated[float, Field(gt=0)]
+NonNegFloat = Annotated[float, Field(ge=0)]
+
+
+class ConfigError(Exception):
+    """The configuration is unusable; the message lists each bad key and its value."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RunConfig(_Section):
+    duration_s: PositiveFloat = 60.0  # wall-clock seconds
+    speed: PositiveFloat = 8000.0  # simulated seconds per wall second (1 = real time)
+    seed: int = 7
+    data_dir: str = "data"
+    start: str = "auto"  # ISO-8601 UTC start of simulated time, or "auto": last Monday 14:30 UTC
+
+    @field_validator("start")
+    @classmethod
+    def _check_start(cls, v: str) -> str:
+        if v != "auto":
+            datetime.fromisoformat(v.replace("Z", "+00:00"))
+        return v
+
+    def start_datetime(self, today: datetime | None = None) -> datetime:
+        if self.start != "auto":
+            dt = datetime.fromisoformat(self.start.replace("Z", "+00:00"))
+            return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
+        today = today or datetime.now(timezone.utc)
+        monday = today - timedelta(days=today.weekday())
+        return monday.replace(hour=14, minute=30, second=0, microsecond=0)
+
+
+class Underlying(_Section):
+    spot: PositiveFloat
+    vol: Annotated[float, Field(gt=0, le=3)]
+
+
+class MarketConfig(_Section):
+    underlyings: dict[str, Underlying] = Field(
+        default_factory=lambda: {
+            "TSLA": Underlying(spot=250.0, vol=0.55),
+            "NVDA": Underlying(spot=135.0, vol=0.45),
+            "AAPL": Underlying(spot=230.0, vol=0.25),
+            "AMZN": Underlying(spot=200.0, vol=0.30),
+            "MSFT": Underlying(spot=420.0, vol=0.22),
+        }
+    )
+    step_interval_s: PositiveFloat = 300.0  # simulated seconds between market updates
+    weekly_expiries: Annotated[int, Field(ge=1, le=8)] = 3
+    strikes_each_side: Annotated[int, Field(ge=1, le=50)] = 8
+    skew: NonNegFloat = 0.8
+    rate: float = 0.04
+    options_per_step_fraction: Annotated[float, Field(gt=0, le=1)] = 1.0
+    quote_ttl_s: PositiveFloat = 1800.0  # simulated seconds after which a quote is stale
+    option_cache_capacity: Annotated[int, Field(ge=1)] = 10_000
+
+
+class VenueConfig(_Section):
+    ack_latency_ms: NonNegFloat = 2.0  # simulated time
+    fill_latency_ms: NonNegFloat = 5.0
+    session_close_utc_hour: Annotated[int, Field(ge=0, le=23)] = 20
+
+
+class RiskConfig(_Section):
+    max_order_quantity: Annotated[int, Field(gt=0)] = 50
+    max_order_notional: Annotated[Decimal, Field(gt=0)] = Decimal(500_000)
+    price_band_pct: PositiveFloat = 0.25
+    price_band_min: NonNegFloat = 0.10
+
+
+class AccountConfig(_Section):
+    cash: Annotated[Decimal, Field(ge=0)]
+
+
+class SleeveConfig(_Section):
+    """One ALL-USE account sleeve: which underlyings it wheels and at what put delta."""
+
+    account: str
+    underlyings: list[str]
+    delta_min: Annotated[float, Field(gt=0, lt=1)]
+    delta_max: Annotated[float, Field(gt=0, lt=1)]
+    contracts: Annotated[int, Field(gt=0)] = 1
+
+    @model_validator(mode="after")
+    def _check_range(self) -> SleeveConfig:
+        if self.delta_min > self.delta_max:
+            raise ValueError(f"delta_min {self.delta_min} is above delta_max {self.delta_max}")
+        return self
+
+
+class StrategyConfig(_Section):
+    enabled: bool = True
+    evaluate_every_s: PositiveFloat = 900.0  # simulated seconds
+    min_dte: NonNegFloat = 1.0  # sell puts with days to expiry in [min_dte, max_dte]
+    max_dte: PositiveFloat = 10.0
+    take_profit: Annotated[float, Field(gt=0, lt=1)] = 0.5  # buy back once this share of premium is captured
+    roll_dte: NonNegFloat = 0.5  # near expiry: roll (if threatened) or let expire (if safely OTM)
+    expire_otm_buffer: NonNegFloat = 0.03  # "safely OTM": spot above strike by this fraction
+    reprice_every_s: PositiveFloat = 1800.0  # an unfilled entry walks one tick toward the touch
+    sleeves: list[SleeveConfig] = Field(
+        default_factory=lambda: [
+            SleeveConfig(account="Gen-Acc", underlyings=["TSLA", "NVDA"], delta_min=0.40, delta_max=0.50),
+            SleeveConfig(account="Rev-Acc", underlyings=["AAPL", "AMZN", "MSFT"], delta_min=0.30, delta_max=0.40),
+        ]
+    )
+
+
+class JournalConfig(_Section):
+    synchronous: str = "NORMAL"  # NORMAL survives a process crash; FULL also a power loss
+
+    @field_validator("synchronous")
+    @classmethod
+    def _check_sync(cls, v: str) -> str:
+        if v not in ("OFF", "NORMAL", "FULL"):
+            raise ValueError("expected OFF, NORMAL or FULL")
+        return v
+
+
+class Config(_Section):
+    run: RunConfig = RunConfig()
+    market: MarketConfig = MarketConfig()
+    venue: VenueConfig = VenueConfig()
+    risk: RiskConfig = RiskConfig()
+    journal: JournalConfig = JournalConfig()
+    accounts: dict[str, AccountConfig] = Field(
+        default_factory=lambda: {
+            "Gen-Acc": AccountConfig(cash=Decimal(100_000)),
+            "Rev-Acc": AccountConfig(cash=Decimal(150_000)),
+        }
+    )
+    strategy: StrategyConfig = StrategyConfig()
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> Config:
+        for i, sleeve in enumerate(self.strategy.sleeves):
+            if sleeve.account not in self.accounts:
+                raise ValueError(f"strategy.sleeves.{i}.account = {sleeve.account!r}: not in [accounts]")
+            for u in sleeve.underlyings:
+                if u not in self.market.underlyings:
+                    raise ValueError(f"strategy.sleeves.{i}.underlyings: {u!r} is not in [market.underlyings]")
+        return self
+
+
+def _format(exc: ValidationError) -> str:
+    lines = []
+    for err in exc.errors():
+        key = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key"
+        lines.append(f"  {key} = {err.get('input')!r}: {msg}")
+    return "invalid configuration:\n" + "\n".join(lines)
+
+
+def load_config(path: str | Path | None = None, overrides: dict[str, dict[str, Any]] | None = None) -> Config:
+    """Defaults, then the TOML file, then command-line overrides (section -> key -> value)."""
+    data: dict[str, Any] = {}
+    if path is not None:
+        p = Path(path)
+        try:
+            data = tomllib.loads(p.read_text())
+        except FileNotFoundError:
+            raise ConfigError(f"config file {p}: not found") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config file {p}: not valid TOML ({exc})") from None
+    for section, values in (overrides or {}).items():
+        if not isinstance(data.get(section, {}), dict):
+            raise ConfigError(f"config key {section!r} must be a table")
+        data.setdefault(section, {}).update({k: v for k, v in values.items() if v is not None})
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_format(exc)) from None

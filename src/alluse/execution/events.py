@@ -1,0 +1,41 @@
+"""What a broker tells the order manager. Brokers emit these; only the order manager applies them."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from alluse.model import Fill
+
+
+class EventKind(enum.Enum):
+    ACCEPTED = "ACCEPTED"  # venue acknowledged the order
+    REJECTED = "REJECTED"  # venue refused it (reason says why)
+    FILL = "FILL"  # a partial or full execution (fill carries it)
+    CANCELED = "CANCELED"  # order is no longer working (cancel request, IOC remainder)
+    CANCEL_REJECTED = "CANCEL_REJECTED"  # cancel refused (e.g. already filled); order keeps working
+    EXPIRED = "EXPIRED"  # DAY order reached the end of its session
+
+
+@dataclass(slots=True, frozen=True)
+class OrderEvent:
+    kind: EventKind
+    client_order_id: str
+    ts_event: int
+    venue_order_id: str | None = None
+    reason: str = ""
+    fill: Fill | None = None
+
+
+@dataclass(slots=True, frozen=True)
+class SettlementEvent:
+    """Position changes that no order caused: option expiry worthless, assignment, exercise.
+
+    Expressed as fills (liquidity "X", client_order_id naming the settlement) so that the
+    portfolio and the journal account for them exactly like executions.
+    """
+
+    account: str
+    reason: str
+    fills: tuple[Fill, ...]
+    ts_event: int

@@ -1,0 +1,266 @@
+"""The order journal: SQLite in WAL mode, written before any broker sees an order.
+
+Tables (schema version in `meta`):
+- `events`   append-only: every order lifecycle step, fill, settlement and deposit, in order;
+- `orders`   the current state of every order (a view maintained in the same transaction
+             as the event that changed it, so it never disagrees with `events`);
+- `fills`    every execution and settlement fill, the source of positions and cash;
+- `deposits` cash put into an account (its starting capital).
+
+Each write is one transaction. With WAL and synchronous=NORMAL a committed transaction
+survives a process crash (kill -9); `synchronous="FULL"` also survives power loss at the
+cost of an fsync per write.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+
+from alluse.model import Fill, Order, OrderStatus, OrderType, Side, TimeInForce
+
+log = logging.getLogger("alluse.journal")
+
+SCHEMA_VERSION = 1
+SQLITE_MAGIC = b"SQLite format 3\x00"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    ts INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    client_order_id TEXT,
+    account TEXT,
+    status TEXT,
+    detail TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS events_by_order ON events(client_order_id);
+CREATE TABLE IF NOT EXISTS orders (
+    client_order_id TEXT PRIMARY KEY,
+    account TEXT NOT NULL,
+    instrument_id TEXT NOT NULL,
+    side TEXT NOT NULL,
+    quantity INTEGER NOT NULL,
+    order_type TEXT NOT NULL,
+    limit_price TEXT,
+    time_in_force TEXT NOT NULL,
+    status TEXT NOT NULL,
+    filled_qty INTEGER NOT NULL,
+    avg_fill_price TEXT NOT NULL,
+    venue_order_id TEXT,
+    ts_created INTEGER NOT NULL,
+    ts_last INTEGER NOT NULL,
+    reason TEXT NOT NULL,
+    tag TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS fills (
+    fill_id TEXT PRIMARY KEY,
+    client_order_id TEXT NOT NULL,
+    account TEXT NOT NULL,
+    instrument_id TEXT NOT NULL,
+    side TEXT NOT NULL,
+    quantity INTEGER NOT NULL,
+    price TEXT NOT NULL,
+    commission TEXT NOT NULL,
+    ts INTEGER NOT NULL,
+    liquidity TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS deposits (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    account TEXT NOT NULL,
+    amount TEXT NOT NULL,
+    ts INTEGER NOT NULL
+);
+"""
+
+_UPSERT_ORDER = """
+INSERT INTO orders VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+ON CONFLICT(client_order_id) DO UPDATE SET
+    status=excluded.status, filled_qty=excluded.filled_qty, avg_fill_price=excluded.avg_fill_price,
+    venue_order_id=excluded.venue_order_id, ts_last=excluded.ts_last, reason=excluded.reason
+"""
+_INSERT_EVENT = "INSERT INTO events (ts, kind, client_order_id, account, status, detail) VALUES (?,?,?,?,?,?)"
+_INSERT_FILL = "INSERT INTO fills VALUES (?,?,?,?,?,?,?,?,?,?)"
+
+
+class JournalError(Exception):
+    """The journal cannot be used; the file on disk has not been touched."""
+
+
+@dataclass(slots=True)
+class JournalState:
+    """What start-up recovers."""
+
+    orders: dict[str, Order] = field(default_factory=dict)
+    fills: list[Fill] = field(default_factory=list)
+    deposits: dict[str, Decimal] = field(default_factory=dict)
+    sessions: int = 0
+
+
+def _order_row(o: Order) -> tuple:
+    return (
+        o.client_order_id, o.account, o.instrument_id, o.side.value, o.quantity, o.order_type.value,
+        None if o.limit_price is None else str(o.limit_price), o.time_in_force.value, o.status.value,
+        o.filled_qty, str(o.avg_fill_price), o.venue_order_id, o.ts_created, o.ts_last, o.reason, o.tag,
+    )  # fmt: skip
+
+
+def _fill_row(f: Fill) -> tuple:
+    return (
+        f.fill_id, f.client_order_id, f.account, f.instrument_id, f.side.value, f.quantity,
+        str(f.price), str(f.commission), f.ts_event, f.liquidity,
+    )  # fmt: skip
+
+
+def _check_file(path: Path) -> None:
+    """Refuse anything that is not our SQLite journal, before SQLite opens (and could change) it."""
+    if not path.exists():
+        return
+    if path.is_dir():
+        raise JournalError(f"journal {path}: is a directory")
+    with path.open("rb") as fh:
+        head = fh.read(len(SQLITE_MAGIC))
+    if path.stat().st_size and head != SQLITE_MAGIC:
+        raise JournalError(f"journal {path}: not a SQLite database (file left untouched)")
+
+
+class Journal:
+    def __init__(self, path: str | Path, *, synchronous: str = "NORMAL", readonly: bool = False) -> None:
+        self.path = Path(path)
+        if synchronous not in ("OFF", "NORMAL", "FULL"):
+            raise ValueError(f"synchronous={synchronous!r}: expected OFF, NORMAL or FULL")
+        _check_file(self.path)
+        if readonly:
+            if not self.path.exists():
+                raise JournalError(f"journal {self.path}: no such file")
+            self._db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, isolation_level=None)
+            self._check_version(create=False)
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        try:
+            self._check_version(create=True)
+        except JournalError:
+            self._db.close()
+            raise
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute(f"PRAGMA synchronous={synchronous}")
+        self._db.executescript(_SCHEMA)
+        self._db.execute(
+            "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+        )
+        self.writes = 0
+
+    def _check_version(self, *, create: bool) -> None:
+        try:
+            has_meta = self._db.execute(
+                "SELECT 1 FROM sqlite_master WHERE type='table' AND name='meta'"
+            ).fetchone()
+        except sqlite3.DatabaseError as exc:
+            raise JournalError(f"journal {self.path}: not a readable SQLite database ({exc})") from None
+        if not has_meta:
+            tables = self._db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+            if tables or not create:
+                raise JournalError(f"journal {self.path}: a SQLite database but not an alluse journal")
+            return
+        row = self._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        version = int(row[0]) if row else 0
+        if version > SCHEMA_VERSION:
+            raise JournalError(
+                f"journal {self.path}: schema version {version} is newer than this program's {SCHEMA_VERSION}; "
+                "upgrade alluse (file left untouched)"
+            )
+
+    # ------------------------------------------------------------------ writes
+
+    def _write(self, statements: list[tuple[str, tuple]]) -> None:
+        db = self._db
+        db.execute("BEGIN")
+        try:
+            for sql, params in statements:
+                db.execute(sql, params)
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        self.writes += 1
+
+    def start_session(self, ts: int) -> int:
+        """Counts process starts; the number makes client order ids unique across restarts."""
+        row = self._db.execute("SELECT value FROM meta WHERE key='sessions'").fetchone()
+        session = (int(row[0]) if row else 0) + 1
+        self._write([
+            ("INSERT OR REPLACE INTO meta VALUES ('sessions', ?)", (str(session),)),
+            (_INSERT_EVENT, (ts, "SESSION_START", None, None, None, str(session))),
+        ])  # fmt: skip
+        return session
+
+    def record_deposit(self, account: str, amount: Decimal, ts: int) -> None:
+        self._write([
+            ("INSERT INTO deposits (account, amount, ts) VALUES (?,?,?)", (account, str(amount), ts)),
+            (_INSERT_EVENT, (ts, "DEPOSIT", None, account, None, str(amount))),
+        ])  # fmt: skip
+
+    def record_order(self, order: Order, kind: str, ts: int, detail: str = "", fill: Fill | None = None) -> None:
+        """Append one lifecycle event and bring the order's current row up to date, atomically."""
+        statements = [
+            (_INSERT_EVENT, (ts, kind, order.client_order_id, order.account, order.status.value, detail)),
+            (_UPSERT_ORDER, _order_row(order)),
+        ]
+        if fill is not None:
+            statements.append((_INSERT_FILL, _fill_row(fill)))
+        self._write(statements)
+
+    def record_settlement(self, account: str, reason: str, fills: tuple[Fill, ...], ts: int) -> None:
+        statements = [(_INSERT_EVENT, (ts, "SETTLEMENT", None, account, None, reason))]
+        statements += [(_INSERT_FILL, _fill_row(f)) for f in fills]
+        self._write(statements)
+
+    # ------------------------------------------------------------------ reads
+
+    def load(self) -> JournalState:
+        state = JournalState()
+        for row in self._db.execute("SELECT * FROM orders ORDER BY ts_created, rowid"):
+            order = Order(
+                client_order_id=row[0], account=row[1], instrument_id=row[2], side=Side(row[3]), quantity=row[4],
+                order_type=OrderType(row[5]), limit_price=None if row[6] is None else Decimal(row[6]),
+                time_in_force=TimeInForce(row[7]), status=OrderStatus(row[8]), filled_qty=row[9],
+                avg_fill_price=Decimal(row[10]), venue_order_id=row[11], ts_created=row[12], ts_last=row[13],
+                reason=row[14], tag=row[15],
+            )  # fmt: skip
+            state.orders[order.client_order_id] = order
+        for row in self._db.execute("SELECT * FROM fills ORDER BY ts, rowid"):
+            state.fills.append(
+                Fill(
+                    fill_id=row[0], client_order_id=row[1], account=row[2], instrument_id=row[3], side=Side(row[4]),
+                    quantity=row[5], price=Decimal(row[6]), commission=Decimal(row[7]), ts_event=row[8],
+                    liquidity=row[9],
+                )  # fmt: skip
+            )
+        for account, amount in self._db.execute("SELECT account, amount FROM deposits ORDER BY seq"):
+            state.deposits[account] = state.deposits.get(account, Decimal(0)) + Decimal(amount)
+        row = self._db.execute("SELECT value FROM meta WHERE key='sessions'").fetchone()
+        state.sessions = int(row[0]) if row else 0
+        return state
+
+    def events(self, client_order_id: str | None = None) -> list[dict]:
+        sql = "SELECT seq, ts, kind, client_order_id, account, status, detail FROM events"
+        params: tuple = ()
+        if client_order_id is not None:
+            sql += " WHERE client_order_id = ?"
+            params = (client_order_id,)
+        cols = ("seq", "ts", "kind", "client_order_id", "account", "status", "detail")
+        return [dict(zip(cols, row, strict=True)) for row in self._db.execute(sql + " ORDER BY seq", params)]
+
+    def last_event_ts(self) -> int | None:
+        return self._db.execute("SELECT max(ts) FROM events").fetchone()[0]
+
+    def schema_version(self) -> int:
+        return int(self._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0])
+
+    def close(self) -> None:
+        self._db.close()

@@ -1,0 +1,225 @@
+"""Option chains with implied volatility and greeks, priced from the quote cache.
+
+A chain is only as good as its quotes: an option enters a snapshot only with a fresh quote
+of its own and a fresh underlying quote, so a strategy never picks a strike from a price
+the market has moved away from. The static side of a chain (strikes, expiries, rights) is
+turned into arrays once per registry change; each snapshot then reads the quotes and
+prices the whole chain with one vectorised IV solve and one greeks call.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+
+import numpy as np
+
+from alluse.clock import Clock, datetime_to_ns
+from alluse.instruments import InstrumentRegistry
+from alluse.marketdata.cache import QuoteCache
+from alluse.marketdata.pricing import YEAR_NS, greeks, implied_vol
+from alluse.model import InvalidInput, Option, Right
+
+EXPIRY_HOUR_UTC = 20  # US equity options stop trading at 16:00 New York; 20:00 UTC is that in summer time
+
+
+@functools.lru_cache(maxsize=1024)
+def expiry_date_ns(expiry: date) -> int:
+    """When an option expiring on `expiry` stops trading, in ns since the epoch."""
+    return datetime_to_ns(datetime(expiry.year, expiry.month, expiry.day, EXPIRY_HOUR_UTC, tzinfo=timezone.utc))
+
+
+def expiry_ns(option: Option) -> int:
+    return expiry_date_ns(option.expiry)
+
+
+@dataclass(slots=True)
+class ChainSnapshot:
+    """One underlying's quoted options at one instant; every array is aligned with `options`.
+
+    `iv` and the greeks are NaN where no volatility reproduces the mid (such options are
+    shown but never picked). `T` is in years (ACT/365) from `ts_ns` to expiry.
+    """
+
+    underlying: str
+    spot: float  # underlying mid; NaN when the underlying has no fresh quote (and the chain is empty)
+    ts_ns: int
+    options: list[Option]
+    strikes: np.ndarray
+    expiries: np.ndarray  # datetime64[D]
+    T: np.ndarray
+    is_call: np.ndarray
+    bid: np.ndarray
+    ask: np.ndarray
+    mid: np.ndarray
+    iv: np.ndarray
+    delta: np.ndarray
+    gamma: np.ndarray
+    vega: np.ndarray
+    theta: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.options)
+
+    @property
+    def dte(self) -> np.ndarray:
+        """Days to expiry as floats (calendar days)."""
+        return self.T * 365.0
+
+
+@dataclass(slots=True, frozen=True)
+class ChainPick:
+    option: Option
+    delta: float
+    iv: float
+    bid: float
+    ask: float
+    mid: float
+    dte: float
+
+
+@dataclass(slots=True, frozen=True)
+class _ChainIndex:
+    """The static arrays of one underlying's listed options, in registry order."""
+
+    options: tuple[Option, ...]
+    ids: tuple[str, ...]
+    strikes: np.ndarray
+    expiries: np.ndarray
+    expiry_ns: np.ndarray
+    is_call: np.ndarray
+
+
+def _build_index(options: list[Option]) -> _ChainIndex:
+    return _ChainIndex(
+        options=tuple(options),
+        ids=tuple(o.id for o in options),
+        strikes=np.array([float(o.strike) for o in options], dtype=np.float64),
+        expiries=np.array([o.expiry for o in options], dtype="datetime64[D]"),
+        expiry_ns=np.array([expiry_ns(o) for o in options], dtype=np.int64),
+        is_call=np.array([o.right is Right.CALL for o in options], dtype=bool),
+    )
+
+
+class OptionChainService:
+    def __init__(self, registry: InstrumentRegistry, cache: QuoteCache, clock: Clock, rate: float = 0.04) -> None:
+        if not np.isfinite(rate):
+            raise InvalidInput("rate", rate, "must be a finite number")
+        self._registry = registry
+        self._cache = cache
+        self._clock = clock
+        self.rate = float(rate)
+        self._indexes: dict[str, _ChainIndex] = {}
+
+    def _index(self, underlying: str) -> _ChainIndex:
+        """Rebuilt only when the registry lists a different number of options (it only ever grows)."""
+        options = self._registry.options_for(underlying)
+        index = self._indexes.get(underlying)
+        if index is None or len(index.options) != len(options):
+            index = self._indexes[underlying] = _build_index(options)
+        return index
+
+    def snapshot(self, underlying: str, expiry: date | None = None, right: Right | None = None) -> ChainSnapshot:
+        now = self._clock.now_ns()
+        index = self._index(underlying)
+        spot_quote = self._cache.get_fresh(underlying)
+        mask = index.expiry_ns > now
+        if expiry is not None:
+            mask &= index.expiries == np.datetime64(expiry, "D")
+        if right is not None:
+            mask &= index.is_call == (right is Right.CALL)
+        rows: list[int] = []
+        bids: list[float] = []
+        asks: list[float] = []
+        if spot_quote is not None:
+            get_fresh = self._cache.get_fresh
+            ids = index.ids
+            for i in np.flatnonzero(mask).tolist():
+                quote = get_fresh(ids[i])
+                if quote is not None:
+                    rows.append(i)
+                    bids.append(quote.bid)
+                    asks.append(quote.ask)
+        spot = spot_quote.mid if spot_quote is not None else float("nan")
+        sel = np.array(rows, dtype=np.intp)
+        strikes = index.strikes[sel]
+        is_call = index.is_call[sel]
+        T = (index.expiry_ns[sel] - now) / YEAR_NS
+        bid = np.array(bids, dtype=np.float64)
+        ask = np.array(asks, dtype=np.float64)
+        mid = (bid + ask) * 0.5
+        iv = np.asarray(implied_vol(mid, spot, strikes, T, self.rate, is_call), dtype=np.float64)
+        g = greeks(spot, strikes, T, self.rate, iv, is_call)
+        return ChainSnapshot(
+            underlying=underlying,
+            spot=spot,
+            ts_ns=now,
+            options=[index.options[i] for i in rows],
+            strikes=strikes,
+            expiries=index.expiries[sel],
+            T=T,
+            is_call=is_call,
+            bid=bid,
+            ask=ask,
+            mid=mid,
+            iv=iv,
+            delta=np.asarray(g.delta, dtype=np.float64),
+            gamma=np.asarray(g.gamma, dtype=np.float64),
+            vega=np.asarray(g.vega, dtype=np.float64),
+            theta=np.asarray(g.theta, dtype=np.float64),
+        )
+
+    def nearest_delta(
+        self, underlying: str, right: Right, target_delta: float, min_dte: float, max_dte: float
+    ) -> ChainPick | None:
+        """The nearest expiry in the DTE window, then its strike with |delta| closest to the target.
+
+        Ties in delta distance go to the lower strike, so the choice never depends on
+        registry order.
+        """
+        if not isinstance(right, Right):
+            raise InvalidInput("right", right, "must be a Right")
+        if not (isinstance(target_delta, int | float) and 0.0 < target_delta < 1.0):
+            raise InvalidInput("target_delta", target_delta, "must be in (0, 1), given as a positive number")
+        if not (isinstance(min_dte, int | float) and np.isfinite(min_dte) and min_dte >= 0):
+            raise InvalidInput("min_dte", min_dte, "must be a finite number >= 0")
+        if not (isinstance(max_dte, int | float) and np.isfinite(max_dte) and max_dte >= min_dte):
+            raise InvalidInput("max_dte", max_dte, f"must be a finite number >= min_dte ({min_dte})")
+        chain = self.snapshot(underlying, right=right)
+        dte = chain.dte
+        candidates = np.flatnonzero(np.isfinite(chain.delta) & (dte >= min_dte) & (dte <= max_dte))
+        if not candidates.size:
+            return None
+        nearest = chain.expiries[candidates].min()
+        candidates = candidates[chain.expiries[candidates] == nearest]
+        distance = np.abs(np.abs(chain.delta[candidates]) - target_delta)
+        best = int(candidates[np.lexsort((chain.strikes[candidates], distance))[0]])
+        return ChainPick(
+            option=chain.options[best],
+            delta=float(chain.delta[best]),
+            iv=float(chain.iv[best]),
+            bid=float(chain.bid[best]),
+            ask=float(chain.ask[best]),
+            mid=float(chain.mid[best]),
+            dte=float(dte[best]),
+        )
+
+    def greeks_for(self, option: Option) -> tuple[float, float] | None:
+        """(iv, delta) from fresh quotes, or None when a quote is missing/stale, the option
+        has expired or no volatility reproduces its mid."""
+        now = self._clock.now_ns()
+        remaining = expiry_ns(option) - now
+        if remaining <= 0:
+            return None
+        spot_quote = self._cache.get_fresh(option.underlying)
+        quote = self._cache.get_fresh(option.id)
+        if spot_quote is None or quote is None:
+            return None
+        T = remaining / YEAR_NS
+        is_call = option.right is Right.CALL
+        strike = float(option.strike)
+        iv = float(implied_vol(quote.mid, spot_quote.mid, strike, T, self.rate, is_call))
+        if iv != iv:  # NaN
+            return None
+        return iv, float(greeks(spot_quote.mid, strike, T, self.rate, iv, is_call).delta)

@@ -1,0 +1,173 @@
+"""Black-Scholes prices, greeks and implied volatility, vectorised over whole option chains.
+
+European exercise, continuous rate, no dividends: the model the simulated market quotes
+with and the one the chain service inverts, so one maths module serves both sides. Every
+function broadcasts numpy arrays and scalars. A bad element (non-positive spot or strike,
+negative vol, NaN/inf) comes back as NaN instead of raising, so one bad quote never
+poisons the rest of a chain; callers decide what a NaN means for them.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+from scipy.special import ndtr
+
+from alluse.clock import NS
+
+DAY_NS = 24 * 3600 * NS
+YEAR_NS = 365 * DAY_NS  # ACT/365: T in years = ns / YEAR_NS
+SIGMA_MIN = 1e-4
+SIGMA_MAX = 5.0
+
+_INV_SQRT_2PI = 1.0 / np.sqrt(2.0 * np.pi)
+
+FloatArray = NDArray[np.float64]
+
+
+class Greeks(NamedTuple):
+    """Vega per 1.00 of volatility (divide by 100 for per vol point); theta per year."""
+
+    delta: FloatArray
+    gamma: FloatArray
+    vega: FloatArray
+    theta: FloatArray
+
+    @property
+    def theta_per_day(self) -> FloatArray:
+        """Calendar-day theta (theta / 365), the figure a trader reads off a screen."""
+        return self.theta / 365.0
+
+
+def _arrays(*args: ArrayLike) -> list[np.ndarray]:
+    return np.broadcast_arrays(*(np.asarray(a, dtype=np.float64) for a in args))
+
+
+def _unwrap(x: np.ndarray) -> FloatArray:
+    """0-d results become numpy scalars (which are floats), arrays stay arrays."""
+    return x[()] if x.ndim == 0 else x
+
+
+def _valid(S: np.ndarray, K: np.ndarray, T: np.ndarray, r: np.ndarray) -> np.ndarray:
+    return np.isfinite(S) & np.isfinite(K) & np.isfinite(T) & np.isfinite(r) & (S > 0) & (K > 0)
+
+
+def _price_and_vega(
+    S: np.ndarray, K: np.ndarray, T: np.ndarray, r: np.ndarray, sigma: np.ndarray, call: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Core formula for T > 0 and sigma > 0 (other elements give garbage the callers mask out)."""
+    sqrt_t = np.sqrt(T)
+    vs = sigma * sqrt_t
+    d1 = (np.log(S / K) + (r + 0.5 * sigma * sigma) * T) / vs
+    d2 = d1 - vs
+    k_df = K * np.exp(-r * T)
+    # Each right uses its own tail (ndtr(-d)) rather than parity, so deep OTM puts keep precision.
+    price = np.where(call, S * ndtr(d1) - k_df * ndtr(d2), k_df * ndtr(-d2) - S * ndtr(-d1))
+    vega = S * np.exp(-0.5 * d1 * d1) * _INV_SQRT_2PI * sqrt_t
+    return price, vega
+
+
+def bs_price(S: ArrayLike, K: ArrayLike, T: ArrayLike, r: ArrayLike, sigma: ArrayLike, is_call: ArrayLike) -> FloatArray:
+    """Option value; at T <= 0 the exercise value, at sigma == 0 the discounted forward intrinsic."""
+    S, K, T, r, sigma, call = _arrays(S, K, T, r, sigma, is_call)
+    call = call.astype(bool)
+    with np.errstate(all="ignore"):
+        price, _ = _price_and_vega(S, K, T, r, sigma, call)
+        k_df = K * np.exp(-r * np.maximum(T, 0.0))
+        forward_intrinsic = np.maximum(np.where(call, S - k_df, k_df - S), 0.0)
+        price = np.where((T > 0) & (sigma > 0), price, forward_intrinsic)
+    ok = _valid(S, K, T, r) & (sigma >= 0) & np.isfinite(sigma)
+    return _unwrap(np.where(ok, price, np.nan))
+
+
+def greeks(S: ArrayLike, K: ArrayLike, T: ArrayLike, r: ArrayLike, sigma: ArrayLike, is_call: ArrayLike) -> Greeks:
+    """NaN wherever T <= 0 or sigma is not positive: an expired or vol-less option has no useful greeks."""
+    S, K, T, r, sigma, call = _arrays(S, K, T, r, sigma, is_call)
+    call = call.astype(bool)
+    ok = _valid(S, K, T, r) & (T > 0) & (sigma > 0) & np.isfinite(sigma)
+    with np.errstate(all="ignore"):
+        sqrt_t = np.sqrt(T)
+        vs = sigma * sqrt_t
+        d1 = (np.log(S / K) + (r + 0.5 * sigma * sigma) * T) / vs
+        d2 = d1 - vs
+        pdf = np.exp(-0.5 * d1 * d1) * _INV_SQRT_2PI
+        k_df = K * np.exp(-r * T)
+        n_d1 = ndtr(d1)
+        delta = np.where(call, n_d1, n_d1 - 1.0)
+        gamma = pdf / (S * vs)
+        vega = S * pdf * sqrt_t
+        decay = -S * pdf * sigma / (2.0 * sqrt_t)
+        theta = np.where(call, decay - r * k_df * ndtr(d2), decay + r * k_df * ndtr(-d2))
+    nan = np.nan
+    return Greeks(
+        _unwrap(np.where(ok, delta, nan)),
+        _unwrap(np.where(ok, gamma, nan)),
+        _unwrap(np.where(ok, vega, nan)),
+        _unwrap(np.where(ok, theta, nan)),
+    )
+
+
+def _initial_guess(price: np.ndarray, S: np.ndarray, K: np.ndarray, T: np.ndarray, r: np.ndarray, call: np.ndarray) -> np.ndarray:
+    """Corrado-Miller's closed-form approximation (good near the money), or Manaster-Koehler's
+    inflection-point sigma where the approximation breaks down (far from the money)."""
+    k_df = K * np.exp(-r * T)
+    c = np.where(call, price, price + S - k_df)  # the call price, by parity
+    half_gap = 0.5 * (S - k_df)
+    disc = (c - half_gap) ** 2 - (S - k_df) ** 2 / np.pi
+    cm = np.sqrt(2.0 * np.pi / T) / (S + k_df) * (c - half_gap + np.sqrt(np.maximum(disc, 0.0)))
+    mk = np.sqrt(2.0 * np.abs(np.log(S / K) + r * T) / T)
+    guess = np.where((disc >= 0) & (cm > SIGMA_MIN), cm, mk)
+    return np.clip(np.nan_to_num(guess, nan=0.5), SIGMA_MIN, SIGMA_MAX)
+
+
+def implied_vol(
+    price: ArrayLike, S: ArrayLike, K: ArrayLike, T: ArrayLike, r: ArrayLike, is_call: ArrayLike, max_iter: int = 100
+) -> FloatArray:
+    """The sigma in [SIGMA_MIN, SIGMA_MAX] whose price matches `price`, NaN where none does.
+
+    Safeguarded Newton over the whole array at once: every element keeps a bracket
+    [lo, hi] (price is increasing in sigma), a Newton step that leaves the bracket or meets
+    a vanishing vega is replaced by bisection, and converged elements drop out of the
+    working set. The start is Manaster-Koehler's sigma, the inflection point of price in
+    sigma, from which Newton converges monotonically in the common case.
+    """
+    price, S, K, T, r, call = _arrays(price, S, K, T, r, is_call)
+    shape = price.shape
+    price, S, K, T, r = (a.ravel() for a in (price, S, K, T, r))
+    call = call.ravel().astype(bool)
+    out = np.full(price.shape, np.nan)
+    # Absolute price tolerance: far below a cent, far above float noise in the formula.
+    ptol = 1e-12 * (S + K)
+    with np.errstate(all="ignore"):
+        p_lo = bs_price(S, K, T, r, SIGMA_MIN, call)
+        p_hi = bs_price(S, K, T, r, SIGMA_MAX, call)
+        ok = _valid(S, K, T, r) & np.isfinite(price) & (T > 0) & (price >= p_lo - ptol) & (price <= p_hi + ptol)
+    idx = np.flatnonzero(ok)
+    if idx.size:
+        price, S, K, T, r, call, ptol = (a[idx] for a in (price, S, K, T, r, call, ptol))
+        lo = np.full(idx.size, SIGMA_MIN)
+        hi = np.full(idx.size, SIGMA_MAX)
+        with np.errstate(all="ignore"):
+            sigma = _initial_guess(price, S, K, T, r, call)
+            for _ in range(max_iter):
+                model, vega = _price_and_vega(S, K, T, r, sigma, call)
+                diff = model - price
+                done = (np.abs(diff) <= ptol) | (hi - lo <= 1e-15 * hi)
+                if done.any():
+                    out[idx[done]] = sigma[done]
+                    keep = ~done
+                    idx, price, S, K, T, r, call, ptol, lo, hi, sigma, model, diff, vega = (
+                        a[keep] for a in (idx, price, S, K, T, r, call, ptol, lo, hi, sigma, model, diff, vega)
+                    )
+                    if not idx.size:
+                        break
+                lo = np.where(diff < 0, sigma, lo)
+                hi = np.where(diff > 0, sigma, hi)
+                # Newton on log(price): far fewer steps on the convex tail of cheap OTM options.
+                newton = sigma - np.log(model / price) * model / vega
+                inside = (newton > lo) & (newton < hi)  # False for NaN/inf steps too
+                sigma = np.where(inside, newton, 0.5 * (lo + hi))
+        out[idx] = sigma  # only reached if max_iter ran out: the best estimate, inside the bracket
+    return _unwrap(out.reshape(shape))

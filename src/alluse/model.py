@@ -1,0 +1,260 @@
+"""Domain objects shared by every component: instruments, quotes, orders, fills, positions.
+
+Market data uses floats (speed; quotes are observations, not money). Everything that is
+accounted — order prices, fill prices, commissions, cash, P&L — uses `Decimal`, and
+quantities are integers, so the journal's cash never drifts.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+
+CENT = Decimal("0.01")
+NICKEL = Decimal("0.05")
+OPTION_TICK_BREAK = Decimal("3.00")
+
+
+class InvalidInput(ValueError):
+    """Bad input from outside (a user, a feed, a file): names the field and the value."""
+
+    def __init__(self, field_name: str, value: object, reason: str) -> None:
+        self.field = field_name
+        self.value = value
+        self.reason = reason
+        super().__init__(f"{field_name}={value!r}: {reason}")
+
+
+class Side(enum.Enum):
+    BUY = "BUY"
+    SELL = "SELL"
+
+    @property
+    def sign(self) -> int:
+        return 1 if self is Side.BUY else -1
+
+
+class OrderType(enum.Enum):
+    MARKET = "MARKET"
+    LIMIT = "LIMIT"
+
+
+class TimeInForce(enum.Enum):
+    DAY = "DAY"
+    GTC = "GTC"
+    IOC = "IOC"
+
+
+class Right(enum.Enum):
+    CALL = "C"
+    PUT = "P"
+
+
+class OrderStatus(enum.Enum):
+    INITIALIZED = "INITIALIZED"
+    DENIED = "DENIED"
+    SUBMITTED = "SUBMITTED"
+    ACCEPTED = "ACCEPTED"
+    PARTIALLY_FILLED = "PARTIALLY_FILLED"
+    FILLED = "FILLED"
+    PENDING_CANCEL = "PENDING_CANCEL"
+    CANCELED = "CANCELED"
+    REJECTED = "REJECTED"
+    EXPIRED = "EXPIRED"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in TERMINAL_STATUSES
+
+    @property
+    def is_open(self) -> bool:
+        """Working at (or on its way to) the venue."""
+        return self not in TERMINAL_STATUSES and self is not OrderStatus.INITIALIZED
+
+
+TERMINAL_STATUSES = frozenset(
+    {OrderStatus.DENIED, OrderStatus.FILLED, OrderStatus.CANCELED, OrderStatus.REJECTED, OrderStatus.EXPIRED}
+)
+
+
+# ---------------------------------------------------------------------------- instruments
+
+_TICKER_RE = re.compile(r"^[A-Z][A-Z0-9.]{0,5}$")
+# OCC: root padded to 6, yymmdd, C/P, strike x1000 in 8 digits. Also accept unpadded roots.
+_OCC_RE = re.compile(r"^([A-Z][A-Z0-9.]{0,5})\s*(\d{6})([CP])(\d{8})$")
+
+
+def _check_ticker(symbol: str) -> str:
+    if not isinstance(symbol, str) or not _TICKER_RE.match(symbol):
+        raise InvalidInput("symbol", symbol, "not a ticker (1-6 of A-Z, 0-9, '.', starting with a letter)")
+    return symbol
+
+
+@dataclass(slots=True, frozen=True)
+class Equity:
+    symbol: str
+    multiplier: int = 1
+
+    def __post_init__(self) -> None:
+        _check_ticker(self.symbol)
+
+    @property
+    def id(self) -> str:
+        return self.symbol
+
+    def tick_size(self, price: Decimal) -> Decimal:  # noqa: ARG002 - same tick at every price
+        return CENT
+
+
+@dataclass(slots=True, frozen=True)
+class Option:
+    underlying: str
+    expiry: date
+    strike: Decimal
+    right: Right
+    multiplier: int = 100
+    symbol: str = field(default="", compare=False)
+
+    def __post_init__(self) -> None:
+        _check_ticker(self.underlying)
+        strike = self.strike
+        if not isinstance(strike, Decimal):
+            try:
+                strike = Decimal(str(strike))
+            except InvalidOperation:
+                raise InvalidInput("strike", self.strike, "not a number") from None
+            object.__setattr__(self, "strike", strike)
+        if not strike.is_finite() or strike <= 0 or strike * 1000 != (strike * 1000).to_integral_value():
+            raise InvalidInput("strike", self.strike, "must be positive with at most 3 decimals")
+        if strike >= 100_000:
+            raise InvalidInput("strike", self.strike, "too large for an OCC symbol")
+        object.__setattr__(self, "symbol", self.occ_symbol())
+
+    @property
+    def id(self) -> str:
+        return self.symbol
+
+    def occ_symbol(self) -> str:
+        """OCC/OSI 21-character symbol, e.g. ``TSLA  261218P00250000``."""
+        return f"{self.underlying:<6}{self.expiry:%y%m%d}{self.right.value}{int(self.strike * 1000):08d}"
+
+    @classmethod
+    def from_occ(cls, symbol: str) -> Option:
+        m = _OCC_RE.match(symbol.strip()) if isinstance(symbol, str) else None
+        if not m:
+            raise InvalidInput("symbol", symbol, "not an OCC option symbol (ROOT yymmdd C|P strike*1000 in 8 digits)")
+        root, ymd, right, strike = m.groups()
+        try:
+            expiry = date(2000 + int(ymd[:2]), int(ymd[2:4]), int(ymd[4:]))
+        except ValueError:
+            raise InvalidInput("symbol", symbol, f"expiry {ymd} is not a date") from None
+        return cls(root, expiry, Decimal(int(strike)) / 1000, Right(right))
+
+    def tick_size(self, price: Decimal) -> Decimal:
+        return CENT if price < OPTION_TICK_BREAK else NICKEL
+
+
+Instrument = Equity | Option
+
+
+def parse_symbol(symbol: str) -> Instrument:
+    """A stock ticker or an OCC option symbol."""
+    if isinstance(symbol, str) and len(symbol.strip()) > 6 and _OCC_RE.match(symbol.strip()):
+        return Option.from_occ(symbol)
+    return Equity(symbol)
+
+
+def on_tick(instrument: Instrument, price: Decimal) -> bool:
+    tick = instrument.tick_size(price)
+    return (price / tick) == (price / tick).to_integral_value()
+
+
+def round_to_tick(instrument: Instrument, price: float | Decimal, side: Side | None = None) -> Decimal:
+    """Nearest valid price; with a side, rounds to the passive side (buy down, sell up)."""
+    p = Decimal(str(price))
+    tick = instrument.tick_size(p)
+    steps = p / tick
+    if side is Side.BUY:
+        steps = steps.to_integral_value(rounding="ROUND_FLOOR")
+    elif side is Side.SELL:
+        steps = steps.to_integral_value(rounding="ROUND_CEILING")
+    else:
+        steps = steps.to_integral_value(rounding=ROUND_HALF_EVEN)
+    return (steps * tick).quantize(CENT)
+
+
+def to_money(x: float) -> Decimal:
+    """A float observed on a cent grid (quote prices) as an exact Decimal."""
+    return Decimal(round(x * 100)) / 100
+
+
+# ---------------------------------------------------------------------------- market data
+
+
+@dataclass(slots=True)
+class Quote:
+    instrument_id: str
+    bid: float
+    ask: float
+    bid_size: int
+    ask_size: int
+    ts_event: int  # ns, when the venue/feed stamped it
+    ts_recv: int  # ns, when we received it
+
+    @property
+    def mid(self) -> float:
+        return (self.bid + self.ask) * 0.5
+
+
+# ---------------------------------------------------------------------------- orders
+
+
+@dataclass(slots=True)
+class Order:
+    client_order_id: str
+    account: str
+    instrument_id: str
+    side: Side
+    quantity: int
+    order_type: OrderType = OrderType.LIMIT
+    limit_price: Decimal | None = None
+    time_in_force: TimeInForce = TimeInForce.DAY
+    status: OrderStatus = OrderStatus.INITIALIZED
+    filled_qty: int = 0
+    avg_fill_price: Decimal = Decimal(0)
+    venue_order_id: str | None = None
+    ts_created: int = 0
+    ts_last: int = 0
+    reason: str = ""
+    tag: str = ""  # free text for the strategy (e.g. "open", "close", "roll")
+
+    @property
+    def remaining(self) -> int:
+        return self.quantity - self.filled_qty
+
+
+@dataclass(slots=True, frozen=True)
+class Fill:
+    client_order_id: str
+    account: str
+    instrument_id: str
+    side: Side
+    quantity: int
+    price: Decimal
+    commission: Decimal
+    ts_event: int
+    fill_id: str
+    liquidity: str = "T"  # T taker, M maker, X expiry/assignment
+
+
+@dataclass(slots=True)
+class Position:
+    account: str
+    instrument_id: str
+    quantity: int = 0  # signed: short positions are negative
+    avg_cost: Decimal = Decimal(0)  # per unit price (not multiplied)
+    realized_pnl: Decimal = Decimal(0)
+    multiplier: int = 1

@@ -1,0 +1,120 @@
+"""Positions, cash and P&L, built only from fills and deposits.
+
+The ledger is a pure function of the journal's fills and deposits, which is what makes
+recovery exact: replaying the same fills gives the same cash to the cent, and the summary
+can be checked against the fills table independently.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from decimal import Decimal
+
+from alluse.model import Fill, InvalidInput, Position
+
+ZERO = Decimal(0)
+
+
+@dataclass(slots=True)
+class AccountTotals:
+    account: str
+    deposits: Decimal
+    cash: Decimal
+    commissions: Decimal
+    realized_pnl: Decimal
+    unrealized_pnl: Decimal
+    fills: int
+
+
+class Ledger:
+    def __init__(self, multiplier_of: Callable[[str], int]) -> None:
+        self._multiplier_of = multiplier_of
+        self.positions: dict[tuple[str, str], Position] = {}
+        self.deposits: dict[str, Decimal] = {}
+        self.cash: dict[str, Decimal] = {}
+        self.commissions: dict[str, Decimal] = {}
+        self.fill_count: dict[str, int] = {}
+        self._fill_ids: set[str] = set()
+
+    def deposit(self, account: str, amount: Decimal) -> None:
+        if not amount.is_finite() or amount < 0:
+            raise InvalidInput("amount", amount, "a deposit must be a non-negative amount")
+        self.deposits[account] = self.deposits.get(account, ZERO) + amount
+        self.cash[account] = self.cash.get(account, ZERO) + amount
+
+    def apply_fill(self, fill: Fill) -> bool:
+        """Book one fill; a fill id already booked is ignored (returns False) so replays are idempotent."""
+        if fill.fill_id in self._fill_ids:
+            return False
+        self._fill_ids.add(fill.fill_id)
+        key = (fill.account, fill.instrument_id)
+        pos = self.positions.get(key)
+        if pos is None:
+            pos = self.positions[key] = Position(
+                fill.account, fill.instrument_id, multiplier=self._multiplier_of(fill.instrument_id)
+            )
+        signed = fill.side.sign * fill.quantity
+        mult = pos.multiplier
+        if pos.quantity == 0 or (pos.quantity > 0) == (signed > 0):
+            # opening or adding: weighted average cost
+            total = pos.quantity + signed
+            pos.avg_cost = (pos.avg_cost * abs(pos.quantity) + fill.price * fill.quantity) / abs(total)
+            pos.quantity = total
+        else:
+            closing = min(abs(signed), abs(pos.quantity))
+            direction = 1 if pos.quantity > 0 else -1
+            pos.realized_pnl += (fill.price - pos.avg_cost) * closing * direction * mult
+            pos.quantity += signed
+            if pos.quantity == 0:
+                pos.avg_cost = ZERO
+            elif (pos.quantity > 0) != (direction > 0):  # flipped through zero: the rest opens anew
+                pos.avg_cost = fill.price
+        account = fill.account
+        self.cash[account] = (
+            self.cash.get(account, ZERO) - signed * fill.price * mult - fill.commission
+        )
+        self.commissions[account] = self.commissions.get(account, ZERO) + fill.commission
+        self.fill_count[account] = self.fill_count.get(account, 0) + 1
+        return True
+
+    def has_fill(self, fill_id: str) -> bool:
+        return fill_id in self._fill_ids
+
+    def replay(self, deposits: dict[str, Decimal], fills: Iterable[Fill]) -> None:
+        for account, amount in deposits.items():
+            self.deposit(account, amount)
+        for fill in fills:
+            self.apply_fill(fill)
+
+    def position(self, account: str, instrument_id: str) -> int:
+        pos = self.positions.get((account, instrument_id))
+        return pos.quantity if pos else 0
+
+    def open_positions(self, account: str | None = None) -> list[Position]:
+        return [
+            p for p in self.positions.values() if p.quantity != 0 and (account is None or p.account == account)
+        ]
+
+    def unrealized(self, pos: Position, mark: float | None) -> Decimal:
+        if mark is None or pos.quantity == 0:
+            return ZERO
+        return (Decimal(repr(mark)) - pos.avg_cost) * pos.quantity * pos.multiplier
+
+    def accounts(self) -> list[str]:
+        return sorted(set(self.deposits) | set(self.cash))
+
+    def totals(self, account: str, mark_of: Callable[[str], float | None]) -> AccountTotals:
+        realized = sum((p.realized_pnl for (a, _), p in self.positions.items() if a == account), ZERO)
+        unrealized = sum(
+            (self.unrealized(p, mark_of(p.instrument_id)) for p in self.open_positions(account)), ZERO
+        )
+        return AccountTotals(
+            account=account,
+            deposits=self.deposits.get(account, ZERO),
+            cash=self.cash.get(account, ZERO),
+            commissions=self.commissions.get(account, ZERO),
+            realized_pnl=realized,
+            unrealized_pnl=unrealized,
+            fills=self.fill_count.get(account, 0),
+        )

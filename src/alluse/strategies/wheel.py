@@ -1,0 +1,229 @@
+"""The ALL-USE wheel, put side: sell cash-secured weekly puts at a target delta per account.
+
+Per account sleeve and underlying, every evaluation:
+- no position and no working order: sell the put nearest the sleeve's delta band centre,
+  if its delta lies in the band, with a limit at the mid; an entry that does not fill within
+  `reprice_every_s` is cancelled and re-sent one tick closer to the bid (never below it);
+- a short put whose ask has fallen to (1 - take_profit) of the premium: buy it back;
+- near expiry (`roll_dte`): a put safely out of the money is left to expire worthless,
+  anything else is bought back (rolled), and the next evaluation sells next week's put.
+
+It talks to the system only through the public interfaces any strategy would use: the
+order manager (submit/cancel), the ledger (positions), the chain service and the quote
+cache, and order events on the bus.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from decimal import Decimal
+
+from alluse.bus import TOPIC_ORDER_EVENT, MessageBus
+from alluse.clock import NS, Clock
+from alluse.config import SleeveConfig, StrategyConfig
+from alluse.execution.events import EventKind, OrderEvent
+from alluse.execution.oms import OrderManager
+from alluse.instruments import InstrumentRegistry
+from alluse.marketdata.chains import OptionChainService, expiry_ns
+from alluse.model import Option, Order, OrderType, Right, Side, TimeInForce, round_to_tick, to_money
+from alluse.portfolio import Ledger
+
+log = logging.getLogger("alluse.strategy.wheel")
+DAY_NS = 86_400 * NS
+
+
+@dataclass(slots=True)
+class WheelStats:
+    evaluations: int = 0
+    entries_sent: int = 0
+    reprices: int = 0
+    take_profits: int = 0
+    rolls: int = 0
+    let_expire: int = 0
+    skipped_out_of_band: int = 0
+
+
+@dataclass(slots=True)
+class _Working:
+    client_order_id: str
+    purpose: str  # "open", "take-profit", "roll"
+    sent_ns: int
+
+
+class WheelStrategy:
+    def __init__(
+        self,
+        *,
+        config: StrategyConfig,
+        clock: Clock,
+        bus: MessageBus,
+        oms: OrderManager,
+        ledger: Ledger,
+        registry: InstrumentRegistry,
+        chains: OptionChainService,
+        quote_of,
+        spot_of,
+    ) -> None:
+        self.config = config
+        self.clock = clock
+        self.oms = oms
+        self.ledger = ledger
+        self.registry = registry
+        self.chains = chains
+        self.quote_of = quote_of  # instrument_id -> fresh Quote | None
+        self.spot_of = spot_of  # underlying -> mid | None
+        self.stats = WheelStats()
+        self._working: dict[tuple[str, str], _Working] = {}
+        self._attempts: dict[tuple[str, str], int] = {}
+        self._expiring: set[tuple[str, str]] = set()
+        self._timer = None
+        self._running = False
+        bus.subscribe(TOPIC_ORDER_EVENT, self._on_order_event)
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self, first_delay_ns: int = NS) -> None:
+        self._running = True
+        self._adopt_open_orders()
+        self._timer = self.clock.call_later(first_delay_ns, self._tick)
+
+    def stop(self) -> None:
+        self._running = False
+        if self._timer is not None:
+            self._timer.cancel()
+
+    def _adopt_open_orders(self) -> None:
+        """After a restart, orders still working (per the journal) are ours to manage again."""
+        for order in self.oms.open_orders():
+            instrument = self.registry.get(order.instrument_id)
+            if isinstance(instrument, Option):
+                self._working[(order.account, instrument.underlying)] = _Working(
+                    order.client_order_id, order.tag or "open", order.ts_created
+                )
+
+    def _tick(self) -> None:
+        if not self._running:
+            return
+        try:
+            self.evaluate()
+        finally:
+            self._timer = self.clock.call_later(int(self.config.evaluate_every_s * NS), self._tick)
+
+    # ------------------------------------------------------------------ decisions
+
+    def evaluate(self) -> None:
+        self.stats.evaluations += 1
+        for sleeve in self.config.sleeves:
+            for underlying in sleeve.underlyings:
+                self._evaluate_one(sleeve, underlying)
+
+    def _short_puts(self, account: str, underlying: str) -> list[tuple[Option, int, Decimal]]:
+        out = []
+        for pos in self.ledger.open_positions(account):
+            instrument = self.registry.get(pos.instrument_id)
+            if (
+                isinstance(instrument, Option)
+                and instrument.underlying == underlying
+                and instrument.right is Right.PUT
+                and pos.quantity < 0
+            ):
+                out.append((instrument, -pos.quantity, pos.avg_cost))
+        return out
+
+    def _evaluate_one(self, sleeve: SleeveConfig, underlying: str) -> None:
+        key = (sleeve.account, underlying)
+        now = self.clock.now_ns()
+        working = self._working.get(key)
+        if working is not None:
+            if working.purpose == "open" and now - working.sent_ns >= self.config.reprice_every_s * NS:
+                if self.oms.cancel(working.client_order_id):
+                    self.stats.reprices += 1
+            return
+        shorts = self._short_puts(*key)
+        if shorts:
+            for option, contracts, premium in shorts:
+                self._manage_short(key, option, contracts, premium, now)
+            return
+        self._expiring.discard(key)
+        self._open_position(sleeve, underlying, now)
+
+    def _manage_short(self, key, option: Option, contracts: int, premium: Decimal, now: int) -> None:
+        quote = self.quote_of(option.id)
+        if quote is None:
+            return
+        dte = (expiry_ns(option) - now) / DAY_NS
+        target = float(premium) * (1.0 - self.config.take_profit)
+        if quote.ask <= target:
+            self._buy_back(key, option, contracts, quote.ask, "take-profit")
+            self.stats.take_profits += 1
+        elif dte < self.config.roll_dte and key not in self._expiring:
+            spot = self.spot_of(option.underlying)
+            if spot is not None and spot > float(option.strike) * (1 + self.config.expire_otm_buffer):
+                self._expiring.add(key)
+                self.stats.let_expire += 1
+                log.info("%s %s: letting %s expire (spot %.2f)", *key, option.id, spot)
+            else:
+                self._buy_back(key, option, contracts, quote.ask, "roll")
+                self.stats.rolls += 1
+
+    def _buy_back(self, key, option: Option, contracts: int, ask: float, purpose: str) -> None:
+        price = round_to_tick(option, to_money(ask), Side.SELL)  # marketable: at (or above) the ask
+        self._send(key, option, Side.BUY, contracts, price, purpose)
+
+    def _open_position(self, sleeve: SleeveConfig, underlying: str, now: int) -> None:
+        key = (sleeve.account, underlying)
+        target = (sleeve.delta_min + sleeve.delta_max) / 2
+        pick = self.chains.nearest_delta(underlying, Right.PUT, target, self.config.min_dte, self.config.max_dte)
+        if pick is None:
+            return
+        if not sleeve.delta_min <= abs(pick.delta) <= sleeve.delta_max:
+            self.stats.skipped_out_of_band += 1
+            return
+        attempts = self._attempts.get(key, 0)
+        price = round_to_tick(pick.option, to_money(pick.mid), Side.SELL)
+        for _ in range(attempts):  # walk toward the bid, one tick per attempt
+            price -= pick.option.tick_size(price - Decimal("0.01"))
+        bid = round_to_tick(pick.option, to_money(pick.bid), Side.SELL)
+        price = max(price, bid)
+        self._send(key, pick.option, Side.SELL, sleeve.contracts, price, "open")
+        self.stats.entries_sent += 1
+
+    def _send(self, key, option: Option, side: Side, qty: int, price: Decimal, purpose: str) -> None:
+        order = Order(
+            client_order_id=self.oms.next_client_order_id(),
+            account=key[0],
+            instrument_id=option.id,
+            side=side,
+            quantity=qty,
+            order_type=OrderType.LIMIT,
+            limit_price=price,
+            time_in_force=TimeInForce.DAY,
+            tag=purpose,
+        )
+        self._working[key] = _Working(order.client_order_id, purpose, self.clock.now_ns())
+        self.oms.submit(order)
+        if order.status.is_terminal:  # denied by risk (or filled at once): nothing is working
+            self._release(order)
+
+    # ------------------------------------------------------------------ events
+
+    def _on_order_event(self, message: tuple[Order, OrderEvent]) -> None:
+        order, event = message
+        if event.kind is EventKind.FILL and order.tag == "open":
+            self._attempts.pop(self._key_of(order), None)
+        if order.status.is_terminal:
+            self._release(order)
+
+    def _key_of(self, order: Order) -> tuple[str, str]:
+        instrument = self.registry.get(order.instrument_id)
+        underlying = instrument.underlying if isinstance(instrument, Option) else order.instrument_id
+        return (order.account, underlying)
+
+    def _release(self, order: Order) -> None:
+        key = self._key_of(order)
+        working = self._working.get(key)
+        if working is not None and working.client_order_id == order.client_order_id:
+            del self._working[key]
+            if order.tag == "open" and order.filled_qty == 0:
+                self._attempts[key] = self._attempts.get(key, 0) + 1

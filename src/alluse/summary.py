@@ -1,0 +1,134 @@
+"""The end-of-run summary, computed from what the run produced.
+
+The consistency line is an independent check, not a restatement: it reopens the journal
+file, rebuilds positions and cash from the fills and deposits on disk, and compares them
+with the live ledger.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+
+from alluse.clock import ns_to_datetime
+from alluse.execution.journal import Journal
+from alluse.model import Fill, Position, parse_symbol
+from alluse.portfolio import AccountTotals, Ledger, QualitySummary
+from alluse.system import TradingSystem
+
+
+@dataclass(slots=True)
+class PositionLine:
+    account: str
+    instrument_id: str
+    quantity: int
+    avg_cost: Decimal
+    mark: float | None
+    unrealized: Decimal
+
+
+@dataclass(slots=True)
+class RunSummary:
+    journal_path: Path
+    wall_seconds: float
+    sim_start: str
+    sim_end: str
+    quotes_accepted: int
+    quotes_rejected: dict[str, int]
+    cache: dict[str, int]
+    orders_this_run: dict[str, int]
+    orders_all_time: int
+    fills_this_run: int
+    settlements_this_run: int
+    commissions_this_run: Decimal
+    positions: list[PositionLine]
+    accounts: list[AccountTotals]
+    quality: QualitySummary
+    risk_denials: dict[str, int]
+    strategy: dict[str, int]
+    recovered_orders: int
+    recovered_open_resolved: int
+    session: int
+    consistent: bool
+    consistency_detail: list[str] = field(default_factory=list)
+
+
+def ledger_from_journal(path: Path) -> Ledger:
+    journal = Journal(path, readonly=True)
+    try:
+        state = journal.load()
+    finally:
+        journal.close()
+    ledger = Ledger(lambda iid: parse_symbol(iid).multiplier)
+    ledger.replay(state.deposits, state.fills)
+    return ledger
+
+
+def _positions(ledger: Ledger) -> dict[tuple[str, str], int]:
+    return {(p.account, p.instrument_id): p.quantity for p in ledger.open_positions()}
+
+
+def check_consistency(live: Ledger, journal_path: Path) -> list[str]:
+    """Differences between the live ledger and one rebuilt from the journal on disk (empty = consistent)."""
+    disk = ledger_from_journal(journal_path)
+    problems = []
+    if _positions(live) != _positions(disk):
+        problems.append(f"positions differ: live {_positions(live)} vs journal {_positions(disk)}")
+    for account in sorted(set(live.cash) | set(disk.cash)):
+        a, b = live.cash.get(account, Decimal(0)), disk.cash.get(account, Decimal(0))
+        if a != b:
+            problems.append(f"cash of {account} differs: live {a} vs journal {b}")
+    return problems
+
+
+def build_summary(system: TradingSystem, wall_seconds: float, sim_start_ns: int) -> RunSummary:
+    c = system.c
+    session = system.recovery.session if system.recovery else 0
+    prefix = f"{c.oms.id_prefix}{session:03d}-"
+    this_run = [o for o in c.oms.orders.values() if o.client_order_id.startswith(prefix)]
+    this_ids = {o.client_order_id for o in this_run}
+    fills = _fills_of(system, this_ids)
+    commissions = sum((f.commission for f in fills), Decimal(0))
+    positions = [_line(system, p) for p in sorted(c.ledger.open_positions(), key=lambda p: (p.account, p.instrument_id))]
+    problems = check_consistency(c.ledger, system.journal_path)
+    return RunSummary(
+        journal_path=system.journal_path.resolve(),
+        wall_seconds=wall_seconds,
+        sim_start=f"{ns_to_datetime(sim_start_ns):%a %Y-%m-%d %H:%M}",
+        sim_end=f"{ns_to_datetime(system.clock.now_ns()):%a %Y-%m-%d %H:%M}",
+        quotes_accepted=c.engine.accepted,
+        quotes_rejected={r.value: n for r, n in c.engine.rejected.items()},
+        cache=c.cache.snapshot(),
+        orders_this_run=dict(Counter(o.status.value for o in this_run)),
+        orders_all_time=len(c.oms.orders),
+        fills_this_run=len(fills),
+        settlements_this_run=c.oms.counters.settlements,
+        commissions_this_run=commissions,
+        positions=positions,
+        accounts=[c.ledger.totals(a, system.mark) for a in c.ledger.accounts()],
+        quality=c.quality.summary(),
+        risk_denials={r.value: n for r, n in c.risk.denials.items() if n},
+        strategy={} if c.strategy is None else {
+            k: getattr(c.strategy.stats, k) for k in c.strategy.stats.__slots__
+        },  # fmt: skip
+        recovered_orders=system.recovery.orders if system.recovery else 0,
+        recovered_open_resolved=len(system.recovery.resolved) if system.recovery else 0,
+        session=session,
+        consistent=not problems,
+        consistency_detail=problems,
+    )
+
+
+def _fills_of(system: TradingSystem, ids: set[str]) -> list[Fill]:
+    journal = Journal(system.journal_path, readonly=True)
+    try:
+        return [f for f in journal.load().fills if f.client_order_id in ids]
+    finally:
+        journal.close()
+
+
+def _line(system: TradingSystem, p: Position) -> PositionLine:
+    mark = system.mark(p.instrument_id)
+    return PositionLine(p.account, p.instrument_id, p.quantity, p.avg_cost, mark, system.c.ledger.unrealized(p, mark))

@@ -1,0 +1,212 @@
+"""Builds the whole system from a config and runs it: the same wiring for any clock.
+
+Start-up is recovery: the journal is read, positions and cash rebuilt from its fills, open
+orders reconciled with the venue, and only then do market data and the strategy start.
+Simulated time resumes after the last journaled event, so a restart never moves backwards.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+
+from alluse.brokers.paper import PaperVenue, PaperVenueConfig
+from alluse.bus import MessageBus
+from alluse.clock import NS, Clock, LiveClock, datetime_to_ns
+from alluse.config import Config
+from alluse.execution.journal import Journal
+from alluse.execution.oms import OrderManager, RecoveryReport
+from alluse.instruments import InstrumentRegistry
+from alluse.marketdata.cache import QuoteCache
+from alluse.marketdata.chains import OptionChainService
+from alluse.marketdata.engine import DataEngine
+from alluse.marketdata.simulated import SimulatedMarket, SimulatedMarketConfig
+from alluse.model import Instrument, Quote, parse_symbol
+from alluse.portfolio import ExecutionQuality, Ledger
+from alluse.risk import RiskContext, RiskGate, RiskLimits
+from alluse.strategies.wheel import WheelStrategy
+
+log = logging.getLogger("alluse.system")
+
+JOURNAL_FILE = "journal.db"
+
+
+@dataclass(slots=True)
+class Components:
+    registry: InstrumentRegistry
+    cache: QuoteCache
+    engine: DataEngine
+    market: SimulatedMarket
+    chains: OptionChainService
+    venue: PaperVenue
+    journal: Journal
+    ledger: Ledger
+    quality: ExecutionQuality
+    risk: RiskGate
+    oms: OrderManager
+    strategy: WheelStrategy | None
+    bus: MessageBus = field(default_factory=MessageBus)
+
+
+class TradingSystem:
+    def __init__(self, config: Config, clock: Clock, data_dir: str | Path | None = None) -> None:
+        self.config = config
+        self.clock = clock
+        self.data_dir = Path(data_dir if data_dir is not None else config.run.data_dir)
+        self.journal_path = self.data_dir / JOURNAL_FILE
+        self.sim_start_ns = clock.now_ns()
+        self.c = self._build()
+        self.recovery: RecoveryReport | None = None
+        self.started = False
+
+    def _build(self) -> Components:
+        cfg, clock = self.config, self.clock
+        journal = Journal(self.journal_path, synchronous=cfg.journal.synchronous)
+        bus = MessageBus()
+        registry = InstrumentRegistry()
+        market = SimulatedMarket(
+            SimulatedMarketConfig(
+                underlyings={k: (u.spot, u.vol) for k, u in cfg.market.underlyings.items()},
+                rate=cfg.market.rate,
+                step_interval_ns=int(cfg.market.step_interval_s * NS),
+                weekly_expiries=cfg.market.weekly_expiries,
+                strikes_each_side=cfg.market.strikes_each_side,
+                skew=cfg.market.skew,
+                options_per_step_fraction=cfg.market.options_per_step_fraction,
+            ),
+            clock,
+            registry,
+            seed=cfg.run.seed,
+        )
+        cache = QuoteCache(
+            clock, int(cfg.market.quote_ttl_s * NS), cfg.market.option_cache_capacity, registry.is_option
+        )
+        engine = DataEngine(registry, cache, clock)
+        chains = OptionChainService(registry, cache, clock, rate=cfg.market.rate)
+        venue = PaperVenue(
+            clock,
+            registry,
+            cache,
+            PaperVenueConfig(
+                ack_latency_ns=int(cfg.venue.ack_latency_ms * 1e6),
+                fill_latency_ns=int(cfg.venue.fill_latency_ms * 1e6),
+                session_close_utc_hour=cfg.venue.session_close_utc_hour,
+            ),
+        )
+        engine.subscribe_all(venue.on_quote)
+
+        def multiplier_of(instrument_id: str) -> int:
+            return self._instrument(registry, instrument_id).multiplier
+
+        def mid_of(instrument_id: str) -> float | None:
+            q = cache.get_fresh(instrument_id)
+            return None if q is None else q.mid
+
+        ledger = Ledger(multiplier_of)
+        quality = ExecutionQuality()
+        oms_ref: list[OrderManager] = []
+        risk = RiskGate(
+            RiskContext(
+                registry=registry,
+                ledger=ledger,
+                mid_of=mid_of,
+                open_orders=lambda account: oms_ref[0].open_orders(account),
+                limits=RiskLimits(
+                    max_order_quantity=cfg.risk.max_order_quantity,
+                    max_order_notional=cfg.risk.max_order_notional,
+                    price_band_pct=cfg.risk.price_band_pct,
+                    price_band_min=cfg.risk.price_band_min,
+                ),
+            )
+        )
+        oms = OrderManager(
+            clock=clock, bus=bus, registry=registry, journal=journal, broker=venue, risk=risk, ledger=ledger,
+            quality=quality, mid_of=mid_of, accounts=cfg.accounts,
+        )  # fmt: skip
+        oms_ref.append(oms)
+        strategy = None
+        if cfg.strategy.enabled:
+            strategy = WheelStrategy(
+                config=cfg.strategy, clock=clock, bus=bus, oms=oms, ledger=ledger, registry=registry,
+                chains=chains, quote_of=cache.get_fresh, spot_of=mid_of,
+            )  # fmt: skip
+        return Components(
+            registry, cache, engine, market, chains, venue, journal, ledger, quality, risk, oms, strategy, bus
+        )
+
+    @staticmethod
+    def _instrument(registry: InstrumentRegistry, instrument_id: str) -> Instrument:
+        """Instruments named by the journal (old expiries, say) are registered on sight."""
+        return registry.get(instrument_id) or registry.add(parse_symbol(instrument_id))
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self) -> RecoveryReport:
+        c = self.c
+        initial = {name: acct.cash for name, acct in self.config.accounts.items()}
+        self.recovery = c.oms.recover(initial)
+        for account in self.config.accounts:
+            positions = {p.instrument_id: p.quantity for p in c.ledger.open_positions(account)}
+            c.venue.load_account(account, c.ledger.cash.get(account, Decimal(0)), positions)
+        c.market.start(c.engine.on_quotes)
+        if c.strategy is not None:
+            c.strategy.start()
+        self.started = True
+        return self.recovery
+
+    def stop_trading(self) -> None:
+        """Stop new decisions and market data, and ask the venue to cancel what is still working."""
+        c = self.c
+        if c.strategy is not None:
+            c.strategy.stop()
+        c.market.stop()
+        cancelled = c.oms.cancel_all()
+        log.info("stopping: %d working orders cancelled", cancelled)
+
+    def close(self) -> None:
+        self.c.journal.close()
+
+    # ------------------------------------------------------------------ queries
+
+    def mark(self, instrument_id: str) -> float | None:
+        q: Quote | None = self.c.cache.get(instrument_id)
+        return None if q is None else q.mid
+
+
+def resume_start_ns(config: Config, journal_path: Path) -> int:
+    """Simulated time starts at the configured start or just after the journal's last event."""
+    start = datetime_to_ns(config.run.start_datetime())
+    if journal_path.exists():
+        last = Journal(journal_path, readonly=True)
+        try:
+            last_ts = last.last_event_ts()
+        finally:
+            last.close()
+        if last_ts is not None:
+            start = max(start, last_ts + NS)
+    return start
+
+
+async def run_live(config: Config, stop: asyncio.Event, data_dir: str | Path | None = None) -> TradingSystem:
+    """Run for `config.run.duration_s` wall seconds, or until `stop` is set; always shut down cleanly."""
+    data = Path(data_dir if data_dir is not None else config.run.data_dir)
+    start_ns = resume_start_ns(config, data / JOURNAL_FILE)
+    clock = LiveClock(asyncio.get_running_loop(), speed=config.run.speed, start_ns=start_ns)
+    system = TradingSystem(config, clock, data)
+    try:
+        system.start()
+        try:
+            await asyncio.wait_for(stop.wait(), timeout=config.run.duration_s)
+        except TimeoutError:
+            pass
+        system.stop_trading()
+        deadline = asyncio.get_running_loop().time() + 2.0
+        while system.c.oms.open_orders() and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.01)
+    except BaseException:
+        system.close()
+        raise
+    return system

@@ -1,0 +1,58 @@
+from decimal import Decimal
+
+import pytest
+
+from alluse.config import ConfigError, load_config
+
+
+def write(tmp_path, text):
+    p = tmp_path / "c.toml"
+    p.write_text(text)
+    return p
+
+
+def test_defaults_are_valid_and_have_two_sleeves():
+    cfg = load_config()
+    assert [s.account for s in cfg.strategy.sleeves] == ["Gen-Acc", "Rev-Acc"]
+    assert cfg.accounts["Gen-Acc"].cash == Decimal(100_000)
+
+
+def test_file_and_overrides_layer_over_defaults(tmp_path):
+    cfg = load_config(write(tmp_path, "[run]\nseed = 3\nspeed = 10\n"), {"run": {"speed": 20.0, "seed": None}})
+    assert cfg.run.seed == 3 and cfg.run.speed == 20.0
+
+
+def test_unknown_key_is_named(tmp_path):
+    with pytest.raises(ConfigError) as exc:
+        load_config(write(tmp_path, "[run]\nsped = 10\n"))
+    assert "run.sped = 10: unknown key" in str(exc.value)
+
+
+def test_wrong_type_names_key_and_value(tmp_path):
+    with pytest.raises(ConfigError) as exc:
+        load_config(write(tmp_path, '[risk]\nmax_order_quantity = "lots"\n'))
+    assert "risk.max_order_quantity = 'lots'" in str(exc.value)
+
+
+def test_out_of_range_value(tmp_path):
+    with pytest.raises(ConfigError, match="run.speed = -1"):
+        load_config(write(tmp_path, "[run]\nspeed = -1\n"))
+
+
+def test_sleeve_with_unknown_account_is_refused(tmp_path):
+    text = '[[strategy.sleeves]]\naccount = "Nope"\nunderlyings = ["TSLA"]\ndelta_min = 0.4\ndelta_max = 0.5\n'
+    with pytest.raises(ConfigError, match="'Nope': not in \\[accounts\\]"):
+        load_config(write(tmp_path, text))
+
+
+def test_inverted_delta_band(tmp_path):
+    text = '[[strategy.sleeves]]\naccount = "Gen-Acc"\nunderlyings = ["TSLA"]\ndelta_min = 0.5\ndelta_max = 0.4\n'
+    with pytest.raises(ConfigError, match="delta_min 0.5 is above delta_max 0.4"):
+        load_config(write(tmp_path, text))
+
+
+def test_missing_file_and_bad_toml(tmp_path):
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(tmp_path / "nope.toml")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_config(write(tmp_path, "[run\n"))

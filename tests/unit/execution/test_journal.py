@@ -1,0 +1,96 @@
+import sqlite3
+from decimal import Decimal
+
+import pytest
+
+from alluse.execution import fsm
+from alluse.execution.journal import SCHEMA_VERSION, Journal, JournalError
+from alluse.model import Fill, Order, OrderStatus, Side
+
+
+def make_order(coid="C1"):
+    return Order(coid, "Gen-Acc", "AAPL", Side.BUY, 10, limit_price=Decimal("100.00"), ts_created=5, tag="t")
+
+
+def test_orders_fills_and_deposits_round_trip(tmp_path):
+    path = tmp_path / "j.db"
+    j = Journal(path)
+    assert j.start_session(1) == 1
+    j.record_deposit("Gen-Acc", Decimal("1000.50"), 1)
+    o = make_order()
+    fsm.apply(o, fsm.Trigger.SUBMIT, 2)
+    j.record_order(o, "SUBMIT", 2)
+    f = Fill("C1", "Gen-Acc", "AAPL", Side.BUY, 4, Decimal("99.99"), Decimal("1.00"), 3, "F1")
+    fsm.apply(o, fsm.Trigger.FILL, 3, fill=f)
+    j.record_order(o, "FILL", 3, fill=f)
+    j.close()
+
+    j2 = Journal(path)
+    state = j2.load()
+    assert state.sessions == 1 and j2.start_session(9) == 2
+    got = state.orders["C1"]
+    assert got.status is OrderStatus.PARTIALLY_FILLED and got.filled_qty == 4
+    assert got.limit_price == Decimal("100.00") and got.tag == "t" and got.avg_fill_price == Decimal("99.99")
+    assert state.fills == [f]
+    assert state.deposits == {"Gen-Acc": Decimal("1000.50")}
+    kinds = [e["kind"] for e in j2.events("C1")]
+    assert kinds == ["SUBMIT", "FILL"]
+    assert j2.schema_version() == SCHEMA_VERSION
+    assert j2.last_event_ts() == 9
+
+
+def test_wal_mode(tmp_path):
+    Journal(tmp_path / "j.db").close()
+    db = sqlite3.connect(tmp_path / "j.db")
+    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_a_failed_write_leaves_nothing_half_written(tmp_path):
+    j = Journal(tmp_path / "j.db")
+    o = make_order()
+    j.record_order(o, "SUBMIT", 1)
+    f = Fill("C1", "Gen-Acc", "AAPL", Side.BUY, 1, Decimal("1"), Decimal("1"), 2, "F1")
+    j.record_order(o, "FILL", 2, fill=f)
+    with pytest.raises(sqlite3.IntegrityError):  # same fill id again: the whole event is rolled back
+        j.record_order(o, "FILL", 3, fill=f)
+    assert [e["kind"] for e in j.events()] == ["SUBMIT", "FILL"]
+
+
+def test_not_a_sqlite_file_is_refused_untouched(tmp_path):
+    path = tmp_path / "journal.db"
+    path.write_bytes(b"this is not a database\n" * 10)
+    before = path.read_bytes()
+    with pytest.raises(JournalError, match="not a SQLite database"):
+        Journal(path)
+    assert path.read_bytes() == before
+    assert not (tmp_path / "journal.db-wal").exists()
+
+
+def test_newer_schema_is_refused_untouched(tmp_path):
+    path = tmp_path / "journal.db"
+    Journal(path).close()
+    db = sqlite3.connect(path)
+    db.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION + 1),))
+    db.commit()
+    db.execute("PRAGMA journal_mode=DELETE")
+    db.close()
+    before = path.read_bytes()
+    with pytest.raises(JournalError, match=f"schema version {SCHEMA_VERSION + 1} is newer"):
+        Journal(path)
+    assert path.read_bytes() == before
+
+
+def test_foreign_sqlite_database_is_refused(tmp_path):
+    path = tmp_path / "other.db"
+    db = sqlite3.connect(path)
+    db.execute("CREATE TABLE x (a)")
+    db.commit()
+    db.close()
+    with pytest.raises(JournalError, match="not an alluse journal"):
+        Journal(path)
+
+
+def test_readonly_open_of_missing_file(tmp_path):
+    with pytest.raises(JournalError, match="no such file"):
+        Journal(tmp_path / "missing.db", readonly=True)
+    assert not (tmp_path / "missing.db").exists()

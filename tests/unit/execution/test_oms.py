@@ -1,0 +1,195 @@
+"""The order manager against a scripted broker: validation, risk, journal-before-send, events."""
+
+from datetime import date
+from decimal import Decimal
+
+import pytest
+
+from alluse.bus import TOPIC_ORDER_EVENT, MessageBus
+from alluse.clock import TestClock
+from alluse.execution.events import EventKind, OrderEvent
+from alluse.execution.journal import Journal
+from alluse.execution.oms import DuplicateOrderId, OrderManager, UnknownOrder
+from alluse.instruments import InstrumentRegistry
+from alluse.model import Equity, Fill, InvalidInput, Option, Order, OrderStatus, OrderType, Right, Side
+from alluse.portfolio import ExecutionQuality, Ledger
+from alluse.risk import RiskContext, RiskGate, RiskLimits
+
+PUT = Option("AAPL", date(2026, 12, 18), Decimal("200"), Right.PUT)
+
+
+class ScriptedBroker:
+    name = "scripted"
+    connected = True
+
+    def __init__(self, journal_path):
+        self.journal_path = journal_path
+        self.submitted, self.cancelled, self.seen_in_journal = [], [], []
+        self.working: list = []
+
+    def set_event_handler(self, on_order_event, on_settlement):
+        self.emit, self.settle = on_order_event, on_settlement
+
+    def submit(self, order):
+        # journal before send: the order must already be on disk when the broker sees it
+        reader = Journal(self.journal_path, readonly=True)
+        self.seen_in_journal.append(order.client_order_id in reader.load().orders)
+        reader.close()
+        self.submitted.append(order.client_order_id)
+
+    def cancel(self, coid):
+        self.cancelled.append(coid)
+
+    def open_orders(self):
+        return self.working
+
+    def account_snapshot(self, account):
+        raise NotImplementedError
+
+
+@pytest.fixture
+def env(tmp_path):
+    clock = TestClock(1_000)
+    registry = InstrumentRegistry([Equity("AAPL"), PUT])
+    journal = Journal(tmp_path / "j.db")
+    broker = ScriptedBroker(tmp_path / "j.db")
+    ledger = Ledger(lambda iid: registry.require(iid).multiplier)
+    mids = {"AAPL": 200.0, PUT.id: 3.0}
+    holder = []
+    risk = RiskGate(RiskContext(registry, ledger, mids.get, lambda a: holder[0].open_orders(a), RiskLimits()))
+    bus = MessageBus()
+    oms = OrderManager(clock=clock, bus=bus, registry=registry, journal=journal, broker=broker, risk=risk,
+                       ledger=ledger, quality=ExecutionQuality(), mid_of=mids.get, accounts=["Gen-Acc"])  # fmt: skip
+    holder.append(oms)
+    oms.recover({"Gen-Acc": Decimal(100_000)})
+    return oms, broker, bus, clock, mids
+
+
+def order(oms, **kw):
+    base = dict(client_order_id=oms.next_client_order_id(), account="Gen-Acc", instrument_id="AAPL",
+                side=Side.BUY, quantity=10, order_type=OrderType.LIMIT, limit_price=Decimal("200.00"))  # fmt: skip
+    base.update(kw)
+    return Order(**base)
+
+
+def fill(o, qty, price, fid):
+    return Fill(o.client_order_id, o.account, o.instrument_id, o.side, qty, Decimal(price), Decimal("1.00"), 5, fid)
+
+
+def test_submit_journals_before_the_broker_and_fills_reach_the_ledger(env):
+    oms, broker, bus, clock, _ = env
+    seen = []
+    bus.subscribe(TOPIC_ORDER_EVENT, lambda m: seen.append(m[1].kind))
+    o = oms.submit(order(oms))
+    assert o.status is OrderStatus.SUBMITTED and broker.seen_in_journal == [True]
+    broker.emit(OrderEvent(EventKind.ACCEPTED, o.client_order_id, 2, venue_order_id="V1"))
+    broker.emit(OrderEvent(EventKind.FILL, o.client_order_id, 3, fill=fill(o, 10, "199.50", "F1")))
+    assert o.status is OrderStatus.FILLED and o.venue_order_id == "V1"
+    assert oms.ledger.position("Gen-Acc", "AAPL") == 10
+    assert oms.ledger.cash["Gen-Acc"] == Decimal(100_000) - Decimal("1995.00") - 1
+    assert seen == [EventKind.ACCEPTED, EventKind.FILL]
+    assert oms.open_orders() == []
+
+
+@pytest.mark.parametrize(
+    ("field", "kw"),
+    [
+        ("quantity", {"quantity": 0}),
+        ("quantity", {"quantity": -5}),
+        ("quantity", {"quantity": 1.5}),
+        ("limit_price", {"limit_price": Decimal("200.005")}),
+        ("limit_price", {"instrument_id": PUT.id, "limit_price": Decimal("3.02")}),
+        ("limit_price", {"limit_price": None}),
+        ("instrument_id", {"instrument_id": "ZZZZ"}),
+        ("account", {"account": "Nobody"}),
+    ],
+)
+def test_bad_orders_are_refused_naming_the_field_and_nothing_is_written(env, field, kw):
+    oms, broker, *_ = env
+    o = order(oms, **kw)
+    with pytest.raises(InvalidInput) as exc:
+        oms.submit(o)
+    assert exc.value.field == field
+    assert broker.submitted == [] and o.client_order_id not in oms.orders
+    assert oms.journal.events(o.client_order_id) == []
+
+
+def test_duplicate_client_order_id_is_refused_and_the_first_is_untouched(env):
+    oms, broker, *_ = env
+    first = oms.submit(order(oms))
+    dup = order(oms, client_order_id=first.client_order_id, quantity=3)
+    with pytest.raises(DuplicateOrderId):
+        oms.submit(dup)
+    assert oms.orders[first.client_order_id] is first and first.quantity == 10
+    assert broker.submitted == [first.client_order_id]
+
+
+def test_cancel_of_unknown_order(env):
+    oms, *_ = env
+    with pytest.raises(UnknownOrder) as exc:
+        oms.cancel("NOPE")
+    assert exc.value.value == "NOPE"
+
+
+def test_risk_denial_is_journaled_with_reason_and_never_sent(env):
+    oms, broker, *_ = env
+    o = oms.submit(order(oms, limit_price=Decimal("300.00")))
+    assert o.status is OrderStatus.DENIED and o.reason.startswith("PRICE_BAND")
+    assert broker.submitted == []
+    assert [e["kind"] for e in oms.journal.events(o.client_order_id)] == ["DENY"]
+
+
+def test_cash_secured_put_check(env):
+    oms, broker, *_ = env
+    ok = oms.submit(order(oms, instrument_id=PUT.id, side=Side.SELL, quantity=5, limit_price=Decimal("3.00")))
+    assert ok.status is OrderStatus.SUBMITTED  # 5 x 200 x 100 = 100,000 = all the cash
+    more = oms.submit(order(oms, instrument_id=PUT.id, side=Side.SELL, quantity=1, limit_price=Decimal("3.00")))
+    assert more.status is OrderStatus.DENIED and more.reason.startswith("CASH_SECURED")
+
+
+def test_invalid_and_unknown_events_are_refused_and_counted(env):
+    oms, broker, *_ = env
+    o = oms.submit(order(oms))
+    broker.emit(OrderEvent(EventKind.FILL, o.client_order_id, 2, fill=fill(o, 10, "200.00", "F1")))
+    broker.emit(OrderEvent(EventKind.FILL, o.client_order_id, 3, fill=fill(o, 1, "200.00", "F2")))  # overfill
+    broker.emit(OrderEvent(EventKind.CANCELED, o.client_order_id, 4))  # after terminal
+    broker.emit(OrderEvent(EventKind.ACCEPTED, "GHOST", 5))
+    broker.emit(OrderEvent(EventKind.FILL, o.client_order_id, 6, fill=fill(o, 10, "200.00", "F1")))  # dup fill
+    assert o.status is OrderStatus.FILLED and o.filled_qty == 10
+    assert oms.ledger.position("Gen-Acc", "AAPL") == 10
+    c = oms.counters
+    assert (c.events_refused, c.unknown_order_events, c.duplicate_fills) == (2, 1, 1)
+
+
+def test_a_journal_failure_leaves_the_order_unsent_and_unchanged(env, monkeypatch):
+    oms, broker, *_ = env
+    o = order(oms)
+
+    def boom(*a, **k):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(oms.journal, "record_order", boom)
+    with pytest.raises(OSError, match="disk full"):
+        oms.submit(o)
+    assert o.status is OrderStatus.INITIALIZED and broker.submitted == [] and o.client_order_id not in oms.orders
+
+
+def test_recovery_rebuilds_orders_and_resolves_ones_the_venue_lost(env, tmp_path):
+    oms, broker, *_ = env
+    a = oms.submit(order(oms))
+    broker.emit(OrderEvent(EventKind.FILL, a.client_order_id, 2, fill=fill(a, 4, "200.00", "F1")))
+    oms.journal.close()
+    # a new process: same journal, a venue that remembers nothing
+    fresh = ScriptedBroker(tmp_path / "j.db")
+    j = Journal(tmp_path / "j.db")
+    registry = oms.registry
+    ledger = Ledger(lambda iid: registry.require(iid).multiplier)
+    risk = RiskGate(RiskContext(registry, ledger, {}.get, lambda a: [], RiskLimits()))
+    oms2 = OrderManager(clock=TestClock(10_000), bus=MessageBus(), registry=registry, journal=j, broker=fresh,
+                        risk=risk, ledger=ledger, quality=ExecutionQuality(), mid_of={}.get, accounts=["Gen-Acc"])  # fmt: skip
+    report = oms2.recover({"Gen-Acc": Decimal(100_000)})
+    assert report.session == 2 and report.orders == 1 and report.resolved == [a.client_order_id]
+    got = oms2.orders[a.client_order_id]
+    assert got.status is OrderStatus.CANCELED and got.filled_qty == 4
+    assert ledger.position("Gen-Acc", "AAPL") == 4 and ledger.cash["Gen-Acc"] == Decimal(100_000) - 800 - 1
+    assert oms2.next_client_order_id().startswith("AU002-")
