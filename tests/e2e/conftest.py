@@ -1,0 +1,35 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+def _alluse(*args: str, timeout: float = 120, **kw) -> subprocess.CompletedProcess:
+    env = {**os.environ, "COLUMNS": "160"}
+    return subprocess.run([sys.executable, "-m", "alluse.cli", *args], capture_output=True, text=True,
+                          timeout=timeout, env=env, **kw)  # fmt: skip
+
+
+def _spawn(*args: str) -> subprocess.Popen:
+    env = {**os.environ, "COLUMNS": "160"}
+    return subprocess.Popen([sys.executable, "-m", "alluse.cli", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env)  # fmt: skip
+
+
+@pytest.fixture
+def data_dir(tmp_path) -> Path:
+    return tmp_path / "data"
+
+
+@pytest.fixture
+def alluse():
+    """Run the `alluse` command to completion."""
+    return _alluse
+
+
+@pytest.fixture
+def spawn():
+    """Start the `alluse` command in the background."""
+    return _spawn
