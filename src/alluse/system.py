@@ -61,6 +61,7 @@ class TradingSystem:
         self.c = self._build()
         self.recovery: RecoveryReport | None = None
         self.started = False
+        self.closed = False
 
     def _build(self) -> Components:
         cfg, clock = self.config, self.clock
@@ -167,6 +168,10 @@ class TradingSystem:
         log.info("stopping: %d working orders cancelled", cancelled)
 
     def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self.c.journal.end_session(self.clock.now_ns())
         self.c.journal.close()
 
     # ------------------------------------------------------------------ queries

@@ -199,6 +199,10 @@ class Journal:
         ])  # fmt: skip
         return session
 
+    def end_session(self, ts: int) -> None:
+        """Marks a clean stop; simulated time on the next start resumes after it."""
+        self._write([(_INSERT_EVENT, (ts, "SESSION_END", None, None, None, ""))])
+
     def record_deposit(self, account: str, amount: Decimal, ts: int) -> None:
         self._write([
             ("INSERT INTO deposits (account, amount, ts) VALUES (?,?,?)", (account, str(amount), ts)),
