@@ -13,17 +13,14 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
-from alluse.brokers.paper import PaperVenue, PaperVenueConfig
+from alluse.brokers import PaperVenue, PaperVenueConfig
 from alluse.bus import MessageBus
 from alluse.clock import NS, Clock, LiveClock, datetime_to_ns
 from alluse.config import Config
 from alluse.execution.journal import Journal
 from alluse.execution.oms import OrderManager, RecoveryReport
 from alluse.instruments import InstrumentRegistry
-from alluse.marketdata.cache import QuoteCache
-from alluse.marketdata.chains import OptionChainService
-from alluse.marketdata.engine import DataEngine
-from alluse.marketdata.simulated import SimulatedMarket, SimulatedMarketConfig
+from alluse.marketdata import DataEngine, OptionChainService, QuoteCache, SimulatedMarket, SimulatedMarketConfig
 from alluse.model import Instrument, Quote, parse_symbol
 from alluse.portfolio import ExecutionQuality, Ledger
 from alluse.risk import RiskContext, RiskGate, RiskLimits

@@ -86,5 +86,6 @@ def commission_increment(
     _check_execution(quantity, price)
     if type(prior_quantity) is not int or prior_quantity < 0:
         raise InvalidInput("prior_quantity", prior_quantity, "must be a non-negative integer")
-    after = schedule.order_total(instrument, prior_quantity + quantity, prior_value + price * quantity * instrument.multiplier)
+    value = prior_value + price * quantity * instrument.multiplier
+    after = schedule.order_total(instrument, prior_quantity + quantity, value)
     return after - schedule.order_total(instrument, prior_quantity, prior_value)

@@ -2,10 +2,14 @@
 
 How it models a venue:
 - The venue's state changes when it decides (at submit, on a quote, on a cancel, at a
-  timer); what it says reaches the order manager after a latency, through one ordered
-  stream, like a broker connection: event i is delivered at max(its decision time + its
-  latency, delivery time of event i-1). So an order's ACCEPTED always precedes its fills,
-  and a cancel that races a fill already decided is confirmed only after that fill.
+  timer); what it says reaches the order manager after a latency (ack latency for
+  accept/reject/cancel answers, fill latency for fills). Each order's events form one
+  ordered stream: an event is delivered at max(decision time + its latency, delivery of
+  the order's previous event). So ACCEPTED always precedes the order's fills, and a
+  cancel that races a fill already decided is confirmed only after that fill.
+- Events are stamped (`ts_event`) with the venue's decision time, as a broker stamps
+  executions; the latency shows in when they arrive. Events a handler triggers are
+  queued until it returns, so handlers are never re-entered.
 - Orders take the displayed touch (buy at the ask, sell at the bid) up to the displayed
   size. Displayed size is consumed per quote: several orders matched against one quote
   share its size; the next quote brings fresh size.
@@ -71,6 +75,8 @@ ASSIGNED = "assigned"
 EXERCISED = "exercised"
 
 _DAY_NS = 86_400 * NS
+EXPIRY_QUOTE_RETRY_NS = 60 * NS  # no underlying quote at expiry: look again this much later...
+EXPIRY_QUOTE_RETRIES = 60  # ...this many times, then settle as worthless with a warning
 _HOUR_NS = 3_600 * NS
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 _ZERO = Decimal(0)
@@ -167,7 +173,11 @@ class PaperVenue:
     name = "paper"
 
     def __init__(
-        self, clock: Clock, registry: InstrumentRegistry, quote_source: QuoteSource, config: PaperVenueConfig | None = None
+        self,
+        clock: Clock,
+        registry: InstrumentRegistry,
+        quote_source: QuoteSource,
+        config: PaperVenueConfig | None = None,
     ) -> None:
         self._clock = clock
         self._registry = registry
@@ -183,12 +193,16 @@ class PaperVenue:
         self._touches: dict[str, _Touch] = {}
         self._expiry_watch: set[str] = set()
         self._session_close_pending = False
-        self._outbox: deque[tuple[int, int, OrderEvent | SettlementEvent]] = deque()
-        self._last_due = 0
+        # stream key (client order id, or settle:<account>) -> events in flight as (seq, due, event)
+        self._in_flight: dict[str, deque[tuple[int, int, OrderEvent | SettlementEvent]]] = {}
+        self._ready: deque[OrderEvent | SettlementEvent] = deque()
         self._event_seq = 0
-        self._flushing = False
+        self._delivering = False
         self._venue_seq = 0
         self._fill_seq = 0
+        # ids must stay unique across restarts (the order manager drops a fill id it has seen):
+        # stamp them with this venue's start time, which a restart always moves forward
+        self._id_stamp = format(clock.now_ns() // 1_000_000, "x")
         self.orders_received = 0
         self.fills_emitted = 0
         self.rejects = 0
@@ -218,7 +232,7 @@ class PaperVenue:
         self._venue_seq += 1
         entry = _Entry(
             cid,
-            f"P-{self._venue_seq:06d}",
+            f"P{self._id_stamp}-{self._venue_seq:06d}",
             order.account,
             instrument,
             order.side,
@@ -368,7 +382,8 @@ class PaperVenue:
         if bid is not None and ask is not None and bid > ask:
             log.warning("ignoring crossed quote %r", quote)
             return None
-        touch = _Touch(key, bid, ask, quote.bid_size if bid is not None else 0, quote.ask_size if ask is not None else 0)
+        bid_size = quote.bid_size if bid is not None else 0
+        touch = _Touch(key, bid, ask, bid_size, quote.ask_size if ask is not None else 0)
         self._touches[quote.instrument_id] = touch
         return touch
 
@@ -397,7 +412,16 @@ class PaperVenue:
         entry.filled_value += price * qty * instrument.multiplier
         liquidity = "M" if entry.rested and entry.order_type is OrderType.LIMIT else "T"
         fill = Fill(
-            entry.client_order_id, entry.account, instrument.id, entry.side, qty, price, fee, now, self._next_fill_id(), liquidity
+            entry.client_order_id,
+            entry.account,
+            instrument.id,
+            entry.side,
+            qty,
+            price,
+            fee,
+            now,
+            self._next_fill_id(),
+            liquidity,
         )
         self._apply_fill(self._accounts[entry.account], fill, instrument.multiplier)
         self.fills_emitted += 1
@@ -424,7 +448,7 @@ class PaperVenue:
 
     def _next_fill_id(self) -> str:
         self._fill_seq += 1
-        return f"PF-{self._fill_seq:08d}"
+        return f"PF{self._id_stamp}-{self._fill_seq:08d}"
 
     # ------------------------------------------------------------------ order lifecycle
 
@@ -483,14 +507,23 @@ class PaperVenue:
             self._expiry_watch.add(option.id)
             self._clock.call_at(self._expiry_ns(option), self._on_option_expiry, option)
 
-    def _on_option_expiry(self, option: Option) -> None:
-        self._expiry_watch.discard(option.id)
+    def _on_option_expiry(self, option: Option, attempt: int = 0) -> None:
         for entry in tuple(self._book.get(option.id, {}).values()):
             self._expire(entry, OPTION_EXPIRED)
+        if attempt < EXPIRY_QUOTE_RETRIES and not self._usable_mid(option.underlying):
+            # e.g. just after a restart, before the first quote: wait for one rather than guess
+            self._clock.call_later(EXPIRY_QUOTE_RETRY_NS, self._on_option_expiry, option, attempt + 1)
+            return
+        self._expiry_watch.discard(option.id)
         for name, acct in tuple(self._accounts.items()):
             position = acct.positions.get(option.id)
             if position:
                 self._settle(name, acct, option, position)
+
+    def _usable_mid(self, instrument_id: str) -> float | None:
+        quote = self._quotes.get(instrument_id)
+        mid = quote.mid if quote is not None else math.nan
+        return mid if math.isfinite(mid) and mid > 0 else None
 
     def _settle(self, name: str, acct: _Account, option: Option, position: int) -> None:
         """Close an expiring position at 0; if in the money, deliver the stock at the strike.
@@ -515,9 +548,8 @@ class PaperVenue:
         )
         self._apply_fill(acct, close, option.multiplier)
         fills = [close]
-        quote = self._quotes.get(option.underlying)
-        mid = quote.mid if quote is not None else math.nan
-        if not (math.isfinite(mid) and mid > 0):
+        mid = self._usable_mid(option.underlying)
+        if mid is None:
             log.warning("no usable quote for %s at expiry of %s: settling as worthless", option.underlying, option.id)
             in_the_money = False
         else:
@@ -566,36 +598,50 @@ class PaperVenue:
     # ------------------------------------------------------------------ event delivery
 
     def _emit(self, delay_ns: int, event: OrderEvent | SettlementEvent) -> None:
-        """Deliver now (delay 0, nothing queued) or after `delay_ns`, never overtaking an earlier event."""
-        now = self._clock.now_ns()
-        due = max(now + delay_ns, self._last_due)
-        self._last_due = due
-        self._event_seq += 1
-        self._outbox.append((self._event_seq, due, event))
-        if due > now:
-            self._clock.call_at(due, self._flush, self._event_seq)
-        elif not self._flushing:
-            self._flush(self._event_seq)
+        """Deliver `event` now (delay 0) or after `delay_ns`, never overtaking an earlier event of its order.
 
-    def _flush(self, through_seq: int) -> None:
-        """Deliver, in order, every event up to `through_seq` and any other that is due.
-
-        Events emitted by a handler while this runs join the queue and are delivered by
-        this same loop, so a handler never sees events out of order.
+        Each order (and each account's settlements) is one ordered stream; streams do not
+        wait for each other, so every event arrives at its own latency unless its order
+        still has an earlier event in flight.
         """
-        if self._flushing:
+        key = event.client_order_id if isinstance(event, OrderEvent) else f"settle:{event.account}"
+        now = self._clock.now_ns()
+        stream = self._in_flight.get(key)
+        due = now + delay_ns
+        if stream:
+            due = max(due, stream[-1][1])
+        elif due <= now:
+            self._deliver(event)
             return
-        self._flushing = True
+        elif stream is None:
+            stream = self._in_flight[key] = deque()
+        self._event_seq += 1
+        stream.append((self._event_seq, due, event))
+        self._clock.call_at(due, self._release, key, self._event_seq)
+
+    def _release(self, key: str, through_seq: int) -> None:
+        """Deliver a stream's events up to `through_seq` in order (timers may fire out of order on ties)."""
+        stream = self._in_flight.get(key)
+        while stream and stream[0][0] <= through_seq:
+            self._deliver(stream.popleft()[2])
+        if stream is not None and not stream:
+            del self._in_flight[key]
+
+    def _deliver(self, event: OrderEvent | SettlementEvent) -> None:
+        """Hand an event to the order manager; events raised by its handler wait for it to return."""
+        self._ready.append(event)
+        if self._delivering:
+            return
+        self._delivering = True
         try:
-            outbox = self._outbox
-            while outbox and (outbox[0][0] <= through_seq or outbox[0][1] <= self._clock.now_ns()):
-                event = outbox.popleft()[2]
-                if isinstance(event, OrderEvent):
-                    self._on_order_event(event)  # type: ignore[misc]
+            while self._ready:
+                ready = self._ready.popleft()
+                if isinstance(ready, OrderEvent):
+                    self._on_order_event(ready)  # type: ignore[misc]
                 else:
-                    self._on_settlement(event)  # type: ignore[misc]
+                    self._on_settlement(ready)  # type: ignore[misc]
         finally:
-            self._flushing = False
+            self._delivering = False
 
     def _require_handler(self) -> None:
         if self._on_order_event is None:

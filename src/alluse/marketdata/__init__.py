@@ -1,7 +1,22 @@
-"""Market data: feeds push quote batches into the DataEngine, which validates, caches and fans out."""
+"""Market data: feeds push quote batches into the DataEngine, which validates, caches and fans out;
+the chain service prices whole option chains from the cache."""
 
 from alluse.marketdata.cache import QuoteCache
+from alluse.marketdata.chains import ChainPick, ChainSnapshot, OptionChainService, expiry_ns
 from alluse.marketdata.engine import DataEngine, QuoteSink, RejectReason
 from alluse.marketdata.replay import ReplayFeed
+from alluse.marketdata.simulated import SimulatedMarket, SimulatedMarketConfig
 
-__all__ = ["DataEngine", "QuoteCache", "QuoteSink", "RejectReason", "ReplayFeed"]
+__all__ = [
+    "ChainPick",
+    "ChainSnapshot",
+    "DataEngine",
+    "OptionChainService",
+    "QuoteCache",
+    "QuoteSink",
+    "RejectReason",
+    "ReplayFeed",
+    "SimulatedMarket",
+    "SimulatedMarketConfig",
+    "expiry_ns",
+]

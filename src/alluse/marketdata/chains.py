@@ -10,6 +10,7 @@ prices the whole chain with one vectorised IV solve and one greeks call.
 from __future__ import annotations
 
 import functools
+import math
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 
@@ -18,7 +19,7 @@ import numpy as np
 from alluse.clock import Clock, datetime_to_ns
 from alluse.instruments import InstrumentRegistry
 from alluse.marketdata.cache import QuoteCache
-from alluse.marketdata.pricing import YEAR_NS, greeks, implied_vol
+from alluse.marketdata.pricing import DAY_NS, YEAR_NS, greeks, implied_vol
 from alluse.model import InvalidInput, Option, Right
 
 EXPIRY_HOUR_UTC = 20  # US equity options stop trading at 16:00 New York; 20:00 UTC is that in summer time
@@ -104,7 +105,7 @@ def _build_index(options: list[Option]) -> _ChainIndex:
 
 class OptionChainService:
     def __init__(self, registry: InstrumentRegistry, cache: QuoteCache, clock: Clock, rate: float = 0.04) -> None:
-        if not np.isfinite(rate):
+        if not (isinstance(rate, int | float) and math.isfinite(rate)):
             raise InvalidInput("rate", rate, "must be a finite number")
         self._registry = registry
         self._cache = cache
@@ -121,10 +122,17 @@ class OptionChainService:
         return index
 
     def snapshot(self, underlying: str, expiry: date | None = None, right: Right | None = None) -> ChainSnapshot:
+        return self._snapshot(underlying, expiry, right, 0.0, np.inf)
+
+    def _snapshot(
+        self, underlying: str, expiry: date | None, right: Right | None, min_dte: float, max_dte: float
+    ) -> ChainSnapshot:
+        """Filters come before pricing, so a narrow request solves only the options it can use."""
         now = self._clock.now_ns()
         index = self._index(underlying)
         spot_quote = self._cache.get_fresh(underlying)
-        mask = index.expiry_ns > now
+        dte = (index.expiry_ns - now) / DAY_NS
+        mask = (index.expiry_ns > now) & (dte >= min_dte) & (dte <= max_dte)
         if expiry is not None:
             mask &= index.expiries == np.datetime64(expiry, "D")
         if right is not None:
@@ -186,9 +194,8 @@ class OptionChainService:
             raise InvalidInput("min_dte", min_dte, "must be a finite number >= 0")
         if not (isinstance(max_dte, int | float) and np.isfinite(max_dte) and max_dte >= min_dte):
             raise InvalidInput("max_dte", max_dte, f"must be a finite number >= min_dte ({min_dte})")
-        chain = self.snapshot(underlying, right=right)
-        dte = chain.dte
-        candidates = np.flatnonzero(np.isfinite(chain.delta) & (dte >= min_dte) & (dte <= max_dte))
+        chain = self._snapshot(underlying, None, right, float(min_dte), float(max_dte))
+        candidates = np.flatnonzero(np.isfinite(chain.delta))
         if not candidates.size:
             return None
         nearest = chain.expiries[candidates].min()
@@ -202,7 +209,7 @@ class OptionChainService:
             bid=float(chain.bid[best]),
             ask=float(chain.ask[best]),
             mid=float(chain.mid[best]),
-            dte=float(dte[best]),
+            dte=float(chain.dte[best]),
         )
 
     def greeks_for(self, option: Option) -> tuple[float, float] | None:

@@ -22,6 +22,7 @@ YEAR_NS = 365 * DAY_NS  # ACT/365: T in years = ns / YEAR_NS
 SIGMA_MIN = 1e-4
 SIGMA_MAX = 5.0
 
+_SIGMA_GRID = np.array([SIGMA_MIN, 0.025, 0.05, 0.1, 0.2, 0.4, 0.8, 1.6, 3.2, SIGMA_MAX])
 _INV_SQRT_2PI = 1.0 / np.sqrt(2.0 * np.pi)
 
 FloatArray = NDArray[np.float64]
@@ -109,65 +110,59 @@ def greeks(S: ArrayLike, K: ArrayLike, T: ArrayLike, r: ArrayLike, sigma: ArrayL
     )
 
 
-def _initial_guess(price: np.ndarray, S: np.ndarray, K: np.ndarray, T: np.ndarray, r: np.ndarray, call: np.ndarray) -> np.ndarray:
-    """Corrado-Miller's closed-form approximation (good near the money), or Manaster-Koehler's
-    inflection-point sigma where the approximation breaks down (far from the money)."""
-    k_df = K * np.exp(-r * T)
-    c = np.where(call, price, price + S - k_df)  # the call price, by parity
-    half_gap = 0.5 * (S - k_df)
-    disc = (c - half_gap) ** 2 - (S - k_df) ** 2 / np.pi
-    cm = np.sqrt(2.0 * np.pi / T) / (S + k_df) * (c - half_gap + np.sqrt(np.maximum(disc, 0.0)))
-    mk = np.sqrt(2.0 * np.abs(np.log(S / K) + r * T) / T)
-    guess = np.where((disc >= 0) & (cm > SIGMA_MIN), cm, mk)
-    return np.clip(np.nan_to_num(guess, nan=0.5), SIGMA_MIN, SIGMA_MAX)
-
-
 def implied_vol(
     price: ArrayLike, S: ArrayLike, K: ArrayLike, T: ArrayLike, r: ArrayLike, is_call: ArrayLike, max_iter: int = 100
 ) -> FloatArray:
-    """The sigma in [SIGMA_MIN, SIGMA_MAX] whose price matches `price`, NaN where none does.
+    """The sigma in [SIGMA_MIN, SIGMA_MAX] whose price matches `price`, NaN where none does
+    (price outside the model prices at the two bounds, T <= 0, bad inputs).
 
-    Safeguarded Newton over the whole array at once: every element keeps a bracket
-    [lo, hi] (price is increasing in sigma), a Newton step that leaves the bracket or meets
-    a vanishing vega is replaced by bisection, and converged elements drop out of the
-    working set. The start is Manaster-Koehler's sigma, the inflection point of price in
-    sigma, from which Newton converges monotonically in the common case.
+    Safeguarded Newton over the whole array at once, with no per-option Python loop. Each
+    option is solved as its out-of-the-money twin (put-call parity, same sigma) and starts
+    from a grid bracket [lo, hi] a factor of two wide (price is increasing in sigma). The
+    step is Newton's on log(price), which crosses the convex tail of cheap OTM prices in
+    far fewer steps than Newton on price; a step that leaves the bracket (or meets a
+    vanishing vega) is replaced by bisection. Converged options leave the working set, so
+    the last iterations, spent on a few stragglers, cost little.
     """
     price, S, K, T, r, call = _arrays(price, S, K, T, r, is_call)
     shape = price.shape
-    price, S, K, T, r = (a.ravel() for a in (price, S, K, T, r))
-    call = call.ravel().astype(bool)
-    out = np.full(price.shape, np.nan)
-    # Absolute price tolerance: far below a cent, far above float noise in the formula.
-    ptol = 1e-12 * (S + K)
+    out = np.full(price.size, np.nan)
+    idx = np.flatnonzero(_valid(S, K, T, r) & np.isfinite(price) & (T > 0))
+    price, S, K, T, r = (a.ravel()[idx] for a in (price, S, K, T, r))
+    call = call.ravel()[idx].astype(bool)
+    ptol = 1e-12 * (S + K)  # absolute: far below a cent, far above float noise in the formula
     with np.errstate(all="ignore"):
-        p_lo = bs_price(S, K, T, r, SIGMA_MIN, call)
-        p_hi = bs_price(S, K, T, r, SIGMA_MAX, call)
-        ok = _valid(S, K, T, r) & np.isfinite(price) & (T > 0) & (price >= p_lo - ptol) & (price <= p_hi + ptol)
-    idx = np.flatnonzero(ok)
-    if idx.size:
-        price, S, K, T, r, call, ptol = (a[idx] for a in (price, S, K, T, r, call, ptol))
-        lo = np.full(idx.size, SIGMA_MIN)
-        hi = np.full(idx.size, SIGMA_MAX)
-        with np.errstate(all="ignore"):
-            sigma = _initial_guess(price, S, K, T, r, call)
-            for _ in range(max_iter):
-                model, vega = _price_and_vega(S, K, T, r, sigma, call)
-                diff = model - price
-                done = (np.abs(diff) <= ptol) | (hi - lo <= 1e-15 * hi)
-                if done.any():
-                    out[idx[done]] = sigma[done]
-                    keep = ~done
-                    idx, price, S, K, T, r, call, ptol, lo, hi, sigma, model, diff, vega = (
-                        a[keep] for a in (idx, price, S, K, T, r, call, ptol, lo, hi, sigma, model, diff, vega)
-                    )
-                    if not idx.size:
-                        break
-                lo = np.where(diff < 0, sigma, lo)
-                hi = np.where(diff > 0, sigma, hi)
-                # Newton on log(price): far fewer steps on the convex tail of cheap OTM options.
-                newton = sigma - np.log(model / price) * model / vega
-                inside = (newton > lo) & (newton < hi)  # False for NaN/inf steps too
-                sigma = np.where(inside, newton, 0.5 * (lo + hi))
-        out[idx] = sigma  # only reached if max_iter ran out: the best estimate, inside the bracket
+        # Solve every option as its out-of-the-money twin (same sigma, by put-call parity), so
+        # the log-price step always works on a time value rather than a mostly-intrinsic price.
+        forward_gap = S - K * np.exp(-r * T)
+        itm = np.where(call, forward_gap > 0, forward_gap < 0)
+        price = np.where(itm, price - np.where(call, forward_gap, -forward_gap), price)
+        call = call ^ itm
+        # Prices on a sigma grid from SIGMA_MIN to SIGMA_MAX: the ends say whether any sigma
+        # reproduces the price, the rest bracket each root within a factor of two.
+        grid, _ = _price_and_vega(S[:, None], K[:, None], T[:, None], r[:, None], _SIGMA_GRID, call[:, None])
+        reachable = (price >= grid[:, 0] - ptol) & (price <= grid[:, -1] + ptol)
+        idx, price, S, K, T, r, call, ptol, grid = (a[reachable] for a in (idx, price, S, K, T, r, call, ptol, grid))
+        below = (grid < price[:, None]).sum(axis=1)
+        lo = _SIGMA_GRID[np.clip(below - 1, 0, _SIGMA_GRID.size - 2)]
+        hi = _SIGMA_GRID[np.clip(below, 1, _SIGMA_GRID.size - 1)]
+        sigma = np.sqrt(lo * hi)
+        for _ in range(max_iter):
+            if not idx.size:
+                break
+            model, vega = _price_and_vega(S, K, T, r, sigma, call)
+            diff = model - price
+            done = (np.abs(diff) <= ptol) | (hi - lo <= 1e-15 * hi)
+            if done.any():
+                out[idx[done]] = sigma[done]
+                keep = ~done
+                idx, price, S, K, T, r, call, ptol, lo, hi, sigma, model, diff, vega = (
+                    a[keep] for a in (idx, price, S, K, T, r, call, ptol, lo, hi, sigma, model, diff, vega)
+                )
+            lo = np.where(diff < 0, sigma, lo)
+            hi = np.where(diff > 0, sigma, hi)
+            newton = sigma - np.log(model / price) * model / vega
+            inside = (newton > lo) & (newton < hi)  # False for NaN/inf steps too
+            sigma = np.where(inside, newton, 0.5 * (lo + hi))
+    out[idx] = sigma  # non-empty only if max_iter ran out: the best estimate, inside the bracket
     return _unwrap(out.reshape(shape))

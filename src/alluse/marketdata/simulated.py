@@ -26,7 +26,7 @@ from alluse.instruments import InstrumentRegistry
 from alluse.marketdata.chains import expiry_date_ns
 from alluse.marketdata.engine import QuoteSink
 from alluse.marketdata.pricing import YEAR_NS, bs_price
-from alluse.model import Equity, InvalidInput, Option, Quote, Right
+from alluse.model import CENT, NICKEL, OPTION_TICK_BREAK, Equity, InvalidInput, Option, Quote, Right
 
 log = logging.getLogger("alluse.marketdata.simulated")
 
@@ -38,7 +38,9 @@ DEFAULT_UNDERLYINGS: dict[str, tuple[float, float]] = {
     "MSFT": (420.0, 0.22),
 }
 FRIDAY = 4  # date.weekday()
-OPTION_TICK_BREAK = 3.0  # options tick 0.01 below, 0.05 at/above (model.Option.tick_size)
+_TICK_BREAK = float(OPTION_TICK_BREAK)  # options tick a cent below, a nickel at/above
+_CENT = float(CENT)
+_NICKEL = float(NICKEL)
 _EPS = 1e-9  # keeps floor/ceil from stepping a whole tick on float noise (2.9999999 / 0.01)
 
 
@@ -87,8 +89,10 @@ class SimulatedMarketConfig:
             raise InvalidInput("skew", self.skew, "must be a number >= 0")
         if not (_finite(self.option_spread) and 0 < self.option_spread < 1):
             raise InvalidInput("option_spread", self.option_spread, "must be in (0, 1)")
-        lo, hi = self.vol_clip
-        if not (_finite(lo) and _finite(hi) and 0 < lo <= 1 <= hi):
+        clip = self.vol_clip
+        if not (
+            isinstance(clip, tuple) and len(clip) == 2 and _finite(clip[0]) and _finite(clip[1]) and 0 < clip[0] <= 1 <= clip[1]
+        ):
             raise InvalidInput("vol_clip", self.vol_clip, "must be (lo, hi) with 0 < lo <= 1 <= hi")
         f = self.options_per_step_fraction
         if not (_finite(f) and 0 < f <= 1):
@@ -110,13 +114,13 @@ def next_friday(after: date) -> date:
 
 
 def _floor_tick(price: np.ndarray) -> np.ndarray:
-    tick = np.where(price < OPTION_TICK_BREAK, 0.01, 0.05)
+    tick = np.where(price < _TICK_BREAK, _CENT, _NICKEL)
     return np.round(np.floor(price / tick + _EPS) * tick, 2)
 
 
 def _ceil_tick(price: np.ndarray) -> np.ndarray:
     # A price that ceils up to 3.00 on the cent grid lands on the nickel grid too.
-    tick = np.where(price < OPTION_TICK_BREAK, 0.01, 0.05)
+    tick = np.where(price < _TICK_BREAK, _CENT, _NICKEL)
     return np.round(np.ceil(price / tick - _EPS) * tick, 2)
 
 

@@ -25,7 +25,7 @@ from alluse.config import SleeveConfig, StrategyConfig
 from alluse.execution.events import EventKind, OrderEvent
 from alluse.execution.oms import OrderManager
 from alluse.instruments import InstrumentRegistry
-from alluse.marketdata.chains import OptionChainService, expiry_ns
+from alluse.marketdata import OptionChainService, expiry_ns
 from alluse.model import Option, Order, OrderType, Right, Side, TimeInForce, round_to_tick, to_money
 from alluse.portfolio import Ledger
 
