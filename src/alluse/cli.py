@@ -12,12 +12,15 @@ from decimal import Decimal
 from pathlib import Path
 
 from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from alluse.clock import ns_to_datetime
 from alluse.config import Config, ConfigError, load_config
 from alluse.execution.journal import Journal, JournalError
 
-console = Console()
+# piped output (CI logs, `| less`) gets a wide table instead of rich's 80-column default
+console = Console(width=None if sys.stdout.isatty() else 132)
 err = Console(stderr=True)
 
 
@@ -27,6 +30,16 @@ def _money(x: Decimal | float | None) -> str:
 
 def _opt(x: float | None, fmt: str) -> str:
     return "-" if x is None else format(x, fmt)
+
+
+def _duration(ms: float | None) -> str:
+    if ms is None:
+        return "-"
+    if ms < 1000:
+        return f"{ms:.1f} ms"
+    if ms < 120_000:
+        return f"{ms / 1000:.1f} s"
+    return f"{ms / 60_000:.1f} min"
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -83,15 +96,29 @@ def _run(args: argparse.Namespace) -> int:
         f"{config.run.speed:g}x, seed {config.run.seed}, data dir {config.run.data_dir}  (Ctrl-C stops cleanly)"
     )
 
+    progress = Progress(
+        TextColumn("[bold]trading"), BarColumn(), TimeRemainingColumn(), TextColumn("{task.fields[status]}"),
+        console=console, transient=True,
+    )  # fmt: skip
+    task = progress.add_task("run", total=config.run.duration_s, status="starting")
+
+    def show(system, elapsed: float) -> None:
+        c = system.c
+        progress.update(task, completed=elapsed, status=(
+            f"{ns_to_datetime(system.clock.now_ns()):%a %H:%M} sim | quotes {c.engine.accepted:,} | "
+            f"orders {c.oms.counters.submitted + c.oms.counters.denied} | fills {len(c.quality.records)}"
+        ))  # fmt: skip
+
     async def main_task():
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        return await run_live(config, stop)
+        return await run_live(config, stop, on_progress=show)
 
     t0 = time.perf_counter()
-    system = asyncio.run(main_task())
+    with progress:
+        system = asyncio.run(main_task())
     try:
         summary = build_summary(system, time.perf_counter() - t0, system.sim_start_ns)
     finally:
@@ -155,7 +182,7 @@ def _print_summary(config: Config, s) -> None:  # s: RunSummary
     q = s.quality
     console.print(
         f"execution quality: fills {q.fills}, mean slippage vs arrival mid {_opt(q.mean_slippage_bps, '.1f')} bps "
-        f"(positive = worse), median submit-to-fill {_opt(q.median_latency_ms, ',.1f')} ms simulated, "
+        f"(positive = worse), median submit-to-fill {_duration(q.median_latency_ms)} (simulated time), "
         f"fill ratio {_opt(q.fill_ratio, '.1%')}, venue reject rate {_opt(q.reject_rate, '.1%')}"
     )
     verdict = "[green]consistent[/]" if s.consistent else "[red]INCONSISTENT[/]: " + "; ".join(s.consistency_detail)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -192,21 +193,34 @@ def resume_start_ns(config: Config, journal_path: Path) -> int:
     return start
 
 
-async def run_live(config: Config, stop: asyncio.Event, data_dir: str | Path | None = None) -> TradingSystem:
-    """Run for `config.run.duration_s` wall seconds, or until `stop` is set; always shut down cleanly."""
+async def run_live(
+    config: Config,
+    stop: asyncio.Event,
+    data_dir: str | Path | None = None,
+    on_progress: Callable[[TradingSystem, float], None] | None = None,
+) -> TradingSystem:
+    """Run for `config.run.duration_s` wall seconds, or until `stop` is set; always shut down cleanly.
+
+    `on_progress(system, wall_seconds_elapsed)` is called about twice a second (the CLI's status line).
+    """
     data = Path(data_dir if data_dir is not None else config.run.data_dir)
     start_ns = resume_start_ns(config, data / JOURNAL_FILE)
-    clock = LiveClock(asyncio.get_running_loop(), speed=config.run.speed, start_ns=start_ns)
+    loop = asyncio.get_running_loop()
+    clock = LiveClock(loop, speed=config.run.speed, start_ns=start_ns)
     system = TradingSystem(config, clock, data)
     try:
         system.start()
-        try:
-            await asyncio.wait_for(stop.wait(), timeout=config.run.duration_s)
-        except TimeoutError:
-            pass
+        t0 = loop.time()
+        while not stop.is_set() and (elapsed := loop.time() - t0) < config.run.duration_s:
+            if on_progress is not None:
+                on_progress(system, elapsed)
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=min(0.5, config.run.duration_s - elapsed))
+            except TimeoutError:
+                pass
         system.stop_trading()
-        deadline = asyncio.get_running_loop().time() + 2.0
-        while system.c.oms.open_orders() and asyncio.get_running_loop().time() < deadline:
+        deadline = loop.time() + 2.0
+        while system.c.oms.open_orders() and loop.time() < deadline:
             await asyncio.sleep(0.01)
     except BaseException:
         system.close()
