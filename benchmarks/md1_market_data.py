@@ -45,7 +45,9 @@ def generate_quotes(ids: list[str], n: int, seed: int = 1) -> list[Quote]:
     for i in range(n):
         iid = ids[i % len(ids)]
         bid = round(base[iid] + rng.uniform(-0.5, 0.5), 2)
-        quotes.append(Quote(iid, bid, round(bid + 0.01 * rng.randint(1, 5), 2), rng.randint(1, 50), rng.randint(1, 50), ts, ts))
+        quotes.append(
+            Quote(iid, bid, round(bid + 0.01 * rng.randint(1, 5), 2), rng.randint(1, 50), rng.randint(1, 50), ts, ts)
+        )
         ts += 1_000
     return quotes
 
@@ -60,7 +62,9 @@ class Counter:
         self.n += 1
 
 
-def run_once(registry: InstrumentRegistry, quotes: list[Quote], batch: int, per_quote: bool) -> tuple[float, DataEngine, int]:
+def run_once(
+    registry: InstrumentRegistry, quotes: list[Quote], batch: int, per_quote: bool
+) -> tuple[float, DataEngine, int]:
     clock = TestClock(quotes[0].ts_recv)
     cache = QuoteCache(clock, ttl_ns=5 * NS, option_capacity=450, is_option=registry.is_option)
     engine = DataEngine(registry, cache, clock)
@@ -97,8 +101,10 @@ def main() -> int:
     registry = build_registry()
     ids = [i.id for i in registry]
     quotes = generate_quotes(ids, args.quotes)
-    print(f"MD-1: {args.quotes:,} quotes over {len(ids)} instruments ({N_STOCKS} stocks + "
-          f"{len(ids) - N_STOCKS} options), 1 subscriber each, median of {args.repeats}")
+    print(
+        f"MD-1: {args.quotes:,} quotes over {len(ids)} instruments ({N_STOCKS} stocks + "
+        f"{len(ids) - N_STOCKS} options), 1 subscriber each, median of {args.repeats}"
+    )
     print(f"{'path':<22}{'quotes/s':>14}{'ns/quote':>11}{'accepted':>12}{'rejected':>10}{'delivered':>12}")
     ok = True
     for label, per_quote in ((f"on_quotes (batch {args.batch})", False), ("on_quote (one by one)", True)):
@@ -110,8 +116,10 @@ def main() -> int:
                 ok = False
         median = statistics.median(seconds)
         rate = len(quotes) / median
-        print(f"{label:<22}{rate:>14,.0f}{median / len(quotes) * 1e9:>11,.0f}"
-              f"{engine.accepted:>12,}{engine.rejected_total:>10,}{delivered:>12,}")
+        print(
+            f"{label:<22}{rate:>14,.0f}{median / len(quotes) * 1e9:>11,.0f}"
+            f"{engine.accepted:>12,}{engine.rejected_total:>10,}{delivered:>12,}"
+        )
     print("check: subscribers received exactly the accepted quotes" if ok else "CHECK FAILED: delivered != accepted")
     return 0 if ok else 1
 

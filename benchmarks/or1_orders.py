@@ -51,8 +51,18 @@ def build(data_dir: Path, synchronous: str):
     holder: list[OrderManager] = []
     limits = RiskLimits(max_order_quantity=1000, max_order_notional=Decimal(10_000_000))
     risk = RiskGate(RiskContext(registry, ledger, mid_of, lambda a: holder[0].open_orders(a), limits))
-    oms = OrderManager(clock=clock, bus=MessageBus(), registry=registry, journal=journal, broker=venue, risk=risk,
-                       ledger=ledger, quality=ExecutionQuality(), mid_of=mid_of, accounts=["BENCH"])  # fmt: skip
+    oms = OrderManager(
+        clock=clock,
+        bus=MessageBus(),
+        registry=registry,
+        journal=journal,
+        broker=venue,
+        risk=risk,
+        ledger=ledger,
+        quality=ExecutionQuality(),
+        mid_of=mid_of,
+        accounts=["BENCH"],
+    )
     holder.append(oms)
     cash = Decimal(1_000_000_000)
     oms.recover({"BENCH": cash})
@@ -100,8 +110,10 @@ def main() -> None:
     args = parser.parse_args()
     r = run(args.orders, args.synchronous)
     print(f"OR-1  {r['orders']:,} orders (half market, half marketable limit), journal synchronous={args.synchronous}")
-    print(f"  submit->fill->position latency  p50 {r['p50_us']:8.1f} us   p99 {r['p99_us']:8.1f} us"
-          f"   p99.9 {r['p999_us']:8.1f} us")  # fmt: skip
+    print(
+        f"  submit->fill->position latency  p50 {r['p50_us']:8.1f} us   p99 {r['p99_us']:8.1f} us"
+        f"   p99.9 {r['p999_us']:8.1f} us"
+    )
     print(f"  sustained throughput            {r['orders_per_s']:,.0f} orders/s")
     print("  target (issue #2): p50 <= 200 us including the journal write ->", "PASS" if r["p50_us"] <= 200 else "FAIL")
 

@@ -54,8 +54,10 @@ def _build_parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=int, help="random seed of the simulated market")
     run.add_argument("--data-dir", type=Path, help="where the journal lives (default ./data)")
 
-    for name, help_text in (("orders", "list the orders in a data dir's journal"),
-                            ("positions", "show positions and cash from a data dir's journal")):  # fmt: skip
+    for name, help_text in (
+        ("orders", "list the orders in a data dir's journal"),
+        ("positions", "show positions and cash from a data dir's journal"),
+    ):
         p = sub.add_parser(name, help=help_text)
         p.add_argument("--data-dir", type=Path, default=Path("data"))
         if name == "orders":
@@ -87,9 +89,13 @@ def _run(args: argparse.Namespace) -> int:
     from alluse.system import run_live
 
     overrides = {
-        "run": {"duration_s": args.duration, "speed": args.speed, "seed": args.seed,
-                "data_dir": None if args.data_dir is None else str(args.data_dir)},
-    }  # fmt: skip
+        "run": {
+            "duration_s": args.duration,
+            "speed": args.speed,
+            "seed": args.seed,
+            "data_dir": None if args.data_dir is None else str(args.data_dir),
+        },
+    }
     config = load_config(args.config, overrides)
     console.print(
         f"[bold]ALL-USE[/] paper trading on the simulated market: {config.run.duration_s:g}s wall at "
@@ -97,17 +103,25 @@ def _run(args: argparse.Namespace) -> int:
     )
 
     progress = Progress(
-        TextColumn("[bold]trading"), BarColumn(), TimeRemainingColumn(), TextColumn("{task.fields[status]}"),
-        console=console, transient=True,
-    )  # fmt: skip
+        TextColumn("[bold]trading"),
+        BarColumn(),
+        TimeRemainingColumn(),
+        TextColumn("{task.fields[status]}"),
+        console=console,
+        transient=True,
+    )
     task = progress.add_task("run", total=config.run.duration_s, status="starting")
 
     def show(system, elapsed: float) -> None:
         c = system.c
-        progress.update(task, completed=elapsed, status=(
-            f"{ns_to_datetime(system.clock.now_ns()):%a %H:%M} sim | quotes {c.engine.accepted:,} | "
-            f"orders {c.oms.counters.submitted + c.oms.counters.denied} | fills {len(c.quality.records)}"
-        ))  # fmt: skip
+        progress.update(
+            task,
+            completed=elapsed,
+            status=(
+                f"{ns_to_datetime(system.clock.now_ns()):%a %H:%M} sim | quotes {c.engine.accepted:,} | "
+                f"orders {c.oms.counters.submitted + c.oms.counters.denied} | fills {len(c.quality.records)}"
+            ),
+        )
 
     async def main_task():
         stop = asyncio.Event()
@@ -140,10 +154,11 @@ def _print_summary(config: Config, s) -> None:  # s: RunSummary
     md.add_column("cache", justify="left")
     rejected = {k: v for k, v in s.quotes_rejected.items() if v}
     md.add_row(
-        f"{s.quotes_accepted:,}", f"{sum(rejected.values()):,}",
+        f"{s.quotes_accepted:,}",
+        f"{sum(rejected.values()):,}",
         ", ".join(f"{k}={v}" for k, v in rejected.items()) or "none",
         ", ".join(f"{k}={v:,}" for k, v in s.cache.items()),
-    )  # fmt: skip
+    )
     console.print(md)
 
     orders = Table(title="orders this run (final state)")
@@ -165,8 +180,9 @@ def _print_summary(config: Config, s) -> None:  # s: RunSummary
     for col in ("account", "instrument", "qty", "avg cost", "mark (mid)", "unrealized"):
         pos.add_column(col, justify="left" if col in ("account", "instrument") else "right")
     for p in s.positions:
-        pos.add_row(p.account, p.instrument_id, str(p.quantity), _money(p.avg_cost), _opt(p.mark, ".2f"),
-                    _money(p.unrealized))  # fmt: skip
+        pos.add_row(
+            p.account, p.instrument_id, str(p.quantity), _money(p.avg_cost), _opt(p.mark, ".2f"), _money(p.unrealized)
+        )
     if not s.positions:
         pos.add_row("-", "no open positions", "", "", "", "")
     console.print(pos)
@@ -175,8 +191,15 @@ def _print_summary(config: Config, s) -> None:  # s: RunSummary
     for col in ("account", "deposits", "cash", "commissions", "realized P&L", "unrealized P&L", "fills"):
         acc.add_column(col, justify="left" if col == "account" else "right")
     for a in s.accounts:
-        acc.add_row(a.account, _money(a.deposits), _money(a.cash), _money(a.commissions), _money(a.realized_pnl),
-                    _money(a.unrealized_pnl), str(a.fills))  # fmt: skip
+        acc.add_row(
+            a.account,
+            _money(a.deposits),
+            _money(a.cash),
+            _money(a.commissions),
+            _money(a.realized_pnl),
+            _money(a.unrealized_pnl),
+            str(a.fills),
+        )
     console.print(acc)
 
     q = s.quality
@@ -208,13 +231,36 @@ def _orders(args: argparse.Namespace) -> int:
     if args.limit:
         orders = orders[-args.limit :]
     table = Table(title=f"orders in {args.data_dir / 'journal.db'}")
-    for col in ("client order id", "account", "instrument", "side", "qty", "type", "limit", "status", "filled",
-                "avg px", "tag", "reason"):  # fmt: skip
+    for col in (
+        "client order id",
+        "account",
+        "instrument",
+        "side",
+        "qty",
+        "type",
+        "limit",
+        "status",
+        "filled",
+        "avg px",
+        "tag",
+        "reason",
+    ):
         table.add_column(col)
     for o in orders:
-        table.add_row(o.client_order_id, o.account, o.instrument_id, o.side.value, str(o.quantity),
-                      o.order_type.value, _money(o.limit_price), o.status.value, str(o.filled_qty),
-                      _money(o.avg_fill_price) if o.filled_qty else "-", o.tag, o.reason)  # fmt: skip
+        table.add_row(
+            o.client_order_id,
+            o.account,
+            o.instrument_id,
+            o.side.value,
+            str(o.quantity),
+            o.order_type.value,
+            _money(o.limit_price),
+            o.status.value,
+            str(o.filled_qty),
+            _money(o.avg_fill_price) if o.filled_qty else "-",
+            o.tag,
+            o.reason,
+        )
     console.print(table)
     return 0
 

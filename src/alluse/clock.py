@@ -12,7 +12,7 @@ import heapq
 import itertools
 import time
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 NS = 1_000_000_000
@@ -31,12 +31,12 @@ class Clock(Protocol):
 
 
 def ns_to_datetime(ts_ns: int) -> datetime:
-    return datetime.fromtimestamp(ts_ns / NS, tz=timezone.utc)
+    return datetime.fromtimestamp(ts_ns / NS, tz=UTC)
 
 
 def datetime_to_ns(dt: datetime) -> int:
     if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=timezone.utc)
+        dt = dt.replace(tzinfo=UTC)
     return int(dt.timestamp()) * NS + dt.microsecond * 1000
 
 
@@ -107,7 +107,9 @@ class LiveClock:
     asyncio loop fire after `delay / speed` of real time.
     """
 
-    def __init__(self, loop: asyncio.AbstractEventLoop | None = None, speed: float = 1.0, start_ns: int | None = None) -> None:
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop | None = None, speed: float = 1.0, start_ns: int | None = None
+    ) -> None:
         if not speed > 0:
             raise ValueError(f"speed={speed!r}: must be positive")
         self._loop = loop

@@ -7,12 +7,19 @@ is at stake), and every error names the dotted key and the value it got.
 from __future__ import annotations
 
 import tomllib
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 PositiveFloat = Annotated[float, Field(gt=0)]
 NonNegFloat = Annotated[float, Field(ge=0)]
@@ -43,8 +50,8 @@ class RunConfig(_Section):
     def start_datetime(self, today: datetime | None = None) -> datetime:
         if self.start != "auto":
             dt = datetime.fromisoformat(self.start.replace("Z", "+00:00"))
-            return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
-        today = today or datetime.now(timezone.utc)
+            return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+        today = today or datetime.now(UTC)
         monday = today - timedelta(days=today.weekday())
         return monday.replace(hour=14, minute=30, second=0, microsecond=0)
 

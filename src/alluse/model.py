@@ -8,12 +8,18 @@ quantities are integers, so the journal's cash never drifts.
 from __future__ import annotations
 
 import enum
+import functools
 import re
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 
+from alluse.clock import datetime_to_ns
+
 CENT = Decimal("0.01")
+# US equity options stop trading at 16:00 New York, 20:00 UTC in summer time. The one
+# definition of when an option expires: the chain service, the strategy and the venue all use it.
+EXPIRY_HOUR_UTC = 20
 NICKEL = Decimal("0.05")
 OPTION_TICK_BREAK = Decimal("3.00")
 
@@ -158,6 +164,16 @@ class Option:
 
 
 Instrument = Equity | Option
+
+
+@functools.lru_cache(maxsize=1024)
+def expiry_date_ns(expiry: date) -> int:
+    """When an option expiring on `expiry` stops trading, in ns since the epoch."""
+    return datetime_to_ns(datetime(expiry.year, expiry.month, expiry.day, EXPIRY_HOUR_UTC, tzinfo=UTC))
+
+
+def expiry_ns(option: Option) -> int:
+    return expiry_date_ns(option.expiry)
 
 
 def parse_symbol(symbol: str) -> Instrument:

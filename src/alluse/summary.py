@@ -91,7 +91,9 @@ def build_summary(system: TradingSystem, wall_seconds: float, sim_start_ns: int)
     this_ids = {o.client_order_id for o in this_run}
     fills = _fills_of(system, this_ids)
     commissions = sum((f.commission for f in fills), Decimal(0))
-    positions = [_line(system, p) for p in sorted(c.ledger.open_positions(), key=lambda p: (p.account, p.instrument_id))]
+    positions = [
+        _line(system, p) for p in sorted(c.ledger.open_positions(), key=lambda p: (p.account, p.instrument_id))
+    ]
     problems = check_consistency(c.ledger, system.journal_path)
     return RunSummary(
         journal_path=system.journal_path.resolve(),
@@ -110,9 +112,7 @@ def build_summary(system: TradingSystem, wall_seconds: float, sim_start_ns: int)
         accounts=[c.ledger.totals(a, system.mark) for a in c.ledger.accounts()],
         quality=c.quality.summary(),
         risk_denials={r.value: n for r, n in c.risk.denials.items() if n},
-        strategy={} if c.strategy is None else {
-            k: getattr(c.strategy.stats, k) for k in c.strategy.stats.__slots__
-        },  # fmt: skip
+        strategy={} if c.strategy is None else {k: getattr(c.strategy.stats, k) for k in c.strategy.stats.__slots__},
         recovered_orders=system.recovery.orders if system.recovery else 0,
         recovered_open_resolved=len(system.recovery.resolved) if system.recovery else 0,
         session=session,

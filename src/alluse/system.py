@@ -21,7 +21,13 @@ from alluse.config import Config
 from alluse.execution.journal import Journal
 from alluse.execution.oms import OrderManager, RecoveryReport
 from alluse.instruments import InstrumentRegistry
-from alluse.marketdata import DataEngine, OptionChainService, QuoteCache, SimulatedMarket, SimulatedMarketConfig
+from alluse.marketdata import (
+    DataEngine,
+    OptionChainService,
+    QuoteCache,
+    SimulatedMarket,
+    SimulatedMarketConfig,
+)
 from alluse.model import Instrument, Quote, parse_symbol
 from alluse.portfolio import ExecutionQuality, Ledger
 from alluse.risk import RiskContext, RiskGate, RiskLimits
@@ -122,16 +128,31 @@ class TradingSystem:
             )
         )
         oms = OrderManager(
-            clock=clock, bus=bus, registry=registry, journal=journal, broker=venue, risk=risk, ledger=ledger,
-            quality=quality, mid_of=mid_of, accounts=cfg.accounts,
-        )  # fmt: skip
+            clock=clock,
+            bus=bus,
+            registry=registry,
+            journal=journal,
+            broker=venue,
+            risk=risk,
+            ledger=ledger,
+            quality=quality,
+            mid_of=mid_of,
+            accounts=cfg.accounts,
+        )
         oms_ref.append(oms)
         strategy = None
         if cfg.strategy.enabled:
             strategy = WheelStrategy(
-                config=cfg.strategy, clock=clock, bus=bus, oms=oms, ledger=ledger, registry=registry,
-                chains=chains, quote_of=cache.get_fresh, spot_of=mid_of,
-            )  # fmt: skip
+                config=cfg.strategy,
+                clock=clock,
+                bus=bus,
+                oms=oms,
+                ledger=ledger,
+                registry=registry,
+                chains=chains,
+                quote_of=cache.get_fresh,
+                spot_of=mid_of,
+            )
         return Components(
             registry, cache, engine, market, chains, venue, journal, ledger, quality, risk, oms, strategy, bus
         )

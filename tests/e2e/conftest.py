@@ -8,14 +8,16 @@ import pytest
 
 def _alluse(*args: str, timeout: float = 120, **kw) -> subprocess.CompletedProcess:
     env = {**os.environ, "COLUMNS": "160"}
-    return subprocess.run([sys.executable, "-m", "alluse.cli", *args], capture_output=True, text=True,
-                          timeout=timeout, env=env, **kw)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "alluse.cli", *args], capture_output=True, text=True, timeout=timeout, env=env, **kw
+    )
 
 
 def _spawn(*args: str) -> subprocess.Popen:
     env = {**os.environ, "COLUMNS": "160"}
-    return subprocess.Popen([sys.executable, "-m", "alluse.cli", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env)  # fmt: skip
+    return subprocess.Popen(
+        [sys.executable, "-m", "alluse.cli", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+    )
 
 
 @pytest.fixture

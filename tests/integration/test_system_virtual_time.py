@@ -56,8 +56,10 @@ def test_ledger_matches_journal_and_cash_adds_up(week):
     assert check_consistency(system.c.ledger, system.journal_path) == []
     state = system.c.journal.load()
     deposits = sum(a.cash for a in cfg.accounts.values())
-    flows = sum(f.side.sign * f.quantity * f.price * (100 if len(f.instrument_id) > 6 else 1) + f.commission
-                for f in state.fills)  # fmt: skip
+    flows = sum(
+        f.side.sign * f.quantity * f.price * (100 if len(f.instrument_id) > 6 else 1) + f.commission
+        for f in state.fills
+    )
     assert sum(system.c.ledger.cash.values()) == deposits - flows
 
 
@@ -94,8 +96,15 @@ def test_expiry_settles_positions_left_to_expire(tmp_path):
     q = c.cache.get(put.id)
     from alluse.model import Order, OrderType, round_to_tick, to_money
 
-    order = Order(c.oms.next_client_order_id(), "Rev-Acc", put.id, Side.SELL, 1, OrderType.LIMIT,
-                  round_to_tick(put, to_money(q.bid), Side.BUY))  # fmt: skip
+    order = Order(
+        c.oms.next_client_order_id(),
+        "Rev-Acc",
+        put.id,
+        Side.SELL,
+        1,
+        OrderType.LIMIT,
+        round_to_tick(put, to_money(q.bid), Side.BUY),
+    )
     c.oms.submit(order)
     clock.advance(NS)
     assert order.status is OrderStatus.FILLED

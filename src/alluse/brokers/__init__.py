@@ -8,7 +8,12 @@ from alluse.brokers.base import (
     SettlementHandler,
     VenueOrder,
 )
-from alluse.brokers.commissions import IBKR_FIXED, CommissionSchedule, commission, commission_increment
+from alluse.brokers.commissions import (
+    IBKR_FIXED,
+    CommissionSchedule,
+    commission,
+    commission_increment,
+)
 from alluse.brokers.paper import PaperVenue, PaperVenueConfig, QuoteSource
 
 __all__ = [

@@ -16,8 +16,9 @@ How it models a venue:
 - Fills are priced at the touch, also for a resting limit that a later quote crosses (the
   client gets the improvement). Fills of orders that rested are flagged maker ("M").
 - DAY orders expire at the session close (`session_close_utc_hour` UTC); options expire at
-  that hour on their expiry date: working orders in them expire and positions settle
-  (worthless, assigned or exercised against the underlying's mid).
+  `model.expiry_ns` (the one expiry time the chain service and strategies use too): working
+  orders in them expire and positions settle (worthless, assigned or exercised against the
+  underlying's mid).
 - Selling puts that open or grow a short position needs free cash of strike * multiplier
   per contract; positions and working sell-put orders both hold collateral.
 """
@@ -28,7 +29,6 @@ import logging
 import math
 from collections import deque
 from dataclasses import dataclass, field
-from datetime import date
 from decimal import Decimal
 from typing import Protocol
 
@@ -39,7 +39,11 @@ from alluse.brokers.base import (
     SettlementHandler,
     VenueOrder,
 )
-from alluse.brokers.commissions import IBKR_FIXED, CommissionSchedule, commission_increment
+from alluse.brokers.commissions import (
+    IBKR_FIXED,
+    CommissionSchedule,
+    commission_increment,
+)
 from alluse.clock import NS, Clock
 from alluse.execution.events import EventKind, OrderEvent, SettlementEvent
 from alluse.instruments import InstrumentRegistry
@@ -55,6 +59,7 @@ from alluse.model import (
     Right,
     Side,
     TimeInForce,
+    expiry_ns,
     on_tick,
     to_money,
 )
@@ -78,7 +83,6 @@ _DAY_NS = 86_400 * NS
 EXPIRY_QUOTE_RETRY_NS = 60 * NS  # no underlying quote at expiry: look again this much later...
 EXPIRY_QUOTE_RETRIES = 60  # ...this many times, then settle as worthless with a warning
 _HOUR_NS = 3_600 * NS
-_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 _ZERO = Decimal(0)
 
 
@@ -363,7 +367,7 @@ class PaperVenue:
         elif order.order_type is not OrderType.MARKET:
             return f"order_type={order.order_type!r}: not an OrderType"
         if isinstance(instrument, Option):
-            if now >= self._expiry_ns(instrument):
+            if now >= expiry_ns(instrument):
                 return OPTION_EXPIRED
             if instrument.right is Right.PUT and order.side is Side.SELL:
                 extra = self._put_collateral(acct, instrument, qty) - self._put_collateral(acct, instrument, 0)
@@ -498,14 +502,10 @@ class PaperVenue:
 
     # ------------------------------------------------------------------ options
 
-    def _expiry_ns(self, option: Option) -> int:
-        days = option.expiry.toordinal() - _EPOCH_ORDINAL
-        return days * _DAY_NS + self._config.session_close_utc_hour * _HOUR_NS
-
     def _watch_expiry(self, option: Option) -> None:
         if option.id not in self._expiry_watch:
             self._expiry_watch.add(option.id)
-            self._clock.call_at(self._expiry_ns(option), self._on_option_expiry, option)
+            self._clock.call_at(expiry_ns(option), self._on_option_expiry, option)
 
     def _on_option_expiry(self, option: Option, attempt: int = 0) -> None:
         for entry in tuple(self._book.get(option.id, {}).values()):
@@ -579,7 +579,9 @@ class PaperVenue:
     def _put_collateral(self, acct: _Account, option: Option, extra_sell: int) -> Decimal:
         """Cash a put needs if every working sell of it filled: strike * multiplier per short contract."""
         selling = extra_sell + sum(
-            e.quantity - e.filled_qty for e in acct.working.values() if e.instrument.id == option.id and e.side is Side.SELL
+            e.quantity - e.filled_qty
+            for e in acct.working.values()
+            if e.instrument.id == option.id and e.side is Side.SELL
         )
         short = max(0, selling - acct.positions.get(option.id, 0))
         return option.strike * option.multiplier * short

@@ -103,17 +103,38 @@ class JournalState:
 
 def _order_row(o: Order) -> tuple:
     return (
-        o.client_order_id, o.account, o.instrument_id, o.side.value, o.quantity, o.order_type.value,
-        None if o.limit_price is None else str(o.limit_price), o.time_in_force.value, o.status.value,
-        o.filled_qty, str(o.avg_fill_price), o.venue_order_id, o.ts_created, o.ts_last, o.reason, o.tag,
-    )  # fmt: skip
+        o.client_order_id,
+        o.account,
+        o.instrument_id,
+        o.side.value,
+        o.quantity,
+        o.order_type.value,
+        None if o.limit_price is None else str(o.limit_price),
+        o.time_in_force.value,
+        o.status.value,
+        o.filled_qty,
+        str(o.avg_fill_price),
+        o.venue_order_id,
+        o.ts_created,
+        o.ts_last,
+        o.reason,
+        o.tag,
+    )
 
 
 def _fill_row(f: Fill) -> tuple:
     return (
-        f.fill_id, f.client_order_id, f.account, f.instrument_id, f.side.value, f.quantity,
-        str(f.price), str(f.commission), f.ts_event, f.liquidity,
-    )  # fmt: skip
+        f.fill_id,
+        f.client_order_id,
+        f.account,
+        f.instrument_id,
+        f.side.value,
+        f.quantity,
+        str(f.price),
+        str(f.commission),
+        f.ts_event,
+        f.liquidity,
+    )
 
 
 def _check_file(path: Path) -> None:
@@ -150,16 +171,12 @@ class Journal:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute(f"PRAGMA synchronous={synchronous}")
         self._db.executescript(_SCHEMA)
-        self._db.execute(
-            "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
-        )
+        self._db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
         self.writes = 0
 
     def _check_version(self, *, create: bool) -> None:
         try:
-            has_meta = self._db.execute(
-                "SELECT 1 FROM sqlite_master WHERE type='table' AND name='meta'"
-            ).fetchone()
+            has_meta = self._db.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='meta'").fetchone()
         except sqlite3.DatabaseError as exc:
             raise JournalError(f"journal {self.path}: not a readable SQLite database ({exc})") from None
         if not has_meta:
@@ -193,10 +210,12 @@ class Journal:
         """Counts process starts; the number makes client order ids unique across restarts."""
         row = self._db.execute("SELECT value FROM meta WHERE key='sessions'").fetchone()
         session = (int(row[0]) if row else 0) + 1
-        self._write([
-            ("INSERT OR REPLACE INTO meta VALUES ('sessions', ?)", (str(session),)),
-            (_INSERT_EVENT, (ts, "SESSION_START", None, None, None, str(session))),
-        ])  # fmt: skip
+        self._write(
+            [
+                ("INSERT OR REPLACE INTO meta VALUES ('sessions', ?)", (str(session),)),
+                (_INSERT_EVENT, (ts, "SESSION_START", None, None, None, str(session))),
+            ]
+        )
         return session
 
     def end_session(self, ts: int) -> None:
@@ -204,10 +223,12 @@ class Journal:
         self._write([(_INSERT_EVENT, (ts, "SESSION_END", None, None, None, ""))])
 
     def record_deposit(self, account: str, amount: Decimal, ts: int) -> None:
-        self._write([
-            ("INSERT INTO deposits (account, amount, ts) VALUES (?,?,?)", (account, str(amount), ts)),
-            (_INSERT_EVENT, (ts, "DEPOSIT", None, account, None, str(amount))),
-        ])  # fmt: skip
+        self._write(
+            [
+                ("INSERT INTO deposits (account, amount, ts) VALUES (?,?,?)", (account, str(amount), ts)),
+                (_INSERT_EVENT, (ts, "DEPOSIT", None, account, None, str(amount))),
+            ]
+        )
 
     def record_order(self, order: Order, kind: str, ts: int, detail: str = "", fill: Fill | None = None) -> None:
         """Append one lifecycle event and bring the order's current row up to date, atomically."""
@@ -230,20 +251,38 @@ class Journal:
         state = JournalState()
         for row in self._db.execute("SELECT * FROM orders ORDER BY ts_created, rowid"):
             order = Order(
-                client_order_id=row[0], account=row[1], instrument_id=row[2], side=Side(row[3]), quantity=row[4],
-                order_type=OrderType(row[5]), limit_price=None if row[6] is None else Decimal(row[6]),
-                time_in_force=TimeInForce(row[7]), status=OrderStatus(row[8]), filled_qty=row[9],
-                avg_fill_price=Decimal(row[10]), venue_order_id=row[11], ts_created=row[12], ts_last=row[13],
-                reason=row[14], tag=row[15],
-            )  # fmt: skip
+                client_order_id=row[0],
+                account=row[1],
+                instrument_id=row[2],
+                side=Side(row[3]),
+                quantity=row[4],
+                order_type=OrderType(row[5]),
+                limit_price=None if row[6] is None else Decimal(row[6]),
+                time_in_force=TimeInForce(row[7]),
+                status=OrderStatus(row[8]),
+                filled_qty=row[9],
+                avg_fill_price=Decimal(row[10]),
+                venue_order_id=row[11],
+                ts_created=row[12],
+                ts_last=row[13],
+                reason=row[14],
+                tag=row[15],
+            )
             state.orders[order.client_order_id] = order
         for row in self._db.execute("SELECT * FROM fills ORDER BY ts, rowid"):
             state.fills.append(
                 Fill(
-                    fill_id=row[0], client_order_id=row[1], account=row[2], instrument_id=row[3], side=Side(row[4]),
-                    quantity=row[5], price=Decimal(row[6]), commission=Decimal(row[7]), ts_event=row[8],
+                    fill_id=row[0],
+                    client_order_id=row[1],
+                    account=row[2],
+                    instrument_id=row[3],
+                    side=Side(row[4]),
+                    quantity=row[5],
+                    price=Decimal(row[6]),
+                    commission=Decimal(row[7]),
+                    ts_event=row[8],
                     liquidity=row[9],
-                )  # fmt: skip
+                )
             )
         for account, amount in self._db.execute("SELECT account, amount FROM deposits ORDER BY seq"):
             state.deposits[account] = state.deposits.get(account, Decimal(0)) + Decimal(amount)

@@ -21,7 +21,16 @@ from alluse.execution import fsm
 from alluse.execution.events import EventKind, OrderEvent, SettlementEvent
 from alluse.execution.journal import Journal
 from alluse.instruments import InstrumentRegistry
-from alluse.model import Fill, InvalidInput, Order, OrderStatus, OrderType, Side, TimeInForce, on_tick
+from alluse.model import (
+    Fill,
+    InvalidInput,
+    Order,
+    OrderStatus,
+    OrderType,
+    Side,
+    TimeInForce,
+    on_tick,
+)
 from alluse.portfolio import ExecutionQuality, Ledger
 from alluse.risk import RiskGate
 
@@ -121,8 +130,12 @@ class OrderManager:
         report.resolved = self.reconcile()
         log.info(
             "recovered session %d: %d orders (%d open), %d fills; %d open orders resolved by reconciliation",
-            report.session, report.orders, report.open_orders, report.fills, len(report.resolved),
-        )  # fmt: skip
+            report.session,
+            report.orders,
+            report.open_orders,
+            report.fills,
+            len(report.resolved),
+        )
         return report
 
     def reconcile(self) -> list[str]:
@@ -132,9 +145,11 @@ class OrderManager:
         for order in list(self._open.values()):
             if order.client_order_id not in at_venue:
                 event = OrderEvent(
-                    EventKind.CANCELED, order.client_order_id, self.clock.now_ns(),
+                    EventKind.CANCELED,
+                    order.client_order_id,
+                    self.clock.now_ns(),
                     reason="not working at the venue on reconciliation",
-                )  # fmt: skip
+                )
                 self.on_order_event(event)
                 resolved.append(order.client_order_id)
         return resolved
@@ -231,8 +246,9 @@ class OrderManager:
             return
         trigger = _TRIGGER_OF[event.kind]
         try:
-            self._transition(order, trigger, event.ts_event, reason=event.reason, fill=fill,
-                             venue_order_id=event.venue_order_id)  # fmt: skip
+            self._transition(
+                order, trigger, event.ts_event, reason=event.reason, fill=fill, venue_order_id=event.venue_order_id
+            )
         except fsm.InvalidTransition as exc:
             self.counters.events_refused += 1
             level = logging.ERROR if fill is not None else logging.WARNING

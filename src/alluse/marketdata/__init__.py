@@ -2,7 +2,7 @@
 the chain service prices whole option chains from the cache."""
 
 from alluse.marketdata.cache import QuoteCache
-from alluse.marketdata.chains import ChainPick, ChainSnapshot, OptionChainService, expiry_ns
+from alluse.marketdata.chains import ChainPick, ChainSnapshot, OptionChainService
 from alluse.marketdata.engine import DataEngine, QuoteSink, RejectReason
 from alluse.marketdata.replay import ReplayFeed
 from alluse.marketdata.simulated import SimulatedMarket, SimulatedMarketConfig
@@ -18,5 +18,4 @@ __all__ = [
     "ReplayFeed",
     "SimulatedMarket",
     "SimulatedMarketConfig",
-    "expiry_ns",
 ]

@@ -9,30 +9,17 @@ prices the whole chain with one vectorised IV solve and one greeks call.
 
 from __future__ import annotations
 
-import functools
 import math
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import date
 
 import numpy as np
 
-from alluse.clock import Clock, datetime_to_ns
+from alluse.clock import Clock
 from alluse.instruments import InstrumentRegistry
 from alluse.marketdata.cache import QuoteCache
 from alluse.marketdata.pricing import DAY_NS, YEAR_NS, greeks, implied_vol
-from alluse.model import InvalidInput, Option, Right
-
-EXPIRY_HOUR_UTC = 20  # US equity options stop trading at 16:00 New York; 20:00 UTC is that in summer time
-
-
-@functools.lru_cache(maxsize=1024)
-def expiry_date_ns(expiry: date) -> int:
-    """When an option expiring on `expiry` stops trading, in ns since the epoch."""
-    return datetime_to_ns(datetime(expiry.year, expiry.month, expiry.day, EXPIRY_HOUR_UTC, tzinfo=timezone.utc))
-
-
-def expiry_ns(option: Option) -> int:
-    return expiry_date_ns(option.expiry)
+from alluse.model import InvalidInput, Option, Right, expiry_ns
 
 
 @dataclass(slots=True)

@@ -110,11 +110,7 @@ class DataEngine:
         try:
             for q in quotes:
                 try:
-                    ok = (
-                        0.0 < q.bid <= q.ask < _INF
-                        and 0 <= q.bid_size < _INF
-                        and 0 <= q.ask_size < _INF
-                    )
+                    ok = 0.0 < q.bid <= q.ask < _INF and 0 <= q.bid_size < _INF and 0 <= q.ask_size < _INF
                     if ok:
                         iid = q.instrument_id
                         ts = q.ts_event
@@ -207,6 +203,10 @@ class DataEngine:
             log.exception("subscriber %r failed on %s (later failures logged at DEBUG)", handler, quote.instrument_id)
 
     def snapshot(self) -> dict[str, int]:
-        counters = {"accepted": self.accepted, "rejected_total": self.rejected_total, "handler_errors": self.handler_errors}
+        counters = {
+            "accepted": self.accepted,
+            "rejected_total": self.rejected_total,
+            "handler_errors": self.handler_errors,
+        }
         counters.update({f"rejected_{reason.value}": n for reason, n in self.rejected.items()})
         return counters

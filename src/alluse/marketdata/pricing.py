@@ -70,7 +70,9 @@ def _price_and_vega(
     return price, vega
 
 
-def bs_price(S: ArrayLike, K: ArrayLike, T: ArrayLike, r: ArrayLike, sigma: ArrayLike, is_call: ArrayLike) -> FloatArray:
+def bs_price(
+    S: ArrayLike, K: ArrayLike, T: ArrayLike, r: ArrayLike, sigma: ArrayLike, is_call: ArrayLike
+) -> FloatArray:
     """Option value; at T <= 0 the exercise value, at sigma == 0 the discounted forward intrinsic."""
     S, K, T, r, sigma, call = _arrays(S, K, T, r, sigma, is_call)
     call = call.astype(bool)

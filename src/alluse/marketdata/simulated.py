@@ -23,10 +23,19 @@ import numpy as np
 
 from alluse.clock import NS, Clock, TimerHandle, ns_to_datetime
 from alluse.instruments import InstrumentRegistry
-from alluse.marketdata.chains import expiry_date_ns
 from alluse.marketdata.engine import QuoteSink
 from alluse.marketdata.pricing import YEAR_NS, bs_price
-from alluse.model import CENT, NICKEL, OPTION_TICK_BREAK, Equity, InvalidInput, Option, Quote, Right
+from alluse.model import (
+    CENT,
+    NICKEL,
+    OPTION_TICK_BREAK,
+    Equity,
+    InvalidInput,
+    Option,
+    Quote,
+    Right,
+    expiry_date_ns,
+)
 
 log = logging.getLogger("alluse.marketdata.simulated")
 
@@ -91,7 +100,11 @@ class SimulatedMarketConfig:
             raise InvalidInput("option_spread", self.option_spread, "must be in (0, 1)")
         clip = self.vol_clip
         if not (
-            isinstance(clip, tuple) and len(clip) == 2 and _finite(clip[0]) and _finite(clip[1]) and 0 < clip[0] <= 1 <= clip[1]
+            isinstance(clip, tuple)
+            and len(clip) == 2
+            and _finite(clip[0])
+            and _finite(clip[1])
+            and 0 < clip[0] <= 1 <= clip[1]
         ):
             raise InvalidInput("vol_clip", self.vol_clip, "must be (lo, hi) with 0 < lo <= 1 <= hi")
         f = self.options_per_step_fraction

@@ -71,9 +71,7 @@ class Ledger:
             elif (pos.quantity > 0) != (direction > 0):  # flipped through zero: the rest opens anew
                 pos.avg_cost = fill.price
         account = fill.account
-        self.cash[account] = (
-            self.cash.get(account, ZERO) - signed * fill.price * mult - fill.commission
-        )
+        self.cash[account] = self.cash.get(account, ZERO) - signed * fill.price * mult - fill.commission
         self.commissions[account] = self.commissions.get(account, ZERO) + fill.commission
         self.fill_count[account] = self.fill_count.get(account, 0) + 1
         return True
@@ -92,9 +90,7 @@ class Ledger:
         return pos.quantity if pos else 0
 
     def open_positions(self, account: str | None = None) -> list[Position]:
-        return [
-            p for p in self.positions.values() if p.quantity != 0 and (account is None or p.account == account)
-        ]
+        return [p for p in self.positions.values() if p.quantity != 0 and (account is None or p.account == account)]
 
     def unrealized(self, pos: Position, mark: float | None) -> Decimal:
         if mark is None or pos.quantity == 0:
@@ -106,9 +102,7 @@ class Ledger:
 
     def totals(self, account: str, mark_of: Callable[[str], float | None]) -> AccountTotals:
         realized = sum((p.realized_pnl for (a, _), p in self.positions.items() if a == account), ZERO)
-        unrealized = sum(
-            (self.unrealized(p, mark_of(p.instrument_id)) for p in self.open_positions(account)), ZERO
-        )
+        unrealized = sum((self.unrealized(p, mark_of(p.instrument_id)) for p in self.open_positions(account)), ZERO)
         return AccountTotals(
             account=account,
             deposits=self.deposits.get(account, ZERO),

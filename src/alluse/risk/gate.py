@@ -91,9 +91,7 @@ def check_price_band(order: Order, ctx: RiskContext) -> Denial | None:
         return None  # a resting limit without a quote is allowed; it cannot trade through a price we do not see
     band = max(mid * ctx.limits.price_band_pct, ctx.limits.price_band_min)
     if abs(float(order.limit_price) - mid) > band:
-        return Denial(
-            DenyReason.PRICE_BAND, f"limit {order.limit_price} is more than {band:.2f} from mid {mid:.4f}"
-        )
+        return Denial(DenyReason.PRICE_BAND, f"limit {order.limit_price} is more than {band:.2f} from mid {mid:.4f}")
     return None
 
 

@@ -25,8 +25,18 @@ from alluse.config import SleeveConfig, StrategyConfig
 from alluse.execution.events import EventKind, OrderEvent
 from alluse.execution.oms import OrderManager
 from alluse.instruments import InstrumentRegistry
-from alluse.marketdata import OptionChainService, expiry_ns
-from alluse.model import Option, Order, OrderType, Right, Side, TimeInForce, round_to_tick, to_money
+from alluse.marketdata import OptionChainService
+from alluse.model import (
+    Option,
+    Order,
+    OrderType,
+    Right,
+    Side,
+    TimeInForce,
+    expiry_ns,
+    round_to_tick,
+    to_money,
+)
 from alluse.portfolio import Ledger
 
 log = logging.getLogger("alluse.strategy.wheel")

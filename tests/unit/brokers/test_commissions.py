@@ -5,7 +5,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from alluse.brokers.commissions import CommissionSchedule, commission, commission_increment
+from alluse.brokers.commissions import (
+    CommissionSchedule,
+    commission,
+    commission_increment,
+)
 from alluse.model import Equity, InvalidInput, Option, Right
 
 STOCK = Equity("AAPL")

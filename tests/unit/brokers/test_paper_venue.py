@@ -1,13 +1,18 @@
-from datetime import date, datetime, timezone
-from decimal import Decimal
-
 import re
+from datetime import UTC, date, datetime
+from decimal import Decimal
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from alluse.brokers import DUPLICATE_ORDER_REASON, Broker, PaperVenue, PaperVenueConfig, commission
+from alluse.brokers import (
+    DUPLICATE_ORDER_REASON,
+    Broker,
+    PaperVenue,
+    PaperVenueConfig,
+    commission,
+)
 from alluse.brokers.commissions import IBKR_FIXED
 from alluse.brokers.paper import EXPIRY_QUOTE_RETRIES, EXPIRY_QUOTE_RETRY_NS
 from alluse.clock import NS, TestClock, datetime_to_ns
@@ -29,8 +34,9 @@ from alluse.model import (
 
 D = Decimal
 MS = 1_000_000
-UTC = timezone.utc
+UTC = UTC
 T0 = datetime_to_ns(datetime(2026, 1, 5, 14, 30, tzinfo=UTC))  # a Monday, mid-session
+CASH = D("100000")
 STOCK = Equity("AAPL")
 EXPIRY = date(2026, 1, 16)
 PUT = Option("AAPL", EXPIRY, D("200"), Right.PUT)
@@ -49,7 +55,7 @@ class FakeQuotes:
 class Harness:
     """The venue plus a recording stand-in for the order manager."""
 
-    def __init__(self, cash: D = D("100000"), start: int = T0, **config) -> None:
+    def __init__(self, cash: D = CASH, start: int = T0, **config) -> None:
         self.clock = TestClock(start)
         self.quotes = FakeQuotes()
         registry = InstrumentRegistry([STOCK, PUT, CALL])
@@ -68,7 +74,11 @@ class Harness:
 
     def submit(self, cid, side=Side.BUY, qty=100, *, iid=STOCK.id, limit=None, tif=TimeInForce.DAY, account="A"):
         order = Order(
-            cid, account, iid, side, qty,
+            cid,
+            account,
+            iid,
+            side,
+            qty,
             order_type=OrderType.MARKET if limit is None else OrderType.LIMIT,
             limit_price=None if limit is None else D(limit),
             time_in_force=tif,
@@ -496,7 +506,12 @@ def test_otm_short_put_expires_worthless():
     assert (settlement.account, settlement.reason, settlement.ts_event) == ("A", "expired worthless", EXPIRY_NS)
     (close,) = settlement.fills
     assert (close.instrument_id, close.side, close.quantity, close.price, close.commission, close.liquidity) == (
-        PUT.id, Side.BUY, 2, D(0), D(0), "X",
+        PUT.id,
+        Side.BUY,
+        2,
+        D(0),
+        D(0),
+        "X",
     )
     snap = h.venue.account_snapshot("A")
     assert (snap.positions, snap.cash, snap.reserved_cash) == ({}, cash_before, D(0))

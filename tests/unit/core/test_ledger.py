@@ -55,8 +55,9 @@ def test_replaying_the_same_fill_is_idempotent():
     assert led.position("A", "AAPL") == 5
 
 
-@given(st.lists(st.tuples(st.sampled_from([Side.BUY, Side.SELL]), st.integers(1, 50),
-                          st.integers(1, 50_000)), max_size=60))  # fmt: skip
+@given(
+    st.lists(st.tuples(st.sampled_from([Side.BUY, Side.SELL]), st.integers(1, 50), st.integers(1, 50_000)), max_size=60)
+)
 def test_cash_is_exact_and_pnl_adds_up(trades):
     """Cash never drifts; when flat, realized P&L equals cash change plus commissions."""
     led = ledger()

@@ -3,7 +3,16 @@ from decimal import Decimal
 
 import pytest
 
-from alluse.model import Equity, InvalidInput, Option, Right, Side, on_tick, parse_symbol, round_to_tick
+from alluse.model import (
+    Equity,
+    InvalidInput,
+    Option,
+    Right,
+    Side,
+    on_tick,
+    parse_symbol,
+    round_to_tick,
+)
 
 
 def test_occ_symbol_format_and_parse_round_trip():

@@ -11,7 +11,17 @@ from alluse.execution.events import EventKind, OrderEvent
 from alluse.execution.journal import Journal
 from alluse.execution.oms import DuplicateOrderId, OrderManager, UnknownOrder
 from alluse.instruments import InstrumentRegistry
-from alluse.model import Equity, Fill, InvalidInput, Option, Order, OrderStatus, OrderType, Right, Side
+from alluse.model import (
+    Equity,
+    Fill,
+    InvalidInput,
+    Option,
+    Order,
+    OrderStatus,
+    OrderType,
+    Right,
+    Side,
+)
 from alluse.portfolio import ExecutionQuality, Ledger
 from alluse.risk import RiskContext, RiskGate, RiskLimits
 
@@ -58,16 +68,33 @@ def env(tmp_path):
     holder = []
     risk = RiskGate(RiskContext(registry, ledger, mids.get, lambda a: holder[0].open_orders(a), RiskLimits()))
     bus = MessageBus()
-    oms = OrderManager(clock=clock, bus=bus, registry=registry, journal=journal, broker=broker, risk=risk,
-                       ledger=ledger, quality=ExecutionQuality(), mid_of=mids.get, accounts=["Gen-Acc"])  # fmt: skip
+    oms = OrderManager(
+        clock=clock,
+        bus=bus,
+        registry=registry,
+        journal=journal,
+        broker=broker,
+        risk=risk,
+        ledger=ledger,
+        quality=ExecutionQuality(),
+        mid_of=mids.get,
+        accounts=["Gen-Acc"],
+    )
     holder.append(oms)
     oms.recover({"Gen-Acc": Decimal(100_000)})
     return oms, broker, bus, clock, mids
 
 
 def order(oms, **kw):
-    base = dict(client_order_id=oms.next_client_order_id(), account="Gen-Acc", instrument_id="AAPL",
-                side=Side.BUY, quantity=10, order_type=OrderType.LIMIT, limit_price=Decimal("200.00"))  # fmt: skip
+    base = dict(
+        client_order_id=oms.next_client_order_id(),
+        account="Gen-Acc",
+        instrument_id="AAPL",
+        side=Side.BUY,
+        quantity=10,
+        order_type=OrderType.LIMIT,
+        limit_price=Decimal("200.00"),
+    )
     base.update(kw)
     return Order(**base)
 
@@ -185,8 +212,18 @@ def test_recovery_rebuilds_orders_and_resolves_ones_the_venue_lost(env, tmp_path
     registry = oms.registry
     ledger = Ledger(lambda iid: registry.require(iid).multiplier)
     risk = RiskGate(RiskContext(registry, ledger, {}.get, lambda a: [], RiskLimits()))
-    oms2 = OrderManager(clock=TestClock(10_000), bus=MessageBus(), registry=registry, journal=j, broker=fresh,
-                        risk=risk, ledger=ledger, quality=ExecutionQuality(), mid_of={}.get, accounts=["Gen-Acc"])  # fmt: skip
+    oms2 = OrderManager(
+        clock=TestClock(10_000),
+        bus=MessageBus(),
+        registry=registry,
+        journal=j,
+        broker=fresh,
+        risk=risk,
+        ledger=ledger,
+        quality=ExecutionQuality(),
+        mid_of={}.get,
+        accounts=["Gen-Acc"],
+    )
     report = oms2.recover({"Gen-Acc": Decimal(100_000)})
     assert report.session == 2 and report.orders == 1 and report.resolved == [a.client_order_id]
     got = oms2.orders[a.client_order_id]

@@ -1,4 +1,4 @@
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import numpy as np
@@ -7,11 +7,19 @@ import pytest
 from alluse.clock import NS, TestClock, datetime_to_ns
 from alluse.instruments import InstrumentRegistry
 from alluse.marketdata.cache import QuoteCache
-from alluse.marketdata.chains import EXPIRY_HOUR_UTC, OptionChainService, expiry_ns
+from alluse.marketdata.chains import OptionChainService
 from alluse.marketdata.pricing import DAY_NS, YEAR_NS, bs_price, greeks
-from alluse.model import Equity, InvalidInput, Option, Quote, Right
+from alluse.model import (
+    EXPIRY_HOUR_UTC,
+    Equity,
+    InvalidInput,
+    Option,
+    Quote,
+    Right,
+    expiry_ns,
+)
 
-START = datetime_to_ns(datetime(2025, 1, 6, 14, tzinfo=timezone.utc))  # Monday
+START = datetime_to_ns(datetime(2025, 1, 6, 14, tzinfo=UTC))  # Monday
 EXPIRIES = [date(2025, 1, 10), date(2025, 1, 17), date(2025, 1, 24)]
 STRIKES = [90, 92.5, 95, 97.5, 100, 102.5, 105, 107.5, 110]
 SPOT = 100.0
@@ -59,7 +67,7 @@ def market() -> Market:
 def test_expiry_time_is_20_utc_on_expiry_date():
     option = Option("XYZ", date(2025, 1, 10), Decimal(100), Right.PUT)
     assert EXPIRY_HOUR_UTC == 20
-    assert expiry_ns(option) == datetime_to_ns(datetime(2025, 1, 10, 20, tzinfo=timezone.utc))
+    assert expiry_ns(option) == datetime_to_ns(datetime(2025, 1, 10, 20, tzinfo=UTC))
 
 
 def test_snapshot_prices_the_whole_chain(market):
@@ -113,7 +121,7 @@ def test_snapshot_empty_when_underlying_stale_or_missing(market):
 
 
 def test_expired_options_leave_the_chain(market):
-    market.clock.advance_to(datetime_to_ns(datetime(2025, 1, 10, 20, tzinfo=timezone.utc)))
+    market.clock.advance_to(datetime_to_ns(datetime(2025, 1, 10, 20, tzinfo=UTC)))
     market.quote_all(expiry=EXPIRIES[1])
     for option in market.options(EXPIRIES[0]):
         market.quote(option.id, 1.0, 1.1)

@@ -24,7 +24,9 @@ class Rig:
     def __init__(self, option_capacity: int = 10) -> None:
         self.clock = TestClock(1_000)
         self.registry = InstrumentRegistry([AAPL, MSFT, PUT, CALL])
-        self.cache = QuoteCache(self.clock, ttl_ns=10**9, option_capacity=option_capacity, is_option=self.registry.is_option)
+        self.cache = QuoteCache(
+            self.clock, ttl_ns=10**9, option_capacity=option_capacity, is_option=self.registry.is_option
+        )
         self.engine = DataEngine(self.registry, self.cache, self.clock)
         self.seen: list[tuple[str, Quote]] = []
         for instrument in self.registry:

@@ -5,7 +5,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from alluse.marketdata.pricing import SIGMA_MAX, SIGMA_MIN, bs_price, greeks, implied_vol
+from alluse.marketdata.pricing import (
+    SIGMA_MAX,
+    SIGMA_MIN,
+    bs_price,
+    greeks,
+    implied_vol,
+)
 
 
 def test_textbook_values():
@@ -127,6 +133,8 @@ def test_vectorised_iv_equals_scalar_iv_and_keeps_shape():
     scalar = np.array([implied_vol(price[i], S[i], K[i], T[i], 0.04, call[i]) for i in range(n)])
     np.testing.assert_allclose(iv, scalar, rtol=1e-9, equal_nan=True)
     assert np.isfinite(iv).sum() > n // 2
-    grid = implied_vol(price.reshape(10, 20), S.reshape(10, 20), K.reshape(10, 20), T.reshape(10, 20), 0.04, call.reshape(10, 20))
+    grid = implied_vol(
+        price.reshape(10, 20), S.reshape(10, 20), K.reshape(10, 20), T.reshape(10, 20), 0.04, call.reshape(10, 20)
+    )
     assert grid.shape == (10, 20)
     np.testing.assert_allclose(grid.ravel(), iv, equal_nan=True)

@@ -94,7 +94,9 @@ def test_is_option_is_decided_once_per_instrument() -> None:
     assert calls == ["O1", "AAPL"]
 
 
-@pytest.mark.parametrize(("ttl", "capacity", "field"), [(0, 1, "ttl_ns"), (-5, 1, "ttl_ns"), (1.5, 1, "ttl_ns"), (10, 0, "option_capacity")])
+@pytest.mark.parametrize(
+    ("ttl", "capacity", "field"), [(0, 1, "ttl_ns"), (-5, 1, "ttl_ns"), (1.5, 1, "ttl_ns"), (10, 0, "option_capacity")]
+)
 def test_bad_construction_names_the_field(ttl: object, capacity: object, field: str) -> None:
     with pytest.raises(InvalidInput) as err:
         QuoteCache(TestClock(), ttl_ns=ttl, option_capacity=capacity, is_option=OPTIONS.__contains__)  # type: ignore[arg-type]

@@ -1,5 +1,5 @@
 import logging
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -38,7 +38,7 @@ def test_reads_ns_and_iso_timestamps_and_option_symbols(tmp_path: Path) -> None:
     )
     feed = ReplayFeed(path, TestClock())
     quotes = list(feed.quotes())
-    iso = datetime_to_ns(datetime(2024, 1, 2, 14, 30, tzinfo=timezone.utc))
+    iso = datetime_to_ns(datetime(2024, 1, 2, 14, 30, tzinfo=UTC))
     assert [q.ts_event for q in quotes] == [1_700_000_000_000_000_000, iso, iso + 1_000]
     assert all(q.ts_recv == q.ts_event for q in quotes)
     assert quotes[0] == Quote("AAPL", 189.5, 189.52, 3, 4, 1_700_000_000_000_000_000, 1_700_000_000_000_000_000)

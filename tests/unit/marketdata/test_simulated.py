@@ -1,5 +1,5 @@
 import math
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import numpy as np
@@ -8,12 +8,25 @@ import pytest
 from alluse.clock import NS, TestClock, datetime_to_ns
 from alluse.instruments import InstrumentRegistry
 from alluse.marketdata.cache import QuoteCache
-from alluse.marketdata.chains import OptionChainService, expiry_ns
+from alluse.marketdata.chains import OptionChainService
 from alluse.marketdata.engine import DataEngine
-from alluse.marketdata.simulated import SimulatedMarket, SimulatedMarketConfig, next_friday, strike_step
-from alluse.model import Equity, InvalidInput, Option, Right, on_tick, to_money
+from alluse.marketdata.simulated import (
+    SimulatedMarket,
+    SimulatedMarketConfig,
+    next_friday,
+    strike_step,
+)
+from alluse.model import (
+    Equity,
+    InvalidInput,
+    Option,
+    Right,
+    expiry_ns,
+    on_tick,
+    to_money,
+)
 
-MONDAY = datetime_to_ns(datetime(2025, 1, 6, 14, tzinfo=timezone.utc))
+MONDAY = datetime_to_ns(datetime(2025, 1, 6, 14, tzinfo=UTC))
 HOUR = 3600 * NS
 
 
@@ -49,7 +62,7 @@ def test_strike_step_and_fridays():
 
 
 def test_starting_on_a_friday_lists_from_next_friday():
-    market, _, _ = make(start=datetime_to_ns(datetime(2025, 1, 10, 9, tzinfo=timezone.utc)))
+    market, _, _ = make(start=datetime_to_ns(datetime(2025, 1, 10, 9, tzinfo=UTC)))
     assert market.expiries[0] == date(2025, 1, 17)
 
 
@@ -127,7 +140,7 @@ def test_option_spread_is_about_three_percent_and_on_ticks():
 
 def test_expiries_roll_when_friday_20_utc_passes():
     market, clock, registry = make(seed=2)
-    friday_close = datetime_to_ns(datetime(2025, 1, 10, 20, tzinfo=timezone.utc))
+    friday_close = datetime_to_ns(datetime(2025, 1, 10, 20, tzinfo=UTC))
     clock.advance_to(friday_close - NS)
     before = {q.instrument_id for q in market.step()}
     assert any("250110" in i for i in before)
