@@ -48,4 +48,3 @@ class MessageBus:
 TOPIC_ORDER_EVENT = "order.event"  # payload: OrderEvent (execution.events)
 TOPIC_FILL = "order.fill"  # payload: Fill
 TOPIC_ORDER_DENIED = "order.denied"  # payload: Order (with reason)
-TOPIC_ACCOUNT = "account.event"  # payload: execution.events.PositionEvent (expiry/assignment)

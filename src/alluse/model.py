@@ -202,6 +202,37 @@ def round_to_tick(instrument: Instrument, price: float | Decimal, side: Side | N
     return (steps * tick).quantize(CENT)
 
 
+def put_collateral(option: Option, position: int, working_sells: int) -> Decimal:
+    """Cash a put ties up if every working sell of it filled: strike x multiplier per contract short.
+
+    `position` is the signed holding (long puts offset sales), `working_sells` the contracts still
+    to sell in working orders. The venue and the risk gate both reserve cash with this.
+    """
+    return option.strike * option.multiplier * max(0, working_sells - position)
+
+
+def check_order_fields(order: Order, instrument: Instrument) -> None:
+    """The field checks every party applies to a new order; raises InvalidInput naming the field."""
+    qty = order.quantity
+    if type(qty) is not int or qty <= 0:
+        raise InvalidInput("quantity", qty, "must be a positive whole number")
+    if not isinstance(order.side, Side):
+        raise InvalidInput("side", order.side, "must be BUY or SELL")
+    if not isinstance(order.time_in_force, TimeInForce):
+        raise InvalidInput("time_in_force", order.time_in_force, "must be DAY, GTC or IOC")
+    if order.order_type is OrderType.LIMIT:
+        price = order.limit_price
+        if not isinstance(price, Decimal) or not price.is_finite() or price <= 0:
+            raise InvalidInput("limit_price", price, "a limit order needs a positive Decimal price")
+        if not on_tick(instrument, price):
+            raise InvalidInput("limit_price", price, f"not on the tick {instrument.tick_size(price)}")
+    elif order.order_type is OrderType.MARKET:
+        if order.limit_price is not None:
+            raise InvalidInput("limit_price", order.limit_price, "a market order has no limit price")
+    else:
+        raise InvalidInput("order_type", order.order_type, "must be MARKET or LIMIT")
+
+
 def to_money(x: float) -> Decimal:
     """A float observed on a cent grid (quote prices) as an exact Decimal."""
     return Decimal(round(x * 100)) / 100

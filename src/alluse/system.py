@@ -94,11 +94,12 @@ class TradingSystem:
         venue = PaperVenue(
             clock,
             registry,
-            cache,
+            cache.fresh_view(),
             PaperVenueConfig(
                 ack_latency_ns=int(cfg.venue.ack_latency_ms * 1e6),
                 fill_latency_ns=int(cfg.venue.fill_latency_ms * 1e6),
                 session_close_utc_hour=cfg.venue.session_close_utc_hour,
+                id_prefix=f"P{journal.sessions() + 1}",  # the session recovery is about to start
             ),
         )
         engine.subscribe_all(venue.on_quote)

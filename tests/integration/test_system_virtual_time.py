@@ -115,3 +115,28 @@ def test_expiry_settles_positions_left_to_expire(tmp_path):
     assert fills[-1].liquidity == "X" and fills[-1].price == Decimal(0)
     system.stop_trading()
     system.close()
+
+
+def test_restart_at_the_same_simulated_time_keeps_every_fill(tmp_path):
+    """Venue ids carry the journal's session number, so a restarted venue's fills are never taken for old ones."""
+    from alluse.model import Order, OrderType
+
+    cfg = load_config(overrides={"run": {"start": "2026-11-23T14:30:00+00:00"}, "strategy": {"enabled": False}})
+    start = datetime_to_ns(cfg.run.start_datetime())
+    for session in (1, 2):
+        clock = TestClock(start)  # the same simulated start both times
+        system = TradingSystem(cfg, clock, tmp_path)
+        system.start()
+        clock.advance(NS)
+        oms = system.c.oms
+        order = oms.submit(Order(oms.next_client_order_id(), "Rev-Acc", "AAPL", Side.BUY, 10, OrderType.MARKET))
+        clock.advance(NS)
+        assert order.status is OrderStatus.FILLED
+        assert oms.counters.duplicate_fills == 0
+        assert system.c.ledger.position("Rev-Acc", "AAPL") == 10 * session
+        system.stop_trading()
+        system.close()
+    reader = TradingSystem(cfg, TestClock(start), tmp_path)
+    fills = reader.c.journal.load().fills
+    reader.close()
+    assert len({f.fill_id for f in fills}) == len(fills) == 2

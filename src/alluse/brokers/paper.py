@@ -59,8 +59,9 @@ from alluse.model import (
     Right,
     Side,
     TimeInForce,
+    check_order_fields,
     expiry_ns,
-    on_tick,
+    put_collateral,
     to_money,
 )
 
@@ -96,6 +97,10 @@ class PaperVenueConfig:
     fill_latency_ns: int = 0
     session_close_utc_hour: int = 20
     commissions: CommissionSchedule = IBKR_FIXED
+    # Venue order and fill ids start with this. It must differ between venue sessions that
+    # report into one journal (the order manager drops a fill id it has seen): the system
+    # uses the journal's session number.
+    id_prefix: str = "P1"
 
     def __post_init__(self) -> None:
         for name in ("ack_latency_ns", "fill_latency_ns"):
@@ -105,6 +110,8 @@ class PaperVenueConfig:
         hour = self.session_close_utc_hour
         if type(hour) is not int or not 0 <= hour <= 23:
             raise InvalidInput("session_close_utc_hour", hour, "must be an integer hour 0-23")
+        if not isinstance(self.id_prefix, str) or not self.id_prefix:
+            raise InvalidInput("id_prefix", self.id_prefix, "must be a non-empty string")
         if not isinstance(self.commissions, CommissionSchedule):
             raise InvalidInput("commissions", self.commissions, "must be a CommissionSchedule")
 
@@ -204,9 +211,6 @@ class PaperVenue:
         self._delivering = False
         self._venue_seq = 0
         self._fill_seq = 0
-        # ids must stay unique across restarts (the order manager drops a fill id it has seen):
-        # stamp them with this venue's start time, which a restart always moves forward
-        self._id_stamp = format(clock.now_ns() // 1_000_000, "x")
         self.orders_received = 0
         self.fills_emitted = 0
         self.rejects = 0
@@ -236,7 +240,7 @@ class PaperVenue:
         self._venue_seq += 1
         entry = _Entry(
             cid,
-            f"P{self._id_stamp}-{self._venue_seq:06d}",
+            f"{self._config.id_prefix}-{self._venue_seq:06d}",
             order.account,
             instrument,
             order.side,
@@ -351,21 +355,11 @@ class PaperVenue:
         acct = self._accounts.get(order.account) if isinstance(order.account, str) else None
         if acct is None:
             return REJECT_UNKNOWN_ACCOUNT
+        try:
+            check_order_fields(order, instrument)
+        except InvalidInput as exc:
+            return str(exc)
         qty = order.quantity
-        if type(qty) is not int or qty <= 0:
-            return f"quantity={qty!r}: must be a positive integer"
-        if not isinstance(order.side, Side):
-            return f"side={order.side!r}: not a Side"
-        if not isinstance(order.time_in_force, TimeInForce):
-            return f"time_in_force={order.time_in_force!r}: not a TimeInForce"
-        if order.order_type is OrderType.LIMIT:
-            price = order.limit_price
-            if not isinstance(price, Decimal) or not price.is_finite() or price <= 0:
-                return f"limit_price={price!r}: a LIMIT order needs a positive Decimal price"
-            if not on_tick(instrument, price):
-                return f"limit_price={price}: not on tick {instrument.tick_size(price)}"
-        elif order.order_type is not OrderType.MARKET:
-            return f"order_type={order.order_type!r}: not an OrderType"
         if isinstance(instrument, Option):
             if now >= expiry_ns(instrument):
                 return OPTION_EXPIRED
@@ -452,7 +446,7 @@ class PaperVenue:
 
     def _next_fill_id(self) -> str:
         self._fill_seq += 1
-        return f"PF{self._id_stamp}-{self._fill_seq:08d}"
+        return f"{self._config.id_prefix}-F{self._fill_seq:08d}"
 
     # ------------------------------------------------------------------ order lifecycle
 
@@ -577,14 +571,12 @@ class PaperVenue:
         self._emit(0, SettlementEvent(name, reason, tuple(fills), now))
 
     def _put_collateral(self, acct: _Account, option: Option, extra_sell: int) -> Decimal:
-        """Cash a put needs if every working sell of it filled: strike * multiplier per short contract."""
         selling = extra_sell + sum(
             e.quantity - e.filled_qty
             for e in acct.working.values()
             if e.instrument.id == option.id and e.side is Side.SELL
         )
-        short = max(0, selling - acct.positions.get(option.id, 0))
-        return option.strike * option.multiplier * short
+        return put_collateral(option, acct.positions.get(option.id, 0), selling)
 
     def _reserved(self, acct: _Account) -> Decimal:
         puts = {

@@ -206,10 +206,14 @@ class Journal:
             raise
         self.writes += 1
 
+    def sessions(self) -> int:
+        """How many sessions have started on this journal."""
+        row = self._db.execute("SELECT value FROM meta WHERE key='sessions'").fetchone()
+        return int(row[0]) if row else 0
+
     def start_session(self, ts: int) -> int:
         """Counts process starts; the number makes client order ids unique across restarts."""
-        row = self._db.execute("SELECT value FROM meta WHERE key='sessions'").fetchone()
-        session = (int(row[0]) if row else 0) + 1
+        session = self.sessions() + 1
         self._write(
             [
                 ("INSERT OR REPLACE INTO meta VALUES ('sessions', ?)", (str(session),)),
@@ -286,8 +290,7 @@ class Journal:
             )
         for account, amount in self._db.execute("SELECT account, amount FROM deposits ORDER BY seq"):
             state.deposits[account] = state.deposits.get(account, Decimal(0)) + Decimal(amount)
-        row = self._db.execute("SELECT value FROM meta WHERE key='sessions'").fetchone()
-        state.sessions = int(row[0]) if row else 0
+        state.sessions = self.sessions()
         return state
 
     def events(self, client_order_id: str | None = None) -> list[dict]:

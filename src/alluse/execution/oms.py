@@ -21,16 +21,7 @@ from alluse.execution import fsm
 from alluse.execution.events import EventKind, OrderEvent, SettlementEvent
 from alluse.execution.journal import Journal
 from alluse.instruments import InstrumentRegistry
-from alluse.model import (
-    Fill,
-    InvalidInput,
-    Order,
-    OrderStatus,
-    OrderType,
-    Side,
-    TimeInForce,
-    on_tick,
-)
+from alluse.model import Fill, InvalidInput, Order, OrderStatus, check_order_fields
 from alluse.portfolio import ExecutionQuality, Ledger
 from alluse.risk import RiskGate
 
@@ -44,6 +35,21 @@ _TRIGGER_OF = {
     EventKind.CANCEL_REJECTED: fsm.Trigger.CANCEL_REJECTED,
     EventKind.EXPIRED: fsm.Trigger.EXPIRE,
 }
+
+
+def fill_problem(fill: Fill, order: Order | None = None) -> str:
+    """Why a fill from the broker cannot be booked ("" if it can): it must match its order and be sane money."""
+    if type(fill.quantity) is not int or fill.quantity <= 0:
+        return f"quantity={fill.quantity!r}: not a positive whole number"
+    for name in ("price", "commission"):
+        value = getattr(fill, name)
+        if not isinstance(value, Decimal) or not value.is_finite() or value < 0:
+            return f"{name}={value!r}: not a finite, non-negative Decimal"
+    if order is not None:
+        for name in ("account", "instrument_id", "side"):
+            if getattr(fill, name) != getattr(order, name):
+                return f"{name}={getattr(fill, name)!r} does not match the order's {getattr(order, name)!r}"
+    return ""
 
 
 class DuplicateOrderId(InvalidInput):
@@ -174,29 +180,15 @@ class OrderManager:
         instrument = self.registry.get(order.instrument_id)
         if instrument is None:
             raise InvalidInput("instrument_id", order.instrument_id, "unknown instrument")
-        qty = order.quantity
-        if type(qty) is not int or qty <= 0:
-            raise InvalidInput("quantity", qty, "must be a positive whole number")
-        if not isinstance(order.side, Side):
-            raise InvalidInput("side", order.side, "must be Side.BUY or Side.SELL")
-        if not isinstance(order.time_in_force, TimeInForce):
-            raise InvalidInput("time_in_force", order.time_in_force, "must be DAY, GTC or IOC")
-        if order.order_type is OrderType.LIMIT:
-            price = order.limit_price
-            if not isinstance(price, Decimal) or not price.is_finite() or price <= 0:
-                raise InvalidInput("limit_price", price, "a limit order needs a positive Decimal price")
-            if not on_tick(instrument, price):
-                raise InvalidInput("limit_price", price, f"not on the tick {instrument.tick_size(price)}")
-        elif order.order_type is OrderType.MARKET:
-            if order.limit_price is not None:
-                raise InvalidInput("limit_price", order.limit_price, "a market order has no limit price")
-        else:
-            raise InvalidInput("order_type", order.order_type, "must be MARKET or LIMIT")
+        if order.filled_qty or order.avg_fill_price or order.venue_order_id is not None:
+            raise InvalidInput("filled_qty", order.filled_qty, "a new order carries no fills or venue id")
+        check_order_fields(order, instrument)
 
     def submit(self, order: Order) -> Order:
         """Risk, journal, broker — in that order. Returns the order (DENIED carries the reason)."""
         self.validate(order)
         now = self.clock.now_ns()
+        arrival_mid = self.mid_of(order.instrument_id)
         order.ts_created = now
         denial = self.risk.check(order)
         if denial is not None:
@@ -207,7 +199,7 @@ class OrderManager:
             return order
         self._transition(order, fsm.Trigger.SUBMIT, now, new=True)  # journaled before the broker sees it
         self._open[order.client_order_id] = order
-        self._arrival[order.client_order_id] = (self.mid_of(order.instrument_id), now)
+        self._arrival[order.client_order_id] = (arrival_mid, now)
         self.counters.submitted += 1
         self.quality.on_sent()
         self.broker.submit(order)
@@ -240,10 +232,16 @@ class OrderManager:
             log.warning("venue refused a resend of %s as a duplicate", order.client_order_id)
             return
         fill = event.fill
-        if fill is not None and self.ledger.has_fill(fill.fill_id):
-            self.counters.duplicate_fills += 1
-            log.warning("duplicate fill %s for %s ignored", fill.fill_id, order.client_order_id)
-            return
+        if fill is not None:
+            if self.ledger.has_fill(fill.fill_id):
+                self.counters.duplicate_fills += 1
+                log.warning("duplicate fill %s for %s ignored", fill.fill_id, order.client_order_id)
+                return
+            problem = fill_problem(fill, order)
+            if problem:
+                self.counters.events_refused += 1
+                log.error("refused fill %s for %s: %s", fill.fill_id, order.client_order_id, problem)
+                return
         trigger = _TRIGGER_OF[event.kind]
         try:
             self._transition(
@@ -255,22 +253,28 @@ class OrderManager:
             log.log(level, "refused: %s", exc)
             return
         self.counters.events_applied += 1
+        arrival = self._arrival.get(order.client_order_id)  # None: submitted by an earlier session
         if fill is not None:
             self.ledger.apply_fill(fill)
-            arrival_mid, ts_submit = self._arrival.get(order.client_order_id, (None, order.ts_created))
-            self.quality.on_fill(fill, arrival_mid, ts_submit)
-        if trigger is fsm.Trigger.REJECT:
+            if arrival is not None:
+                self.quality.on_fill(fill, arrival[0], arrival[1], self.clock.now_ns())
+        if trigger is fsm.Trigger.REJECT and arrival is not None:
             self.quality.on_rejected()
         if order.status.is_terminal:
             self._open.pop(order.client_order_id, None)
-            self._arrival.pop(order.client_order_id, None)
-            self.quality.on_final(order.quantity, order.filled_qty)
+            if self._arrival.pop(order.client_order_id, None) is not None:
+                self.quality.on_final(order.quantity, order.filled_qty)
         self.bus.publish(TOPIC_ORDER_EVENT, (order, event))
         if fill is not None:
             self.bus.publish(TOPIC_FILL, fill)
 
     def on_settlement(self, event: SettlementEvent) -> None:
         fresh = tuple(f for f in event.fills if not self.ledger.has_fill(f.fill_id))
+        problems = [p for f in fresh if (p := fill_problem(f))]
+        if problems:
+            self.counters.events_refused += 1
+            log.error("refused settlement on %s (%s): %s", event.account, event.reason, "; ".join(problems))
+            return
         if not fresh:
             return
         self.journal.record_settlement(event.account, event.reason, fresh, event.ts_event)

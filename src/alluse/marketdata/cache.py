@@ -89,6 +89,10 @@ class QuoteCache:
         self.hits += 1
         return quote
 
+    def fresh_view(self) -> FreshQuotes:
+        """This cache seen through `get_fresh` only: hand it to whatever must never act on a stale price."""
+        return FreshQuotes(self)
+
     def is_stale(self, quote: Quote) -> bool:
         return self._clock.now_ns() - quote.ts_recv > self.ttl_ns
 
@@ -107,3 +111,13 @@ class QuoteCache:
             "equities": len(self._equities),
             "options": len(self._options),
         }
+
+
+class FreshQuotes:
+    """A read-only view of a QuoteCache whose `get` returns only fresh quotes (e.g. the paper venue's
+    touch: a venue that filled against a quote from hours ago would invent prices)."""
+
+    __slots__ = ("get",)
+
+    def __init__(self, cache: QuoteCache) -> None:
+        self.get = cache.get_fresh

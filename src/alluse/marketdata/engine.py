@@ -35,7 +35,7 @@ TS_LIMIT = 2**63  # ns timestamps are int64 (up to year 2262); anything beyond i
 
 class RejectReason(enum.StrEnum):
     UNKNOWN_INSTRUMENT = "unknown_instrument"
-    MALFORMED = "malformed"  # a field is not a number, or the timestamp is negative/NaN
+    MALFORMED = "malformed"  # a field is not a number, or a timestamp is negative/NaN/beyond int64
     NAN_OR_INF = "nan_or_inf"
     NON_POSITIVE_PRICE = "non_positive_price"
     NEGATIVE_SIZE = "negative_size"
@@ -115,7 +115,9 @@ class DataEngine:
                         iid = q.instrument_id
                         ts = q.ts_event
                         last = last_get(iid)
-                        ok = (iid in registry and 0 <= ts < TS_LIMIT) if last is None else last <= ts < TS_LIMIT
+                        ok = (
+                            (iid in registry and 0 <= ts < TS_LIMIT) if last is None else last <= ts < TS_LIMIT
+                        ) and 0 <= q.ts_recv < TS_LIMIT
                 except TypeError:  # a field that is not a number: classified as malformed below
                     ok = False
                 if not ok:
@@ -154,6 +156,7 @@ class DataEngine:
             ("bid_size", quote.bid_size),
             ("ask_size", quote.ask_size),
             ("ts_event", quote.ts_event),
+            ("ts_recv", quote.ts_recv),
         )
         for name, value in fields:
             if not isinstance(value, numbers.Real):
@@ -162,8 +165,9 @@ class DataEngine:
             if not math.isfinite(value):
                 return RejectReason.NAN_OR_INF, name, value
         ts = quote.ts_event
-        if not 0 <= ts < TS_LIMIT:
-            return RejectReason.MALFORMED, "ts_event", ts
+        for name, value in fields[4:]:
+            if not 0 <= value < TS_LIMIT:
+                return RejectReason.MALFORMED, name, value
         for name, value in fields[:2]:
             if value <= 0.0:
                 return RejectReason.NON_POSITIVE_PRICE, name, value

@@ -7,6 +7,7 @@ can be checked against the fills table independently.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -36,44 +37,50 @@ class Ledger:
         self.commissions: dict[str, Decimal] = {}
         self.fill_count: dict[str, int] = {}
         self._fill_ids: set[str] = set()
+        self._lots: dict[tuple[str, str], deque[list]] = {}  # open lots per position: [signed qty, price]
 
     def deposit(self, account: str, amount: Decimal) -> None:
-        if not amount.is_finite() or amount < 0:
-            raise InvalidInput("amount", amount, "a deposit must be a non-negative amount")
+        if not isinstance(amount, Decimal) or not amount.is_finite() or amount < 0:
+            raise InvalidInput("amount", amount, "a deposit must be a non-negative Decimal")
         self.deposits[account] = self.deposits.get(account, ZERO) + amount
         self.cash[account] = self.cash.get(account, ZERO) + amount
 
     def apply_fill(self, fill: Fill) -> bool:
-        """Book one fill; a fill id already booked is ignored (returns False) so replays are idempotent."""
+        """Book one fill; a fill id already booked is ignored (returns False) so replays are idempotent.
+
+        Lots close first-in first-out, so realized P&L is an exact sum of (exit - entry) x quantity
+        with no averaging division; `avg_cost` is only the display of the open lots' cost.
+        """
         if fill.fill_id in self._fill_ids:
             return False
-        self._fill_ids.add(fill.fill_id)
         key = (fill.account, fill.instrument_id)
         pos = self.positions.get(key)
+        mult = (
+            pos.multiplier if pos is not None else self._multiplier_of(fill.instrument_id)
+        )  # may raise: nothing booked yet
         if pos is None:
-            pos = self.positions[key] = Position(
-                fill.account, fill.instrument_id, multiplier=self._multiplier_of(fill.instrument_id)
-            )
-        signed = fill.side.sign * fill.quantity
-        mult = pos.multiplier
-        if pos.quantity == 0 or (pos.quantity > 0) == (signed > 0):
-            # opening or adding: weighted average cost
-            total = pos.quantity + signed
-            pos.avg_cost = (pos.avg_cost * abs(pos.quantity) + fill.price * fill.quantity) / abs(total)
-            pos.quantity = total
-        else:
-            closing = min(abs(signed), abs(pos.quantity))
-            direction = 1 if pos.quantity > 0 else -1
-            pos.realized_pnl += (fill.price - pos.avg_cost) * closing * direction * mult
-            pos.quantity += signed
-            if pos.quantity == 0:
-                pos.avg_cost = ZERO
-            elif (pos.quantity > 0) != (direction > 0):  # flipped through zero: the rest opens anew
-                pos.avg_cost = fill.price
+            pos = self.positions[key] = Position(fill.account, fill.instrument_id, multiplier=mult)
+        lots = self._lots.setdefault(key, deque())
+        remaining = fill.side.sign * fill.quantity
+        signed = remaining
+        while remaining and lots and (lots[0][0] > 0) != (remaining > 0):
+            lot = lots[0]
+            direction = 1 if lot[0] > 0 else -1
+            take = min(abs(remaining), abs(lot[0]))
+            pos.realized_pnl += (fill.price - lot[1]) * take * direction * mult
+            lot[0] -= direction * take
+            remaining += direction * take
+            if lot[0] == 0:
+                lots.popleft()
+        if remaining:
+            lots.append([remaining, fill.price])
+        pos.quantity += signed
+        pos.avg_cost = sum((abs(q) * p for q, p in lots), ZERO) / abs(pos.quantity) if pos.quantity else ZERO
         account = fill.account
         self.cash[account] = self.cash.get(account, ZERO) - signed * fill.price * mult - fill.commission
         self.commissions[account] = self.commissions.get(account, ZERO) + fill.commission
         self.fill_count[account] = self.fill_count.get(account, 0) + 1
+        self._fill_ids.add(fill.fill_id)
         return True
 
     def has_fill(self, fill_id: str) -> bool:
@@ -95,7 +102,9 @@ class Ledger:
     def unrealized(self, pos: Position, mark: float | None) -> Decimal:
         if mark is None or pos.quantity == 0:
             return ZERO
-        return (Decimal(repr(mark)) - pos.avg_cost) * pos.quantity * pos.multiplier
+        lots = self._lots.get((pos.account, pos.instrument_id), ())
+        cost = sum((q * p for q, p in lots), ZERO)
+        return (Decimal(repr(mark)) * pos.quantity - cost) * pos.multiplier
 
     def accounts(self) -> list[str]:
         return sorted(set(self.deposits) | set(self.cash))

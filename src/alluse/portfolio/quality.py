@@ -39,13 +39,15 @@ class ExecutionQuality:
         self.sent = 0
         self.rejected = 0
 
-    def on_fill(self, fill: Fill, arrival_mid: float | None, ts_submitted: int) -> FillQuality:
+    def on_fill(self, fill: Fill, arrival_mid: float | None, ts_submitted: int, ts_received: int) -> FillQuality:
+        """Latency is submit to *receipt* of the fill, what the strategy experiences (the venue's
+        execution stamp would hide the fill latency)."""
         price = float(fill.price)
         slippage = None
         if arrival_mid and arrival_mid > 0:
             slippage = fill.side.sign * (price - arrival_mid) / arrival_mid * 1e4
         rec = FillQuality(
-            fill.client_order_id, fill.instrument_id, arrival_mid, price, slippage, fill.ts_event - ts_submitted
+            fill.client_order_id, fill.instrument_id, arrival_mid, price, slippage, ts_received - ts_submitted
         )
         self.records.append(rec)
         return rec

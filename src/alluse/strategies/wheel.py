@@ -16,26 +16,28 @@ cache, and order events on the bus.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 
 from alluse.bus import TOPIC_ORDER_EVENT, MessageBus
-from alluse.clock import NS, Clock
+from alluse.clock import NS, Clock, TimerHandle
 from alluse.config import SleeveConfig, StrategyConfig
 from alluse.execution.events import EventKind, OrderEvent
 from alluse.execution.oms import OrderManager
 from alluse.instruments import InstrumentRegistry
 from alluse.marketdata import OptionChainService
 from alluse.model import (
+    CENT,
     Option,
     Order,
     OrderType,
+    Quote,
     Right,
     Side,
     TimeInForce,
     expiry_ns,
     round_to_tick,
-    to_money,
 )
 from alluse.portfolio import Ledger
 
@@ -52,13 +54,18 @@ class WheelStats:
     rolls: int = 0
     let_expire: int = 0
     skipped_out_of_band: int = 0
+    errors: int = 0
 
 
 @dataclass(slots=True)
 class _Working:
     client_order_id: str
+    option_id: str
     purpose: str  # "open", "take-profit", "roll"
     sent_ns: int
+
+
+Key = tuple[str, str]  # (account, underlying)
 
 
 class WheelStrategy:
@@ -72,8 +79,8 @@ class WheelStrategy:
         ledger: Ledger,
         registry: InstrumentRegistry,
         chains: OptionChainService,
-        quote_of,
-        spot_of,
+        quote_of: Callable[[str], Quote | None],
+        spot_of: Callable[[str], float | None],
     ) -> None:
         self.config = config
         self.clock = clock
@@ -84,10 +91,10 @@ class WheelStrategy:
         self.quote_of = quote_of  # instrument_id -> fresh Quote | None
         self.spot_of = spot_of  # underlying -> mid | None
         self.stats = WheelStats()
-        self._working: dict[tuple[str, str], _Working] = {}
-        self._attempts: dict[tuple[str, str], int] = {}
-        self._expiring: set[tuple[str, str]] = set()
-        self._timer = None
+        self._working: dict[Key, _Working] = {}
+        self._reprices: dict[str, int] = {}  # option id -> own reprice cancels of its unfilled entries
+        self._left_to_expire: set[str] = set()
+        self._timer: TimerHandle | None = None
         self._running = False
         bus.subscribe(TOPIC_ORDER_EVENT, self._on_order_event)
 
@@ -95,22 +102,12 @@ class WheelStrategy:
 
     def start(self, first_delay_ns: int = NS) -> None:
         self._running = True
-        self._adopt_open_orders()
         self._timer = self.clock.call_later(first_delay_ns, self._tick)
 
     def stop(self) -> None:
         self._running = False
         if self._timer is not None:
             self._timer.cancel()
-
-    def _adopt_open_orders(self) -> None:
-        """After a restart, orders still working (per the journal) are ours to manage again."""
-        for order in self.oms.open_orders():
-            instrument = self.registry.get(order.instrument_id)
-            if isinstance(instrument, Option):
-                self._working[(order.account, instrument.underlying)] = _Working(
-                    order.client_order_id, order.tag or "open", order.ts_created
-                )
 
     def _tick(self) -> None:
         if not self._running:
@@ -126,7 +123,11 @@ class WheelStrategy:
         self.stats.evaluations += 1
         for sleeve in self.config.sleeves:
             for underlying in sleeve.underlyings:
-                self._evaluate_one(sleeve, underlying)
+                try:
+                    self._evaluate_one(sleeve, underlying)
+                except Exception:  # one underlying's trouble must not stop the others
+                    self.stats.errors += 1
+                    log.exception("wheel %s %s: evaluation failed", sleeve.account, underlying)
 
     def _short_puts(self, account: str, underlying: str) -> list[tuple[Option, int, Decimal]]:
         out = []
@@ -146,43 +147,40 @@ class WheelStrategy:
         now = self.clock.now_ns()
         working = self._working.get(key)
         if working is not None:
-            if working.purpose == "open" and now - working.sent_ns >= self.config.reprice_every_s * NS:
-                if self.oms.cancel(working.client_order_id):
-                    self.stats.reprices += 1
+            if now - working.sent_ns >= self.config.reprice_every_s * NS and self.oms.cancel(working.client_order_id):
+                # an unfilled entry comes back a tick nearer the bid; a buy-back at the then-current ask
+                if working.purpose == "open":
+                    self._reprices[working.option_id] = self._reprices.get(working.option_id, 0) + 1
+                self.stats.reprices += 1
             return
         shorts = self._short_puts(*key)
         if shorts:
             for option, contracts, premium in shorts:
                 self._manage_short(key, option, contracts, premium, now)
             return
-        self._expiring.discard(key)
-        self._open_position(sleeve, underlying, now)
+        self._open_position(sleeve, underlying)
 
-    def _manage_short(self, key, option: Option, contracts: int, premium: Decimal, now: int) -> None:
+    def _manage_short(self, key: Key, option: Option, contracts: int, premium: Decimal, now: int) -> None:
         quote = self.quote_of(option.id)
         if quote is None:
             return
         dte = (expiry_ns(option) - now) / DAY_NS
-        target = float(premium) * (1.0 - self.config.take_profit)
-        if quote.ask <= target:
-            self._buy_back(key, option, contracts, quote.ask, "take-profit")
+        if quote.ask <= float(premium) * (1.0 - self.config.take_profit):
+            self._send(key, option, Side.BUY, contracts, round_to_tick(option, quote.ask, Side.SELL), "take-profit")
             self.stats.take_profits += 1
-        elif dte < self.config.roll_dte and key not in self._expiring:
+        elif dte < self.config.roll_dte:
+            # judged afresh every evaluation: a put left to expire is rolled if the market turns on it
             spot = self.spot_of(option.underlying)
             if spot is not None and spot > float(option.strike) * (1 + self.config.expire_otm_buffer):
-                self._expiring.add(key)
-                self.stats.let_expire += 1
-                log.info("%s %s: letting %s expire (spot %.2f)", *key, option.id, spot)
+                if option.id not in self._left_to_expire:
+                    self._left_to_expire.add(option.id)
+                    self.stats.let_expire += 1
+                    log.info("%s %s: letting %s expire (spot %.2f)", *key, option.id, spot)
             else:
-                self._buy_back(key, option, contracts, quote.ask, "roll")
+                self._send(key, option, Side.BUY, contracts, round_to_tick(option, quote.ask, Side.SELL), "roll")
                 self.stats.rolls += 1
 
-    def _buy_back(self, key, option: Option, contracts: int, ask: float, purpose: str) -> None:
-        price = round_to_tick(option, to_money(ask), Side.SELL)  # marketable: at (or above) the ask
-        self._send(key, option, Side.BUY, contracts, price, purpose)
-
-    def _open_position(self, sleeve: SleeveConfig, underlying: str, now: int) -> None:
-        key = (sleeve.account, underlying)
+    def _open_position(self, sleeve: SleeveConfig, underlying: str) -> None:
         target = (sleeve.delta_min + sleeve.delta_max) / 2
         pick = self.chains.nearest_delta(underlying, Right.PUT, target, self.config.min_dte, self.config.max_dte)
         if pick is None:
@@ -190,16 +188,15 @@ class WheelStrategy:
         if not sleeve.delta_min <= abs(pick.delta) <= sleeve.delta_max:
             self.stats.skipped_out_of_band += 1
             return
-        attempts = self._attempts.get(key, 0)
-        price = round_to_tick(pick.option, to_money(pick.mid), Side.SELL)
-        for _ in range(attempts):  # walk toward the bid, one tick per attempt
-            price -= pick.option.tick_size(price - Decimal("0.01"))
-        bid = round_to_tick(pick.option, to_money(pick.bid), Side.SELL)
-        price = max(price, bid)
-        self._send(key, pick.option, Side.SELL, sleeve.contracts, price, "open")
+        option = pick.option
+        price = round_to_tick(option, pick.mid, Side.SELL)
+        for _ in range(self._reprices.get(option.id, 0)):  # walk toward the bid, one tick per reprice
+            price -= option.tick_size(price - CENT)
+        price = max(price, round_to_tick(option, pick.bid, Side.SELL))
+        self._send((sleeve.account, underlying), option, Side.SELL, sleeve.contracts, price, "open")
         self.stats.entries_sent += 1
 
-    def _send(self, key, option: Option, side: Side, qty: int, price: Decimal, purpose: str) -> None:
+    def _send(self, key: Key, option: Option, side: Side, qty: int, price: Decimal, purpose: str) -> None:
         order = Order(
             client_order_id=self.oms.next_client_order_id(),
             account=key[0],
@@ -211,8 +208,13 @@ class WheelStrategy:
             time_in_force=TimeInForce.DAY,
             tag=purpose,
         )
-        self._working[key] = _Working(order.client_order_id, purpose, self.clock.now_ns())
-        self.oms.submit(order)
+        # registered before submit: with a zero-latency venue the fill arrives inside submit
+        self._working[key] = _Working(order.client_order_id, option.id, purpose, self.clock.now_ns())
+        try:
+            self.oms.submit(order)
+        except Exception:
+            del self._working[key]
+            raise
         if order.status.is_terminal:  # denied by risk (or filled at once): nothing is working
             self._release(order)
 
@@ -221,19 +223,15 @@ class WheelStrategy:
     def _on_order_event(self, message: tuple[Order, OrderEvent]) -> None:
         order, event = message
         if event.kind is EventKind.FILL and order.tag == "open":
-            self._attempts.pop(self._key_of(order), None)
+            self._reprices.pop(order.instrument_id, None)
         if order.status.is_terminal:
             self._release(order)
 
-    def _key_of(self, order: Order) -> tuple[str, str]:
-        instrument = self.registry.get(order.instrument_id)
-        underlying = instrument.underlying if isinstance(instrument, Option) else order.instrument_id
-        return (order.account, underlying)
-
     def _release(self, order: Order) -> None:
-        key = self._key_of(order)
+        instrument = self.registry.get(order.instrument_id)
+        if not isinstance(instrument, Option):
+            return
+        key = (order.account, instrument.underlying)
         working = self._working.get(key)
         if working is not None and working.client_order_id == order.client_order_id:
             del self._working[key]
-            if order.tag == "open" and order.filled_qty == 0:
-                self._attempts[key] = self._attempts.get(key, 0) + 1

@@ -1,9 +1,10 @@
 from decimal import Decimal
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from alluse.model import Fill, Side
+from alluse.model import Fill, InvalidInput, Side
 from alluse.portfolio import Ledger
 
 
@@ -17,14 +18,15 @@ def ledger():
     return led
 
 
-def test_open_add_reduce_close_realizes_pnl_and_cash():
+def test_open_add_reduce_close_realizes_fifo_pnl_and_cash():
     led = ledger()
     led.apply_fill(fill("1", Side.BUY, 10, "100.00"))
     led.apply_fill(fill("2", Side.BUY, 10, "110.00"))
     pos = led.positions[("A", "AAPL")]
     assert pos.quantity == 20 and pos.avg_cost == Decimal("105")
     led.apply_fill(fill("3", Side.SELL, 5, "120.00"))
-    assert pos.realized_pnl == Decimal("75")
+    assert pos.realized_pnl == Decimal("100")  # first in, first out: the 100.00 lot closes first
+    assert pos.avg_cost == Decimal(5 * 100 + 10 * 110) / 15  # the open lots' cost, for display
     led.apply_fill(fill("4", Side.SELL, 15, "100.00"))
     assert pos.quantity == 0 and pos.realized_pnl == Decimal("0")
     assert led.cash["A"] == Decimal("10000") - 1000 - 1100 + 600 + 1500 - 4
@@ -46,6 +48,29 @@ def test_flip_through_zero_opens_remainder_at_fill_price():
     led.apply_fill(fill("2", Side.SELL, 8, "12.00"))
     pos = led.positions[("A", "AAPL")]
     assert pos.quantity == -3 and pos.avg_cost == Decimal("12.00") and pos.realized_pnl == Decimal("10")
+
+
+def test_unrealized_is_marked_lot_by_lot():
+    led = ledger()
+    led.apply_fill(fill("1", Side.BUY, 1, "10.00"))
+    led.apply_fill(fill("2", Side.BUY, 2, "10.01"))
+    pos = led.positions[("A", "AAPL")]
+    assert led.unrealized(pos, 10.02) == Decimal("0.04")  # 3 x 10.02 - (10.00 + 2 x 10.01), exactly
+
+
+def test_a_fill_that_cannot_be_booked_is_not_marked_as_booked():
+    led = Ledger(lambda iid: 1 / 0)
+    led.deposit("A", Decimal(1))
+    f = fill("1", Side.BUY, 1, "1.00")
+    with pytest.raises(ZeroDivisionError):
+        led.apply_fill(f)
+    assert not led.has_fill("1") and led.cash["A"] == Decimal(1)
+
+
+def test_deposit_must_be_a_decimal():
+    with pytest.raises(InvalidInput) as exc:
+        ledger().deposit("A", 100.5)
+    assert exc.value.field == "amount"
 
 
 def test_replaying_the_same_fill_is_idempotent():

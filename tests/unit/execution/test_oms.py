@@ -230,3 +230,42 @@ def test_recovery_rebuilds_orders_and_resolves_ones_the_venue_lost(env, tmp_path
     assert got.status is OrderStatus.CANCELED and got.filled_qty == 4
     assert ledger.position("Gen-Acc", "AAPL") == 4 and ledger.cash["Gen-Acc"] == Decimal(100_000) - 800 - 1
     assert oms2.next_client_order_id().startswith("AU002-")
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"account": "Rev-Acc"},
+        {"instrument_id": PUT.id},
+        {"side": Side.SELL},
+        {"price": Decimal("NaN")},
+        {"price": Decimal("-1")},
+        {"commission": Decimal("Infinity")},
+        {"quantity": 0},
+    ],
+)
+def test_a_fill_that_does_not_match_its_order_is_refused(env, bad):
+    oms, broker, *_ = env
+    o = oms.submit(order(oms))
+    good = fill(o, 5, "200.00", "F1")
+    fields = {name: getattr(good, name) for name in Fill.__slots__}
+    fields.update(bad)
+    broker.emit(OrderEvent(EventKind.FILL, o.client_order_id, 2, fill=Fill(**fields)))
+    assert o.filled_qty == 0 and o.status is OrderStatus.SUBMITTED
+    assert oms.counters.events_refused == 1
+    assert oms.ledger.cash["Gen-Acc"] == Decimal(100_000) and not oms.ledger.open_positions()
+
+
+def test_a_new_order_must_not_carry_fills(env):
+    oms, broker, *_ = env
+    with pytest.raises(InvalidInput) as exc:
+        oms.submit(order(oms, filled_qty=5))
+    assert exc.value.field == "filled_qty" and broker.submitted == []
+
+
+def test_latency_is_measured_at_receipt(env):
+    oms, broker, bus, clock, _ = env
+    o = oms.submit(order(oms))
+    clock.advance(7_000_000)
+    broker.emit(OrderEvent(EventKind.FILL, o.client_order_id, clock.now_ns(), fill=fill(o, 10, "200.00", "F1")))
+    assert oms.quality.records[-1].latency_ns == 7_000_000

@@ -80,6 +80,9 @@ def test_good_quote_is_cached_and_fanned_out_instrument_first_then_all() -> None
         (bad(ts_event=-1), RejectReason.MALFORMED),
         (bad(ts_event=math.nan), RejectReason.MALFORMED),
         (bad(ts_event=2**63), RejectReason.MALFORMED),
+        (bad(ts_recv=None), RejectReason.MALFORMED),
+        (bad(ts_recv=-1), RejectReason.MALFORMED),
+        (bad(ts_recv=2**70), RejectReason.MALFORMED),
     ],
     ids=lambda x: repr(x) if isinstance(x, RejectReason) else None,
 )

@@ -101,3 +101,13 @@ def test_bad_construction_names_the_field(ttl: object, capacity: object, field: 
     with pytest.raises(InvalidInput) as err:
         QuoteCache(TestClock(), ttl_ns=ttl, option_capacity=capacity, is_option=OPTIONS.__contains__)  # type: ignore[arg-type]
     assert err.value.field == field
+
+
+def test_fresh_view_hides_stale_quotes() -> None:
+    clock = TestClock(0)
+    cache = QuoteCache(clock, ttl_ns=100, option_capacity=10, is_option=lambda iid: False)
+    cache.put(Quote("AAPL", 1.0, 1.01, 1, 1, 0, 0))
+    view = cache.fresh_view()
+    assert view.get("AAPL") is not None
+    clock.advance(101)
+    assert view.get("AAPL") is None and cache.get("AAPL") is not None
