@@ -8,12 +8,12 @@ The full risk engine (throttles, kill switch, loss limits) builds on this.
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 
 from alluse.instruments import InstrumentRegistry
-from alluse.model import Option, Order, OrderType, Right, Side
+from alluse.model import Option, Order, OrderType, Right, Side, put_collateral
 from alluse.portfolio.ledger import Ledger
 
 
@@ -95,22 +95,32 @@ def check_price_band(order: Order, ctx: RiskContext) -> Denial | None:
     return None
 
 
-def secured_cash_required(option: Option, contracts: int) -> Decimal:
-    return option.strike * option.multiplier * contracts
+def _working_put_sells(account: str, ctx: RiskContext) -> dict[str, int]:
+    sells: dict[str, int] = {}
+    for working in ctx.open_orders(account):
+        if working.side is Side.SELL and ctx.registry.is_option(working.instrument_id):
+            sells[working.instrument_id] = sells.get(working.instrument_id, 0) + working.remaining
+    return sells
+
+
+def _puts(ids: Iterable[str], ctx: RiskContext) -> Iterator[Option]:
+    for iid in ids:
+        instrument = ctx.registry.get(iid)
+        if isinstance(instrument, Option) and instrument.right is Right.PUT:
+            yield instrument
 
 
 def reserved_cash(account: str, ctx: RiskContext) -> Decimal:
     """Cash already promised to short puts held and to working orders that would sell puts."""
-    reserved = Decimal(0)
-    for pos in ctx.ledger.open_positions(account):
-        instrument = ctx.registry.get(pos.instrument_id)
-        if isinstance(instrument, Option) and instrument.right is Right.PUT and pos.quantity < 0:
-            reserved += secured_cash_required(instrument, -pos.quantity)
-    for working in ctx.open_orders(account):
-        instrument = ctx.registry.get(working.instrument_id)
-        if isinstance(instrument, Option) and instrument.right is Right.PUT and working.side is Side.SELL:
-            reserved += secured_cash_required(instrument, working.remaining)
-    return reserved
+    sells = _working_put_sells(account, ctx)
+    held = {p.instrument_id for p in ctx.ledger.open_positions(account)}
+    return sum(
+        (
+            put_collateral(put, ctx.ledger.position(account, put.id), sells.get(put.id, 0))
+            for put in _puts(held | sells.keys(), ctx)
+        ),
+        Decimal(0),
+    )
 
 
 def check_cash_secured(order: Order, ctx: RiskContext) -> Denial | None:
@@ -118,12 +128,11 @@ def check_cash_secured(order: Order, ctx: RiskContext) -> Denial | None:
     if not (isinstance(instrument, Option) and instrument.right is Right.PUT and order.side is Side.SELL):
         return None
     held = ctx.ledger.position(order.account, order.instrument_id)
-    opening = order.quantity - max(held, 0)  # selling puts we hold long first closes them
-    if opening <= 0:
-        return None
-    required = secured_cash_required(instrument, opening)
-    cash = ctx.ledger.cash.get(order.account, Decimal(0))
-    free = cash - reserved_cash(order.account, ctx)
+    selling = _working_put_sells(order.account, ctx).get(instrument.id, 0)
+    required = put_collateral(instrument, held, selling + order.quantity) - put_collateral(instrument, held, selling)
+    if required <= 0:
+        return None  # selling puts held long first closes them
+    free = ctx.ledger.cash.get(order.account, Decimal(0)) - reserved_cash(order.account, ctx)
     if required > free:
         return Denial(DenyReason.CASH_SECURED, f"put needs {required} secured, free cash is {free:.2f}")
     return None

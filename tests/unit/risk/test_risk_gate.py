@@ -65,3 +65,12 @@ def test_selling_puts_held_long_needs_no_cash(gate):
     g, ledger, _ = gate
     ledger.apply_fill(Fill("F", "A", PUT.id, Side.BUY, 5, Decimal("3.00"), Decimal(1), 0, "f1"))
     assert g.check(o(iid=PUT.id, side=Side.SELL, qty=5, price="3.00")) is None
+
+
+def test_long_puts_offset_working_put_sales_like_the_venue(gate):
+    """Two held long, one working sale: that sale needs no cash; three more leave two short (40,000 needed)."""
+    g, ledger, working = gate
+    ledger.apply_fill(Fill("F", "A", PUT.id, Side.BUY, 2, Decimal("3.00"), Decimal(1), 0, "f1"))
+    working.append(o(iid=PUT.id, side=Side.SELL, qty=1, price="3.00"))
+    assert g.check(o(iid=PUT.id, side=Side.SELL, qty=3, price="3.00")) is None  # 40,000 of 49,399 free
+    assert g.check(o(iid=PUT.id, side=Side.SELL, qty=5, price="3.00")).reason is DenyReason.CASH_SECURED
