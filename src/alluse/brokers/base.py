@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import Protocol, runtime_checkable
 
 from alluse.execution.events import OrderEvent, SettlementEvent
-from alluse.model import Order, OrderStatus, OrderType, Side, TimeInForce
+from alluse.model import Fill, Order, OrderStatus, OrderType, Side, TimeInForce
 
 OrderEventHandler = Callable[[OrderEvent], None]
 SettlementHandler = Callable[[SettlementEvent], None]
@@ -39,6 +39,7 @@ class VenueOrder:
     status: OrderStatus
     filled_qty: int
     ts_accepted: int
+    reason: str = ""  # why it is final (rejected, cancelled, expired), if it is
 
     @property
     def remaining(self) -> int:
@@ -57,17 +58,36 @@ class AccountSnapshot:
         return self.cash - self.reserved_cash
 
 
+ConnectionHandler = Callable[[bool], None]
+
+
 @runtime_checkable
 class Broker(Protocol):
+    """Calls are synchronous and non-blocking; answers come back as events.
+
+    `submit`, `cancel` and the queries raise `BrokerDisconnected` (execution.errors) while the
+    connection is down; the request then did not reach the venue. A submit whose answer never
+    comes has an unknown outcome: the order manager asks `order_status`, it never resends blindly.
+    """
+
     name: str
     connected: bool
 
     def set_event_handler(self, on_order_event: OrderEventHandler, on_settlement: SettlementHandler) -> None: ...
+
+    def set_connection_handler(self, on_connection: ConnectionHandler) -> None:
+        """`on_connection(False)` when the connection drops, `on_connection(True)` when it is back."""
 
     def submit(self, order: Order) -> None: ...
 
     def cancel(self, client_order_id: str) -> None: ...
 
     def open_orders(self) -> list[VenueOrder]: ...
+
+    def order_status(self, client_order_id: str) -> VenueOrder | None:
+        """The venue's record of an order in any state; None when the venue never received it."""
+
+    def executions(self, client_order_id: str | None = None) -> list[Fill]:
+        """Every fill the venue made (for one order, or all), including settlements, oldest first."""
 
     def account_snapshot(self, account: str) -> AccountSnapshot: ...

@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+from alluse.execution.errors import ErrorClass
 from alluse.model import Fill
 
 
@@ -25,6 +26,9 @@ class OrderEvent:
     venue_order_id: str | None = None
     reason: str = ""
     fill: Fill | None = None
+    # on REJECTED: the broker's classification of its own reject (pacing is TRANSIENT, a bad
+    # contract PERMANENT); None elsewhere
+    error: ErrorClass | None = None
 
 
 @dataclass(slots=True, frozen=True)

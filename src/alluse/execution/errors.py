@@ -1,0 +1,47 @@
+"""Error classes: what to do about a failure, decided once.
+
+- TRANSIENT (timeout, disconnect, pacing): retry with exponential backoff and jitter, bounded.
+- PERMANENT (invalid instrument, insufficient funds, rejected by the venue or by risk): fail
+  fast with the reason; resending cannot help.
+- UNKNOWN (no answer in time, a disconnect while the order was in flight): the order may or
+  may not be at the venue; ask the venue (status query), never resend blindly.
+
+Brokers classify their own rejects (they know their error codes) and put the class on the
+REJECTED event; the order manager classifies exceptions from broker calls.
+"""
+
+from __future__ import annotations
+
+import enum
+
+
+class ErrorClass(enum.Enum):
+    TRANSIENT = "TRANSIENT"
+    PERMANENT = "PERMANENT"
+    UNKNOWN = "UNKNOWN"
+
+
+class BrokerError(Exception):
+    """A failed broker call; `error_class` tells the caller what to do."""
+
+    error_class = ErrorClass.UNKNOWN
+
+
+class BrokerDisconnected(BrokerError):
+    """The broker connection is down: the call did not reach the venue."""
+
+    error_class = ErrorClass.TRANSIENT
+
+
+class BrokerTimeout(BrokerError):
+    """No answer in time: the request may or may not have reached the venue."""
+
+    error_class = ErrorClass.UNKNOWN
+
+
+def classify_exception(exc: BaseException) -> ErrorClass:
+    if isinstance(exc, BrokerError):
+        return exc.error_class
+    if isinstance(exc, (TimeoutError, ConnectionError)):
+        return ErrorClass.UNKNOWN
+    return ErrorClass.PERMANENT
