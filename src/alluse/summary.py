@@ -114,7 +114,7 @@ def build_summary(system: TradingSystem, wall_seconds: float, sim_start_ns: int)
         risk_denials={r.value: n for r, n in c.risk.denials.items() if n},
         strategy={} if c.strategy is None else {k: getattr(c.strategy.stats, k) for k in c.strategy.stats.__slots__},
         recovered_orders=system.recovery.orders if system.recovery else 0,
-        recovered_open_resolved=len(system.recovery.resolved) if system.recovery else 0,
+        recovered_open_resolved=len(system.recovery.reconcile.resolved) if system.recovery else 0,
         session=session,
         consistent=not problems,
         consistency_detail=problems,

@@ -75,7 +75,7 @@ def test_restart_recovers_the_same_book_and_continues_in_time(week):
     again = TradingSystem(cfg, TestClock(start), data)
     report = again.start()
     try:
-        assert report.session == 2 and report.orders == n_orders and report.resolved == []
+        assert report.session == 2 and report.orders == n_orders and report.reconcile.resolved == []
         after = {(p.account, p.instrument_id): p.quantity for p in again.c.ledger.open_positions()}
         assert after == before_positions and dict(again.c.ledger.cash) == before_cash
         assert again.c.venue.account_snapshot("Gen-Acc").cash == before_cash["Gen-Acc"]

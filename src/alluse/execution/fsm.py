@@ -10,7 +10,10 @@ Races the table allows on purpose (they happen at real venues):
 - a fill after a cancel request (PENDING_CANCEL stays PENDING_CANCEL or becomes FILLED);
 - an ack arriving after a cancel request (PENDING_CANCEL stays);
 - a cancel refused because the order already filled (PENDING_CANCEL -> back to working);
-- an expiry while a cancel is pending.
+- an expiry while a cancel is pending;
+- a fill that crossed the cancel (or expiry) confirmation on the wire: the order stays
+  CANCELED/EXPIRED with the fill booked, or becomes FILLED if the fill completes it. The
+  cancel was a request; the fill is real money (NautilusTrader allows the same).
 """
 
 from __future__ import annotations
@@ -60,6 +63,8 @@ TRANSITIONS: dict[tuple[OrderStatus, Trigger], OrderStatus | None] = {
     (S.PENDING_CANCEL, Trigger.CANCEL_REJECTED): None,
     (S.PENDING_CANCEL, Trigger.EXPIRE): S.EXPIRED,
     (S.PENDING_CANCEL, Trigger.REJECT): S.REJECTED,
+    (S.CANCELED, Trigger.FILL): S.CANCELED,
+    (S.EXPIRED, Trigger.FILL): S.EXPIRED,
 }
 
 

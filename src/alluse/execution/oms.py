@@ -4,22 +4,33 @@ Strategies hand it orders; it validates them, runs the risk gate, journals them 
 then gives them to the broker. Everything the broker says comes back through
 `on_order_event`/`on_settlement`, goes through the state machine, is journaled, and only
 then reaches the ledger and the bus. A write that fails leaves the order as it was.
+
+Reliability (ARCHITECTURE rules 2-4): the client order id is the idempotency key, so a
+resend is only ever made when the venue has said it does not know the order. Transient
+failures (disconnect, pacing) are retried with backoff and jitter, bounded; permanent ones
+fail the order with the reason; an unknown outcome (no answer in time) leads to a status
+query. After every reconnect, and at every start, `reconcile` compares the journal with the
+venue: fills made while away are booked, orders the venue works but we never sent are
+adopted (tag "external"), in-flight orders are resolved.
 """
 
 from __future__ import annotations
 
 import copy
 import logging
+import random
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from alluse.brokers.base import DUPLICATE_ORDER_REASON, Broker
+from alluse.brokers.base import DUPLICATE_ORDER_REASON, Broker, VenueOrder
 from alluse.bus import TOPIC_FILL, TOPIC_ORDER_DENIED, TOPIC_ORDER_EVENT, MessageBus
-from alluse.clock import Clock
+from alluse.clock import Clock, TimerHandle
 from alluse.execution import fsm
+from alluse.execution.errors import ErrorClass, classify_exception
 from alluse.execution.events import EventKind, OrderEvent, SettlementEvent
 from alluse.execution.journal import Journal
+from alluse.execution.retry import RetryPolicy
 from alluse.instruments import InstrumentRegistry
 from alluse.model import Fill, InvalidInput, Order, OrderStatus, check_order_fields
 from alluse.portfolio import ExecutionQuality, Ledger
@@ -62,13 +73,25 @@ class UnknownOrder(InvalidInput):
         super().__init__("client_order_id", client_order_id, "no such order")
 
 
+class JournalUnavailable(RuntimeError):
+    """A journal write failed earlier: no new order may leave until the process restarts and recovers."""
+
+
+@dataclass(slots=True)
+class ReconcileReport:
+    fills_applied: int = 0
+    adopted: list[str] = field(default_factory=list)  # working at the venue, unknown to the journal
+    resolved: list[str] = field(default_factory=list)  # open in the journal, brought to the venue's state or closed
+    resent: list[str] = field(default_factory=list)  # never reached the venue; sent again (same id)
+
+
 @dataclass(slots=True)
 class RecoveryReport:
     session: int
     orders: int
     open_orders: int
     fills: int
-    resolved: list[str] = field(default_factory=list)  # open in the journal, unknown to the venue
+    reconcile: ReconcileReport = field(default_factory=ReconcileReport)
 
 
 @dataclass(slots=True)
@@ -77,10 +100,33 @@ class OmsCounters:
     denied: int = 0
     events_applied: int = 0
     events_refused: int = 0
+    redundant_events: int = 0  # duplicates and late acks whose effect was already applied
     unknown_order_events: int = 0
     duplicate_fills: int = 0
+    late_fills: int = 0  # fills that crossed a cancel/expiry confirmation
     venue_duplicate_refusals: int = 0
     settlements: int = 0
+    transient_rejects: int = 0
+    permanent_rejects: int = 0
+    send_errors: int = 0
+    retries: int = 0
+    gave_up: int = 0
+    ack_timeouts: int = 0
+    status_queries: int = 0
+    disconnects: int = 0
+    reconnects: int = 0
+    reconciliations: int = 0
+    adopted: int = 0
+    journal_failures: int = 0
+
+
+@dataclass(slots=True)
+class _InFlight:
+    """An order sent but not yet heard of: how often it was sent and what it waits for."""
+
+    attempts: int = 0
+    timer: TimerHandle | None = None
+    parked: bool = False  # waiting for the connection to come back
 
 
 class OrderManager:
@@ -98,6 +144,8 @@ class OrderManager:
         mid_of: Callable[[str], float | None],
         accounts: Iterable[str],
         id_prefix: str = "AU",
+        retry: RetryPolicy | None = None,
+        seed: int = 0,
     ) -> None:
         self.clock = clock
         self.bus = bus
@@ -110,13 +158,19 @@ class OrderManager:
         self.mid_of = mid_of
         self.accounts = frozenset(accounts)
         self.id_prefix = id_prefix
+        self.retry = retry or RetryPolicy()
+        self._rng = random.Random(seed)
         self.orders: dict[str, Order] = {}
         self._open: dict[str, Order] = {}
+        self._inflight: dict[str, _InFlight] = {}
         self._arrival: dict[str, tuple[float | None, int]] = {}  # id -> (arrival mid, submit ts)
         self._session = 0
         self._seq = 0
+        self._reconcile_timer: TimerHandle | None = None
+        self.journal_error: str | None = None
         self.counters = OmsCounters()
         broker.set_event_handler(self.on_order_event, self.on_settlement)
+        broker.set_connection_handler(self.on_connection)
 
     # ------------------------------------------------------------------ start-up
 
@@ -133,32 +187,16 @@ class OrderManager:
         self._open = {k: o for k, o in self.orders.items() if o.status.is_open}
         self._session = self.journal.start_session(now)
         report = RecoveryReport(self._session, len(self.orders), len(self._open), len(state.fills))
-        report.resolved = self.reconcile()
+        report.reconcile = self.reconcile(at_start=True)
         log.info(
-            "recovered session %d: %d orders (%d open), %d fills; %d open orders resolved by reconciliation",
+            "recovered session %d: %d orders (%d open), %d fills; reconciliation: %s",
             report.session,
             report.orders,
             report.open_orders,
             report.fills,
-            len(report.resolved),
+            report.reconcile,
         )
         return report
-
-    def reconcile(self) -> list[str]:
-        """Open orders the venue does not know any more are closed as CANCELED, with the reason journaled."""
-        at_venue = {v.client_order_id for v in self.broker.open_orders()}
-        resolved = []
-        for order in list(self._open.values()):
-            if order.client_order_id not in at_venue:
-                event = OrderEvent(
-                    EventKind.CANCELED,
-                    order.client_order_id,
-                    self.clock.now_ns(),
-                    reason="not working at the venue on reconciliation",
-                )
-                self.on_order_event(event)
-                resolved.append(order.client_order_id)
-        return resolved
 
     # ------------------------------------------------------------------ requests
 
@@ -186,23 +224,25 @@ class OrderManager:
 
     def submit(self, order: Order) -> Order:
         """Risk, journal, broker — in that order. Returns the order (DENIED carries the reason)."""
+        if self.journal_error is not None:
+            raise JournalUnavailable(f"not sending {order.client_order_id}: {self.journal_error}")
         self.validate(order)
         now = self.clock.now_ns()
         arrival_mid = self.mid_of(order.instrument_id)
         order.ts_created = now
         denial = self.risk.check(order)
         if denial is not None:
-            self._transition(order, fsm.Trigger.DENY, now, reason=str(denial), new=True)
+            self._journaled(order, fsm.Trigger.DENY, now, reason=str(denial), new=True)
             self.counters.denied += 1
             log.info("order %s denied: %s", order.client_order_id, denial)
             self.bus.publish(TOPIC_ORDER_DENIED, order)
             return order
-        self._transition(order, fsm.Trigger.SUBMIT, now, new=True)  # journaled before the broker sees it
+        self._journaled(order, fsm.Trigger.SUBMIT, now, new=True)  # journaled before the broker sees it
         self._open[order.client_order_id] = order
         self._arrival[order.client_order_id] = (arrival_mid, now)
         self.counters.submitted += 1
         self.quality.on_sent()
-        self.broker.submit(order)
+        self._send(order)
         return order
 
     def cancel(self, client_order_id: str) -> bool:
@@ -212,48 +252,262 @@ class OrderManager:
             raise UnknownOrder(client_order_id)
         if order.status.is_terminal or order.status is OrderStatus.PENDING_CANCEL:
             return False
-        self._transition(order, fsm.Trigger.CANCEL_REQUEST, self.clock.now_ns())
-        self.broker.cancel(client_order_id)
+        self._journaled(order, fsm.Trigger.CANCEL_REQUEST, self.clock.now_ns())
+        self._send_cancel(order)
         return True
 
     def cancel_all(self, account: str | None = None) -> int:
         return sum(self.cancel(o.client_order_id) for o in self.open_orders(account))
 
+    # ------------------------------------------------------------------ sending, retrying, asking
+
+    def _send(self, order: Order) -> None:
+        coid = order.client_order_id
+        flight = self._inflight.setdefault(coid, _InFlight())
+        self._disarm(flight)
+        flight.attempts += 1
+        flight.parked = False
+        try:
+            self.broker.submit(order)
+        except Exception as exc:  # classified, never swallowed: every outcome below is journaled or retried
+            self.counters.send_errors += 1
+            error = classify_exception(exc)
+            log.warning("send of %s failed (%s): %s", coid, error.value, exc)
+            if error is ErrorClass.TRANSIENT:
+                self._retry_later(order, f"send failed: {exc}")
+            elif error is ErrorClass.UNKNOWN:
+                self._query(order)
+            else:
+                self._give_up(order, f"send failed: {exc}")
+            return
+        if coid in self._inflight and order.status is OrderStatus.SUBMITTED:  # nothing heard yet
+            flight.timer = self.clock.call_later(self.retry.ack_timeout_ns, self._on_ack_timeout, coid, flight.attempts)
+
+    def _send_cancel(self, order: Order) -> None:
+        try:
+            self.broker.cancel(order.client_order_id)
+        except Exception as exc:  # the cancel stays pending; reconciliation after reconnect sends it again
+            self.counters.send_errors += 1
+            log.warning("cancel of %s not sent (%s); will retry after reconnect", order.client_order_id, exc)
+
+    def _retry_later(self, order: Order, reason: str) -> None:
+        coid = order.client_order_id
+        flight = self._inflight.setdefault(coid, _InFlight())
+        self._disarm(flight)
+        if flight.attempts >= self.retry.max_attempts:
+            self._give_up(order, f"gave up after {flight.attempts} attempts: {reason}")
+            return
+        if not self.broker.connected:
+            flight.parked = True  # a disconnect does not eat attempts: reconnect resends
+            return
+        delay = self.retry.backoff_ns(flight.attempts, self._rng)
+        self._note(order, "RETRY", f"attempt {flight.attempts + 1} in {delay / 1e6:.1f} ms: {reason}")
+        self.counters.retries += 1
+        flight.timer = self.clock.call_later(delay, self._resend, coid)
+
+    def _resend(self, coid: str) -> None:
+        order = self.orders.get(coid)
+        if order is not None and order.status is OrderStatus.SUBMITTED and coid in self._inflight:
+            self._send(order)
+
+    def _give_up(self, order: Order, reason: str) -> None:
+        self._inflight.pop(order.client_order_id, None)
+        self.counters.gave_up += 1
+        log.error("order %s: %s", order.client_order_id, reason)
+        self.on_order_event(OrderEvent(EventKind.REJECTED, order.client_order_id, self.clock.now_ns(), reason=reason))
+
+    def _on_ack_timeout(self, coid: str, attempt: int) -> None:
+        flight = self._inflight.get(coid)
+        order = self.orders.get(coid)
+        if flight is None or flight.attempts != attempt or order is None:
+            return
+        self.counters.ack_timeouts += 1
+        self._query(order)
+
+    def _query(self, order: Order) -> None:
+        """Unknown outcome: ask the venue. It never got the order -> resend (same id); it did -> adopt its answer."""
+        coid = order.client_order_id
+        try:
+            venue_order = self.broker.order_status(coid)
+        except Exception as exc:
+            log.warning("status query for %s failed (%s); waiting for reconnect", coid, exc)
+            self._inflight.setdefault(coid, _InFlight()).parked = True
+            return
+        self.counters.status_queries += 1
+        if venue_order is None:
+            self._retry_later(order, "no answer, and the venue does not know the order")
+        else:
+            self._heard(coid)
+            self._sync(order, venue_order)
+
+    def _sync(self, order: Order, venue: VenueOrder) -> None:
+        """Bring our order to the venue's state: its fills first, then its status."""
+        coid = order.client_order_id
+        now = self.clock.now_ns()
+        for f in self.broker.executions(coid):
+            if not self.ledger.has_fill(f.fill_id):
+                self.on_order_event(OrderEvent(EventKind.FILL, coid, now, venue.venue_order_id, fill=f))
+        if order.status is OrderStatus.SUBMITTED and venue.status is not OrderStatus.REJECTED:
+            self.on_order_event(OrderEvent(EventKind.ACCEPTED, coid, now, venue.venue_order_id))
+        final = _FINAL_EVENT.get(venue.status)
+        if final is not None and not order.status.is_terminal:
+            error = ErrorClass.PERMANENT if final is EventKind.REJECTED else None
+            self.on_order_event(OrderEvent(final, coid, now, venue.venue_order_id, reason=venue.reason, error=error))
+        elif order.status is OrderStatus.PENDING_CANCEL and venue.status.is_open:
+            self._send_cancel(order)
+
+    def _heard(self, coid: str) -> None:
+        flight = self._inflight.pop(coid, None)
+        if flight is not None:
+            self._disarm(flight)
+
+    @staticmethod
+    def _disarm(flight: _InFlight) -> None:
+        if flight.timer is not None:
+            flight.timer.cancel()
+            flight.timer = None
+
+    # ------------------------------------------------------------------ reconciliation
+
+    def on_connection(self, up: bool) -> None:
+        if not up:
+            self.counters.disconnects += 1
+            log.warning("broker disconnected")
+            return
+        self.counters.reconnects += 1
+        log.info("broker reconnected: reconciling")
+        self.reconcile()
+
+    def reconcile(self, *, at_start: bool = False) -> ReconcileReport:
+        """Make the journal agree with the venue. At start, an order the venue never received is
+        closed (the intent is stale); while running it is sent again under the same id."""
+        report = ReconcileReport()
+        try:
+            working = {v.client_order_id: v for v in self.broker.open_orders()}
+            executions = self.broker.executions()
+        except Exception as exc:
+            log.warning("reconciliation postponed: %s", exc)
+            return report
+        self.counters.reconciliations += 1
+        for coid, venue_order in working.items():
+            if coid not in self.orders:
+                self._adopt(venue_order)
+                report.adopted.append(coid)
+        now = self.clock.now_ns()
+        for f in executions:
+            if self.ledger.has_fill(f.fill_id):
+                continue
+            if f.client_order_id in self.orders:
+                self.on_order_event(OrderEvent(EventKind.FILL, f.client_order_id, now, fill=f))
+            else:
+                self.on_settlement(SettlementEvent(f.account, "booked on reconciliation", (f,), f.ts_event))
+            report.fills_applied += 1
+        for order in list(self._open.values()):
+            coid = order.client_order_id
+            venue_order = working.get(coid)
+            if venue_order is None:
+                try:
+                    venue_order = self.broker.order_status(coid)
+                except Exception as exc:
+                    log.warning("reconciliation of %s postponed: %s", coid, exc)
+                    continue
+            if venue_order is not None:
+                self._heard(coid)
+                self._sync(order, venue_order)
+                report.resolved.append(coid)
+            elif at_start:
+                self.on_order_event(
+                    OrderEvent(
+                        EventKind.CANCELED, coid, now, reason="never reached the venue before the restart; not resent"
+                    )
+                )
+                report.resolved.append(coid)
+            elif order.status is OrderStatus.SUBMITTED:
+                report.resent.append(coid)
+                self._send(order)
+        return report
+
+    def _schedule_reconcile(self) -> None:
+        if self._reconcile_timer is None:
+
+            def run() -> None:
+                self._reconcile_timer = None
+                self.reconcile()
+
+            self._reconcile_timer = self.clock.call_later(0, run)
+
+    def _adopt(self, venue: VenueOrder) -> None:
+        """An order working at the venue that we never sent (another client, a lost journal write)."""
+        order = Order(
+            client_order_id=venue.client_order_id,
+            account=venue.account,
+            instrument_id=venue.instrument_id,
+            side=venue.side,
+            quantity=venue.quantity,
+            order_type=venue.order_type,
+            limit_price=venue.limit_price,
+            time_in_force=venue.time_in_force,
+            ts_created=self.clock.now_ns(),
+            tag="external",
+        )
+        self._journaled(order, fsm.Trigger.SUBMIT, order.ts_created, reason="adopted from the venue", new=True)
+        self._open[order.client_order_id] = order
+        self.counters.adopted += 1
+        log.warning("adopted external order %s (%s %s)", order.client_order_id, order.side.value, order.instrument_id)
+
     # ------------------------------------------------------------------ broker events
 
     def on_order_event(self, event: OrderEvent) -> None:
-        order = self.orders.get(event.client_order_id)
+        coid = event.client_order_id
+        order = self.orders.get(coid)
         if order is None:
             self.counters.unknown_order_events += 1
-            log.warning("event %s for unknown order %s ignored", event.kind.value, event.client_order_id)
+            log.warning("event %s for unknown order %s: reconciling", event.kind.value, coid)
+            self._schedule_reconcile()
             return
-        if event.kind is EventKind.REJECTED and event.reason == DUPLICATE_ORDER_REASON:
-            self.counters.venue_duplicate_refusals += 1  # refers to a resend; the original keeps working
-            log.warning("venue refused a resend of %s as a duplicate", order.client_order_id)
+        if event.kind is EventKind.REJECTED:
+            if event.reason == DUPLICATE_ORDER_REASON:
+                self.counters.venue_duplicate_refusals += 1  # refers to a resend; the original keeps working
+                log.warning("venue refused a resend of %s as a duplicate", coid)
+                return
+            if event.error is ErrorClass.TRANSIENT and order.status is OrderStatus.SUBMITTED:
+                self.counters.transient_rejects += 1
+                self._retry_later(order, event.reason)
+                return
+        if _is_redundant(order, event):
+            self.counters.redundant_events += 1
+            log.debug("redundant %s for %s in %s", event.kind.value, coid, order.status.value)
             return
         fill = event.fill
         if fill is not None:
             if self.ledger.has_fill(fill.fill_id):
                 self.counters.duplicate_fills += 1
-                log.warning("duplicate fill %s for %s ignored", fill.fill_id, order.client_order_id)
+                log.info("duplicate fill %s for %s ignored", fill.fill_id, coid)
                 return
             problem = fill_problem(fill, order)
             if problem:
                 self.counters.events_refused += 1
-                log.error("refused fill %s for %s: %s", fill.fill_id, order.client_order_id, problem)
+                log.error("refused fill %s for %s: %s", fill.fill_id, coid, problem)
                 return
+        self._heard(coid)
         trigger = _TRIGGER_OF[event.kind]
+        late = fill is not None and order.status.is_terminal
         try:
-            self._transition(
+            self._journaled(
                 order, trigger, event.ts_event, reason=event.reason, fill=fill, venue_order_id=event.venue_order_id
             )
         except fsm.InvalidTransition as exc:
             self.counters.events_refused += 1
-            level = logging.ERROR if fill is not None else logging.WARNING
-            log.log(level, "refused: %s", exc)
+            log.log(logging.ERROR if fill is not None else logging.WARNING, "refused: %s", exc)
+            return
+        except Exception as exc:  # the venue has it, we could not write it: stop sending, recover on restart
+            self._journal_failed(exc)
             return
         self.counters.events_applied += 1
-        arrival = self._arrival.get(order.client_order_id)  # None: submitted by an earlier session
+        self.counters.late_fills += late
+        if trigger is fsm.Trigger.REJECT:
+            self.counters.permanent_rejects += 1
+        arrival = self._arrival.get(coid)  # None: submitted by an earlier session
         if fill is not None:
             self.ledger.apply_fill(fill)
             if arrival is not None:
@@ -261,8 +515,8 @@ class OrderManager:
         if trigger is fsm.Trigger.REJECT and arrival is not None:
             self.quality.on_rejected()
         if order.status.is_terminal:
-            self._open.pop(order.client_order_id, None)
-            if self._arrival.pop(order.client_order_id, None) is not None:
+            self._open.pop(coid, None)
+            if self._arrival.pop(coid, None) is not None:
                 self.quality.on_final(order.quantity, order.filled_qty)
         self.bus.publish(TOPIC_ORDER_EVENT, (order, event))
         if fill is not None:
@@ -277,7 +531,11 @@ class OrderManager:
             return
         if not fresh:
             return
-        self.journal.record_settlement(event.account, event.reason, fresh, event.ts_event)
+        try:
+            self.journal.record_settlement(event.account, event.reason, fresh, event.ts_event)
+        except Exception as exc:
+            self._journal_failed(exc)
+            return
         for f in fresh:
             self.ledger.apply_fill(f)
             self.bus.publish(TOPIC_FILL, f)
@@ -286,7 +544,7 @@ class OrderManager:
 
     # ------------------------------------------------------------------ state changes
 
-    def _transition(
+    def _journaled(
         self,
         order: Order,
         trigger: fsm.Trigger,
@@ -311,6 +569,18 @@ class OrderManager:
         if new:
             self.orders[order.client_order_id] = order
 
+    def _note(self, order: Order, kind: str, detail: str) -> None:
+        """An event that changes nothing about the order but belongs in its history (a retry)."""
+        try:
+            self.journal.record_order(order, kind, self.clock.now_ns(), detail)
+        except Exception as exc:
+            self._journal_failed(exc)
+
+    def _journal_failed(self, exc: BaseException) -> None:
+        self.counters.journal_failures += 1
+        self.journal_error = f"journal write failed: {exc}"
+        log.critical("%s; no new orders until restart (recovery will reconcile with the venue)", self.journal_error)
+
     # ------------------------------------------------------------------ queries
 
     def get(self, client_order_id: str) -> Order | None:
@@ -318,3 +588,28 @@ class OrderManager:
 
     def open_orders(self, account: str | None = None) -> list[Order]:
         return [o for o in self._open.values() if account is None or o.account == account]
+
+    def in_flight(self) -> int:
+        """Orders sent and not yet heard of (waiting for an ack, a retry or a reconnect)."""
+        return len(self._inflight)
+
+
+_FINAL_EVENT = {
+    OrderStatus.CANCELED: EventKind.CANCELED,
+    OrderStatus.EXPIRED: EventKind.EXPIRED,
+    OrderStatus.REJECTED: EventKind.REJECTED,
+}
+
+
+def _is_redundant(order: Order, event: OrderEvent) -> bool:
+    """An event whose effect the order already shows: a duplicate, or an ack overtaken by a fill."""
+    kind, status = event.kind, order.status
+    if kind is EventKind.ACCEPTED:
+        return status is not OrderStatus.SUBMITTED and status is not OrderStatus.PENDING_CANCEL
+    return (kind, status) in {
+        (EventKind.CANCELED, OrderStatus.CANCELED),
+        (EventKind.EXPIRED, OrderStatus.EXPIRED),
+        (EventKind.REJECTED, OrderStatus.REJECTED),
+        (EventKind.CANCELED, OrderStatus.FILLED),  # the fill won the race; the venue says so with the fill
+        (EventKind.EXPIRED, OrderStatus.FILLED),
+    }

@@ -40,6 +40,15 @@ class ScriptedBroker:
     def set_event_handler(self, on_order_event, on_settlement):
         self.emit, self.settle = on_order_event, on_settlement
 
+    def set_connection_handler(self, on_connection):
+        self.on_connection = on_connection
+
+    def order_status(self, coid):
+        return next((v for v in self.working if v.client_order_id == coid), None)
+
+    def executions(self, coid=None):
+        return []
+
     def submit(self, order):
         # journal before send: the order must already be on disk when the broker sees it
         reader = Journal(self.journal_path, readonly=True)
@@ -179,13 +188,14 @@ def test_invalid_and_unknown_events_are_refused_and_counted(env):
     o = oms.submit(order(oms))
     broker.emit(OrderEvent(EventKind.FILL, o.client_order_id, 2, fill=fill(o, 10, "200.00", "F1")))
     broker.emit(OrderEvent(EventKind.FILL, o.client_order_id, 3, fill=fill(o, 1, "200.00", "F2")))  # overfill
-    broker.emit(OrderEvent(EventKind.CANCELED, o.client_order_id, 4))  # after terminal
+    broker.emit(OrderEvent(EventKind.CANCELED, o.client_order_id, 4))  # after the fill: redundant
+    broker.emit(OrderEvent(EventKind.EXPIRED, o.client_order_id, 4))  # redundant too
     broker.emit(OrderEvent(EventKind.ACCEPTED, "GHOST", 5))
     broker.emit(OrderEvent(EventKind.FILL, o.client_order_id, 6, fill=fill(o, 10, "200.00", "F1")))  # dup fill
     assert o.status is OrderStatus.FILLED and o.filled_qty == 10
     assert oms.ledger.position("Gen-Acc", "AAPL") == 10
     c = oms.counters
-    assert (c.events_refused, c.unknown_order_events, c.duplicate_fills) == (2, 1, 1)
+    assert (c.events_refused, c.redundant_events, c.unknown_order_events, c.duplicate_fills) == (1, 2, 1, 1)
 
 
 def test_a_journal_failure_leaves_the_order_unsent_and_unchanged(env, monkeypatch):
@@ -225,7 +235,7 @@ def test_recovery_rebuilds_orders_and_resolves_ones_the_venue_lost(env, tmp_path
         accounts=["Gen-Acc"],
     )
     report = oms2.recover({"Gen-Acc": Decimal(100_000)})
-    assert report.session == 2 and report.orders == 1 and report.resolved == [a.client_order_id]
+    assert report.session == 2 and report.orders == 1 and report.reconcile.resolved == [a.client_order_id]
     got = oms2.orders[a.client_order_id]
     assert got.status is OrderStatus.CANCELED and got.filled_qty == 4
     assert ledger.position("Gen-Acc", "AAPL") == 4 and ledger.cash["Gen-Acc"] == Decimal(100_000) - 800 - 1

@@ -1,0 +1,37 @@
+"""How hard to try: bounded retries with exponential backoff and jitter, and the ack timeout.
+
+Jitter spreads retries so that many orders refused together (pacing) do not come back
+together and get refused again.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+from alluse.clock import NS
+
+MS = NS // 1000
+
+
+@dataclass(slots=True, frozen=True)
+class RetryPolicy:
+    max_attempts: int = 5  # sends of one order, the first included
+    initial_backoff_ns: int = 50 * MS
+    max_backoff_ns: int = 5_000 * MS
+    multiplier: float = 2.0
+    jitter: float = 0.2  # each backoff is scaled by a random factor in [1 - jitter, 1 + jitter]
+    ack_timeout_ns: int = 2_000 * MS  # no word from the venue this long after a send: ask it
+
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1:
+            raise ValueError(f"max_attempts={self.max_attempts}: at least 1")
+        if not 0 <= self.jitter < 1:
+            raise ValueError(f"jitter={self.jitter}: must be in [0, 1)")
+        if self.initial_backoff_ns < 0 or self.max_backoff_ns < self.initial_backoff_ns or self.ack_timeout_ns <= 0:
+            raise ValueError("backoffs must be 0 <= initial <= max and the ack timeout positive")
+
+    def backoff_ns(self, attempt: int, rng: random.Random) -> int:
+        """Wait before send number `attempt + 1` (attempt >= 1 sends already made)."""
+        base = min(self.max_backoff_ns, self.initial_backoff_ns * self.multiplier ** (attempt - 1))
+        return int(base * rng.uniform(1 - self.jitter, 1 + self.jitter))

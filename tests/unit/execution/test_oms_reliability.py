@@ -1,0 +1,296 @@
+"""Retries, status queries, reconnects and reconciliation, against a scripted venue."""
+
+from decimal import Decimal
+
+import pytest
+
+from alluse.brokers.base import VenueOrder
+from alluse.bus import MessageBus
+from alluse.clock import NS, TestClock
+from alluse.execution.errors import BrokerDisconnected, BrokerTimeout, ErrorClass
+from alluse.execution.events import EventKind, OrderEvent
+from alluse.execution.journal import Journal
+from alluse.execution.oms import JournalUnavailable, OrderManager
+from alluse.execution.retry import MS, RetryPolicy
+from alluse.instruments import InstrumentRegistry
+from alluse.model import Equity, Fill, Order, OrderStatus, OrderType, Side
+from alluse.portfolio import ExecutionQuality, Ledger
+
+S = OrderStatus
+
+
+class AllowAll:
+    denials: dict = {}
+
+    def check(self, order):
+        return None
+
+
+class ScriptedVenue:
+    """Does what the test says: raise on submit, stay silent, or answer; keeps a venue-side record."""
+
+    name = "scripted"
+
+    def __init__(self):
+        self.connected = True
+        self.received: list[str] = []
+        self.cancels: list[str] = []
+        self.fail_next: list[BaseException] = []
+        self.silent = False  # received but no events (lost response)
+        self.records: dict[str, VenueOrder] = {}
+        self.fills: list[Fill] = []
+
+    def set_event_handler(self, on_order_event, on_settlement):
+        self.emit, self.settle = on_order_event, on_settlement
+
+    def set_connection_handler(self, cb):
+        self.on_connection = cb
+
+    def _check(self):
+        if not self.connected:
+            raise BrokerDisconnected("down")
+
+    def submit(self, order):
+        self._check()
+        if self.fail_next:
+            raise self.fail_next.pop(0)
+        self.received.append(order.client_order_id)
+        self.records[order.client_order_id] = VenueOrder(
+            order.client_order_id, f"V{len(self.received)}", order.account, order.instrument_id, order.side,
+            order.quantity, order.order_type, order.limit_price, order.time_in_force, S.ACCEPTED, 0, 0,
+        )  # fmt: skip
+        if not self.silent:
+            self.emit(OrderEvent(EventKind.ACCEPTED, order.client_order_id, 0, f"V{len(self.received)}"))
+
+    def fill(self, coid, qty, price="10.00", fid=None, deliver=True):
+        rec = self.records[coid]
+        f = Fill(coid, rec.account, rec.instrument_id, rec.side, qty, Decimal(price), Decimal("1.00"), 0,
+                 fid or f"F{len(self.fills) + 1}")  # fmt: skip
+        self.fills.append(f)
+        filled = rec.filled_qty + qty
+        status = S.FILLED if filled == rec.quantity else S.PARTIALLY_FILLED
+        self.records[coid] = _replace(rec, filled_qty=filled, status=status)
+        if deliver:
+            self.emit(OrderEvent(EventKind.FILL, coid, 0, rec.venue_order_id, fill=f))
+        return f
+
+    def cancel(self, coid):
+        self._check()
+        self.cancels.append(coid)
+
+    def open_orders(self):
+        self._check()
+        return [v for v in self.records.values() if v.status.is_open]
+
+    def order_status(self, coid):
+        self._check()
+        return self.records.get(coid)
+
+    def executions(self, coid=None):
+        self._check()
+        return [f for f in self.fills if coid is None or f.client_order_id == coid]
+
+    def account_snapshot(self, account):
+        raise NotImplementedError
+
+
+def _replace(v, **kw):
+    fields = {name: getattr(v, name) for name in VenueOrder.__slots__}
+    fields.update(kw)
+    return VenueOrder(**fields)
+
+
+POLICY = RetryPolicy(max_attempts=3, initial_backoff_ns=100 * MS, max_backoff_ns=400 * MS, ack_timeout_ns=1 * NS)
+
+
+@pytest.fixture
+def env(tmp_path):
+    clock = TestClock(1_000 * NS)
+    registry = InstrumentRegistry([Equity("AAPL")])
+    journal = Journal(tmp_path / "j.db")
+    venue = ScriptedVenue()
+    ledger = Ledger(lambda iid: 1)
+    oms = OrderManager(clock=clock, bus=MessageBus(), registry=registry, journal=journal, broker=venue,
+                       risk=AllowAll(), ledger=ledger, quality=ExecutionQuality(), mid_of=lambda i: 10.0,
+                       accounts=["A"], retry=POLICY, seed=1)  # fmt: skip
+    oms.recover({"A": Decimal(100_000)})
+    return oms, venue, clock, journal
+
+
+def new(oms, qty=10):
+    return Order(oms.next_client_order_id(), "A", "AAPL", Side.BUY, qty, OrderType.LIMIT, Decimal("10.00"))
+
+
+def kinds(journal, coid):
+    return [e["kind"] for e in journal.events(coid)]
+
+
+def test_transient_reject_is_retried_with_the_same_id_after_a_backoff(env):
+    oms, venue, clock, journal = env
+    o = new(oms)
+    venue.silent = True
+    oms.submit(o)
+    venue.silent = False
+    venue.records.pop(o.client_order_id)  # the venue refused it for pacing: it holds nothing
+    venue.emit(OrderEvent(EventKind.REJECTED, o.client_order_id, 0, reason="pacing", error=ErrorClass.TRANSIENT))
+    assert o.status is S.SUBMITTED and oms.counters.transient_rejects == 1
+    clock.advance(79 * MS)
+    assert venue.received == [o.client_order_id]  # not before the backoff (100 ms -20% jitter)
+    clock.advance(50 * MS)
+    assert venue.received == [o.client_order_id] * 2 and o.status is S.ACCEPTED
+    assert kinds(journal, o.client_order_id) == ["SUBMIT", "RETRY", "ACCEPTED"]
+
+
+def test_transient_failures_are_bounded_then_the_order_fails_with_the_reason(env):
+    oms, venue, clock, _ = env
+    o = new(oms)
+    venue.silent = True
+    oms.submit(o)
+    for _ in range(POLICY.max_attempts):
+        venue.records.pop(o.client_order_id, None)
+        venue.emit(OrderEvent(EventKind.REJECTED, o.client_order_id, 0, reason="pacing", error=ErrorClass.TRANSIENT))
+        clock.advance(NS // 2)
+    assert o.status is S.REJECTED and o.reason.startswith("gave up after 3 attempts: pacing")
+    assert len(venue.received) == 3 and oms.counters.gave_up == 1
+
+
+def test_permanent_reject_fails_fast(env):
+    oms, venue, clock, _ = env
+    o = new(oms)
+    venue.silent = True
+    oms.submit(o)
+    venue.emit(OrderEvent(EventKind.REJECTED, o.client_order_id, 0, reason="bad contract", error=ErrorClass.PERMANENT))
+    clock.advance(10 * NS)
+    assert o.status is S.REJECTED and o.reason == "bad contract" and venue.received == [o.client_order_id]
+    assert oms.counters.permanent_rejects == 1 and oms.counters.retries == 0
+
+
+def test_no_answer_leads_to_a_status_query_not_a_blind_resend(env):
+    oms, venue, clock, _ = env
+    o = new(oms)
+    venue.silent = True  # the venue got it and filled it, but every answer was lost
+    oms.submit(o)
+    venue.fill(o.client_order_id, 10, deliver=False)
+    clock.advance(POLICY.ack_timeout_ns)
+    assert oms.counters.ack_timeouts == 1 and oms.counters.status_queries == 1
+    assert venue.received == [o.client_order_id]  # asked, never resent
+    assert o.status is S.FILLED and oms.ledger.position("A", "AAPL") == 10
+
+
+def test_a_lost_request_is_resent_once_the_venue_says_it_does_not_know_it(env):
+    oms, venue, clock, _ = env
+    o = new(oms)
+    venue.silent = True
+    oms.submit(o)
+    venue.records.pop(o.client_order_id)  # it never arrived
+    venue.received.clear()
+    venue.silent = False
+    clock.advance(POLICY.ack_timeout_ns + 200 * MS)
+    assert venue.received == [o.client_order_id] and o.status is S.ACCEPTED
+
+
+def test_timeout_exception_is_unknown_outcome_and_queried(env):
+    oms, venue, clock, _ = env
+    o = new(oms)
+    venue.fail_next = [BrokerTimeout("no answer")]
+    oms.submit(o)
+    assert oms.counters.status_queries == 1 and oms.counters.send_errors == 1
+    clock.advance(200 * MS)  # the venue did not know it: resent after a backoff
+    assert venue.received == [o.client_order_id] and o.status is S.ACCEPTED
+
+
+def test_disconnect_parks_the_send_and_reconnect_resends_without_using_attempts(env):
+    oms, venue, clock, _ = env
+    venue.connected = False
+    venue.on_connection(False)
+    o = new(oms)
+    oms.submit(o)
+    clock.advance(60 * NS)
+    assert o.status is S.SUBMITTED and venue.received == []
+    venue.connected = True
+    venue.on_connection(True)
+    assert venue.received == [o.client_order_id] and o.status is S.ACCEPTED
+    assert oms.counters.disconnects == 1 and oms.counters.reconnects == 1 and oms.counters.gave_up == 0
+
+
+def test_reconnect_books_fills_made_while_away_and_resends_pending_cancels(env):
+    oms, venue, clock, _ = env
+    a, b = new(oms), new(oms)
+    oms.submit(a)
+    oms.submit(b)
+    venue.connected = False
+    venue.on_connection(False)
+    venue.fill(a.client_order_id, 4, deliver=False)
+    assert oms.cancel(b.client_order_id) and b.status is S.PENDING_CANCEL and venue.cancels == []
+    venue.connected = True
+    venue.on_connection(True)
+    assert a.filled_qty == 4 and a.status is S.PARTIALLY_FILLED and oms.ledger.position("A", "AAPL") == 4
+    assert venue.cancels == [b.client_order_id]
+
+
+def test_reconcile_adopts_an_order_the_venue_works_but_we_never_sent(env):
+    oms, venue, clock, journal = env
+    venue.records["OTHER-1"] = VenueOrder("OTHER-1", "V9", "A", "AAPL", Side.SELL, 5, OrderType.MARKET, None,
+                                          new(oms).time_in_force, S.ACCEPTED, 0, 0)  # fmt: skip
+    venue.fill("OTHER-1", 2, deliver=False)
+    venue.emit(OrderEvent(EventKind.FILL, "OTHER-1", 0, "V9", fill=venue.fills[-1]))  # unknown: triggers a reconcile
+    clock.advance(1)
+    adopted = oms.orders["OTHER-1"]
+    assert adopted.tag == "external" and adopted.filled_qty == 2 and adopted.status is S.PARTIALLY_FILLED
+    assert oms.ledger.position("A", "AAPL") == -2 and oms.counters.adopted == 1
+
+
+def test_late_fill_after_cancel_is_booked(env):
+    oms, venue, clock, _ = env
+    o = new(oms)
+    oms.submit(o)
+    oms.cancel(o.client_order_id)
+    venue.emit(OrderEvent(EventKind.CANCELED, o.client_order_id, 0))
+    venue.fill(o.client_order_id, 3)
+    assert o.status is S.CANCELED and o.filled_qty == 3 and oms.counters.late_fills == 1
+    assert oms.ledger.position("A", "AAPL") == 3
+
+
+def test_duplicate_and_late_acks_are_redundant_not_errors(env):
+    oms, venue, clock, _ = env
+    o = new(oms)
+    oms.submit(o)
+    venue.emit(OrderEvent(EventKind.ACCEPTED, o.client_order_id, 0))
+    venue.fill(o.client_order_id, 10)
+    venue.emit(OrderEvent(EventKind.ACCEPTED, o.client_order_id, 0))
+    assert o.status is S.FILLED and oms.counters.redundant_events == 2 and oms.counters.events_refused == 0
+
+
+def test_a_journal_failure_on_an_event_stops_new_orders(env, monkeypatch):
+    oms, venue, clock, journal = env
+    o = new(oms)
+    oms.submit(o)
+
+    def full(*a, **k):
+        raise OSError("database or disk is full")
+
+    monkeypatch.setattr(journal, "record_order", full)
+    venue.fill(o.client_order_id, 10)
+    assert o.status is S.ACCEPTED and oms.counters.journal_failures == 1
+    assert oms.ledger.position("A", "AAPL") == 0  # not booked without its journal record
+    monkeypatch.undo()
+    with pytest.raises(JournalUnavailable, match="disk is full"):
+        oms.submit(new(oms))
+    assert venue.received == [o.client_order_id]
+
+
+def test_restart_closes_orders_that_never_reached_the_venue(env, tmp_path):
+    oms, venue, clock, journal = env
+    o = new(oms)
+    venue.fail_next = [BrokerDisconnected("x")]
+    venue.connected = True
+    oms.submit(o)  # disconnected on send: parked/retrying, never received
+    journal.close()
+    j2 = Journal(tmp_path / "j.db")
+    oms2 = OrderManager(clock=TestClock(2_000 * NS), bus=MessageBus(), registry=oms.registry, journal=j2,
+                        broker=ScriptedVenue(), risk=AllowAll(), ledger=Ledger(lambda i: 1),
+                        quality=ExecutionQuality(), mid_of=lambda i: None, accounts=["A"])  # fmt: skip
+    report = oms2.recover({"A": Decimal(100_000)})
+    assert report.reconcile.resolved == [o.client_order_id]
+    assert oms2.orders[o.client_order_id].status is S.CANCELED
+    assert "never reached the venue" in oms2.orders[o.client_order_id].reason
