@@ -5,7 +5,10 @@ Tables (schema version in `meta`):
 - `orders`   the current state of every order (a view maintained in the same transaction
              as the event that changed it, so it never disagrees with `events`);
 - `fills`    every execution and settlement fill, the source of positions and cash;
-- `deposits` cash put into an account (its starting capital).
+- `deposits` cash put into an account (its starting capital);
+- `trading_states` each account's ACTIVE / REDUCING / HALTED state, written by the running
+             system (loss limits) or by `alluse halt`/`resume` from another process; the
+             running system follows the TRADING_STATE events by sequence number.
 
 Each write is one transaction. With WAL and synchronous=NORMAL a committed transaction
 survives a process crash (kill -9); `synchronous="FULL"` also survives power loss at the
@@ -25,6 +28,7 @@ from alluse.model import Fill, Order, OrderStatus, OrderType, Side, TimeInForce
 log = logging.getLogger("alluse.journal")
 
 SCHEMA_VERSION = 1
+BUSY_TIMEOUT_MS = 2000
 SQLITE_MAGIC = b"SQLite format 3\x00"
 
 _SCHEMA = """
@@ -68,6 +72,13 @@ CREATE TABLE IF NOT EXISTS fills (
     commission TEXT NOT NULL,
     ts INTEGER NOT NULL,
     liquidity TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS trading_states (
+    account TEXT PRIMARY KEY,
+    state TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    source TEXT NOT NULL,
+    ts INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS deposits (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -159,10 +170,12 @@ class Journal:
             if not self.path.exists():
                 raise JournalError(f"journal {self.path}: no such file")
             self._db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, isolation_level=None)
+            self._db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
             self._check_version(create=False)
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        self._db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")  # `alluse halt` may write from another process
         try:
             self._check_version(create=True)
         except JournalError:
@@ -177,8 +190,13 @@ class Journal:
     def _check_version(self, *, create: bool) -> None:
         try:
             has_meta = self._db.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='meta'").fetchone()
+            problems = [row[0] for row in self._db.execute("PRAGMA quick_check")]
         except sqlite3.DatabaseError as exc:
-            raise JournalError(f"journal {self.path}: not a readable SQLite database ({exc})") from None
+            raise JournalError(
+                f"journal {self.path}: not a readable SQLite database ({exc}); file left untouched"
+            ) from None
+        if problems != ["ok"]:
+            raise JournalError(f"journal {self.path}: damaged ({'; '.join(problems[:3])}); file left untouched")
         if not has_meta:
             tables = self._db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
             if tables or not create:
@@ -202,7 +220,8 @@ class Journal:
                 db.execute(sql, params)
             db.execute("COMMIT")
         except BaseException:
-            db.execute("ROLLBACK")
+            if db.in_transaction:  # SQLite has already rolled back after some errors (disk full)
+                db.execute("ROLLBACK")
             raise
         self.writes += 1
 
@@ -225,6 +244,30 @@ class Journal:
     def end_session(self, ts: int) -> None:
         """Marks a clean stop; simulated time on the next start resumes after it."""
         self._write([(_INSERT_EVENT, (ts, "SESSION_END", None, None, None, ""))])
+
+    def record_trading_state(self, account: str, state: str, reason: str, source: str, ts: int) -> int:
+        """Returns the event's sequence number."""
+        self._write(
+            [
+                ("INSERT OR REPLACE INTO trading_states VALUES (?,?,?,?,?)", (account, state, reason, source, ts)),
+                (_INSERT_EVENT, (ts, "TRADING_STATE", None, account, state, f"{source}: {reason}")),
+            ]
+        )
+        return self._db.execute("SELECT max(seq) FROM events WHERE kind = 'TRADING_STATE'").fetchone()[0]
+
+    def trading_states(self) -> dict[str, tuple[str, str, str]]:
+        """account -> (state, reason, source) as last recorded."""
+        rows = self._db.execute("SELECT account, state, reason, source FROM trading_states")
+        return {account: (state, reason, source) for account, state, reason, source in rows}
+
+    def trading_state_changes(self, after_seq: int) -> list[tuple[int, str, str, str]]:
+        """(seq, account, state, detail) of TRADING_STATE events after `after_seq`, oldest first."""
+        return list(
+            self._db.execute(
+                "SELECT seq, account, status, detail FROM events WHERE kind = 'TRADING_STATE' AND seq > ? ORDER BY seq",
+                (after_seq,),
+            )
+        )
 
     def record_deposit(self, account: str, amount: Decimal, ts: int) -> None:
         self._write(

@@ -94,3 +94,61 @@ def test_readonly_open_of_missing_file(tmp_path):
     with pytest.raises(JournalError, match="no such file"):
         Journal(tmp_path / "missing.db", readonly=True)
     assert not (tmp_path / "missing.db").exists()
+
+
+def _journal_with_orders(path, n=200):
+    j = Journal(path)
+    for i in range(n):
+        j.record_order(make_order(f"C{i}"), "SUBMIT", i)
+    j.close()
+    db = sqlite3.connect(path)
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    db.execute("PRAGMA journal_mode=DELETE")  # everything in the main file, no -wal beside it
+    db.close()
+
+
+def test_truncated_journal_is_refused_untouched(tmp_path):
+    path = tmp_path / "journal.db"
+    _journal_with_orders(path)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    before = path.read_bytes()
+    with pytest.raises(JournalError, match="file left untouched"):
+        Journal(path)
+    assert path.read_bytes() == before
+
+
+def test_corrupt_journal_is_refused_untouched(tmp_path):
+    path = tmp_path / "journal.db"
+    _journal_with_orders(path)
+    data = bytearray(path.read_bytes())
+    for page in range(1, len(data) // 4096):  # break every b-tree page header after the first page
+        data[page * 4096] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(JournalError, match="file left untouched"):
+        Journal(path)
+    assert path.read_bytes() == bytes(data)
+
+
+def test_trading_states_round_trip_and_changes_follow_by_sequence(tmp_path):
+    j = Journal(tmp_path / "j.db")
+    first = j.record_trading_state("Gen-Acc", "HALTED", "daily loss", "risk", 1)
+    j.record_trading_state("Rev-Acc", "REDUCING", "operator", "cli", 2)
+    assert j.trading_states() == {
+        "Gen-Acc": ("HALTED", "daily loss", "risk"),
+        "Rev-Acc": ("REDUCING", "operator", "cli"),
+    }
+    changes = j.trading_state_changes(first)
+    assert [(a, s) for _, a, s, _ in changes] == [("Rev-Acc", "REDUCING")]
+
+
+def test_disk_full_refuses_the_write_and_keeps_what_was_there(tmp_path):
+    j = Journal(tmp_path / "j.db")
+    j.record_order(make_order("C0"), "SUBMIT", 1)
+    pages = j._db.execute("PRAGMA page_count").fetchone()[0]
+    j._db.execute(f"PRAGMA max_page_count={pages}")  # the disk is now full
+    with pytest.raises(sqlite3.OperationalError, match="full"):
+        for i in range(1, 500):
+            j.record_order(make_order(f"C{i}"), "SUBMIT", i)
+    ids = set(j.load().orders)
+    assert "C0" in ids and all(len(j.events(c)) == 1 for c in ids)  # no half-written event
