@@ -8,6 +8,7 @@ import logging
 import signal
 import sys
 import time
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -54,6 +55,14 @@ def _build_parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=int, help="random seed of the simulated market")
     run.add_argument("--data-dir", type=Path, help="where the journal lives (default ./data)")
 
+    halt = sub.add_parser("halt", help="stop new orders on an account (all by default); working ones are cancelled")
+    resume = sub.add_parser("resume", help="let an account trade again")
+    for p in (halt, resume):
+        p.add_argument("--data-dir", type=Path, default=Path("data"))
+        p.add_argument("--account", action="append", help="the account (repeatable; default: every account)")
+        p.add_argument("--reason", default="operator", help="recorded with the change")
+    halt.add_argument("--reducing", action="store_true", help="REDUCING instead of HALTED: only closing orders")
+
     for name, help_text in (
         ("orders", "list the orders in a data dir's journal"),
         ("positions", "show positions and cash from a data dir's journal"),
@@ -75,6 +84,8 @@ def main(argv: list[str] | None = None) -> int:
             return _run(args)
         if args.command == "orders":
             return _orders(args)
+        if args.command in ("halt", "resume"):
+            return _set_trading_state(args)
         return _positions(args)
     except (ConfigError, JournalError) as exc:
         err.print(f"[bold red]error:[/] {exc}", highlight=False)
@@ -218,6 +229,32 @@ def _print_summary(config: Config, s) -> None:  # s: RunSummary
 
 def _open_journal(data_dir: Path) -> Journal:
     return Journal(data_dir / "journal.db", readonly=True)
+
+
+def _set_trading_state(args: argparse.Namespace) -> int:
+    """Journaled, so a running system picks it up within a second and a restart keeps it."""
+    state = "ACTIVE" if args.command == "resume" else ("REDUCING" if args.reducing else "HALTED")
+    path = args.data_dir / "journal.db"
+    if not path.exists():
+        raise JournalError(f"journal {path}: no such file (has the system run with --data-dir {args.data_dir}?)")
+    journal = Journal(path)
+    try:
+        known = sorted(journal.load().deposits)
+        accounts = args.account or known
+        unknown = [a for a in accounts if a not in known]
+        if unknown:
+            err.print(f"[bold red]error:[/] account={unknown[0]!r}: not in this journal (known: {', '.join(known)})")
+            return 2
+        # stamped on the journal's own clock (simulated time in a simulated run), so an operator's
+        # command never moves simulated time; the wall time goes into the reason
+        ts = journal.last_event_ts() or 0
+        reason = f"{args.reason} (operator, {datetime.now(UTC):%Y-%m-%d %H:%M:%S} UTC)"
+        for account in accounts:
+            journal.record_trading_state(account, state, reason, "cli", ts)
+    finally:
+        journal.close()
+    console.print(f"{', '.join(accounts)} -> {state} ({args.reason})")
+    return 0
 
 
 def _orders(args: argparse.Namespace) -> int:

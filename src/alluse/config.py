@@ -131,6 +131,25 @@ class StrategyConfig(_Section):
     )
 
 
+class ExecutionConfig(_Section):
+    """Retries and timeouts of the order manager (simulated time in a simulated run)."""
+
+    max_attempts: Annotated[int, Field(ge=1, le=20)] = 5
+    initial_backoff_ms: NonNegFloat = 50.0
+    max_backoff_ms: PositiveFloat = 5000.0
+    backoff_multiplier: Annotated[float, Field(ge=1)] = 2.0
+    jitter: Annotated[float, Field(ge=0, lt=1)] = 0.2
+    ack_timeout_ms: PositiveFloat = 2000.0
+
+    @model_validator(mode="after")
+    def _check_backoffs(self) -> ExecutionConfig:
+        if self.max_backoff_ms < self.initial_backoff_ms:
+            raise ValueError(
+                f"max_backoff_ms {self.max_backoff_ms} is below initial_backoff_ms {self.initial_backoff_ms}"
+            )
+        return self
+
+
 class JournalConfig(_Section):
     synchronous: str = "NORMAL"  # NORMAL survives a process crash; FULL also a power loss
 
@@ -148,6 +167,7 @@ class Config(_Section):
     venue: VenueConfig = VenueConfig()
     risk: RiskConfig = RiskConfig()
     journal: JournalConfig = JournalConfig()
+    execution: ExecutionConfig = ExecutionConfig()
     accounts: dict[str, AccountConfig] = Field(
         default_factory=lambda: {
             "Gen-Acc": AccountConfig(cash=Decimal(100_000)),
