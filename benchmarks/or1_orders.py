@@ -28,7 +28,8 @@ from alluse.instruments import InstrumentRegistry
 from alluse.marketdata.cache import QuoteCache
 from alluse.model import Equity, Order, OrderStatus, OrderType, Quote, Side
 from alluse.portfolio import ExecutionQuality, Ledger
-from alluse.risk import RiskContext, RiskGate, RiskLimits
+from alluse.config import RiskConfig
+from alluse.risk import RiskContext, RiskGate
 
 STOCKS = 50
 
@@ -49,11 +50,13 @@ def build(data_dir: Path, synchronous: str):
         return None if q is None else q.mid
 
     holder: list[OrderManager] = []
-    limits = RiskLimits(max_order_quantity=1000, max_order_notional=Decimal(10_000_000))
-    risk = RiskGate(RiskContext(registry, ledger, mid_of, lambda a: holder[0].open_orders(a), limits))
+    # a benchmark floods one account: the throttle and duplicate guard would (rightly) refuse it
+    limits = RiskConfig(orders_per_second=1e9, order_burst=1_000_000, duplicate_window_s=0)
+    risk = RiskGate(RiskContext(clock, registry, ledger, mid_of, lambda: holder[0].open_orders()), limits)
+    bus = MessageBus()
     oms = OrderManager(
         clock=clock,
-        bus=MessageBus(),
+        bus=bus,
         registry=registry,
         journal=journal,
         broker=venue,
@@ -64,6 +67,7 @@ def build(data_dir: Path, synchronous: str):
         accounts=["BENCH"],
     )
     holder.append(oms)
+    risk.attach(bus)
     cash = Decimal(1_000_000_000)
     oms.recover({"BENCH": cash})
     venue.load_account("BENCH", cash, {})

@@ -14,12 +14,13 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
-from alluse.brokers import PaperVenue, PaperVenueConfig
+from alluse.brokers import FaultConfig, PaperVenue, PaperVenueConfig
 from alluse.bus import MessageBus
 from alluse.clock import NS, Clock, LiveClock, datetime_to_ns
 from alluse.config import Config
 from alluse.execution.journal import Journal
 from alluse.execution.oms import OrderManager, RecoveryReport
+from alluse.execution.retry import RetryPolicy
 from alluse.instruments import InstrumentRegistry
 from alluse.marketdata import (
     DataEngine,
@@ -30,12 +31,15 @@ from alluse.marketdata import (
 )
 from alluse.model import Instrument, Quote, parse_symbol
 from alluse.portfolio import ExecutionQuality, Ledger
-from alluse.risk import RiskContext, RiskGate, RiskLimits
+from alluse.risk import RiskContext, RiskGate, TradingState, TradingStates
 from alluse.strategies.wheel import WheelStrategy
 
 log = logging.getLogger("alluse.system")
 
 JOURNAL_FILE = "journal.db"
+VENUE_FILE = "venue.db"
+RISK_EVALUATE_EVERY_NS = 60 * NS  # loss and drawdown limits, in clock time
+OPERATOR = "cli"  # the source `alluse halt`/`resume` records
 
 
 @dataclass(slots=True)
@@ -66,6 +70,8 @@ class TradingSystem:
         self.recovery: RecoveryReport | None = None
         self.started = False
         self.closed = False
+        self._state_seq = 0
+        self._risk_timer = None
 
     def _build(self) -> Components:
         cfg, clock = self.config, self.clock
@@ -91,6 +97,7 @@ class TradingSystem:
         )
         engine = DataEngine(registry, cache, clock)
         chains = OptionChainService(registry, cache, clock, rate=cfg.market.rate)
+        f = cfg.venue.faults
         venue = PaperVenue(
             clock,
             registry,
@@ -100,7 +107,22 @@ class TradingSystem:
                 fill_latency_ns=int(cfg.venue.fill_latency_ms * 1e6),
                 session_close_utc_hour=cfg.venue.session_close_utc_hour,
                 id_prefix=f"P{journal.sessions() + 1}",  # the session recovery is about to start
+                store_synchronous=cfg.journal.synchronous,
+                faults=FaultConfig(
+                    seed=f.seed,
+                    lose_submit_rate=f.lose_submit_rate,
+                    lose_response_rate=f.lose_response_rate,
+                    drop_ack_rate=f.drop_ack_rate,
+                    duplicate_event_rate=f.duplicate_event_rate,
+                    delay_rate=f.delay_rate,
+                    max_delay_ns=int(f.max_delay_ms * 1e6),
+                    disconnect_rate=f.disconnect_rate,
+                    disconnect_ns=int(f.disconnect_ms * 1e6),
+                    pacing_reject_rate=f.pacing_reject_rate,
+                    permanent_reject_rate=f.permanent_reject_rate,
+                ),
             ),
+            store_path=self.data_dir / VENUE_FILE,  # the broker's own records, apart from our journal
         )
         engine.subscribe_all(venue.on_quote)
 
@@ -114,20 +136,25 @@ class TradingSystem:
         ledger = Ledger(multiplier_of)
         quality = ExecutionQuality()
         oms_ref: list[OrderManager] = []
+        states = TradingStates(cfg.accounts, on_change=self._on_state_change)
+        for account, (state, reason, _source) in journal.trading_states().items():
+            if account in cfg.accounts:
+                states.seed(account, state, reason)  # a halt survives a restart
         risk = RiskGate(
             RiskContext(
+                clock=clock,
                 registry=registry,
                 ledger=ledger,
                 mid_of=mid_of,
-                open_orders=lambda account: oms_ref[0].open_orders(account),
-                limits=RiskLimits(
-                    max_order_quantity=cfg.risk.max_order_quantity,
-                    max_order_notional=cfg.risk.max_order_notional,
-                    price_band_pct=cfg.risk.price_band_pct,
-                    price_band_min=cfg.risk.price_band_min,
-                ),
-            )
+                open_orders=lambda: oms_ref[0].open_orders(),
+                greeks_of=chains.greeks_for,
+                equity_of=lambda account: ledger.equity(account, mid_of),
+            ),
+            cfg.risk,
+            states,
         )
+        risk.attach(bus)  # before the strategy subscribes: exposure is counted before decisions see an event
+        x = cfg.execution
         oms = OrderManager(
             clock=clock,
             bus=bus,
@@ -139,6 +166,15 @@ class TradingSystem:
             quality=quality,
             mid_of=mid_of,
             accounts=cfg.accounts,
+            retry=RetryPolicy(
+                max_attempts=x.max_attempts,
+                initial_backoff_ns=int(x.initial_backoff_ms * 1e6),
+                max_backoff_ns=int(x.max_backoff_ms * 1e6),
+                multiplier=x.backoff_multiplier,
+                jitter=x.jitter,
+                ack_timeout_ns=int(x.ack_timeout_ms * 1e6),
+            ),
+            seed=cfg.run.seed,
         )
         oms_ref.append(oms)
         strategy = None
@@ -153,6 +189,7 @@ class TradingSystem:
                 chains=chains,
                 quote_of=cache.get_fresh,
                 spot_of=mid_of,
+                state_of=states.get,
             )
         return Components(
             registry, cache, engine, market, chains, venue, journal, ledger, quality, risk, oms, strategy, bus
@@ -168,6 +205,8 @@ class TradingSystem:
     def start(self) -> RecoveryReport:
         c = self.c
         initial = {name: acct.cash for name, acct in self.config.accounts.items()}
+        changes = c.journal.trading_state_changes(0)  # all reflected already: the states were seeded at build
+        self._state_seq = changes[-1][0] if changes else 0
         self.recovery = c.oms.recover(initial)
         for account in self.config.accounts:
             positions = {p.instrument_id: p.quantity for p in c.ledger.open_positions(account)}
@@ -175,12 +214,42 @@ class TradingSystem:
         c.market.start(c.engine.on_quotes)
         if c.strategy is not None:
             c.strategy.start()
+        self._risk_timer = self.clock.call_later(RISK_EVALUATE_EVERY_NS, self._evaluate_risk)
         self.started = True
         return self.recovery
+
+    def _evaluate_risk(self) -> None:
+        try:
+            self.c.risk.evaluate(self.clock.now_ns())
+        finally:
+            self._risk_timer = self.clock.call_later(RISK_EVALUATE_EVERY_NS, self._evaluate_risk)
+
+    def _on_state_change(self, account: str, old, new, reason: str, source: str) -> None:
+        """Journal the change (unless it came from the journal) and cancel working orders on HALTED."""
+        if source != OPERATOR:
+            self._state_seq = self.c.journal.record_trading_state(
+                account, new.value, reason, source, self.clock.now_ns()
+            )
+        log.warning("%s: %s -> %s (%s: %s)", account, old.value, new.value, source, reason)
+        if new is TradingState.HALTED:
+            cancelled = self.c.oms.cancel_all(account)
+            log.warning("%s halted: %d working orders cancelled", account, cancelled)
+
+    def follow_operator(self) -> int:
+        """Apply `alluse halt`/`resume` commands journaled by another process since the last look."""
+        applied = 0
+        for seq, account, state, detail in self.c.journal.trading_state_changes(self._state_seq):
+            self._state_seq = seq
+            if detail.startswith(f"{OPERATOR}:") and account in self.config.accounts:
+                self.c.risk.states.set(account, state, detail.removeprefix(f"{OPERATOR}:").strip(), OPERATOR)
+                applied += 1
+        return applied
 
     def stop_trading(self) -> None:
         """Stop new decisions and market data, and ask the venue to cancel what is still working."""
         c = self.c
+        if self._risk_timer is not None:
+            self._risk_timer.cancel()
         if c.strategy is not None:
             c.strategy.stop()
         c.market.stop()
@@ -193,6 +262,7 @@ class TradingSystem:
         self.closed = True
         self.c.journal.end_session(self.clock.now_ns())
         self.c.journal.close()
+        self.c.venue.close()
 
     # ------------------------------------------------------------------ queries
 
@@ -234,6 +304,7 @@ async def run_live(
         system.start()
         t0 = loop.time()
         while not stop.is_set() and (elapsed := loop.time() - t0) < config.run.duration_s:
+            system.follow_operator()
             if on_progress is not None:
                 on_progress(system, elapsed)
             try:

@@ -86,7 +86,14 @@ def test_restart_recovers_the_same_book_and_continues_in_time(week):
 
 def test_expiry_settles_positions_left_to_expire(tmp_path):
     """Strategy off; sell one far-OTM put by hand and let the clock pass its expiry."""
-    cfg = load_config(overrides={"run": {"start": "2026-11-23T14:30:00+00:00"}, "strategy": {"enabled": False}})
+    accounts = {name: {"cash": 150_000} for name in ("Gen-Acc", "Rev-Acc", "Plain")}  # Plain: no delta band
+    cfg = load_config(
+        overrides={
+            "run": {"start": "2026-11-23T14:30:00+00:00"},
+            "strategy": {"enabled": False},
+            "accounts": accounts,
+        }
+    )
     clock = TestClock(datetime_to_ns(cfg.run.start_datetime()))
     system = TradingSystem(cfg, clock, tmp_path)
     system.start()
@@ -98,7 +105,7 @@ def test_expiry_settles_positions_left_to_expire(tmp_path):
 
     order = Order(
         c.oms.next_client_order_id(),
-        "Rev-Acc",
+        "Plain",
         put.id,
         Side.SELL,
         1,
@@ -109,7 +116,7 @@ def test_expiry_settles_positions_left_to_expire(tmp_path):
     clock.advance(NS)
     assert order.status is OrderStatus.FILLED
     clock.advance(5 * DAY)
-    assert c.ledger.position("Rev-Acc", put.id) == 0
+    assert c.ledger.position("Plain", put.id) == 0
     assert c.oms.counters.settlements == 1
     fills = [f for f in c.journal.load().fills if f.instrument_id == put.id]
     assert fills[-1].liquidity == "X" and fills[-1].price == Decimal(0)

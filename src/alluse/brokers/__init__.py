@@ -4,6 +4,7 @@ from alluse.brokers.base import (
     DUPLICATE_ORDER_REASON,
     AccountSnapshot,
     Broker,
+    ConnectionHandler,
     OrderEventHandler,
     SettlementHandler,
     VenueOrder,
@@ -14,7 +15,9 @@ from alluse.brokers.commissions import (
     commission,
     commission_increment,
 )
+from alluse.brokers.faults import FaultConfig, FaultKind, InjectedFault
 from alluse.brokers.paper import PaperVenue, PaperVenueConfig, QuoteSource
+from alluse.brokers.paper_store import Receipt, VenueStoreError, VenueWriteFailed
 
 __all__ = [
     "DUPLICATE_ORDER_REASON",
@@ -22,12 +25,19 @@ __all__ = [
     "AccountSnapshot",
     "Broker",
     "CommissionSchedule",
+    "ConnectionHandler",
+    "FaultConfig",
+    "FaultKind",
+    "InjectedFault",
     "OrderEventHandler",
     "PaperVenue",
     "PaperVenueConfig",
     "QuoteSource",
+    "Receipt",
     "SettlementHandler",
     "VenueOrder",
+    "VenueStoreError",
+    "VenueWriteFailed",
     "commission",
     "commission_increment",
 ]

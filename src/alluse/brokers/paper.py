@@ -2,49 +2,80 @@
 
 How it models a venue:
 - The venue's state changes when it decides (at submit, on a quote, on a cancel, at a
-  timer); what it says reaches the order manager after a latency (ack latency for
-  accept/reject/cancel answers, fill latency for fills). Each order's events form one
-  ordered stream: an event is delivered at max(decision time + its latency, delivery of
-  the order's previous event). So ACCEPTED always precedes the order's fills, and a
-  cancel that races a fill already decided is confirmed only after that fill.
-- Events are stamped (`ts_event`) with the venue's decision time, as a broker stamps
-  executions; the latency shows in when they arrive. Events a handler triggers are
-  queued until it returns, so handlers are never re-entered.
+  timer). Each decision is written to the venue's own store in one transaction (see
+  paper_store) before any event about it is sent, so a restarted venue knows everything it
+  ever told its client, and more. Events scheduled but not delivered when the process dies
+  are lost, as on a real wire: the client asks `order_status`/`executions`.
+- What it says goes through the client link (paper_link): after a latency (ack latency for
+  accept/reject/cancel answers, fill latency for fills), one ordered stream per order, so
+  ACCEPTED precedes the order's fills and a cancel that races a fill already decided is
+  confirmed only after that fill (unless an injected delay takes an event out of its stream:
+  see faults.py). Events are stamped (`ts_event`) with the venue's decision time, as a broker
+  stamps executions; the latency shows in when they arrive.
+- The connection can drop (`disconnect`, or an injected fault): while it is down, submit,
+  cancel and the queries raise BrokerDisconnected and events that come due are lost, but the
+  venue keeps trading (resting orders fill, DAY orders expire), as a broker does while its
+  client is away.
 - Orders take the displayed touch (buy at the ask, sell at the bid) up to the displayed
   size. Displayed size is consumed per quote: several orders matched against one quote
   share its size; the next quote brings fresh size.
 - Fills are priced at the touch, also for a resting limit that a later quote crosses (the
   client gets the improvement). Fills of orders that rested are flagged maker ("M").
-- DAY orders expire at the session close (`session_close_utc_hour` UTC); options expire at
-  `model.expiry_ns` (the one expiry time the chain service and strategies use too): working
-  orders in them expire and positions settle (worthless, assigned or exercised against the
-  underlying's mid).
+- DAY orders expire at the first session close (`session_close_utc_hour` UTC) after they were
+  accepted; options expire at `model.expiry_ns` (the one expiry time the chain service and
+  strategies use too): working orders in them expire and positions settle (worthless,
+  assigned or exercised against the underlying's mid). Both timers are re-armed on restart;
+  a close or an expiry that passed while the venue was down is carried out at once.
 - Selling puts that open or grow a short position needs free cash of strike * multiplier
   per contract; positions and working sell-put orders both hold collateral.
+- A client order id is used once: a resend of an id the venue has (working or final) is
+  refused with DUPLICATE_ORDER_REASON, except after a pacing reject, which does not use it up.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-from collections import deque
 from dataclasses import dataclass, field
 from decimal import Decimal
+from pathlib import Path
 from typing import Protocol
 
 from alluse.brokers.base import (
     DUPLICATE_ORDER_REASON,
     AccountSnapshot,
+    ConnectionHandler,
     OrderEventHandler,
     SettlementHandler,
     VenueOrder,
 )
-from alluse.brokers.commissions import (
-    IBKR_FIXED,
-    CommissionSchedule,
-    commission_increment,
+from alluse.brokers.commissions import IBKR_FIXED, CommissionSchedule, commission_increment
+from alluse.brokers.faults import (
+    PACING_REASON,
+    VENUE_REJECT_REASON,
+    FaultConfig,
+    FaultInjector,
+    FaultKind,
+    InjectedFault,
+)
+from alluse.brokers.paper_link import ClientLink, Event
+from alluse.brokers.paper_store import (
+    RECEIPT_ACCEPTED,
+    RECEIPT_DUPLICATE,
+    RECEIPT_PACING,
+    RECEIPT_REJECTED,
+    Batch,
+    MemoryVenueStore,
+    OrderRecord,
+    Receipt,
+    SqliteVenueStore,
+    StoredState,
+    VenueStore,
+    VenueStoreError,
+    VenueWriteFailed,
 )
 from alluse.clock import NS, Clock
+from alluse.execution.errors import BrokerDisconnected, ErrorClass
 from alluse.execution.events import EventKind, OrderEvent, SettlementEvent
 from alluse.instruments import InstrumentRegistry
 from alluse.model import (
@@ -61,9 +92,11 @@ from alluse.model import (
     TimeInForce,
     check_order_fields,
     expiry_ns,
+    parse_symbol,
     put_collateral,
     to_money,
 )
+from alluse.sqlite_files import SYNCHRONOUS_MODES
 
 log = logging.getLogger("alluse.brokers.paper")
 
@@ -97,10 +130,12 @@ class PaperVenueConfig:
     fill_latency_ns: int = 0
     session_close_utc_hour: int = 20
     commissions: CommissionSchedule = IBKR_FIXED
-    # Venue order and fill ids start with this. It must differ between venue sessions that
-    # report into one journal (the order manager drops a fill id it has seen): the system
-    # uses the journal's session number.
+    # Venue order and fill ids start with this. Their sequence numbers continue across restarts
+    # from the venue store; a prefix per session (the system uses the journal's session number)
+    # also keeps them apart when the store is in memory.
     id_prefix: str = "P1"
+    faults: FaultConfig = field(default_factory=FaultConfig)
+    store_synchronous: str = "NORMAL"  # the venue store's SQLite synchronous mode (OFF, NORMAL, FULL)
 
     def __post_init__(self) -> None:
         for name in ("ack_latency_ns", "fill_latency_ns"):
@@ -114,49 +149,18 @@ class PaperVenueConfig:
             raise InvalidInput("id_prefix", self.id_prefix, "must be a non-empty string")
         if not isinstance(self.commissions, CommissionSchedule):
             raise InvalidInput("commissions", self.commissions, "must be a CommissionSchedule")
-
-
-@dataclass(slots=True)
-class _Entry:
-    """The venue's own copy of a working order (never the order manager's object)."""
-
-    client_order_id: str
-    venue_order_id: str
-    account: str
-    instrument: Instrument
-    side: Side
-    quantity: int
-    order_type: OrderType
-    limit_price: Decimal | None
-    time_in_force: TimeInForce
-    ts_accepted: int
-    status: OrderStatus = OrderStatus.ACCEPTED
-    filled_qty: int = 0
-    filled_value: Decimal = _ZERO  # money traded so far, for the per-order commission
-    rested: bool = False  # was not fully filled on arrival: later fills are maker fills
-
-    def snapshot(self) -> VenueOrder:
-        return VenueOrder(
-            self.client_order_id,
-            self.venue_order_id,
-            self.account,
-            self.instrument.id,
-            self.side,
-            self.quantity,
-            self.order_type,
-            self.limit_price,
-            self.time_in_force,
-            self.status,
-            self.filled_qty,
-            self.ts_accepted,
-        )
+        if not isinstance(self.faults, FaultConfig):
+            raise InvalidInput("faults", self.faults, "must be a FaultConfig")
+        if self.store_synchronous not in SYNCHRONOUS_MODES:
+            raise InvalidInput("store_synchronous", self.store_synchronous, "must be OFF, NORMAL or FULL")
 
 
 @dataclass(slots=True)
 class _Account:
+    name: str
     cash: Decimal
     positions: dict[str, int]
-    working: dict[str, _Entry] = field(default_factory=dict)
+    working: dict[str, OrderRecord] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -189,110 +193,146 @@ class PaperVenue:
         registry: InstrumentRegistry,
         quote_source: QuoteSource,
         config: PaperVenueConfig | None = None,
+        store_path: str | Path | None = None,
     ) -> None:
         self._clock = clock
         self._registry = registry
         self._quotes = quote_source
         self._config = config if config is not None else PaperVenueConfig()
-        self.connected = True
-        self._on_order_event: OrderEventHandler | None = None
-        self._on_settlement: SettlementHandler | None = None
+        self._store: VenueStore = (
+            MemoryVenueStore()
+            if store_path is None
+            else SqliteVenueStore(store_path, synchronous=self._config.store_synchronous)
+        )
+        self._faults = FaultInjector(self._config.faults) if self._config.faults.enabled else None
+        self._link = ClientLink(clock, self._faults)
         self._accounts: dict[str, _Account] = {}
-        self._working: dict[str, _Entry] = {}
-        self._done: dict[str, OrderStatus] = {}  # every client order id ever seen and finished
-        self._book: dict[str, dict[str, _Entry]] = {}  # instrument id -> working orders, time priority
+        self._orders: dict[str, OrderRecord] = {}  # every client order id the venue took or refused
+        self._working: dict[str, OrderRecord] = {}
+        self._book: dict[str, dict[str, OrderRecord]] = {}  # instrument id -> working orders, time priority
+        self._fills: list[Fill] = []
+        self._fills_of: dict[str, list[Fill]] = {}  # client order id (or settlement id) -> its fills
         self._touches: dict[str, _Touch] = {}
         self._expiry_watch: set[str] = set()
-        self._session_close_pending = False
-        # stream key (client order id, or settle:<account>) -> events in flight as (seq, due, event)
-        self._in_flight: dict[str, deque[tuple[int, int, OrderEvent | SettlementEvent]]] = {}
-        self._ready: deque[OrderEvent | SettlementEvent] = deque()
-        self._event_seq = 0
-        self._delivering = False
+        self._closes_armed: set[int] = set()
+        self._batch = Batch()  # the decision being made
+        self._outbox: list[tuple[int, Event]] = []  # its events, sent once the batch is stored
         self._venue_seq = 0
         self._fill_seq = 0
-        self.orders_received = 0
-        self.fills_emitted = 0
+        self.orders_received = 0  # submits that reached the venue (receipts)
+        self.fills_emitted = 0  # fills made by this process (settlements excluded)
         self.rejects = 0
         self.cancels = 0
+        try:
+            self._restore(self._store.load(self._instrument_of))
+        except BaseException:
+            self._store.close()
+            raise
 
     # ------------------------------------------------------------------ Broker interface
 
+    @property
+    def connected(self) -> bool:
+        return self._link.connected
+
     def set_event_handler(self, on_order_event: OrderEventHandler, on_settlement: SettlementHandler) -> None:
-        self._on_order_event = on_order_event
-        self._on_settlement = on_settlement
+        self._link.set_event_handler(on_order_event, on_settlement)
+
+    def set_connection_handler(self, on_connection: ConnectionHandler) -> None:
+        self._link.set_connection_handler(on_connection)
 
     def submit(self, order: Order) -> None:
-        self._require_handler()
-        self.orders_received += 1
+        self._link.require_handler()
+        self._link.require_connection()
         now = self._clock.now_ns()
         cid = order.client_order_id
-        checked = self._validate(order, now)
-        if isinstance(checked, str):
-            reason = checked
-            self.rejects += 1
-            if reason != DUPLICATE_ORDER_REASON and isinstance(cid, str) and cid:
-                self._done[cid] = OrderStatus.REJECTED
-            log.info("rejected %r: %s", cid, reason)
-            self._emit(self._config.ack_latency_ns, OrderEvent(EventKind.REJECTED, cid, now, reason=reason))
-            return
-        instrument = checked
-        self._venue_seq += 1
-        entry = _Entry(
-            cid,
-            f"{self._config.id_prefix}-{self._venue_seq:06d}",
-            order.account,
-            instrument,
-            order.side,
-            order.quantity,
-            order.order_type,
-            order.limit_price if order.order_type is OrderType.LIMIT else None,
-            order.time_in_force,
-            now,
-        )
-        self._add(entry)
-        self._emit(self._config.ack_latency_ns, OrderEvent(EventKind.ACCEPTED, cid, now, entry.venue_order_id))
-        quote = self._quotes.get(instrument.id)
-        if quote is not None and entry.status.is_open:
-            touch = self._touch(quote)
-            if touch is not None:
-                self._match(entry, touch)
-        if not entry.status.is_open:
-            return
-        if entry.time_in_force is TimeInForce.IOC:
-            self._cancel_entry(entry, IOC_REMAINDER)
-        else:
-            entry.rested = True
+        key = cid if isinstance(cid, str) else repr(cid)
+        faults = self._faults
+        if faults is not None:
+            rates = faults.config
+            if faults.draw(FaultKind.DISCONNECT, rates.disconnect_rate, key, now):
+                self.disconnect(rates.disconnect_ns)
+                raise BrokerDisconnected(f"connection dropped while sending {key}")
+            if faults.draw(FaultKind.LOST_SUBMIT, rates.lose_submit_rate, key, now):
+                return
+        self.orders_received += 1
+        self._receive(order, key, now)
+        self._commit()
 
     def cancel(self, client_order_id: str) -> None:
-        self._require_handler()
+        self._link.require_handler()
+        self._link.require_connection()
         now = self._clock.now_ns()
         entry = self._working.get(client_order_id)
         if entry is None:
-            status = self._done.get(client_order_id)
-            if status is None:
+            record = self._orders.get(client_order_id)
+            if record is None:
                 reason = UNKNOWN_ORDER
-            elif status is OrderStatus.FILLED:
+            elif record.status is OrderStatus.FILLED:
                 reason = ALREADY_FILLED
             else:
-                reason = f"already {status.value.lower()}"
-            self._emit(
-                self._config.ack_latency_ns,
-                OrderEvent(EventKind.CANCEL_REJECTED, client_order_id, now, reason=reason),
-            )
-            return
-        self._cancel_entry(entry, CANCEL_REQUESTED)
+                reason = f"already {record.status.value.lower()}"
+            event = OrderEvent(EventKind.CANCEL_REJECTED, client_order_id, now, reason=reason)
+            self._outbox.append((self._config.ack_latency_ns, event))
+        else:
+            self._cancel_entry(entry, CANCEL_REQUESTED)
+        self._commit()
 
     def open_orders(self) -> list[VenueOrder]:
+        self._link.require_connection()
         return [entry.snapshot() for entry in self._working.values()]
 
+    def order_status(self, client_order_id: str) -> VenueOrder | None:
+        """The venue's record in any state (a pacing-rejected id was never taken: None).
+
+        Asking also ends a lost-response fault on that order: its later events arrive again.
+        """
+        self._link.require_connection()
+        if not isinstance(client_order_id, str):
+            raise InvalidInput("client_order_id", client_order_id, "must be a string")
+        self._link.unmute(client_order_id)
+        record = self._orders.get(client_order_id)
+        return None if record is None else record.snapshot()
+
+    def executions(self, client_order_id: str | None = None) -> list[Fill]:
+        self._link.require_connection()
+        if client_order_id is None:
+            return list(self._fills)
+        if not isinstance(client_order_id, str):
+            raise InvalidInput("client_order_id", client_order_id, "must be a string or None")
+        return list(self._fills_of.get(client_order_id, ()))
+
     def account_snapshot(self, account: str) -> AccountSnapshot:
+        self._link.require_connection()
         acct = self._accounts.get(account)
         if acct is None:
             raise InvalidInput("account", account, REJECT_UNKNOWN_ACCOUNT)
         return AccountSnapshot(account, acct.cash, dict(acct.positions), self._reserved(acct))
 
+    # ------------------------------------------------------------------ connection
+
+    def disconnect(self, duration_ns: int) -> None:
+        """Drop the client connection for `duration_ns` (tests, fault injection); the venue trades on."""
+        self._link.disconnect(duration_ns)
+
+    @property
+    def disconnects(self) -> int:
+        return self._link.disconnects
+
+    @property
+    def events_lost(self) -> int:
+        """Events that came due while the connection was down."""
+        return self._link.events_lost
+
+    @property
+    def events_muted(self) -> int:
+        """Events dropped by a lost-response fault."""
+        return self._link.events_muted
+
     # ------------------------------------------------------------------ accounts
+
+    def has_account(self, account: str) -> bool:
+        return account in self._accounts
 
     def open_account(self, account: str, cash: Decimal) -> None:
         name = _check_account(account)
@@ -301,10 +341,14 @@ class PaperVenue:
         cash = _check_cash(cash)
         if cash < 0:
             raise InvalidInput("cash", cash, "must not be negative")
-        self._accounts[name] = _Account(cash, {})
+        self._create_account(name, cash, {})
 
-    def load_account(self, account: str, cash: Decimal, positions: dict[str, int]) -> None:
-        """Seed (or replace) an account from the recovered journal; validates everything first."""
+    def load_account(self, account: str, cash: Decimal, positions: dict[str, int]) -> bool:
+        """Seed an account the venue does not have (e.g. from the recovered journal); validates everything first.
+
+        The venue's own records are its truth: an account it already has is left as it is and
+        False is returned.
+        """
         name = _check_account(account)
         cash = _check_cash(cash)
         if not isinstance(positions, dict):
@@ -317,14 +361,37 @@ class PaperVenue:
                 raise InvalidInput(f"positions[{instrument_id}]", qty, "must be an integer")
             if qty:
                 seeded[instrument_id] = qty
-        known = self._accounts.get(name)
-        if known is not None and known.working:
-            raise InvalidInput("account", account, "has working orders; load accounts before trading")
-        self._accounts[name] = _Account(cash, seeded)
-        for instrument_id in seeded:
+        if name in self._accounts:
+            log.info("account %s already at the venue: its records stand, seed ignored", name)
+            return False
+        self._create_account(name, cash, seeded)
+        return True
+
+    def _create_account(self, name: str, cash: Decimal, positions: dict[str, int]) -> None:
+        self._accounts[name] = _Account(name, cash, dict(positions))
+        self._batch.accounts[name] = (cash, positions)
+        self._commit()
+        for instrument_id in positions:
             instrument = self._registry.get(instrument_id)
             if isinstance(instrument, Option):
                 self._watch_expiry(instrument)
+
+    # ------------------------------------------------------------------ introspection (tests, benchmarks)
+
+    def receipts(self) -> list[Receipt]:
+        """Every submit that reached the venue, oldest first (also across restarts with a store)."""
+        return self._store.receipts()
+
+    @property
+    def faults(self) -> list[InjectedFault]:
+        """Every fault injected, in order, with the error class a correct client assigns."""
+        return [] if self._faults is None else list(self._faults.records)
+
+    def fault_counts(self) -> dict[FaultKind, int]:
+        return {} if self._faults is None else dict(self._faults.counts)
+
+    def close(self) -> None:
+        self._store.close()
 
     # ------------------------------------------------------------------ market data
 
@@ -338,16 +405,89 @@ class PaperVenue:
         for entry in tuple(book.values()):
             if entry.status.is_open:
                 self._match(entry, touch)
+        if self._batch:
+            self._commit()
 
-    # ------------------------------------------------------------------ matching
+    # ------------------------------------------------------------------ receiving orders
+
+    def _receive(self, order: Order, key: str, now: int) -> None:
+        """Decide what to do with a submit that reached the venue (the caller commits)."""
+        cid = order.client_order_id
+        faults = self._faults
+        if isinstance(cid, str) and cid in self._orders:
+            event = OrderEvent(EventKind.REJECTED, cid, now, reason=DUPLICATE_ORDER_REASON, error=ErrorClass.PERMANENT)
+            self._refuse(key, now, RECEIPT_DUPLICATE, event)  # the original is untouched
+            return
+        if faults is not None:
+            rates = faults.config
+            if faults.draw(FaultKind.PACING_REJECT, rates.pacing_reject_rate, key, now):
+                event = OrderEvent(EventKind.REJECTED, cid, now, reason=PACING_REASON, error=ErrorClass.TRANSIENT)
+                self._refuse(key, now, RECEIPT_PACING, event)  # the id is not used up: a resend is welcome
+                return
+            if faults.draw(FaultKind.LOST_RESPONSE, rates.lose_response_rate, key, now):
+                self._link.mute(key)
+        checked = self._validate(order, now)
+        if isinstance(checked, Instrument) and faults is not None:
+            if faults.draw(FaultKind.PERMANENT_REJECT, faults.config.permanent_reject_rate, key, now):
+                checked = VENUE_REJECT_REASON
+        if isinstance(checked, str):
+            log.info("rejected %r: %s", cid, checked)
+            if isinstance(cid, str) and cid:
+                self._orders[cid] = self._batch.orders[cid] = _refused_record(order, now, checked)
+            event = OrderEvent(EventKind.REJECTED, cid, now, reason=checked, error=ErrorClass.PERMANENT)
+            self._refuse(key, now, RECEIPT_REJECTED, event)
+            return
+        self._accept(order, checked, now)
+
+    def _refuse(self, key: str, now: int, outcome: str, event: OrderEvent) -> None:
+        self.rejects += 1
+        self._batch.receipts.append(Receipt(key, now, outcome))
+        self._outbox.append((self._config.ack_latency_ns, event))
+
+    def _accept(self, order: Order, instrument: Instrument, now: int) -> None:
+        cid = order.client_order_id
+        self._venue_seq += 1
+        entry = OrderRecord(  # positional: this is the hot path
+            cid,
+            f"{self._config.id_prefix}-{self._venue_seq:06d}",
+            self._venue_seq,
+            order.account,
+            instrument.id,
+            instrument,
+            order.side,
+            order.quantity,
+            order.order_type,
+            order.limit_price if order.order_type is OrderType.LIMIT else None,
+            order.time_in_force,
+            now,
+        )
+        self._batch.receipts.append(Receipt(cid, now, RECEIPT_ACCEPTED))
+        self._add(entry)
+        faults = self._faults
+        if (
+            faults is None
+            or self._link.is_muted(cid)
+            or not faults.draw(FaultKind.DROPPED_ACK, faults.config.drop_ack_rate, cid, now)
+        ):
+            event = OrderEvent(EventKind.ACCEPTED, cid, now, entry.venue_order_id)
+            self._outbox.append((self._config.ack_latency_ns, event))
+        quote = self._quotes.get(instrument.id)
+        if quote is not None:
+            touch = self._touch(quote)
+            if touch is not None:
+                self._match(entry, touch)
+        if not entry.status.is_open:
+            return
+        if entry.time_in_force is TimeInForce.IOC:
+            self._cancel_entry(entry, IOC_REMAINDER)
+        else:
+            entry.rested = True
 
     def _validate(self, order: Order, now: int) -> Instrument | str:
         """The instrument, or the reason the venue refuses the order."""
         cid = order.client_order_id
         if not isinstance(cid, str) or not cid:
             return f"client_order_id={cid!r}: must be a non-empty string"
-        if cid in self._working or cid in self._done:
-            return DUPLICATE_ORDER_REASON
         iid = order.instrument_id
         instrument = self._registry.get(iid) if isinstance(iid, str) else None
         if instrument is None:
@@ -369,6 +509,8 @@ class PaperVenue:
                     return REJECT_INSUFFICIENT_CASH
         return instrument
 
+    # ------------------------------------------------------------------ matching
+
     def _touch(self, quote: Quote) -> _Touch | None:
         """The quote's liquidity left to take, or None for a crossed quote (bad data never fills)."""
         key = _quote_key(quote)
@@ -385,7 +527,7 @@ class PaperVenue:
         self._touches[quote.instrument_id] = touch
         return touch
 
-    def _match(self, entry: _Entry, touch: _Touch) -> None:
+    def _match(self, entry: OrderRecord, touch: _Touch) -> None:
         if entry.side is Side.BUY:
             price, available = touch.ask, touch.ask_left
             if price is None or available <= 0 or (entry.limit_price is not None and price > entry.limit_price):
@@ -400,9 +542,9 @@ class PaperVenue:
             touch.bid_left -= qty
         self._execute(entry, qty, price)
 
-    def _execute(self, entry: _Entry, qty: int, price: Decimal) -> None:
+    def _execute(self, entry: OrderRecord, qty: int, price: Decimal) -> None:
         now = self._clock.now_ns()
-        instrument = entry.instrument
+        instrument: Instrument = entry.instrument  # type: ignore[assignment]  # working orders have one
         fee = commission_increment(
             instrument, entry.filled_qty, entry.filled_value, qty, price, self._config.commissions
         )
@@ -413,7 +555,7 @@ class PaperVenue:
             entry.client_order_id,
             entry.account,
             instrument.id,
-            entry.side,
+            entry.side,  # type: ignore[arg-type]
             qty,
             price,
             fee,
@@ -421,28 +563,35 @@ class PaperVenue:
             self._next_fill_id(),
             liquidity,
         )
-        self._apply_fill(self._accounts[entry.account], fill, instrument.multiplier)
+        self._book_fill(self._accounts[entry.account], fill, instrument.multiplier)
         self.fills_emitted += 1
         if entry.filled_qty == entry.quantity:
             self._retire(entry, OrderStatus.FILLED)
         else:
             entry.status = OrderStatus.PARTIALLY_FILLED
-        self._emit(
-            self._config.fill_latency_ns,
-            OrderEvent(EventKind.FILL, entry.client_order_id, now, entry.venue_order_id, fill=fill),
-        )
+            self._batch.orders[entry.client_order_id] = entry
+        event = OrderEvent(EventKind.FILL, entry.client_order_id, now, entry.venue_order_id, fill=fill)
+        self._outbox.append((self._config.fill_latency_ns, event))
+
+    def _book_fill(self, acct: _Account, fill: Fill, multiplier: int) -> None:
+        """Apply a fill to the account and the venue's execution record."""
+        self._apply_fill(acct, fill, multiplier)
+        self._fills.append(fill)
+        self._fills_of.setdefault(fill.client_order_id, []).append(fill)
+        self._batch.fills.append(fill)
 
     def _apply_fill(self, acct: _Account, fill: Fill, multiplier: int) -> None:
         sign = fill.side.sign
         acct.cash -= sign * fill.quantity * fill.price * multiplier + fill.commission
-        position = acct.positions.get(fill.instrument_id, 0) + sign * fill.quantity
+        iid = fill.instrument_id
+        position = acct.positions.get(iid, 0) + sign * fill.quantity
         if position:
-            acct.positions[fill.instrument_id] = position
-            instrument = self._registry.get(fill.instrument_id)
+            acct.positions[iid] = position
+            instrument = self._instrument_of(iid)
             if isinstance(instrument, Option):
                 self._watch_expiry(instrument)
         else:
-            acct.positions.pop(fill.instrument_id, None)
+            acct.positions.pop(iid, None)
 
     def _next_fill_id(self) -> str:
         self._fill_seq += 1
@@ -450,49 +599,59 @@ class PaperVenue:
 
     # ------------------------------------------------------------------ order lifecycle
 
-    def _add(self, entry: _Entry) -> None:
-        self._working[entry.client_order_id] = entry
-        self._book.setdefault(entry.instrument.id, {})[entry.client_order_id] = entry
-        self._accounts[entry.account].working[entry.client_order_id] = entry
+    def _add(self, entry: OrderRecord) -> None:
+        """Put a working order in the book and arm its timers (on acceptance and on restart)."""
+        cid = entry.client_order_id
+        self._orders[cid] = entry
+        self._working[cid] = entry
+        self._book.setdefault(entry.instrument_id, {})[cid] = entry
+        self._accounts[entry.account].working[cid] = entry
+        self._batch.orders[cid] = entry
         if isinstance(entry.instrument, Option):
             self._watch_expiry(entry.instrument)
-        if entry.time_in_force is TimeInForce.DAY and not self._session_close_pending:
-            self._session_close_pending = True
-            self._clock.call_at(self._next_session_close(self._clock.now_ns()), self._on_session_close)
+        if entry.time_in_force is TimeInForce.DAY:
+            close = self._next_session_close(entry.ts_accepted)
+            if close not in self._closes_armed:
+                self._closes_armed.add(close)
+                self._clock.call_at(close, self._on_session_close, close)
 
-    def _retire(self, entry: _Entry, status: OrderStatus) -> None:
+    def _retire(self, entry: OrderRecord, status: OrderStatus, reason: str = "") -> None:
         entry.status = status
+        entry.reason = reason
         cid = entry.client_order_id
         del self._working[cid]
-        book = self._book[entry.instrument.id]
+        book = self._book[entry.instrument_id]
         del book[cid]
         if not book:
-            del self._book[entry.instrument.id]
+            del self._book[entry.instrument_id]
         del self._accounts[entry.account].working[cid]
-        self._done[cid] = status
+        self._batch.orders[cid] = entry
 
-    def _cancel_entry(self, entry: _Entry, reason: str) -> None:
-        self._retire(entry, OrderStatus.CANCELED)
+    def _cancel_entry(self, entry: OrderRecord, reason: str) -> None:
+        self._retire(entry, OrderStatus.CANCELED, reason)
         self.cancels += 1
         now = self._clock.now_ns()
-        self._emit(
-            self._config.ack_latency_ns,
-            OrderEvent(EventKind.CANCELED, entry.client_order_id, now, entry.venue_order_id, reason=reason),
+        event = OrderEvent(EventKind.CANCELED, entry.client_order_id, now, entry.venue_order_id, reason=reason)
+        self._outbox.append((self._config.ack_latency_ns, event))
+
+    def _expire(self, entry: OrderRecord, reason: str) -> None:
+        self._retire(entry, OrderStatus.EXPIRED, reason)
+        now = self._clock.now_ns()
+        self._outbox.append(
+            (0, OrderEvent(EventKind.EXPIRED, entry.client_order_id, now, entry.venue_order_id, reason=reason))
         )
 
-    def _expire(self, entry: _Entry, reason: str) -> None:
-        self._retire(entry, OrderStatus.EXPIRED)
-        now = self._clock.now_ns()
-        self._emit(0, OrderEvent(EventKind.EXPIRED, entry.client_order_id, now, entry.venue_order_id, reason=reason))
+    def _next_session_close(self, ts: int) -> int:
+        close = ts - ts % _DAY_NS + self._config.session_close_utc_hour * _HOUR_NS
+        return close if close > ts else close + _DAY_NS
 
-    def _next_session_close(self, now: int) -> int:
-        close = now - now % _DAY_NS + self._config.session_close_utc_hour * _HOUR_NS
-        return close if close > now else close + _DAY_NS
-
-    def _on_session_close(self) -> None:
-        self._session_close_pending = False
+    def _on_session_close(self, close: int) -> None:
+        """Expire the DAY orders accepted before this close (a close missed while down fires late)."""
+        self._closes_armed.discard(close)
         for entry in [e for e in self._working.values() if e.time_in_force is TimeInForce.DAY]:
-            self._expire(entry, SESSION_CLOSE)
+            if entry.ts_accepted < close:
+                self._expire(entry, SESSION_CLOSE)
+        self._commit()
 
     # ------------------------------------------------------------------ options
 
@@ -506,26 +665,29 @@ class PaperVenue:
             self._expire(entry, OPTION_EXPIRED)
         if attempt < EXPIRY_QUOTE_RETRIES and not self._usable_mid(option.underlying):
             # e.g. just after a restart, before the first quote: wait for one rather than guess
+            self._commit()
             self._clock.call_later(EXPIRY_QUOTE_RETRY_NS, self._on_option_expiry, option, attempt + 1)
             return
         self._expiry_watch.discard(option.id)
-        for name, acct in tuple(self._accounts.items()):
+        for acct in tuple(self._accounts.values()):
             position = acct.positions.get(option.id)
             if position:
-                self._settle(name, acct, option, position)
+                self._settle(acct, option, position)
+        self._commit()
 
     def _usable_mid(self, instrument_id: str) -> float | None:
         quote = self._quotes.get(instrument_id)
         mid = quote.mid if quote is not None else math.nan
         return mid if math.isfinite(mid) and mid > 0 else None
 
-    def _settle(self, name: str, acct: _Account, option: Option, position: int) -> None:
+    def _settle(self, acct: _Account, option: Option, position: int) -> None:
         """Close an expiring position at 0; if in the money, deliver the stock at the strike.
 
         Without a usable underlying quote the option cannot be judged in the money: it is
         treated as worthless and a warning says so.
         """
         now = self._clock.now_ns()
+        name = acct.name
         settlement_id = f"settle:{name}:{option.id}"
         contracts = abs(position)
         close = Fill(
@@ -540,7 +702,7 @@ class PaperVenue:
             fill_id=self._next_fill_id(),
             liquidity="X",
         )
-        self._apply_fill(acct, close, option.multiplier)
+        self._book_fill(acct, close, option.multiplier)
         fills = [close]
         mid = self._usable_mid(option.underlying)
         if mid is None:
@@ -566,22 +728,22 @@ class PaperVenue:
                 fill_id=self._next_fill_id(),
                 liquidity="X",
             )
-            self._apply_fill(acct, delivery, 1)  # shares
+            self._book_fill(acct, delivery, 1)  # shares
             fills.append(delivery)
-        self._emit(0, SettlementEvent(name, reason, tuple(fills), now))
+        self._outbox.append((0, SettlementEvent(name, reason, tuple(fills), now)))
 
     def _put_collateral(self, acct: _Account, option: Option, extra_sell: int) -> Decimal:
         selling = extra_sell + sum(
             e.quantity - e.filled_qty
             for e in acct.working.values()
-            if e.instrument.id == option.id and e.side is Side.SELL
+            if e.instrument_id == option.id and e.side is Side.SELL
         )
         return put_collateral(option, acct.positions.get(option.id, 0), selling)
 
     def _reserved(self, acct: _Account) -> Decimal:
         puts = {
             inst.id: inst
-            for inst in (self._registry.get(i) for i in acct.positions)
+            for inst in (self._instrument_of(i) for i in acct.positions)
             if isinstance(inst, Option) and inst.right is Right.PUT
         }
         for e in acct.working.values():
@@ -589,57 +751,90 @@ class PaperVenue:
                 puts[e.instrument.id] = e.instrument
         return sum((self._put_collateral(acct, put, 0) for put in puts.values()), _ZERO)
 
-    # ------------------------------------------------------------------ event delivery
+    # ------------------------------------------------------------------ store
 
-    def _emit(self, delay_ns: int, event: OrderEvent | SettlementEvent) -> None:
-        """Deliver `event` now (delay 0) or after `delay_ns`, never overtaking an earlier event of its order.
+    def _commit(self) -> None:
+        """End of a decision: store it (one transaction), then send its events."""
+        batch = self._batch
+        if batch:
+            try:
+                self._store.write(batch)
+            except Exception as exc:
+                self._outbox.clear()
+                raise VenueWriteFailed(f"venue store write failed, decision not sent: {exc}") from exc
+            finally:
+                batch.clear()
+        if self._outbox:
+            outbox, self._outbox = self._outbox, []
+            send = self._link.send
+            for delay, event in outbox:
+                send(delay, event)
 
-        Each order (and each account's settlements) is one ordered stream; streams do not
-        wait for each other, so every event arrives at its own latency unless its order
-        still has an earlier event in flight.
-        """
-        key = event.client_order_id if isinstance(event, OrderEvent) else f"settle:{event.account}"
-        now = self._clock.now_ns()
-        stream = self._in_flight.get(key)
-        due = now + delay_ns
-        if stream:
-            due = max(due, stream[-1][1])
-        elif due <= now:
-            self._deliver(event)
-            return
-        elif stream is None:
-            stream = self._in_flight[key] = deque()
-        self._event_seq += 1
-        stream.append((self._event_seq, due, event))
-        self._clock.call_at(due, self._release, key, self._event_seq)
+    def _restore(self, state: StoredState) -> None:
+        """Load what the store holds: accounts (seed plus fills), every order (working ones back in the book), ids."""
+        for name, (cash, positions) in state.accounts.items():
+            self._accounts[name] = _Account(name, cash, dict(positions))
+            for instrument_id in positions:
+                instrument = self._instrument_of(instrument_id)
+                if isinstance(instrument, Option):
+                    self._watch_expiry(instrument)
+        for fill in state.fills:
+            acct = self._accounts.get(fill.account)
+            instrument = self._instrument_of(fill.instrument_id)
+            if acct is None or instrument is None:
+                raise VenueStoreError(f"fill {fill.fill_id}: unknown account or instrument")
+            self._apply_fill(acct, fill, instrument.multiplier)
+            self._fills.append(fill)
+            self._fills_of.setdefault(fill.client_order_id, []).append(fill)
+        for record in state.orders:
+            if not record.status.is_open:
+                self._orders[record.client_order_id] = record
+            elif record.account not in self._accounts:
+                raise VenueStoreError(f"working order {record.client_order_id}: unknown account {record.account!r}")
+            else:
+                self._add(record)
+        self._venue_seq = state.venue_seq
+        self._fill_seq = state.fill_seq
+        self._batch.clear()  # nothing new was decided
+        if state.accounts or state.orders:
+            log.info(
+                "venue restored: %d accounts, %d orders (%d working), %d fills",
+                len(self._accounts),
+                len(self._orders),
+                len(self._working),
+                len(self._fills),
+            )
 
-    def _release(self, key: str, through_seq: int) -> None:
-        """Deliver a stream's events up to `through_seq` in order (timers may fire out of order on ties)."""
-        stream = self._in_flight.get(key)
-        while stream and stream[0][0] <= through_seq:
-            self._deliver(stream.popleft()[2])
-        if stream is not None and not stream:
-            del self._in_flight[key]
+    def _instrument_of(self, instrument_id: str) -> Instrument | None:
+        """Instruments named by the store (an old expiry, say) resolve even if the registry has not seen them."""
+        instrument = self._registry.get(instrument_id)
+        if instrument is None:
+            try:
+                instrument = parse_symbol(instrument_id)
+            except InvalidInput:
+                return None
+        return instrument
 
-    def _deliver(self, event: OrderEvent | SettlementEvent) -> None:
-        """Hand an event to the order manager; events raised by its handler wait for it to return."""
-        self._ready.append(event)
-        if self._delivering:
-            return
-        self._delivering = True
-        try:
-            while self._ready:
-                ready = self._ready.popleft()
-                if isinstance(ready, OrderEvent):
-                    self._on_order_event(ready)  # type: ignore[misc]
-                else:
-                    self._on_settlement(ready)  # type: ignore[misc]
-        finally:
-            self._delivering = False
 
-    def _require_handler(self) -> None:
-        if self._on_order_event is None:
-            raise RuntimeError("PaperVenue: set_event_handler() before submitting or canceling")
+def _refused_record(order: Order, now: int, reason: str) -> OrderRecord:
+    """What the venue keeps of a refused request: its fields where usable, the reason naming the bad one."""
+    price = order.limit_price
+    return OrderRecord(
+        client_order_id=order.client_order_id,
+        venue_order_id="",
+        venue_seq=0,
+        account=order.account if isinstance(order.account, str) else repr(order.account),
+        instrument_id=order.instrument_id if isinstance(order.instrument_id, str) else repr(order.instrument_id),
+        instrument=None,
+        side=order.side if isinstance(order.side, Side) else None,
+        quantity=order.quantity if type(order.quantity) is int else 0,
+        order_type=order.order_type if isinstance(order.order_type, OrderType) else None,
+        limit_price=price if isinstance(price, Decimal) and price.is_finite() else None,
+        time_in_force=order.time_in_force if isinstance(order.time_in_force, TimeInForce) else None,
+        ts_accepted=now,
+        status=OrderStatus.REJECTED,
+        reason=reason,
+    )
 
 
 def _check_account(account: str) -> str:

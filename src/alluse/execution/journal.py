@@ -18,21 +18,18 @@ cost of an fsync per write.
 from __future__ import annotations
 
 import logging
-import sqlite3
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
 from alluse.model import Fill, Order, OrderStatus, OrderType, Side, TimeInForce
+from alluse.sqlite_files import open_readonly, open_wal
 
 log = logging.getLogger("alluse.journal")
 
 SCHEMA_VERSION = 1
-BUSY_TIMEOUT_MS = 2000
-SQLITE_MAGIC = b"SQLite format 3\x00"
 
 _SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS events (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     ts INTEGER NOT NULL,
@@ -148,67 +145,15 @@ def _fill_row(f: Fill) -> tuple:
     )
 
 
-def _check_file(path: Path) -> None:
-    """Refuse anything that is not our SQLite journal, before SQLite opens (and could change) it."""
-    if not path.exists():
-        return
-    if path.is_dir():
-        raise JournalError(f"journal {path}: is a directory")
-    with path.open("rb") as fh:
-        head = fh.read(len(SQLITE_MAGIC))
-    if path.stat().st_size and head != SQLITE_MAGIC:
-        raise JournalError(f"journal {path}: not a SQLite database (file left untouched)")
-
-
 class Journal:
     def __init__(self, path: str | Path, *, synchronous: str = "NORMAL", readonly: bool = False) -> None:
         self.path = Path(path)
-        if synchronous not in ("OFF", "NORMAL", "FULL"):
-            raise ValueError(f"synchronous={synchronous!r}: expected OFF, NORMAL or FULL")
-        _check_file(self.path)
+        store = {"version": SCHEMA_VERSION, "marker_table": "events", "error": JournalError}
         if readonly:
-            if not self.path.exists():
-                raise JournalError(f"journal {self.path}: no such file")
-            self._db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, isolation_level=None)
-            self._db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-            self._check_version(create=False)
-            return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        self._db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")  # `alluse halt` may write from another process
-        try:
-            self._check_version(create=True)
-        except JournalError:
-            self._db.close()
-            raise
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute(f"PRAGMA synchronous={synchronous}")
-        self._db.executescript(_SCHEMA)
-        self._db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+            self._db = open_readonly(self.path, "journal", **store)
+        else:
+            self._db = open_wal(self.path, "journal", schema=_SCHEMA, synchronous=synchronous, **store)
         self.writes = 0
-
-    def _check_version(self, *, create: bool) -> None:
-        try:
-            has_meta = self._db.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='meta'").fetchone()
-            problems = [row[0] for row in self._db.execute("PRAGMA quick_check")]
-        except sqlite3.DatabaseError as exc:
-            raise JournalError(
-                f"journal {self.path}: not a readable SQLite database ({exc}); file left untouched"
-            ) from None
-        if problems != ["ok"]:
-            raise JournalError(f"journal {self.path}: damaged ({'; '.join(problems[:3])}); file left untouched")
-        if not has_meta:
-            tables = self._db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
-            if tables or not create:
-                raise JournalError(f"journal {self.path}: a SQLite database but not an alluse journal")
-            return
-        row = self._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
-        version = int(row[0]) if row else 0
-        if version > SCHEMA_VERSION:
-            raise JournalError(
-                f"journal {self.path}: schema version {version} is newer than this program's {SCHEMA_VERSION}; "
-                "upgrade alluse (file left untouched)"
-            )
 
     # ------------------------------------------------------------------ writes
 

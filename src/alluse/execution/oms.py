@@ -425,6 +425,7 @@ class OrderManager:
             elif order.status is OrderStatus.SUBMITTED:
                 report.resent.append(coid)
                 self._send(order)
+        self.risk.rebuild()  # exposure from the reconciled book, adopted orders included
         return report
 
     def _schedule_reconcile(self) -> None:

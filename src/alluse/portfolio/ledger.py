@@ -106,6 +106,18 @@ class Ledger:
         cost = sum((q * p for q, p in lots), ZERO)
         return (Decimal(repr(mark)) * pos.quantity - cost) * pos.multiplier
 
+    def equity(self, account: str, mark_of: Callable[[str], float | None]) -> Decimal:
+        """Cash plus positions marked to `mark_of` (at their cost where there is no mark)."""
+        value = self.cash.get(account, ZERO)
+        for pos in self.open_positions(account):
+            mark = mark_of(pos.instrument_id)
+            if mark is None:
+                held = sum((q * p for q, p in self._lots.get((account, pos.instrument_id), ())), ZERO)
+            else:
+                held = Decimal(repr(mark)) * pos.quantity
+            value += held * pos.multiplier
+        return value
+
     def accounts(self) -> list[str]:
         return sorted(set(self.deposits) | set(self.cash))
 

@@ -1,163 +1,166 @@
-"""The pre-trade risk gate: every order passes here before the journal and the broker.
+"""The risk engine's front door: `check(order)` before every order, `evaluate(now)` periodically.
 
-Each check is a small function returning a denial or None, so adding a check is adding a
-function to `CHECKS`, and every denial names its reason code and the numbers behind it.
-The full risk engine (throttles, kill switch, loss limits) builds on this.
+`check` runs the named checks of `alluse.risk.checks` against one `OrderView` and returns the
+first denial, or None; only an order that passes takes a throttle token, enters the duplicate
+window and is counted as working. The order manager calls `check` just before it journals and
+sends; if that send never happens (the journal write failed), the next `check` notices the
+order is still INITIALIZED and undoes its bookkeeping.
+
+Working orders and positions are followed through the bus (`attach`): every order event
+re-counts its order, every fill recomputes its option's collateral and contract shares.
+`rebuild()` recomputes all of that from the ledger and the order manager after recovery.
 """
 
 from __future__ import annotations
 
-import enum
-from collections.abc import Callable, Iterable, Iterator
+import logging
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
+from alluse.bus import TOPIC_FILL, TOPIC_ORDER_EVENT, MessageBus
+from alluse.clock import Clock
+from alluse.config import RiskConfig
 from alluse.instruments import InstrumentRegistry
-from alluse.model import Option, Order, OrderType, Right, Side, put_collateral
+from alluse.model import Fill, Option, Order, OrderStatus, Side
 from alluse.portfolio.ledger import Ledger
+from alluse.risk.checks import EQUITY_CHECKS, OPTION_CHECKS, OrderView
+from alluse.risk.denial import Denial, DenyReason
+from alluse.risk.exposure import ZERO, ExposureBook
+from alluse.risk.limits import RiskLimits
+from alluse.risk.loss import LossMonitor
+from alluse.risk.states import TradingStates
+from alluse.risk.throttle import DuplicateGuard, OrderThrottle
 
-
-class DenyReason(enum.Enum):
-    MAX_QUANTITY = "MAX_QUANTITY"
-    MAX_NOTIONAL = "MAX_NOTIONAL"
-    PRICE_BAND = "PRICE_BAND"
-    NO_QUOTE = "NO_QUOTE"
-    CASH_SECURED = "CASH_SECURED"
-
-
-@dataclass(slots=True, frozen=True)
-class Denial:
-    reason: DenyReason
-    detail: str
-
-    def __str__(self) -> str:
-        return f"{self.reason.value}: {self.detail}"
-
-
-@dataclass(slots=True, frozen=True)
-class RiskLimits:
-    max_order_quantity: int = 100
-    max_order_notional: Decimal = Decimal(500_000)
-    price_band_pct: float = 0.25  # limit price within this fraction of the mid...
-    price_band_min: float = 0.10  # ...or this many dollars, whichever is wider (cheap options)
+log = logging.getLogger("alluse.risk")
 
 
 @dataclass(slots=True)
 class RiskContext:
-    """What the checks may look at: narrow read-only views of other components."""
+    """What the engine may look at: narrow read-only views of other components."""
 
+    clock: Clock
     registry: InstrumentRegistry
     ledger: Ledger
-    mid_of: Callable[[str], float | None]
-    open_orders: Callable[[str], Iterable[Order]]  # working orders of an account
-    limits: RiskLimits
-
-
-def _price_for_notional(order: Order, ctx: RiskContext) -> Decimal | None:
-    if order.limit_price is not None:
-        return order.limit_price
-    mid = ctx.mid_of(order.instrument_id)
-    return None if mid is None else Decimal(repr(mid))
-
-
-def check_quantity(order: Order, ctx: RiskContext) -> Denial | None:
-    if order.quantity > ctx.limits.max_order_quantity:
-        return Denial(DenyReason.MAX_QUANTITY, f"quantity {order.quantity} > max {ctx.limits.max_order_quantity}")
-    return None
-
-
-def check_quote(order: Order, ctx: RiskContext) -> Denial | None:
-    if order.order_type is OrderType.MARKET and ctx.mid_of(order.instrument_id) is None:
-        return Denial(DenyReason.NO_QUOTE, f"no fresh quote for {order.instrument_id}; market order refused")
-    return None
-
-
-def check_notional(order: Order, ctx: RiskContext) -> Denial | None:
-    price = _price_for_notional(order, ctx)
-    if price is None:
-        return None
-    instrument = ctx.registry.require(order.instrument_id)
-    notional = price * order.quantity * instrument.multiplier
-    if notional > ctx.limits.max_order_notional:
-        return Denial(DenyReason.MAX_NOTIONAL, f"notional {notional:.2f} > max {ctx.limits.max_order_notional}")
-    return None
-
-
-def check_price_band(order: Order, ctx: RiskContext) -> Denial | None:
-    if order.limit_price is None:
-        return None
-    mid = ctx.mid_of(order.instrument_id)
-    if mid is None:
-        return None  # a resting limit without a quote is allowed; it cannot trade through a price we do not see
-    band = max(mid * ctx.limits.price_band_pct, ctx.limits.price_band_min)
-    if abs(float(order.limit_price) - mid) > band:
-        return Denial(DenyReason.PRICE_BAND, f"limit {order.limit_price} is more than {band:.2f} from mid {mid:.4f}")
-    return None
-
-
-def _working_put_sells(account: str, ctx: RiskContext) -> dict[str, int]:
-    sells: dict[str, int] = {}
-    for working in ctx.open_orders(account):
-        if working.side is Side.SELL and ctx.registry.is_option(working.instrument_id):
-            sells[working.instrument_id] = sells.get(working.instrument_id, 0) + working.remaining
-    return sells
-
-
-def _puts(ids: Iterable[str], ctx: RiskContext) -> Iterator[Option]:
-    for iid in ids:
-        instrument = ctx.registry.get(iid)
-        if isinstance(instrument, Option) and instrument.right is Right.PUT:
-            yield instrument
-
-
-def reserved_cash(account: str, ctx: RiskContext) -> Decimal:
-    """Cash already promised to short puts held and to working orders that would sell puts."""
-    sells = _working_put_sells(account, ctx)
-    held = {p.instrument_id for p in ctx.ledger.open_positions(account)}
-    return sum(
-        (
-            put_collateral(put, ctx.ledger.position(account, put.id), sells.get(put.id, 0))
-            for put in _puts(held | sells.keys(), ctx)
-        ),
-        Decimal(0),
-    )
-
-
-def check_cash_secured(order: Order, ctx: RiskContext) -> Denial | None:
-    instrument = ctx.registry.require(order.instrument_id)
-    if not (isinstance(instrument, Option) and instrument.right is Right.PUT and order.side is Side.SELL):
-        return None
-    held = ctx.ledger.position(order.account, order.instrument_id)
-    selling = _working_put_sells(order.account, ctx).get(instrument.id, 0)
-    required = put_collateral(instrument, held, selling + order.quantity) - put_collateral(instrument, held, selling)
-    if required <= 0:
-        return None  # selling puts held long first closes them
-    free = ctx.ledger.cash.get(order.account, Decimal(0)) - reserved_cash(order.account, ctx)
-    if required > free:
-        return Denial(DenyReason.CASH_SECURED, f"put needs {required} secured, free cash is {free:.2f}")
-    return None
-
-
-CHECKS: tuple[Callable[[Order, RiskContext], Denial | None], ...] = (
-    check_quantity,
-    check_quote,
-    check_notional,
-    check_price_band,
-    check_cash_secured,
-)
+    mid_of: Callable[[str], float | None]  # None when the quote is missing or stale
+    open_orders: Callable[[], Iterable[Order]] = tuple  # every working order (read by rebuild only)
+    greeks_of: Callable[[Option], tuple[float, float] | None] | None = None  # (iv, delta)
+    equity_of: Callable[[str], Decimal] | None = None  # account -> cash + marked positions
 
 
 class RiskGate:
-    def __init__(self, ctx: RiskContext) -> None:
+    def __init__(self, ctx: RiskContext, config: RiskConfig | None = None, states: TradingStates | None = None) -> None:
         self.ctx = ctx
+        self.config = config if config is not None else RiskConfig()
+        self.states = states if states is not None else TradingStates()
+        self.exposure = ExposureBook(ctx.registry, ctx.ledger, self._unit_cost)
+        self.throttle = OrderThrottle()
+        self.duplicates = DuplicateGuard()
+        self.loss = LossMonitor(self.states, ctx.equity_of or _no_equity, self.limits)
         self.denials: dict[DenyReason, int] = {r: 0 for r in DenyReason}
         self.checked = 0
+        self.passed = 0
+        self.rebuild_corrections = 0  # accounts whose incremental totals a rebuild had to correct
+        self._limits: dict[str, RiskLimits] = {}
+        self._pending: Order | None = None  # the last order passed, until we know it was sent
+
+    # ------------------------------------------------------------------ wiring
+
+    def attach(self, bus: MessageBus) -> None:
+        """Follow order events and fills, so working orders and positions stay counted."""
+        bus.subscribe(TOPIC_ORDER_EVENT, self.on_order_event)
+        bus.subscribe(TOPIC_FILL, self.on_fill)
+
+    def on_order_event(self, message: tuple[Order, Any]) -> None:
+        self.exposure.sync(message[0])
+
+    def on_fill(self, fill: Fill) -> None:
+        self.exposure.refresh(fill.account, fill.instrument_id)
+
+    def rebuild(self) -> list[str]:
+        """Recount everything from the ledger and the working orders (after recovery, or as a check)."""
+        self._pending = None
+        differed = self.exposure.rebuild(self.ctx.open_orders())
+        if differed:
+            self.rebuild_corrections += len(differed)
+            log.warning("risk exposure rebuilt; incremental totals differed for %s", ", ".join(differed))
+        return differed
+
+    def limits(self, account: str) -> RiskLimits:
+        limits = self._limits.get(account)
+        if limits is None:
+            limits = self._limits[account] = RiskLimits.from_config(self.config.limits_for(account))
+        return limits
+
+    # ------------------------------------------------------------------ the checks
 
     def check(self, order: Order) -> Denial | None:
         self.checked += 1
-        for check in CHECKS:
-            denial = check(order, self.ctx)
+        pending = self._pending
+        if pending is not None:
+            self._pending = None
+            if pending.status is OrderStatus.INITIALIZED:  # passed, but its send never happened
+                self._undo(pending)
+        ctx = self.ctx
+        instrument = ctx.registry.require(order.instrument_id)
+        account = order.account
+        limits = self._limits.get(account) or self.limits(account)
+        acct = self.exposure.accounts.get(account) or self.exposure.account(account)
+        mid = ctx.mid_of(order.instrument_id)
+        price = order.limit_price
+        if price is None and mid is not None:
+            price = Decimal(repr(mid))
+        view = OrderView(
+            self,
+            order,
+            instrument,
+            limits,
+            acct,
+            acct.instruments.get(order.instrument_id),
+            ctx.ledger.position(account, order.instrument_id),
+            mid,
+            price,
+            ctx.clock.now_ns(),
+        )
+        for check in OPTION_CHECKS if isinstance(instrument, Option) else EQUITY_CHECKS:
+            denial = check(view)
             if denial is not None:
                 self.denials[denial.reason] += 1
                 return denial
+        self.throttle.take(account, view.now, limits.order_interval_ns)
+        self.duplicates.record(self.duplicates.key(order), view.now, limits.duplicate_window_ns)
+        self.exposure.add(order, price * instrument.multiplier if order.side is Side.BUY and price else ZERO)
+        self._pending = order
+        self.passed += 1
         return None
+
+    def _undo(self, order: Order) -> None:
+        limits = self.limits(order.account)
+        self.exposure.forget(order)
+        self.duplicates.discard(self.duplicates.key(order))
+        self.throttle.give_back(order.account, limits.order_interval_ns)
+        self.passed -= 1
+        log.warning("order %s passed risk but was never sent; its exposure is released", order.client_order_id)
+
+    def _unit_cost(self, order: Order) -> Decimal:
+        """Per-unit cost of a working buy first seen on an event: its limit price, else the mid."""
+        if order.side is not Side.BUY:
+            return ZERO
+        price = order.limit_price
+        if price is None:
+            mid = self.ctx.mid_of(order.instrument_id)
+            price = Decimal(repr(mid)) if mid is not None else ZERO
+        return price * self.ctx.registry.require(order.instrument_id).multiplier
+
+    # ------------------------------------------------------------------ periodic
+
+    def evaluate(self, now_ns: int) -> list[str]:
+        """Daily loss and drawdown limits; returns the accounts this call HALTED."""
+        if self.ctx.equity_of is None:
+            return []
+        return self.loss.evaluate(now_ns)
+
+
+def _no_equity(account: str) -> Decimal:
+    raise LookupError(f"no equity source for {account}")

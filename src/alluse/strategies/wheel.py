@@ -40,6 +40,7 @@ from alluse.model import (
     round_to_tick,
 )
 from alluse.portfolio import Ledger
+from alluse.risk import TradingState
 
 log = logging.getLogger("alluse.strategy.wheel")
 DAY_NS = 86_400 * NS
@@ -81,6 +82,7 @@ class WheelStrategy:
         chains: OptionChainService,
         quote_of: Callable[[str], Quote | None],
         spot_of: Callable[[str], float | None],
+        state_of: Callable[[str], TradingState] = lambda account: TradingState.ACTIVE,
     ) -> None:
         self.config = config
         self.clock = clock
@@ -90,6 +92,7 @@ class WheelStrategy:
         self.chains = chains
         self.quote_of = quote_of  # instrument_id -> fresh Quote | None
         self.spot_of = spot_of  # underlying -> mid | None
+        self.state_of = state_of  # account -> its risk trading state
         self.stats = WheelStats()
         self._working: dict[Key, _Working] = {}
         self._reprices: dict[str, int] = {}  # option id -> own reprice cancels of its unfilled entries
@@ -122,6 +125,9 @@ class WheelStrategy:
     def evaluate(self) -> None:
         self.stats.evaluations += 1
         for sleeve in self.config.sleeves:
+            state = self.state_of(sleeve.account)
+            if state is TradingState.HALTED:
+                continue  # nothing may be sent; the risk engine has cancelled what was working
             for underlying in sleeve.underlyings:
                 try:
                     self._evaluate_one(sleeve, underlying)
@@ -157,8 +163,8 @@ class WheelStrategy:
         if shorts:
             for option, contracts, premium in shorts:
                 self._manage_short(key, option, contracts, premium, now)
-            return
-        self._open_position(sleeve, underlying)
+        elif self.state_of(sleeve.account) is TradingState.ACTIVE:  # REDUCING: buy-backs only
+            self._open_position(sleeve, underlying)
 
     def _manage_short(self, key: Key, option: Option, contracts: int, premium: Decimal, now: int) -> None:
         quote = self.quote_of(option.id)

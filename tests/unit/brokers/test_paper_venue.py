@@ -1,9 +1,9 @@
-from datetime import UTC, date, datetime
-from decimal import Decimal
+from datetime import UTC, datetime
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from paper_harness import CALL, EXPIRY_NS, MS, PUT, STOCK, T0, D, FakeQuotes, Harness
 
 from alluse.brokers import (
     DUPLICATE_ORDER_REASON,
@@ -15,86 +15,19 @@ from alluse.brokers import (
 from alluse.brokers.commissions import IBKR_FIXED
 from alluse.brokers.paper import EXPIRY_QUOTE_RETRIES, EXPIRY_QUOTE_RETRY_NS
 from alluse.clock import NS, TestClock, datetime_to_ns
-from alluse.execution.events import EventKind, OrderEvent, SettlementEvent
+from alluse.execution.errors import ErrorClass
+from alluse.execution.events import EventKind, OrderEvent
 from alluse.instruments import InstrumentRegistry
 from alluse.model import (
-    Equity,
     InvalidInput,
-    Option,
     Order,
     OrderStatus,
     OrderType,
     Quote,
-    Right,
     Side,
     TimeInForce,
     round_to_tick,
 )
-
-D = Decimal
-MS = 1_000_000
-UTC = UTC
-T0 = datetime_to_ns(datetime(2026, 1, 5, 14, 30, tzinfo=UTC))  # a Monday, mid-session
-CASH = D("100000")
-STOCK = Equity("AAPL")
-EXPIRY = date(2026, 1, 16)
-PUT = Option("AAPL", EXPIRY, D("200"), Right.PUT)
-CALL = Option("AAPL", EXPIRY, D("200"), Right.CALL)
-EXPIRY_NS = datetime_to_ns(datetime(2026, 1, 16, 20, tzinfo=UTC))
-
-
-class FakeQuotes:
-    def __init__(self) -> None:
-        self.latest: dict[str, Quote] = {}
-
-    def get(self, instrument_id: str) -> Quote | None:
-        return self.latest.get(instrument_id)
-
-
-class Harness:
-    """The venue plus a recording stand-in for the order manager."""
-
-    def __init__(self, cash: D = CASH, **config) -> None:
-        self.clock = TestClock(T0)
-        self.quotes = FakeQuotes()
-        registry = InstrumentRegistry([STOCK, PUT, CALL])
-        self.venue = PaperVenue(self.clock, registry, self.quotes, PaperVenueConfig(**config))
-        self.events: list[tuple[int, OrderEvent]] = []  # (clock time delivered, event)
-        self.settlements: list[SettlementEvent] = []
-        self.venue.set_event_handler(lambda e: self.events.append((self.clock.now_ns(), e)), self.settlements.append)
-        self.venue.open_account("A", cash)
-
-    def quote(self, iid: str, bid: float, ask: float, bid_size: int = 100, ask_size: int = 100) -> Quote:
-        now = self.clock.now_ns()
-        q = Quote(iid, bid, ask, bid_size, ask_size, now, now)
-        self.quotes.latest[iid] = q
-        self.venue.on_quote(q)
-        return q
-
-    def submit(self, cid, side=Side.BUY, qty=100, *, iid=STOCK.id, limit=None, tif=TimeInForce.DAY, account="A"):
-        order = Order(
-            cid,
-            account,
-            iid,
-            side,
-            qty,
-            order_type=OrderType.MARKET if limit is None else OrderType.LIMIT,
-            limit_price=None if limit is None else D(limit),
-            time_in_force=tif,
-            status=OrderStatus.SUBMITTED,
-        )
-        self.venue.submit(order)
-        return order
-
-    def of(self, cid: str) -> list[OrderEvent]:
-        return [e for _, e in self.events if e.client_order_id == cid]
-
-    def kinds(self, cid: str) -> list[EventKind]:
-        return [e.kind for e in self.of(cid)]
-
-    def fills(self, cid: str):
-        return [e.fill for e in self.of(cid) if e.kind is EventKind.FILL]
-
 
 # ---------------------------------------------------------------- fills
 
@@ -201,8 +134,7 @@ def test_bad_quotes_never_fill(bid, ask, bid_size, ask_size):
 
 
 def test_sell_into_a_zero_bid_rests():
-    h = Harness()
-    h.venue.load_account("A", D("0"), {PUT.id: 1})
+    h = Harness(D("0"), {PUT.id: 1})
     h.quote(PUT.id, 0.0, 0.05, 0, 100)
     h.submit("s1", Side.SELL, 1, iid=PUT.id)
     assert h.fills("s1") == []
@@ -354,10 +286,13 @@ def test_rejects(kwargs, reason):
     h = Harness()
     h.quote(STOCK.id, 150.00, 150.02)
     h.submit("r1", **kwargs)
-    assert [(e.kind, e.reason) for e in h.of("r1")] == [(EventKind.REJECTED, reason)]
+    assert [(e.kind, e.reason, e.error) for e in h.of("r1")] == [(EventKind.REJECTED, reason, ErrorClass.PERMANENT)]
     assert h.venue.rejects == 1
     assert h.venue.open_orders() == []
     assert h.venue.account_snapshot("A").cash == D("100000")
+    status = h.venue.order_status("r1")  # the refusal is on record, and the id is used up
+    assert (status.status, status.reason, status.venue_order_id) == (OrderStatus.REJECTED, reason, "")
+    assert h.venue.executions("r1") == []
 
 
 def test_limit_order_without_price_is_rejected():
@@ -394,8 +329,7 @@ def test_short_put_needs_cash_to_secure_it():
 
 
 def test_selling_puts_you_own_needs_no_collateral():
-    h = Harness(cash=D("0"))
-    h.venue.load_account("A", D("0"), {PUT.id: 2})
+    h = Harness(D("0"), {PUT.id: 2})
     h.submit("p1", Side.SELL, 2, iid=PUT.id, limit="2.50")
     assert h.kinds("p1") == [EventKind.ACCEPTED]
     h.submit("p2", Side.SELL, 1, iid=PUT.id, limit="2.50")  # would go short
@@ -461,18 +395,32 @@ def test_open_and_load_account_validate_everything_first():
         h.venue.open_account("B", D("-1"))
     assert err.value.field == "cash"
     with pytest.raises(InvalidInput) as err:
-        h.venue.load_account("A", D("5"), {STOCK.id: 10, "MSFT": 3})
+        h.venue.load_account("B", D("5"), {STOCK.id: 10, "MSFT": 3})
     assert (err.value.field, err.value.value) == ("positions", "MSFT")
     with pytest.raises(InvalidInput) as err:
-        h.venue.load_account("A", D("5"), {STOCK.id: 1.5})
+        h.venue.load_account("B", D("5"), {STOCK.id: 1.5})
     assert err.value.field == f"positions[{STOCK.id}]"
+    with pytest.raises(InvalidInput) as err:
+        h.venue.load_account("B", D("NaN"), {})
+    assert err.value.field == "cash"
     with pytest.raises(InvalidInput) as err:
         h.venue.account_snapshot("B")
     assert err.value.field == "account"
-    assert h.venue.account_snapshot("A").cash == D("100000")  # nothing half-applied
-    h.venue.load_account("A", D("5000.50"), {STOCK.id: 10, PUT.id: 0})
-    snap = h.venue.account_snapshot("A")
+    assert not h.venue.has_account("B")  # nothing half-applied
+    assert h.venue.load_account("B", D("5000.50"), {STOCK.id: 10, PUT.id: 0}) is True
+    snap = h.venue.account_snapshot("B")
     assert (snap.cash, snap.positions) == (D("5000.50"), {STOCK.id: 10})
+
+
+def test_load_account_never_overrides_what_the_venue_has():
+    """The venue's records are its truth: seeding an account it knows changes nothing."""
+    h = Harness()
+    h.quote(STOCK.id, 150.00, 150.02)
+    h.submit("b1", Side.BUY, 10)
+    before = h.venue.account_snapshot("A")
+    assert h.venue.has_account("A")
+    assert h.venue.load_account("A", D("1"), {PUT.id: -5}) is False
+    assert h.venue.account_snapshot("A") == before
 
 
 def test_config_rejects_bad_values():
@@ -482,10 +430,60 @@ def test_config_rejects_bad_values():
     with pytest.raises(InvalidInput) as err:
         PaperVenueConfig(session_close_utc_hour=24)
     assert err.value.field == "session_close_utc_hour"
+    with pytest.raises(InvalidInput) as err:
+        PaperVenueConfig(store_synchronous="SOMETIMES")
+    assert err.value.field == "store_synchronous"
+    with pytest.raises(InvalidInput) as err:
+        PaperVenueConfig(faults={"drop_ack_rate": 0.5})
+    assert err.value.field == "faults"
 
 
 def test_paper_venue_is_a_broker():
     assert isinstance(Harness().venue, Broker)
+
+
+# ---------------------------------------------------------------- queries
+
+
+def test_order_status_and_executions_tell_every_state_with_its_reason():
+    h = Harness()
+    h.quote(STOCK.id, 150.00, 150.02, 100, 100)
+    h.submit("part", Side.BUY, 300)
+    h.submit("rest", Side.BUY, 100, limit="140.00")
+    h.submit("gone", Side.BUY, 100, limit="140.00")
+    h.venue.cancel("gone")
+    h.quote(STOCK.id, 150.01, 150.03, 100, 100)
+    assert h.venue.order_status("nobody") is None
+    part = h.venue.order_status("part")
+    assert (part.status, part.filled_qty, part.remaining, part.reason) == (OrderStatus.PARTIALLY_FILLED, 200, 100, "")
+    assert (part.venue_order_id, part.ts_accepted, part.limit_price) == ("P1-000001", T0, None)
+    assert h.venue.order_status("rest").status is OrderStatus.ACCEPTED
+    gone = h.venue.order_status("gone")
+    assert (gone.status, gone.reason) == (OrderStatus.CANCELED, "cancel requested")
+    assert [f.fill_id for f in h.venue.executions("part")] == [f.fill_id for f in h.fills("part")]
+    assert [f.quantity for f in h.venue.executions("part")] == [100, 100]
+    assert h.venue.executions("rest") == []
+    assert [o.client_order_id for o in h.venue.open_orders()] == ["part", "rest"]
+    with pytest.raises(InvalidInput):
+        h.venue.order_status(None)
+    with pytest.raises(InvalidInput):
+        h.venue.executions(7)
+
+
+def test_executions_are_oldest_first_and_include_settlements():
+    h = Harness()
+    h.quote(PUT.id, 2.45, 2.55, 10, 10)
+    h.submit("p1", Side.SELL, 1, iid=PUT.id)
+    h.quote(STOCK.id, 195.00, 195.02)
+    h.submit("s1", Side.BUY, 5)
+    h.clock.advance_to(EXPIRY_NS)
+    fills = h.venue.executions()
+    assert [f.client_order_id for f in fills] == ["p1", "s1", f"settle:A:{PUT.id}", f"settle:A:{PUT.id}"]
+    assert [f.liquidity for f in fills[2:]] == ["X", "X"]
+    assert fills == sorted(fills, key=lambda f: f.fill_id)
+    assert h.venue.executions(f"settle:A:{PUT.id}") == fills[2:]
+    fills.clear()  # a copy: the venue's record is not exposed
+    assert len(h.venue.executions()) == 4
 
 
 # ---------------------------------------------------------------- option expiry
@@ -527,8 +525,7 @@ def test_otm_short_put_expires_worthless():
     ],
 )
 def test_itm_options_deliver_stock_at_the_strike(option, position, underlying, reason, stock_side):
-    h = Harness()
-    h.venue.load_account("A", D("50000"), {option.id: position, STOCK.id: 200})
+    h = Harness(D("50000"), {option.id: position, STOCK.id: 200})
     h.quote(STOCK.id, underlying - 0.01, underlying + 0.01)
     h.clock.advance_to(EXPIRY_NS)
     (settlement,) = h.settlements
@@ -558,8 +555,7 @@ def test_short_put_assigned_after_trading_creates_the_stock_position():
 
 def test_expiry_waits_for_an_underlying_quote_before_settling():
     """Just after a restart there may be no quote yet: judge in/out of the money on the first one."""
-    h = Harness()
-    h.venue.load_account("A", D("50000"), {PUT.id: -1})
+    h = Harness(D("50000"), {PUT.id: -1})
     h.clock.advance_to(EXPIRY_NS)
     assert h.settlements == []
     h.quote(STOCK.id, 195.00, 195.02)  # below the 200 strike: the short put is assigned
@@ -569,8 +565,7 @@ def test_expiry_waits_for_an_underlying_quote_before_settling():
 
 
 def test_expiry_without_any_underlying_quote_settles_worthless_in_the_end():
-    h = Harness()
-    h.venue.load_account("A", D("50000"), {PUT.id: -1})
+    h = Harness(D("50000"), {PUT.id: -1})
     h.clock.advance_to(EXPIRY_NS + EXPIRY_QUOTE_RETRIES * EXPIRY_QUOTE_RETRY_NS)
     assert [s.reason for s in h.settlements] == ["expired worthless"]
     assert h.venue.account_snapshot("A").positions == {}

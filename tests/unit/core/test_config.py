@@ -30,8 +30,8 @@ def test_unknown_key_is_named(tmp_path):
 
 def test_wrong_type_names_key_and_value(tmp_path):
     with pytest.raises(ConfigError) as exc:
-        load_config(write(tmp_path, '[risk]\nmax_order_quantity = "lots"\n'))
-    assert "risk.max_order_quantity = 'lots'" in str(exc.value)
+        load_config(write(tmp_path, '[risk]\nmax_order_shares = "lots"\n'))
+    assert "risk.max_order_shares = 'lots'" in str(exc.value)
 
 
 def test_out_of_range_value(tmp_path):

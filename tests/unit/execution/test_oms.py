@@ -1,12 +1,12 @@
 """The order manager against a scripted broker: validation, risk, journal-before-send, events."""
 
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
 
 from alluse.bus import TOPIC_ORDER_EVENT, MessageBus
-from alluse.clock import TestClock
+from alluse.clock import TestClock, datetime_to_ns
 from alluse.execution.events import EventKind, OrderEvent
 from alluse.execution.journal import Journal
 from alluse.execution.oms import DuplicateOrderId, OrderManager, UnknownOrder
@@ -23,7 +23,7 @@ from alluse.model import (
     Side,
 )
 from alluse.portfolio import ExecutionQuality, Ledger
-from alluse.risk import RiskContext, RiskGate, RiskLimits
+from alluse.risk import RiskContext, RiskGate
 
 PUT = Option("AAPL", date(2026, 12, 18), Decimal("200"), Right.PUT)
 
@@ -68,14 +68,15 @@ class ScriptedBroker:
 
 @pytest.fixture
 def env(tmp_path):
-    clock = TestClock(1_000)
+    clock = TestClock(datetime_to_ns(datetime(2026, 12, 1, 14, 30, tzinfo=UTC)))  # PUT has 17 days to go
     registry = InstrumentRegistry([Equity("AAPL"), PUT])
     journal = Journal(tmp_path / "j.db")
     broker = ScriptedBroker(tmp_path / "j.db")
     ledger = Ledger(lambda iid: registry.require(iid).multiplier)
     mids = {"AAPL": 200.0, PUT.id: 3.0}
     holder = []
-    risk = RiskGate(RiskContext(registry, ledger, mids.get, lambda a: holder[0].open_orders(a), RiskLimits()))
+    greeks = lambda option: (0.30, -0.45)  # noqa: E731 - inside Gen-Acc's 40-50 delta band
+    risk = RiskGate(RiskContext(clock, registry, ledger, mids.get, lambda: holder[0].open_orders(), greeks))
     bus = MessageBus()
     oms = OrderManager(
         clock=clock,
@@ -221,7 +222,7 @@ def test_recovery_rebuilds_orders_and_resolves_ones_the_venue_lost(env, tmp_path
     j = Journal(tmp_path / "j.db")
     registry = oms.registry
     ledger = Ledger(lambda iid: registry.require(iid).multiplier)
-    risk = RiskGate(RiskContext(registry, ledger, {}.get, lambda a: [], RiskLimits()))
+    risk = RiskGate(RiskContext(TestClock(10_000), registry, ledger, {}.get))
     oms2 = OrderManager(
         clock=TestClock(10_000),
         bus=MessageBus(),

@@ -25,6 +25,9 @@ class AllowAll:
     def check(self, order):
         return None
 
+    def rebuild(self):
+        return []
+
 
 class ScriptedVenue:
     """Does what the test says: raise on submit, stay silent, or answer; keeps a venue-side record."""
