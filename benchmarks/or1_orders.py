@@ -22,13 +22,13 @@ import numpy as np
 from alluse.brokers.paper import PaperVenue, PaperVenueConfig
 from alluse.bus import MessageBus
 from alluse.clock import NS, TestClock
+from alluse.config import RiskConfig
 from alluse.execution.journal import Journal
 from alluse.execution.oms import OrderManager
 from alluse.instruments import InstrumentRegistry
 from alluse.marketdata.cache import QuoteCache
 from alluse.model import Equity, Order, OrderStatus, OrderType, Quote, Side
 from alluse.portfolio import ExecutionQuality, Ledger
-from alluse.config import RiskConfig
 from alluse.risk import RiskContext, RiskGate
 
 STOCKS = 50

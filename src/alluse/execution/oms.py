@@ -265,6 +265,9 @@ class OrderManager:
         coid = order.client_order_id
         flight = self._inflight.setdefault(coid, _InFlight())
         self._disarm(flight)
+        if not self.broker.connected:  # known down: wait for the reconnect, which resends (no attempt used)
+            flight.parked = True
+            return
         flight.attempts += 1
         flight.parked = False
         try:
@@ -408,9 +411,9 @@ class OrderManager:
             if venue_order is None:
                 try:
                     venue_order = self.broker.order_status(coid)
-                except Exception as exc:
-                    log.warning("reconciliation of %s postponed: %s", coid, exc)
-                    continue
+                except Exception as exc:  # the connection went again: the next reconnect finishes the job
+                    log.warning("reconciliation interrupted at %s: %s", coid, exc)
+                    break
             if venue_order is not None:
                 self._heard(coid)
                 self._sync(order, venue_order)
