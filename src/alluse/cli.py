@@ -220,7 +220,7 @@ def _print_summary(config: Config, s) -> None:  # s: RunSummary
         f"fill ratio {_opt(q.fill_ratio, '.1%')}, venue reject rate {_opt(q.reject_rate, '.1%')}"
     )
     verdict = "[green]consistent[/]" if s.consistent else "[red]INCONSISTENT[/]: " + "; ".join(s.consistency_detail)
-    console.print(f"positions and cash rebuilt from the journal's fills: {verdict}")
+    console.print(f"positions and cash: live ledger vs the journal's fills vs the venue's own records: {verdict}")
     console.print(f"journal: {s.journal_path}")
 
 

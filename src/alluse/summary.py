@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
+from alluse.brokers import Broker
 from alluse.clock import ns_to_datetime
 from alluse.execution.journal import Journal
 from alluse.model import Fill, Position, parse_symbol
@@ -70,10 +71,19 @@ def _positions(ledger: Ledger) -> dict[tuple[str, str], int]:
     return {(p.account, p.instrument_id): p.quantity for p in ledger.open_positions()}
 
 
-def check_consistency(live: Ledger, journal_path: Path) -> list[str]:
-    """Differences between the live ledger and one rebuilt from the journal on disk (empty = consistent)."""
+def check_consistency(live: Ledger, journal_path: Path, broker: Broker | None = None) -> list[str]:
+    """Differences between the live ledger, one rebuilt from the journal on disk and, if given, the
+    broker's own account records (empty = consistent)."""
     disk = ledger_from_journal(journal_path)
     problems = []
+    if broker is not None:
+        for account in live.accounts():
+            snap = broker.account_snapshot(account)
+            ours = {p.instrument_id: p.quantity for p in live.open_positions(account)}
+            if ours != snap.positions:
+                problems.append(f"positions of {account} differ: ours {ours} vs venue {snap.positions}")
+            if live.cash.get(account, Decimal(0)) != snap.cash:
+                problems.append(f"cash of {account} differs: ours {live.cash.get(account)} vs venue {snap.cash}")
     if _positions(live) != _positions(disk):
         problems.append(f"positions differ: live {_positions(live)} vs journal {_positions(disk)}")
     for account in sorted(set(live.cash) | set(disk.cash)):
@@ -94,7 +104,7 @@ def build_summary(system: TradingSystem, wall_seconds: float, sim_start_ns: int)
     positions = [
         _line(system, p) for p in sorted(c.ledger.open_positions(), key=lambda p: (p.account, p.instrument_id))
     ]
-    problems = check_consistency(c.ledger, system.journal_path)
+    problems = check_consistency(c.ledger, system.journal_path, c.venue)
     return RunSummary(
         journal_path=system.journal_path.resolve(),
         wall_seconds=wall_seconds,

@@ -63,3 +63,21 @@ def test_sigterm_stops_cleanly_and_restart_recovers(alluse, spawn, data_dir):
     assert set(orders2.values()) <= VALID
     assert all(n == 1 for n in firsts2.values()) and set(firsts2) == set(orders2)
     assert fills2 == distinct2 and fills2 >= fills1
+
+
+def test_sigkill_then_restart_recovers_and_agrees_with_the_venue(alluse, spawn, data_dir):
+    journal = data_dir / "journal.db"
+    proc = spawn("run", "--duration", "90", "--speed", "20000", "--seed", "6", "--data-dir", str(data_dir))
+    _wait_for_orders(journal, proc, minimum=5)
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate(timeout=30)
+    assert proc.returncode == -signal.SIGKILL
+    orders1, firsts1, _ = _snapshot(journal)
+
+    res = alluse("run", "--duration", "6", "--speed", "20000", "--seed", "6", "--data-dir", str(data_dir))
+    assert res.returncode == 0, res.stderr
+    assert f"recovered {len(orders1)} orders" in res.stdout
+    assert "INCONSISTENT" not in res.stdout and "consistent" in res.stdout  # ledger = journal = venue
+    orders2, firsts2, (fills, distinct) = _snapshot(journal)
+    assert set(orders1) <= set(orders2) and set(orders2.values()) <= VALID
+    assert all(n == 1 for n in firsts2.values()) and fills == distinct

@@ -53,7 +53,7 @@ def test_every_order_is_final_and_fills_match(week):
 
 def test_ledger_matches_journal_and_cash_adds_up(week):
     cfg, data, system = week
-    assert check_consistency(system.c.ledger, system.journal_path) == []
+    assert check_consistency(system.c.ledger, system.journal_path, system.c.venue) == []
     state = system.c.journal.load()
     deposits = sum(a.cash for a in cfg.accounts.values())
     flows = sum(

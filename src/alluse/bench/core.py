@@ -55,14 +55,18 @@ class TradingCore:
             self.cache.put(q)
             self.venue.on_quote(q)
 
-    def order(self, k: int, qty: int = 100, market: bool = True) -> Order:
-        """The k-th order of a workload: alternating sides in blocks, cycling over the stocks."""
-        sym = self.symbols[k % len(self.symbols)]
-        side = Side.BUY if (k // len(self.symbols)) % 2 == 0 else Side.SELL
-        if market:
-            return Order(self.oms.next_client_order_id(), ACCOUNT, sym, side, qty, OrderType.MARKET)
+    def order(self, k: int, qty: int = 100, style: str = "market") -> Order:
+        """The k-th order of a workload: alternating sides in blocks, cycling over the stocks.
+
+        `style`: "market", "marketable" (a limit at the far touch) or "resting" (a limit a dollar away).
+        """
         i = k % len(self.symbols)
-        px = Decimal(50 + i) + (Decimal("0.01") if side is Side.BUY else Decimal("-0.01"))  # marketable
+        sym = self.symbols[i]
+        side = Side.BUY if (k // len(self.symbols)) % 2 == 0 else Side.SELL
+        if style == "market":
+            return Order(self.oms.next_client_order_id(), ACCOUNT, sym, side, qty, OrderType.MARKET)
+        offset = {"marketable": Decimal("0.01"), "resting": Decimal("-1.00")}[style]
+        px = Decimal(50 + i) + (offset if side is Side.BUY else -offset)
         return Order(self.oms.next_client_order_id(), ACCOUNT, sym, side, qty, OrderType.LIMIT, px)
 
     def settle(self, limit_ns: int = 120 * NS, step_ns: int = 10_000_000) -> None:

@@ -102,7 +102,7 @@ def _run(n: int, seed: int, faults: FaultConfig, data_dir: Path) -> Er1Result:
     t0 = time.perf_counter()
     sent = []
     for k in range(n):
-        order = core.order(k, qty=rng.randint(1, 100), market=k % 2 == 0)
+        order = core.order(k, qty=rng.randint(1, 100), style="market" if k % 2 == 0 else "marketable")
         sent.append(order.client_order_id)
         core.oms.submit(order)
         core.clock.advance(1 * MS)

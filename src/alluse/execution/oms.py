@@ -610,6 +610,8 @@ def _is_redundant(order: Order, event: OrderEvent) -> bool:
     kind, status = event.kind, order.status
     if kind is EventKind.ACCEPTED:
         return status is not OrderStatus.SUBMITTED and status is not OrderStatus.PENDING_CANCEL
+    if kind is EventKind.CANCEL_REJECTED:  # the order finished first (usually: it filled)
+        return status.is_terminal
     return (kind, status) in {
         (EventKind.CANCELED, OrderStatus.CANCELED),
         (EventKind.EXPIRED, OrderStatus.EXPIRED),
