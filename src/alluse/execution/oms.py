@@ -253,7 +253,11 @@ class OrderManager:
         if order.status.is_terminal or order.status is OrderStatus.PENDING_CANCEL:
             return False
         self._journaled(order, fsm.Trigger.CANCEL_REQUEST, self.clock.now_ns())
-        self._send_cancel(order)
+        flight = self._inflight.get(client_order_id)
+        if flight is not None and flight.attempts == 0:  # never left (parked while disconnected): nothing to ask
+            self._not_at_venue(order, "not sent yet")
+        else:
+            self._send_cancel(order)
         return True
 
     def cancel_all(self, account: str | None = None) -> int:
@@ -308,6 +312,22 @@ class OrderManager:
         self.counters.retries += 1
         flight.timer = self.clock.call_later(delay, self._resend, coid)
 
+    def _not_at_venue(self, order: Order, reason: str, *, send_now: bool = False) -> None:
+        """The venue says it never received the order: send it again (same id) — unless we asked to
+        cancel it meanwhile, in which case there is nothing to cancel and it is closed here."""
+        if order.status is OrderStatus.PENDING_CANCEL:
+            self._heard(order.client_order_id)
+            self.on_order_event(
+                OrderEvent(
+                    EventKind.CANCELED, order.client_order_id, self.clock.now_ns(), reason=f"{reason}; cancelled"
+                )
+            )
+        elif order.status is OrderStatus.SUBMITTED:
+            if send_now:
+                self._send(order)
+            else:
+                self._retry_later(order, reason)
+
     def _resend(self, coid: str) -> None:
         order = self.orders.get(coid)
         if order is not None and order.status is OrderStatus.SUBMITTED and coid in self._inflight:
@@ -338,7 +358,7 @@ class OrderManager:
             return
         self.counters.status_queries += 1
         if venue_order is None:
-            self._retry_later(order, "no answer, and the venue does not know the order")
+            self._not_at_venue(order, "no answer, and the venue does not know the order")
         else:
             self._heard(coid)
             self._sync(order, venue_order)
@@ -350,7 +370,7 @@ class OrderManager:
         for f in self.broker.executions(coid):
             if not self.ledger.has_fill(f.fill_id):
                 self.on_order_event(OrderEvent(EventKind.FILL, coid, now, venue.venue_order_id, fill=f))
-        if order.status is OrderStatus.SUBMITTED and venue.status is not OrderStatus.REJECTED:
+        if order.venue_order_id is None and venue.status is not OrderStatus.REJECTED:  # acknowledged after all
             self.on_order_event(OrderEvent(EventKind.ACCEPTED, coid, now, venue.venue_order_id))
         final = _FINAL_EVENT.get(venue.status)
         if final is not None and not order.status.is_terminal:
@@ -425,9 +445,10 @@ class OrderManager:
                     )
                 )
                 report.resolved.append(coid)
-            elif order.status is OrderStatus.SUBMITTED:
-                report.resent.append(coid)
-                self._send(order)
+            else:
+                if order.status is OrderStatus.SUBMITTED:
+                    report.resent.append(coid)
+                self._not_at_venue(order, "not at the venue after reconnect", send_now=True)
         self.risk.rebuild()  # exposure from the reconciled book, adopted orders included
         return report
 
@@ -478,6 +499,13 @@ class OrderManager:
                 self.counters.transient_rejects += 1
                 self._retry_later(order, event.reason)
                 return
+        if (
+            event.kind is EventKind.CANCEL_REJECTED
+            and order.status is OrderStatus.PENDING_CANCEL
+            and order.venue_order_id is None
+        ):  # a cancel refused for an order never acknowledged: does the venue have it at all? ask
+            self._query(order)
+            return
         if _is_redundant(order, event):
             self.counters.redundant_events += 1
             log.debug("redundant %s for %s in %s", event.kind.value, coid, order.status.value)
@@ -525,6 +553,12 @@ class OrderManager:
         self.bus.publish(TOPIC_ORDER_EVENT, (order, event))
         if fill is not None:
             self.bus.publish(TOPIC_FILL, fill)
+        if (
+            trigger is fsm.Trigger.CANCEL_REJECTED
+            and order.status is OrderStatus.SUBMITTED
+            and coid not in self._inflight
+        ):
+            self._query(order)  # a cancel refused for an order never acknowledged: does the venue have it at all?
 
     def on_settlement(self, event: SettlementEvent) -> None:
         fresh = tuple(f for f in event.fills if not self.ledger.has_fill(f.fill_id))

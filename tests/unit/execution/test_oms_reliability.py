@@ -297,3 +297,40 @@ def test_restart_closes_orders_that_never_reached_the_venue(env, tmp_path):
     assert report.reconcile.resolved == [o.client_order_id]
     assert oms2.orders[o.client_order_id].status is S.CANCELED
     assert "never reached the venue" in oms2.orders[o.client_order_id].reason
+
+
+def test_cancel_of_an_order_that_never_left_closes_it_here(env):
+    oms, venue, clock, _ = env
+    venue.connected = False
+    venue.on_connection(False)
+    o = new(oms)
+    oms.submit(o)  # parked: the venue is known to be down
+    assert oms.cancel(o.client_order_id)
+    assert o.status is S.CANCELED and "not sent yet" in o.reason
+    venue.connected = True
+    venue.on_connection(True)
+    assert venue.received == [] and oms.in_flight() == 0
+
+
+def test_cancel_of_a_lost_order_closes_it_once_the_venue_says_it_never_got_it(env):
+    oms, venue, clock, _ = env
+    o = new(oms)
+    venue.silent = True
+    oms.submit(o)
+    venue.records.pop(o.client_order_id)  # the request was lost on the way
+    oms.cancel(o.client_order_id)
+    clock.advance(POLICY.ack_timeout_ns)
+    assert o.status is S.CANCELED and oms.in_flight() == 0
+
+
+def test_a_refused_cancel_of_an_unacknowledged_order_asks_the_venue_and_never_resends(env):
+    oms, venue, clock, _ = env
+    o = new(oms)
+    venue.silent = True
+    oms.submit(o)
+    venue.records.pop(o.client_order_id)  # lost on the way
+    oms.cancel(o.client_order_id)
+    venue.emit(OrderEvent(EventKind.CANCEL_REJECTED, o.client_order_id, 0, reason="unknown order"))
+    assert o.status is S.CANCELED and oms.counters.status_queries == 1
+    clock.advance(10 * NS)
+    assert venue.received == [o.client_order_id]  # the first send only: a cancelled intent is never resent
