@@ -186,6 +186,13 @@ def _print_summary(config: Config, s) -> None:  # s: RunSummary
     )
     if s.strategy:
         console.print("strategy: " + ", ".join(f"{k}={v}" for k, v in s.strategy.items()))
+    console.print(
+        "execution: "
+        + (", ".join(f"{k.replace('_', ' ')} {v}" for k, v in s.execution.items()) or "no retries, no faults met")
+        + (f"; faults injected by the venue: {', '.join(f'{k}={v}' for k, v in s.faults_injected.items())}"
+           if s.faults_injected else "")
+    )  # fmt: skip
+    console.print("trading states: " + ", ".join(f"{a} {st}" for a, st in s.trading_states.items()))
 
     pos = Table(title="positions")
     for col in ("account", "instrument", "qty", "avg cost", "mark (mid)", "unrealized"):

@@ -48,12 +48,35 @@ class RunSummary:
     accounts: list[AccountTotals]
     quality: QualitySummary
     risk_denials: dict[str, int]
+    execution: dict[str, int]  # retries, status queries, reconnects... (order-manager counters, non-zero)
+    faults_injected: dict[str, int]
+    trading_states: dict[str, str]
     strategy: dict[str, int]
     recovered_orders: int
     recovered_open_resolved: int
     session: int
     consistent: bool
     consistency_detail: list[str] = field(default_factory=list)
+
+
+RELIABILITY_COUNTERS = (
+    "retries",
+    "transient_rejects",
+    "permanent_rejects",
+    "gave_up",
+    "ack_timeouts",
+    "status_queries",
+    "send_errors",
+    "disconnects",
+    "reconnects",
+    "reconciliations",
+    "adopted",
+    "redundant_events",
+    "duplicate_fills",
+    "late_fills",
+    "events_refused",
+    "journal_failures",
+)
 
 
 def ledger_from_journal(path: Path) -> Ledger:
@@ -122,6 +145,9 @@ def build_summary(system: TradingSystem, wall_seconds: float, sim_start_ns: int)
         accounts=[c.ledger.totals(a, system.mark) for a in c.ledger.accounts()],
         quality=c.quality.summary(),
         risk_denials={r.value: n for r, n in c.risk.denials.items() if n},
+        execution={k: v for k in RELIABILITY_COUNTERS if (v := getattr(c.oms.counters, k))},
+        faults_injected={k.value: n for k, n in c.venue.fault_counts().items()},
+        trading_states={a: f"{c.risk.states.get(a).value}" for a in system.config.accounts},
         strategy={} if c.strategy is None else {k: getattr(c.strategy.stats, k) for k in c.strategy.stats.__slots__},
         recovered_orders=system.recovery.orders if system.recovery else 0,
         recovered_open_resolved=len(system.recovery.reconcile.resolved) if system.recovery else 0,
