@@ -50,10 +50,11 @@ class ScriptedBroker:
         return []
 
     def submit(self, order):
-        # journal before send: the order must already be on disk when the broker sees it
-        reader = Journal(self.journal_path, readonly=True)
-        self.seen_in_journal.append(order.client_order_id in reader.load().orders)
-        reader.close()
+        if self.journal_path is not None:
+            # journal before send: the order must already be on disk when the broker sees it
+            reader = Journal(self.journal_path, readonly=True)
+            self.seen_in_journal.append(order.client_order_id in reader.load().orders)
+            reader.close()
         self.submitted.append(order.client_order_id)
 
     def cancel(self, coid):
@@ -280,3 +281,21 @@ def test_latency_is_measured_at_receipt(env):
     clock.advance(7_000_000)
     broker.emit(OrderEvent(EventKind.FILL, o.client_order_id, clock.now_ns(), fill=fill(o, 10, "200.00", "F1")))
     assert oms.quality.records[-1].latency_ns == 7_000_000
+
+
+@pytest.mark.parametrize("failure", ["disk full", "read-only"])
+def test_a_real_journal_write_failure_means_the_order_is_not_sent(env, failure):
+    oms, broker, *_ = env
+    broker.journal_path = None  # a second reader of a full database is not what this test is about
+    db = oms.journal._db
+    if failure == "disk full":
+        db.execute(f"PRAGMA max_page_count={db.execute('PRAGMA page_count').fetchone()[0]}")
+    else:
+        db.execute("PRAGMA query_only=ON")  # the file became read-only under us
+    sent = 0
+    with pytest.raises(Exception, match="full|readonly"):
+        for i in range(1, 500):
+            sent += oms.submit(order(oms, quantity=i % 40 + 1)).status is OrderStatus.SUBMITTED
+    assert len(broker.submitted) == sent  # the order whose journal write failed never reached the broker
+    journaled = set(oms.journal.load().orders)
+    assert all(coid in journaled for coid in broker.submitted)
