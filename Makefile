@@ -28,6 +28,7 @@ test: $(STAMP_TEST)
 bench: $(STAMP_RUN)
 	$(BIN)/python benchmarks/md1_market_data.py
 	$(BIN)/python benchmarks/or1_orders.py
+	$(BIN)/python benchmarks/er1_faults.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache build src/*.egg-info

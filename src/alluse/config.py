@@ -274,6 +274,9 @@ class Config(_Section):
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Config:
+        for name in self.risk.accounts:
+            if name not in self.accounts:
+                raise ValueError(f"risk.accounts.{name}: not in [accounts] (a typo would silently apply no limits)")
         for i, sleeve in enumerate(self.strategy.sleeves):
             if sleeve.account not in self.accounts:
                 raise ValueError(f"strategy.sleeves.{i}.account = {sleeve.account!r}: not in [accounts]")

@@ -16,7 +16,6 @@ adopted (tag "external"), in-flight orders are resolved.
 
 from __future__ import annotations
 
-import copy
 import logging
 import random
 from collections.abc import Callable, Iterable
@@ -594,15 +593,15 @@ class OrderManager:
         new: bool = False,
     ) -> None:
         """Apply one transition and journal it; if the journal write fails the order is restored."""
-        before = copy.copy(order)
+        before = [getattr(order, name) for name in _CHANGED_BY_EVENTS]
         fsm.apply(order, trigger, ts, fill=fill, reason=reason)
         if venue_order_id and not order.venue_order_id:
             order.venue_order_id = venue_order_id
         try:
             self.journal.record_order(order, trigger.value, ts, reason, fill)
         except Exception:
-            for name in Order.__slots__:
-                setattr(order, name, getattr(before, name))
+            for name, value in zip(_CHANGED_BY_EVENTS, before, strict=True):
+                setattr(order, name, value)
             raise
         if new:
             self.orders[order.client_order_id] = order
@@ -631,6 +630,9 @@ class OrderManager:
         """Orders sent and not yet heard of (waiting for an ack, a retry or a reconnect)."""
         return len(self._inflight)
 
+
+# what a transition may change (fsm.apply and the venue id); restored together if the journal write fails
+_CHANGED_BY_EVENTS = ("status", "filled_qty", "avg_fill_price", "venue_order_id", "ts_last", "reason")
 
 _FINAL_EVENT = {
     OrderStatus.CANCELED: EventKind.CANCELED,

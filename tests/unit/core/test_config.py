@@ -56,3 +56,20 @@ def test_missing_file_and_bad_toml(tmp_path):
         load_config(tmp_path / "nope.toml")
     with pytest.raises(ConfigError, match="not valid TOML"):
         load_config(write(tmp_path, "[run\n"))
+
+
+def test_risk_override_for_an_unknown_account_is_refused(tmp_path):
+    with pytest.raises(ConfigError, match="risk.accounts.Gen_Acc: not in \\[accounts\\]"):
+        load_config(write(tmp_path, "[risk.accounts.Gen_Acc]\nmax_open_orders = 5\n"))
+
+
+def test_fault_rates_are_checked(tmp_path):
+    with pytest.raises(ConfigError, match="venue.faults.pacing_reject_rate = 1.5"):
+        load_config(write(tmp_path, "[venue.faults]\npacing_reject_rate = 1.5\n"))
+
+
+def test_the_demo_config_loads():
+    from pathlib import Path
+
+    cfg = load_config(Path(__file__).parents[3] / "configs" / "demo.toml")
+    assert cfg.venue.faults.pacing_reject_rate > 0
