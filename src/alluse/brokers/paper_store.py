@@ -28,7 +28,7 @@ from typing import Protocol
 from alluse.brokers.base import VenueOrder
 from alluse.execution.errors import BrokerError, ErrorClass
 from alluse.model import Fill, Instrument, OrderStatus, OrderType, Side, TimeInForce
-from alluse.sqlite_files import open_wal
+from alluse.sqlite_files import FILL_COLUMNS, INSERT_FILL, fill_from_row, fill_row, open_wal
 
 SCHEMA_VERSION = 1
 _WHAT = "venue store"
@@ -93,10 +93,6 @@ ON CONFLICT(client_order_id) DO UPDATE SET
     status=excluded.status, filled_qty=excluded.filled_qty, filled_value=excluded.filled_value,
     reason=excluded.reason
 """
-_INSERT_FILL = (
-    "INSERT INTO fills (fill_id, client_order_id, account, instrument_id, side, quantity, price, commission, ts,"
-    " liquidity) VALUES (?,?,?,?,?,?,?,?,?,?)"
-)
 _INSERT_RECEIPT = "INSERT INTO receipts (client_order_id, ts, outcome) VALUES (?,?,?)"
 _INSERT_ACCOUNT = "INSERT INTO accounts VALUES (?,?)"
 _INSERT_POSITION = "INSERT INTO positions VALUES (?,?,?)"
@@ -249,21 +245,6 @@ def _order_row(r: OrderRecord) -> tuple:
     )
 
 
-def _fill_row(f: Fill) -> tuple:
-    return (
-        f.fill_id,
-        f.client_order_id,
-        f.account,
-        f.instrument_id,
-        f.side.value,
-        f.quantity,
-        str(f.price),
-        str(f.commission),
-        f.ts_event,
-        f.liquidity,
-    )
-
-
 class SqliteVenueStore:
     def __init__(self, path: str | Path, *, synchronous: str = "NORMAL") -> None:
         self.path = Path(path)
@@ -287,7 +268,7 @@ class SqliteVenueStore:
             if batch.orders:
                 db.executemany(_UPSERT_ORDER, [_order_row(r) for r in batch.orders.values()])
             if batch.fills:
-                db.executemany(_INSERT_FILL, [_fill_row(f) for f in batch.fills])
+                db.executemany(INSERT_FILL, [fill_row(f) for f in batch.fills])
             for account, (cash, positions) in batch.accounts.items():
                 db.execute(_INSERT_ACCOUNT, (account, str(cash)))
                 db.executemany(_INSERT_POSITION, [(account, i, q) for i, q in positions.items()])
@@ -308,21 +289,8 @@ class SqliteVenueStore:
                 state.accounts[account][1][instrument_id] = qty
             for row in db.execute("SELECT * FROM orders ORDER BY ts_accepted, venue_seq, client_order_id"):
                 state.orders.append(self._order_of(row, instrument_of))
-            for row in db.execute("SELECT * FROM fills ORDER BY seq"):
-                state.fills.append(
-                    Fill(
-                        client_order_id=row[2],
-                        account=row[3],
-                        instrument_id=row[4],
-                        side=Side(row[5]),
-                        quantity=row[6],
-                        price=Decimal(row[7]),
-                        commission=Decimal(row[8]),
-                        ts_event=row[9],
-                        fill_id=row[1],
-                        liquidity=row[10],
-                    )
-                )
+            for row in db.execute(f"SELECT {FILL_COLUMNS} FROM fills ORDER BY seq"):
+                state.fills.append(fill_from_row(row))
         except (KeyError, ValueError, ArithmeticError, sqlite3.DatabaseError) as exc:
             raise VenueStoreError(f"{_WHAT} {self.path}: unreadable record ({exc!r})") from None
         state.venue_seq = db.execute("SELECT coalesce(max(venue_seq), 0) FROM orders").fetchone()[0]

@@ -23,7 +23,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from alluse.model import Fill, Order, OrderStatus, OrderType, Side, TimeInForce
-from alluse.sqlite_files import open_readonly, open_wal
+from alluse.sqlite_files import FILL_COLUMNS, INSERT_FILL, fill_from_row, fill_row, open_readonly, open_wal
 
 log = logging.getLogger("alluse.journal")
 
@@ -92,7 +92,6 @@ ON CONFLICT(client_order_id) DO UPDATE SET
     venue_order_id=excluded.venue_order_id, ts_last=excluded.ts_last, reason=excluded.reason
 """
 _INSERT_EVENT = "INSERT INTO events (ts, kind, client_order_id, account, status, detail) VALUES (?,?,?,?,?,?)"
-_INSERT_FILL = "INSERT INTO fills VALUES (?,?,?,?,?,?,?,?,?,?)"
 
 
 class JournalError(Exception):
@@ -127,21 +126,6 @@ def _order_row(o: Order) -> tuple:
         o.ts_last,
         o.reason,
         o.tag,
-    )
-
-
-def _fill_row(f: Fill) -> tuple:
-    return (
-        f.fill_id,
-        f.client_order_id,
-        f.account,
-        f.instrument_id,
-        f.side.value,
-        f.quantity,
-        str(f.price),
-        str(f.commission),
-        f.ts_event,
-        f.liquidity,
     )
 
 
@@ -229,12 +213,12 @@ class Journal:
             (_UPSERT_ORDER, _order_row(order)),
         ]
         if fill is not None:
-            statements.append((_INSERT_FILL, _fill_row(fill)))
+            statements.append((INSERT_FILL, fill_row(fill)))
         self._write(statements)
 
     def record_settlement(self, account: str, reason: str, fills: tuple[Fill, ...], ts: int) -> None:
         statements = [(_INSERT_EVENT, (ts, "SETTLEMENT", None, account, None, reason))]
-        statements += [(_INSERT_FILL, _fill_row(f)) for f in fills]
+        statements += [(INSERT_FILL, fill_row(f)) for f in fills]
         self._write(statements)
 
     # ------------------------------------------------------------------ reads
@@ -261,21 +245,8 @@ class Journal:
                 tag=row[15],
             )
             state.orders[order.client_order_id] = order
-        for row in self._db.execute("SELECT * FROM fills ORDER BY ts, rowid"):
-            state.fills.append(
-                Fill(
-                    fill_id=row[0],
-                    client_order_id=row[1],
-                    account=row[2],
-                    instrument_id=row[3],
-                    side=Side(row[4]),
-                    quantity=row[5],
-                    price=Decimal(row[6]),
-                    commission=Decimal(row[7]),
-                    ts_event=row[8],
-                    liquidity=row[9],
-                )
-            )
+        for row in self._db.execute(f"SELECT {FILL_COLUMNS} FROM fills ORDER BY ts, rowid"):
+            state.fills.append(fill_from_row(row))
         for account, amount in self._db.execute("SELECT account, amount FROM deposits ORDER BY seq"):
             state.deposits[account] = state.deposits.get(account, Decimal(0)) + Decimal(amount)
         state.sessions = self.sessions()
