@@ -23,6 +23,7 @@ run: $(STAMP_RUN)
 	$(BIN)/alluse run --config configs/demo.toml $(ARGS)
 
 test: $(STAMP_TEST)
+	bash scripts/ensure-promtool.sh
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: $(STAMP_RUN)

@@ -19,6 +19,9 @@ from rich.table import Table
 from alluse.clock import ns_to_datetime
 from alluse.config import Config, ConfigError, load_config
 from alluse.execution.journal import Journal, JournalError
+from alluse.monitoring.alert_history import AlertHistory, AlertHistoryError
+from alluse.monitoring.http import MetricsServerError
+from alluse.monitoring.store import METRICS_FILE, MetricsStore, MetricsStoreError
 
 # piped output (CI logs, `| less`) gets a wide table instead of rich's 80-column default
 console = Console(width=None if sys.stdout.isatty() else 132)
@@ -54,6 +57,19 @@ def _build_parser() -> argparse.ArgumentParser:
     run.add_argument("--speed", type=float, help="simulated seconds per wall second (default 8000)")
     run.add_argument("--seed", type=int, help="random seed of the simulated market")
     run.add_argument("--data-dir", type=Path, help="where the journal lives (default ./data)")
+    run.add_argument("--metrics-port", type=int, help="serve /metrics and /health on this port (0 = any free port)")
+
+    alerts = sub.add_parser("alerts", help="alert history of a data dir")
+    alerts.add_argument("--data-dir", type=Path, default=Path("data"))
+    alerts.add_argument("--state", choices=["FIRING", "RESOLVED"], help="only this state")
+    alerts.add_argument("--severity", choices=["info", "warning", "critical"])
+    alerts.add_argument("--limit", type=int, default=50)
+
+    metrics = sub.add_parser("metrics", help="latest metric values, or one series over a time range")
+    metrics.add_argument("--data-dir", type=Path, default=Path("data"))
+    metrics.add_argument("--series", help="one series (as listed), e.g. 'alluse_order_latency_seconds:p99'")
+    metrics.add_argument("--prefix", default="alluse_", help="with no --series: only series starting with this")
+    metrics.add_argument("--minutes", type=float, default=10.0, help="with --series: how far back (default 10)")
 
     halt = sub.add_parser("halt", help="stop new orders on an account (all by default); working ones are cancelled")
     resume = sub.add_parser("resume", help="let an account trade again")
@@ -86,8 +102,12 @@ def main(argv: list[str] | None = None) -> int:
             return _orders(args)
         if args.command in ("halt", "resume"):
             return _set_trading_state(args)
+        if args.command == "alerts":
+            return _alerts(args)
+        if args.command == "metrics":
+            return _metrics(args)
         return _positions(args)
-    except (ConfigError, JournalError) as exc:
+    except (ConfigError, JournalError, MetricsServerError, MetricsStoreError, AlertHistoryError) as exc:
         err.print(f"[bold red]error:[/] {exc}", highlight=False)
         return 2
 
@@ -100,6 +120,7 @@ def _run(args: argparse.Namespace) -> int:
     from alluse.system import run_live
 
     overrides = {
+        "monitoring": {"metrics_port": args.metrics_port},
         "run": {
             "duration_s": args.duration,
             "speed": args.speed,
@@ -134,12 +155,19 @@ def _run(args: argparse.Namespace) -> int:
             ),
         )
 
+    fired = []
+
+    def alert(event) -> None:
+        fired.append(event)
+        colour = {"critical": "red", "warning": "yellow"}.get(event.severity, "cyan")
+        console.print(f"[{colour}]alert[/] {event.summary()}", highlight=False)
+
     async def main_task():
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        return await run_live(config, stop, on_progress=show)
+        return await run_live(config, stop, on_progress=show, on_alert=alert)
 
     t0 = time.perf_counter()
     with progress:
@@ -149,7 +177,26 @@ def _run(args: argparse.Namespace) -> int:
     finally:
         system.close()
     _print_summary(config, summary)
+    _print_alerts(fired, system)
     return 0 if summary.consistent else 1
+
+
+def _print_alerts(fired, system) -> None:
+    m = system.monitoring
+    if m is None:
+        console.print("monitoring: off")
+        return
+    firing = m.alerts.firing()
+    console.print(
+        f"alerts this run: {len(fired)} events ("
+        + (", ".join(f"{e.rule} {e.state.value.lower()}" for e in fired) or "none")
+        + f"); firing at the end: {', '.join(a.rule for a in firing) or 'none'}"
+    )
+    if m.store is not None:
+        console.print(
+            f"metrics: {m.store.written_samples:,} samples stored in {m.store.path}, "
+            f"{m.store.dropped_samples:,} dropped; `alluse metrics` and `alluse alerts` read them"
+        )
 
 
 def _print_summary(config: Config, s) -> None:  # s: RunSummary
@@ -261,6 +308,46 @@ def _set_trading_state(args: argparse.Namespace) -> int:
     finally:
         journal.close()
     console.print(f"{', '.join(accounts)} -> {state} ({args.reason})")
+    return 0
+
+
+def _alerts(args: argparse.Namespace) -> int:
+    history = AlertHistory(args.data_dir / "alerts.db", readonly=True)
+    try:
+        events = history.history(state=args.state, severity=args.severity, limit=args.limit)
+    finally:
+        history.close()
+    table = Table(title=f"alerts in {args.data_dir / 'alerts.db'} (newest first)")
+    for col in ("time (UTC)", "rule", "severity", "state", "value", "threshold", "description"):
+        table.add_column(col)
+    for e in events:
+        table.add_row(f"{ns_to_datetime(e.ts_ns):%Y-%m-%d %H:%M:%S}", e.rule, e.severity, e.state.value,
+                      f"{e.value:g}", f"{e.comparison} {e.threshold:g}", e.description)  # fmt: skip
+    console.print(table)
+    return 0
+
+
+def _metrics(args: argparse.Namespace) -> int:
+    reader = MetricsStore.open_readonly(args.data_dir / METRICS_FILE)
+    try:
+        if args.series:
+            end = time.time_ns()
+            points = reader.query(args.series, end - int(args.minutes * 60e9), end)
+            table = Table(title=f"{args.series}, last {args.minutes:g} minutes ({len(points)} points)")
+            table.add_column("time (UTC)")
+            table.add_column("value", justify="right")
+            for ts, value in points:
+                table.add_row(f"{ns_to_datetime(ts):%Y-%m-%d %H:%M:%S}", f"{value:.6g}")
+        else:
+            latest = reader.latest(args.prefix)
+            table = Table(title=f"latest values in {args.data_dir / METRICS_FILE} ({len(latest)} series)")
+            for col in ("series", "value", "at (UTC)"):
+                table.add_column(col, justify="right" if col == "value" else "left")
+            for name, (ts, value) in sorted(latest.items()):
+                table.add_row(name, f"{value:.6g}", f"{ns_to_datetime(ts):%H:%M:%S}")
+    finally:
+        reader.close()
+    console.print(table)
     return 0
 
 

@@ -257,6 +257,111 @@ class JournalConfig(_Section):
         return v
 
 
+ALERT_COMPARISONS = (">", ">=", "<", "<=", "==", "!=")
+ALERT_SEVERITIES = ("info", "warning", "critical")
+FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
+
+
+class AlertRuleConfig(_Section):
+    """One alert rule: `metric comparison threshold` held for `for_s` wall seconds fires it.
+
+    `metric` is a series as the collector names it (`name:suffix{labels}`, see monitoring.metrics.Sample);
+    whether it exists is checked at start against the collector's series, not here. With
+    `clear_threshold` a firing alert resolves only once the value is past it on the good side
+    (hysteresis), so a value hovering at the threshold cannot flap.
+    """
+
+    name: Annotated[str, Field(min_length=1, max_length=80, pattern=r"^[A-Za-z0-9_.-]+$")]
+    metric: Annotated[str, Field(min_length=1, pattern=r"^\S+$")]
+    comparison: str
+    threshold: FiniteFloat
+    for_s: NonNegFloat = 0.0
+    severity: str = "warning"
+    clear_threshold: FiniteFloat | None = None
+    description: str = ""
+
+    @field_validator("comparison")
+    @classmethod
+    def _check_comparison(cls, v: str) -> str:
+        if v not in ALERT_COMPARISONS:
+            raise ValueError(f"expected one of {' '.join(ALERT_COMPARISONS)}")
+        return v
+
+    @field_validator("severity")
+    @classmethod
+    def _check_severity(cls, v: str) -> str:
+        if v not in ALERT_SEVERITIES:
+            raise ValueError(f"expected one of {', '.join(ALERT_SEVERITIES)}")
+        return v
+
+    @model_validator(mode="after")
+    def _check_clear(self) -> AlertRuleConfig:
+        c, t = self.clear_threshold, self.threshold
+        if c is None:
+            return self
+        if self.comparison in ("==", "!="):
+            raise ValueError(f"clear_threshold {c}: not allowed with comparison {self.comparison!r}")
+        if self.comparison in (">", ">=") and c > t:
+            raise ValueError(f"clear_threshold {c} is above threshold {t}: it must lie on the good side (<=)")
+        if self.comparison in ("<", "<=") and c < t:
+            raise ValueError(f"clear_threshold {c} is below threshold {t}: it must lie on the good side (>=)")
+        return self
+
+
+class AlertsConfig(_Section):
+    """Alert rules and where notifications go. The built-in rules apply unless `default_rules = false`;
+    a rule in `rules` with a built-in rule's name replaces it, `disabled_rules` drops built-ins by name.
+    Optional settings take "off" (TOML has no null)."""
+
+    default_rules: bool = True
+    disabled_rules: list[str] = Field(default_factory=list)
+    rules: list[AlertRuleConfig] = Field(default_factory=list)
+    log: bool = True  # log each event at a level by severity
+    file: str | None = "alerts.jsonl"  # JSON lines, relative to the data dir
+    webhook_url: str | None = None  # HTTP(S) POST of a JSON body per event
+    webhook_timeout_s: PositiveFloat = 2.0
+    webhook_retries: Annotated[int, Field(ge=0, le=10)] = 3  # attempts after the first
+    webhook_backoff_s: NonNegFloat = 0.5  # doubled after each failed attempt
+
+    @field_validator("file", "webhook_url", mode="before")
+    @classmethod
+    def _off(cls, v: Any) -> Any:
+        return None if v == "off" else v
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _check_url(cls, v: str | None) -> str | None:
+        if v is not None and not (v.startswith(("http://", "https://")) and len(v.split("/")[2]) > 0):
+            raise ValueError("expected an http:// or https:// URL with a host")
+        return v
+
+    @field_validator("rules")
+    @classmethod
+    def _unique_names(cls, rules: list[AlertRuleConfig]) -> list[AlertRuleConfig]:
+        seen: set[str] = set()
+        for r in rules:
+            if r.name in seen:
+                raise ValueError(f"rule name {r.name!r} appears twice")
+            seen.add(r.name)
+        return rules
+
+
+class MonitoringConfig(_Section):
+    """The collector, its store and the Prometheus endpoint (wall-clock time: they watch the process)."""
+
+    enabled: bool = True
+    interval_s: Annotated[float, Field(ge=0.05, le=60)] = 1.0
+    metrics_port: Annotated[int, Field(ge=0, le=65535)] | None = None  # /metrics and /health; None = off
+    metrics_host: str = "127.0.0.1"
+    store: bool = True  # data/metrics.db
+    retention_s: PositiveFloat = 6 * 3600.0  # raw samples; older ones are kept as 1-minute aggregates
+
+    @field_validator("metrics_port", mode="before")
+    @classmethod
+    def _off(cls, v: Any) -> Any:
+        return None if v == "off" else v
+
+
 class Config(_Section):
     run: RunConfig = RunConfig()
     market: MarketConfig = MarketConfig()
@@ -264,6 +369,8 @@ class Config(_Section):
     risk: RiskConfig = RiskConfig()
     journal: JournalConfig = JournalConfig()
     execution: ExecutionConfig = ExecutionConfig()
+    monitoring: MonitoringConfig = MonitoringConfig()
+    alerts: AlertsConfig = AlertsConfig()
     accounts: dict[str, AccountConfig] = Field(
         default_factory=lambda: {
             "Gen-Acc": AccountConfig(cash=Decimal(100_000)),

@@ -30,6 +30,9 @@ from alluse.marketdata import (
     SimulatedMarketConfig,
 )
 from alluse.model import Instrument, Quote, parse_symbol
+from alluse.monitoring.alerts import AlertEvent
+from alluse.monitoring.collector import LedgerValuation
+from alluse.monitoring.service import Monitoring
 from alluse.portfolio import ExecutionQuality, Ledger
 from alluse.risk import RiskContext, RiskGate, TradingState, TradingStates
 from alluse.strategies.wheel import WheelStrategy
@@ -72,6 +75,7 @@ class TradingSystem:
         self.closed = False
         self._state_seq = 0
         self._risk_timer = None
+        self.monitoring: Monitoring | None = None
 
     def _build(self) -> Components:
         cfg, clock = self.config, self.clock
@@ -264,6 +268,42 @@ class TradingSystem:
         self.c.journal.close()
         self.c.venue.close()
 
+    # ------------------------------------------------------------------ monitoring views
+
+    def metric_sources(self) -> list:
+        """Every component's plain counters, for the collector and the Prometheus exporter."""
+        c = self.c
+        valuation = LedgerValuation(c.ledger, self.fresh_mid)
+        return [c.engine, c.cache, c.oms, c.risk, c.venue, c.ledger, valuation]
+
+    def health(self) -> dict:
+        c = self.c
+        age = None
+        if c.engine.last_accept_ns is not None:
+            age = (self.clock.now_ns() - c.engine.last_accept_ns) / NS  # trading-clock seconds
+        connected = bool(c.venue.connected)
+        return {
+            "ready": self.started and not self.closed and connected and age is not None,
+            "last_quote_age_s": age,
+            "broker_connected": connected,
+            "firing_alerts": [] if self.monitoring is None else [a.rule for a in self.monitoring.alerts.firing()],
+            "trading_states": {a: self.c.risk.states.get(a).value for a in self.config.accounts},
+        }
+
+    def loss_limit_used(self) -> float | None:
+        """The worst account's loss today as a share of its daily loss limit (None: no limits set)."""
+        worst = None
+        for account, watch in self.c.risk.loss.watches.items():
+            limit = self.c.risk.limits(account).daily_loss_limit
+            if limit:
+                used = float((watch.day_start - watch.equity) / limit)
+                worst = used if worst is None else max(worst, used)
+        return worst
+
+    def fresh_mid(self, instrument_id: str) -> float | None:
+        q = self.c.cache.get_fresh(instrument_id)
+        return None if q is None else q.mid
+
     # ------------------------------------------------------------------ queries
 
     def mark(self, instrument_id: str) -> float | None:
@@ -290,10 +330,13 @@ async def run_live(
     stop: asyncio.Event,
     data_dir: str | Path | None = None,
     on_progress: Callable[[TradingSystem, float], None] | None = None,
+    on_alert: Callable[[AlertEvent], None] | None = None,
 ) -> TradingSystem:
     """Run for `config.run.duration_s` wall seconds, or until `stop` is set; always shut down cleanly.
 
-    `on_progress(system, wall_seconds_elapsed)` is called about twice a second (the CLI's status line).
+    Monitoring starts first (a busy metrics port or a bad alert rule stops us before any order),
+    then recovery and trading. `on_progress(system, wall_seconds_elapsed)` is called about twice a
+    second (the CLI's status line), `on_alert(event)` as alerts fire and resolve.
     """
     data = Path(data_dir if data_dir is not None else config.run.data_dir)
     start_ns = resume_start_ns(config, data / JOURNAL_FILE)
@@ -301,6 +344,11 @@ async def run_live(
     clock = LiveClock(loop, speed=config.run.speed, start_ns=start_ns)
     system = TradingSystem(config, clock, data)
     try:
+        if config.monitoring.enabled:
+            system.monitoring = Monitoring(
+                config, data, system.metric_sources(), system.health, system.loss_limit_used, on_alert
+            )
+            await system.monitoring.start()
         system.start()
         t0 = loop.time()
         while not stop.is_set() and (elapsed := loop.time() - t0) < config.run.duration_s:
@@ -316,6 +364,13 @@ async def run_live(
         while system.c.oms.open_orders() and loop.time() < deadline:
             await asyncio.sleep(0.01)
     except BaseException:
+        await _stop_monitoring(system)
         system.close()
         raise
+    await _stop_monitoring(system)
     return system
+
+
+async def _stop_monitoring(system: TradingSystem) -> None:
+    if system.monitoring is not None:
+        await system.monitoring.stop()

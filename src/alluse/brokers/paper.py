@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -96,6 +97,7 @@ from alluse.model import (
     put_collateral,
     to_money,
 )
+from alluse.monitoring.metrics import Metric, counter, gauge
 from alluse.sqlite_files import SYNCHRONOUS_MODES
 
 log = logging.getLogger("alluse.brokers.paper")
@@ -328,6 +330,23 @@ class PaperVenue:
     def events_muted(self) -> int:
         """Events dropped by a lost-response fault."""
         return self._link.events_muted
+
+    def metrics(self) -> Iterator[Metric]:
+        """Reconnects are not counted separately: connection states alternate, so every disconnect
+        but a current one has ended in a reconnect."""
+        up = self._link.connected
+        b = self.name
+        yield gauge("alluse_broker_connected", "1 while the client connection is up", 1 if up else 0, broker=b)
+        yield counter("alluse_broker_disconnects_total", "Connection drops", self.disconnects, broker=b)
+        reconnects = self.disconnects - (0 if up else 1)
+        yield counter("alluse_broker_reconnects_total", "Connections restored", reconnects, broker=b)
+        yield counter(
+            "alluse_broker_orders_received_total", "Submits that reached the venue", self.orders_received, broker=b
+        )
+        yield counter("alluse_broker_fills_total", "Fills made by the venue", self.fills_emitted, broker=b)
+        yield counter("alluse_broker_rejects_total", "Orders the venue refused", self.rejects, broker=b)
+        yield counter("alluse_broker_events_lost_total", "Events due while disconnected", self.events_lost, broker=b)
+        yield gauge("alluse_broker_working_orders", "Orders working at the venue", len(self._working), broker=b)
 
     # ------------------------------------------------------------------ accounts
 

@@ -12,13 +12,18 @@ fail the order with the reason; an unknown outcome (no answer in time) leads to 
 query. After every reconnect, and at every start, `reconcile` compares the journal with the
 venue: fills made while away are booked, orders the venue works but we never sent are
 adopted (tag "external"), in-flight orders are resolved.
+
+Monitoring: order latencies are measured in the trading clock's time, not wall time. The
+venue's latency is simulated in clock time (the paper venue answers `ack_latency_ms` later on
+the clock), so clock time is what a strategy waiting for its fill experiences, and it stays
+right when the clock runs faster than real time or is a TestClock.
 """
 
 from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -32,6 +37,7 @@ from alluse.execution.journal import Journal
 from alluse.execution.retry import RetryPolicy
 from alluse.instruments import InstrumentRegistry
 from alluse.model import Fill, InvalidInput, Order, OrderStatus, check_order_fields
+from alluse.monitoring.metrics import LatencyHistogram, Metric, counter, gauge, histogram
 from alluse.portfolio import ExecutionQuality, Ledger
 from alluse.risk import RiskGate
 
@@ -168,6 +174,9 @@ class OrderManager:
         self._reconcile_timer: TimerHandle | None = None
         self.journal_error: str | None = None
         self.counters = OmsCounters()
+        self.outcomes: dict[OrderStatus, int] = {s: 0 for s in _OUTCOMES}  # orders that ended so, this process
+        self.ack_latency = LatencyHistogram()  # submit -> ACCEPTED heard, clock time
+        self.fill_latency = LatencyHistogram()  # submit -> the fill completing the order heard, clock time
         broker.set_event_handler(self.on_order_event, self.on_settlement)
         broker.set_connection_handler(self.on_connection)
 
@@ -522,7 +531,8 @@ class OrderManager:
                 return
         self._heard(coid)
         trigger = _TRIGGER_OF[event.kind]
-        late = fill is not None and order.status.is_terminal
+        was_terminal = order.status.is_terminal
+        late = fill is not None and was_terminal
         try:
             self._journaled(
                 order, trigger, event.ts_event, reason=event.reason, fill=fill, venue_order_id=event.venue_order_id
@@ -539,6 +549,13 @@ class OrderManager:
         if trigger is fsm.Trigger.REJECT:
             self.counters.permanent_rejects += 1
         arrival = self._arrival.get(coid)  # None: submitted by an earlier session
+        if not was_terminal and order.status.is_terminal and order.status in self.outcomes:
+            self.outcomes[order.status] += 1
+        if arrival is not None:
+            if trigger is fsm.Trigger.ACCEPT:
+                self.ack_latency.observe(self.clock.now_ns() - arrival[1])
+            elif order.status is OrderStatus.FILLED and not was_terminal:
+                self.fill_latency.observe(self.clock.now_ns() - arrival[1])
         if fill is not None:
             self.ledger.apply_fill(fill)
             if arrival is not None:
@@ -630,9 +647,52 @@ class OrderManager:
         """Orders sent and not yet heard of (waiting for an ack, a retry or a reconnect)."""
         return len(self._inflight)
 
+    # ------------------------------------------------------------------ monitoring
+
+    def metrics(self) -> Iterator[Metric]:
+        c = self.counters
+        orders = "Orders by lifecycle event (submitted: passed risk and sent; the rest: how orders ended)"
+        yield counter("alluse_orders_total", orders, c.submitted, event="submitted")
+        yield counter("alluse_orders_total", orders, c.denied, event="denied")
+        for status, n in self.outcomes.items():
+            yield counter("alluse_orders_total", orders, n, event=status.value.lower())
+        by_state = dict.fromkeys(_OPEN_STATES, 0)
+        for order in self._open.values():
+            by_state[order.status] = by_state.get(order.status, 0) + 1
+        for status, n in by_state.items():
+            yield gauge("alluse_open_orders", "Working orders by state", n, state=status.value.lower())
+        yield gauge("alluse_orders_in_flight", "Orders sent and not yet heard of", len(self._inflight))
+        yield histogram(
+            "alluse_order_ack_latency_seconds", "Submit to acknowledgement, trading-clock time", self.ack_latency
+        )
+        yield histogram(
+            "alluse_order_latency_seconds", "Submit to complete fill, trading-clock time", self.fill_latency
+        )
+        rejects = "Rejects heard from the venue or made here, by class"
+        yield counter("alluse_oms_rejects_total", rejects, c.transient_rejects, error_class="transient")
+        yield counter("alluse_oms_rejects_total", rejects, c.permanent_rejects, error_class="permanent")
+        for name, help_text in _OMS_COUNTERS:
+            yield counter(f"alluse_oms_{name}_total", help_text, getattr(c, name))
+
 
 # what a transition may change (fsm.apply and the venue id); restored together if the journal write fails
 _CHANGED_BY_EVENTS = ("status", "filled_qty", "avg_fill_price", "venue_order_id", "ts_last", "reason")
+
+_OUTCOMES = (OrderStatus.FILLED, OrderStatus.CANCELED, OrderStatus.REJECTED, OrderStatus.EXPIRED)
+_OPEN_STATES = (OrderStatus.SUBMITTED, OrderStatus.ACCEPTED, OrderStatus.PARTIALLY_FILLED, OrderStatus.PENDING_CANCEL)
+_OMS_COUNTERS = (  # OmsCounters fields exported as alluse_oms_<field>_total
+    ("retries", "Resends scheduled after a transient failure"),
+    ("ack_timeouts", "Orders not heard of within the ack timeout"),
+    ("status_queries", "Order status queries answered by the venue"),
+    ("gave_up", "Orders failed after the last retry or a permanent send error"),
+    ("send_errors", "Submits or cancels that raised"),
+    ("disconnects", "Broker disconnections seen"),
+    ("reconnects", "Broker reconnections seen"),
+    ("reconciliations", "Reconciliations with the venue completed"),
+    ("events_refused", "Broker events refused (invalid transition or bad fill)"),
+    ("duplicate_fills", "Fills received twice and ignored"),
+    ("journal_failures", "Journal writes that failed"),
+)
 
 _FINAL_EVENT = {
     OrderStatus.CANCELED: EventKind.CANCELED,

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from alluse.clock import Clock
 from alluse.model import InvalidInput, Quote
+from alluse.monitoring.metrics import Metric, counter, gauge
 
 log = logging.getLogger("alluse.marketdata.cache")
 
@@ -101,6 +102,19 @@ class QuoteCache:
 
     def __contains__(self, instrument_id: object) -> bool:
         return instrument_id in self._equities or instrument_id in self._options
+
+    def metrics(self) -> Iterator[Metric]:
+        yield counter("alluse_quote_cache_hits_total", "Cache reads that returned a quote", self.hits)
+        yield counter("alluse_quote_cache_misses_total", "Cache reads of an instrument with no quote", self.misses)
+        yield counter(
+            "alluse_quote_cache_stale_reads_total",
+            "Fresh-quote reads refused: quote older than the TTL",
+            self.stale_reads,
+        )
+        yield counter("alluse_quote_cache_evictions_total", "Option quotes evicted by the LRU bound", self.evictions)
+        yield gauge("alluse_quote_cache_size", "Quotes held", len(self._equities), kind="equity")
+        yield gauge("alluse_quote_cache_size", "Quotes held", len(self._options), kind="option")
+        yield gauge("alluse_quote_cache_capacity", "Most option quotes held", self.option_capacity, kind="option")
 
     def snapshot(self) -> dict[str, int]:
         return {

@@ -8,11 +8,12 @@ can be checked against the fills table independently.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 
 from alluse.model import Fill, InvalidInput, Position
+from alluse.monitoring.metrics import Metric, counter, gauge
 
 ZERO = Decimal(0)
 
@@ -120,6 +121,21 @@ class Ledger:
 
     def accounts(self) -> list[str]:
         return sorted(set(self.deposits) | set(self.cash))
+
+    def metrics(self) -> Iterator[Metric]:
+        """What the ledger knows without prices; equity and exposure need marks (see
+        `alluse.monitoring.collector.LedgerValuation`). Money becomes float here: a reading, not an account."""
+        realized: dict[str, Decimal] = {}
+        for (account, _), pos in self.positions.items():
+            realized[account] = realized.get(account, ZERO) + pos.realized_pnl
+        for account in self.accounts():
+            yield gauge("alluse_account_cash", "Cash", float(self.cash.get(account, ZERO)), account=account)
+            yield gauge(
+                "alluse_account_realized_pnl", "Realized P&L", float(realized.get(account, ZERO)), account=account
+            )
+            yield counter(
+                "alluse_account_fills_total", "Fills booked", self.fill_count.get(account, 0), account=account
+            )
 
     def totals(self, account: str, mark_of: Callable[[str], float | None]) -> AccountTotals:
         realized = sum((p.realized_pnl for (a, _), p in self.positions.items() if a == account), ZERO)

@@ -14,7 +14,7 @@ re-counts its order, every fill recomputes its option's collateral and contract 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -24,6 +24,7 @@ from alluse.clock import Clock
 from alluse.config import RiskConfig
 from alluse.instruments import InstrumentRegistry
 from alluse.model import Fill, Option, Order, OrderStatus, Side
+from alluse.monitoring.metrics import Metric, counter
 from alluse.portfolio.ledger import Ledger
 from alluse.risk.checks import EQUITY_CHECKS, OPTION_CHECKS, OrderView
 from alluse.risk.denial import Denial, DenyReason
@@ -152,6 +153,13 @@ class RiskGate:
             mid = self.ctx.mid_of(order.instrument_id)
             price = Decimal(repr(mid)) if mid is not None else ZERO
         return price * self.ctx.registry.require(order.instrument_id).multiplier
+
+    # ------------------------------------------------------------------ monitoring
+
+    def metrics(self) -> Iterator[Metric]:
+        yield counter("alluse_risk_checks_total", "Orders checked by the risk gate", self.checked)
+        for reason, n in self.denials.items():
+            yield counter("alluse_risk_denials_total", "Orders denied by the risk gate", n, reason=reason.value)
 
     # ------------------------------------------------------------------ periodic
 

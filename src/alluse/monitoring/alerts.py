@@ -1,0 +1,234 @@
+"""The alert engine: turns each interval's series values into alert episodes, once each.
+
+Per rule: INACTIVE -> PENDING (condition true, waiting `for_s`) -> FIRING -> RESOLVED, and from
+RESOLVED to INACTIVE or PENDING at the next value. PENDING falls back to INACTIVE silently when the
+condition stops holding before `for_s`; FIRING stays until the value is past `clear_threshold`
+(or the threshold itself) on the good side. So an episode produces exactly one FIRING and one
+RESOLVED event, and a value hovering at the line neither flaps nor repeats a notification.
+
+A series missing from `values` (or NaN) keeps the rule's state and timers as they are: no data is
+not evidence either way. The collector always supplies throughput, so a stalled feed reads 0.
+
+Every event is recorded in the history and handed to each notifier; a failing history or
+notifier is logged and counted and never reaches the caller (the collector, and so trading).
+Restarting with a history resumes the episodes it left open, so a condition that still holds
+after a restart is not notified twice.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import math
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+from alluse.clock import NS, ns_to_datetime
+from alluse.config import ALERT_SEVERITIES, AlertRuleConfig
+from alluse.monitoring import series as s
+from alluse.monitoring.alert_rules import COMPARATORS
+from alluse.monitoring.metrics import Metric, counter, gauge
+
+if TYPE_CHECKING:
+    from alluse.monitoring.alert_history import AlertHistory
+    from alluse.monitoring.notifiers import Notifier
+
+log = logging.getLogger("alluse.monitoring.alerts")
+
+
+class AlertStatus(enum.Enum):
+    INACTIVE = "inactive"
+    PENDING = "pending"
+    FIRING = "firing"
+    RESOLVED = "resolved"
+
+
+@dataclass(slots=True, frozen=True)
+class AlertEvent:
+    """A FIRING or RESOLVED transition: what is notified and stored. `threshold` is the line the
+    value crossed (the clear threshold for RESOLVED); `started_ns` is when the episode fired."""
+
+    rule: str
+    severity: str
+    state: AlertStatus
+    metric: str
+    comparison: str
+    value: float
+    threshold: float
+    ts_ns: int
+    started_ns: int
+    description: str = ""
+
+    def to_dict(self) -> dict[str, object]:
+        """JSON-ready (strict JSON: a non-finite value becomes a string)."""
+        return {
+            "rule": self.rule,
+            "state": self.state.value,
+            "severity": self.severity,
+            "metric": self.metric,
+            "comparison": self.comparison,
+            "value": self.value if math.isfinite(self.value) else str(self.value),
+            "threshold": self.threshold,
+            "ts": ns_to_datetime(self.ts_ns).isoformat(),
+            "ts_ns": self.ts_ns,
+            "started_ns": self.started_ns,
+            "description": self.description,
+        }
+
+    def summary(self) -> str:
+        """One line for logs and the console."""
+        cond = f"{self.metric} {self.comparison} {self.threshold:g}"
+        if self.state is AlertStatus.RESOLVED:
+            lasted = (self.ts_ns - self.started_ns) / NS
+            past = f"past {self.threshold:g}; lasted {lasted:.0f} s"
+            return f"RESOLVED {self.rule}: {self.metric} = {self.value:g} ({past})"
+        return f"FIRING [{self.severity}] {self.rule}: {cond} (value {self.value:g}) {self.description}".rstrip()
+
+
+@dataclass(slots=True, frozen=True)
+class AlertState:
+    """Where one rule stands. `since_ns` is when it entered `status` (None: never left INACTIVE);
+    `value`/`value_ns` the last value it saw."""
+
+    rule: AlertRuleConfig
+    status: AlertStatus
+    since_ns: int | None = None
+    value: float | None = None
+    value_ns: int | None = None
+
+
+@dataclass(slots=True)
+class _Track:
+    rule: AlertRuleConfig
+    check: Callable[[float, float], bool]
+    for_ns: int
+    clear: float
+    state: AlertState
+    fired_ns: int = 0
+
+
+class AlertEngine:
+    """Evaluated by the collector every interval, on whatever thread the collector uses (one at a time).
+    `now_ns` (wall time, epoch ns) is used when `evaluate` is not given a time."""
+
+    def __init__(
+        self,
+        rules: Iterable[AlertRuleConfig],
+        notifiers: Iterable[Notifier] = (),
+        history: AlertHistory | None = None,
+        now_ns: Callable[[], int] = time.time_ns,
+    ) -> None:
+        self._tracks: list[_Track] = []
+        for r in rules:
+            if any(t.rule.name == r.name for t in self._tracks):
+                raise ValueError(f"alert rule name {r.name!r} used twice")
+            clear = r.threshold if r.clear_threshold is None else r.clear_threshold
+            state = AlertState(r, AlertStatus.INACTIVE)
+            self._tracks.append(_Track(r, COMPARATORS[r.comparison], round(r.for_s * NS), clear, state))
+        self.notifiers = list(notifiers)
+        names = [n.name for n in self.notifiers]
+        if len(set(names)) != len(names):
+            raise ValueError(f"notifier names {names}: each must be unique (they label the metrics)")
+        self.history = history
+        self._now_ns = now_ns
+        self._raised = dict.fromkeys(names, 0)  # notify() calls that raised, per notifier
+        self.history_failures = 0
+        if history is not None:
+            self._resume(history.open_episodes())
+
+    def _resume(self, open_episodes: dict[str, AlertEvent]) -> None:
+        for t in self._tracks:
+            fired = open_episodes.get(t.rule.name)
+            if fired is not None:
+                t.fired_ns = fired.started_ns
+                t.state = replace(t.state, status=AlertStatus.FIRING, since_ns=fired.started_ns)
+                log.info(
+                    "alert %s: still firing from an earlier run (since %s)",
+                    t.rule.name,
+                    ns_to_datetime(fired.started_ns).isoformat(),
+                )
+
+    # ------------------------------------------------------------------ evaluation
+
+    def evaluate(self, values: dict[str, float], now_ns: int | None = None) -> list[AlertEvent]:
+        """Advance every rule by this interval's values; returns the events it produced (already
+        recorded and notified)."""
+        now = self._now_ns() if now_ns is None else now_ns
+        events = []
+        for t in self._tracks:
+            v = values.get(t.rule.metric)
+            if v is None or math.isnan(v):
+                continue
+            event = self._step(t, float(v), now)
+            if event is not None:
+                events.append(event)
+        for event in events:
+            self._publish(event)
+        return events
+
+    def _step(self, t: _Track, v: float, now: int) -> AlertEvent | None:
+        r, st = t.rule, t.state
+        status, since = st.status, st.since_ns
+        event = None
+        if status is AlertStatus.FIRING:
+            if not t.check(v, t.clear):
+                status, since = AlertStatus.RESOLVED, now
+                event = self._event(t, AlertStatus.RESOLVED, v, t.clear, now)
+        elif not t.check(v, r.threshold):
+            if status is not AlertStatus.INACTIVE:
+                status, since = AlertStatus.INACTIVE, now
+        else:
+            if status is not AlertStatus.PENDING:
+                status, since = AlertStatus.PENDING, now
+            if now - since >= t.for_ns:
+                status, since, t.fired_ns = AlertStatus.FIRING, now, now
+                event = self._event(t, AlertStatus.FIRING, v, r.threshold, now)
+        t.state = AlertState(r, status, since, v, now)
+        return event
+
+    @staticmethod
+    def _event(t: _Track, state: AlertStatus, v: float, threshold: float, now: int) -> AlertEvent:
+        r = t.rule
+        return AlertEvent(
+            r.name, r.severity, state, r.metric, r.comparison, v, threshold, now, t.fired_ns, r.description
+        )
+
+    def _publish(self, event: AlertEvent) -> None:
+        if self.history is not None:
+            try:
+                self.history.record(event)
+            except Exception as exc:  # a locked or full disk must not stop notifications or trading
+                self.history_failures += 1
+                log.error("alert history: could not record %s %s: %s", event.rule, event.state.value, exc)
+        for n in self.notifiers:
+            try:
+                n.notify(event)
+            except Exception:  # a notifier's bug is its own; the others still hear of the event
+                self._raised[n.name] += 1
+                log.exception("notifier %s raised on %s %s", n.name, event.rule, event.state.value)
+
+    # ------------------------------------------------------------------ reading
+
+    def states(self) -> list[AlertState]:
+        return [t.state for t in self._tracks]
+
+    def firing(self) -> list[AlertState]:
+        return [t.state for t in self._tracks if t.state.status is AlertStatus.FIRING]
+
+    def metrics(self) -> Iterator[Metric]:
+        firing = dict.fromkeys(ALERT_SEVERITIES, 0)
+        for st in self.firing():
+            firing[st.rule.severity] += 1
+        for severity, n in firing.items():
+            yield gauge(s.ALERTS_FIRING, "Alerts firing now", n, severity=severity)
+        for n in self.notifiers:
+            yield counter(s.ALERT_NOTIFICATIONS_TOTAL, "Alert events delivered", n.delivered, notifier=n.name)
+            yield counter(
+                s.ALERT_NOTIFIER_FAILURES_TOTAL,
+                "Alert events a notifier failed to deliver (after its retries)",
+                n.failures + self._raised[n.name],
+                notifier=n.name,
+            )
+        yield counter(s.ALERT_HISTORY_FAILURES_TOTAL, "Alert events the history failed to store", self.history_failures)

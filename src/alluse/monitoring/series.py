@@ -1,0 +1,30 @@
+"""The series the collector derives and the default alert rules watch: one spelling, imported by both.
+
+A rule naming a series the collector does not produce would never fire, so the names live here
+once rather than as string literals on each side. Forms follow `metrics.Sample`.
+"""
+
+from __future__ import annotations
+
+from alluse.monitoring.metrics import derived
+
+TRADING_ERROR_RATIO = "alluse_trading_error_ratio"  # rejected / submitted orders over the interval, 0..1
+# submit to acknowledgement, seconds: the order path's own latency. (Submit to fill also counts the time a
+# limit order rests waiting for the market, minutes for the wheel's entries: no alert can use that.)
+ORDER_LATENCY_P99 = derived("alluse_order_ack_latency_seconds", "p99")
+QUOTES_ACCEPTED_RATE = derived('alluse_quotes_total{outcome="accepted"}', "rate")  # quotes per second
+FEED_LATENCY_P99 = derived("alluse_feed_latency_seconds", "p99")  # feed to subscriber, seconds
+BROKER_CONNECTED = 'alluse_broker_connected{broker="paper"}'  # 1 connected, 0 not; the built-in paper venue
+PROCESS_RSS_BYTES = "alluse_process_rss_bytes"
+PROCESS_CPU_PERCENT = "alluse_process_cpu_percent"  # psutil: 100 = one full core
+STALE_QUOTE_RATIO = "alluse_stale_quote_ratio"  # stale reads / reads over the interval, 0..1
+DAILY_LOSS_LIMIT_USED_RATIO = "alluse_daily_loss_limit_used_ratio"  # today's loss / daily limit, worst account
+QUOTE_AGE_SECONDS = "alluse_quote_age_seconds"  # wall seconds since the last accepted quote
+EVENT_LOOP_LAG_SECONDS = "alluse_event_loop_lag_seconds"  # how late the collector's own tick fired
+METRICS_STORE_HEALTHY = "alluse_metrics_store_healthy"  # 1 writing, 0 failing (locked, full, not a database)
+
+# the engine's own
+ALERTS_FIRING = "alluse_alerts_firing"
+ALERT_NOTIFICATIONS_TOTAL = "alluse_alert_notifications_total"
+ALERT_NOTIFIER_FAILURES_TOTAL = "alluse_alert_notifier_failures_total"
+ALERT_HISTORY_FAILURES_TOTAL = "alluse_alert_history_failures_total"

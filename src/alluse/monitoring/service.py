@@ -1,0 +1,109 @@
+"""Monitoring assembled for a running system: collector -> store and alert engine; exporter -> HTTP.
+
+The trading components only keep plain counters (their `metrics()`); everything here reads them
+on the collector's wall-clock tick or at scrape time. Blocking work stays off the loop: the store
+writes on its own thread, the webhook notifier too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from alluse.config import Config
+from alluse.monitoring import series
+from alluse.monitoring.alert_history import AlertHistory
+from alluse.monitoring.alert_rules import rules_from_config, validate_rules
+from alluse.monitoring.alerts import AlertEngine, AlertEvent
+from alluse.monitoring.collector import (
+    PERCENTILES,
+    SERIES_DAILY_LOSS_USED,
+    SERIES_EVENT_LOOP_LAG,
+    SERIES_QUOTE_AGE,
+    SERIES_STALE_QUOTE_RATIO,
+    SERIES_TRADING_ERROR_RATIO,
+    Collector,
+)
+from alluse.monitoring.exporter import PrometheusExporter
+from alluse.monitoring.http import MetricsServer
+from alluse.monitoring.metrics import MetricKind, MetricSource, derived
+from alluse.monitoring.notifiers import CallbackNotifier, build_notifiers
+from alluse.monitoring.resources import ResourceSampler
+from alluse.monitoring.store import METRICS_FILE, MetricsStore
+
+log = logging.getLogger("alluse.monitoring.service")
+
+ALERTS_FILE = "alerts.db"
+
+
+def known_series(sources: Iterable[MetricSource]) -> set[str]:
+    """Every series the collector will produce from these sources (rules are checked against it)."""
+    known = {SERIES_TRADING_ERROR_RATIO, SERIES_STALE_QUOTE_RATIO, SERIES_QUOTE_AGE, SERIES_DAILY_LOSS_USED}
+    known |= {SERIES_EVENT_LOOP_LAG, series.PROCESS_CPU_PERCENT}  # these two need a previous reading first
+    for source in sources:
+        for m in source.metrics():
+            if m.kind is MetricKind.HISTOGRAM:
+                known.update(derived(m.series, suffix) for suffix in (*(name for _, name in PERCENTILES), "rate"))
+            else:
+                known.add(m.series)
+                if m.kind is MetricKind.COUNTER:
+                    known.add(derived(m.series, "rate"))
+    return known
+
+
+class Monitoring:
+    def __init__(
+        self,
+        config: Config,
+        data_dir: Path,
+        sources: list[MetricSource],
+        health: Callable[[], Mapping[str, Any]],
+        loss_limit_used: Callable[[], float | None],
+        on_alert: Callable[[AlertEvent], None] | None = None,
+    ) -> None:
+        mc = config.monitoring
+        self.config = config
+        self.store = MetricsStore(data_dir / METRICS_FILE, retention_s=mc.retention_s) if mc.store else None
+        resources = ResourceSampler(data_dir)
+        own = [s for s in (self.store,) if s is not None]
+        rules = rules_from_config(config.alerts)
+        validate_rules(rules, known_series([*sources, *own, resources]))
+        notifiers = build_notifiers(config.alerts, data_dir)
+        if on_alert is not None:
+            notifiers.append(CallbackNotifier(on_alert, name="console"))
+        self.notifiers = notifiers
+        self.history = AlertHistory(data_dir / ALERTS_FILE)
+        self.alerts = AlertEngine(rules, notifiers, self.history, now_ns=time.time_ns)
+        self.collector = Collector(
+            [*sources, *own, self.alerts],
+            interval_s=mc.interval_s,
+            resources=resources,
+            on_samples=self.store.submit if self.store is not None else None,
+            on_values=self.alerts.evaluate,
+            loss_limit_used=loss_limit_used,
+        )
+        self.exporter = PrometheusExporter([*sources, *own, self.alerts, self.collector, resources])
+        self.server = MetricsServer(self.exporter, health)
+        self.events: list[AlertEvent] = []  # this run's alert events, for the summary
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        port = self.config.monitoring.metrics_port
+        if port is not None:
+            await self.server.start(self.config.monitoring.metrics_host, port)
+            log.info("metrics on http://%s:%d/metrics", self.config.monitoring.metrics_host, self.server.port)
+        self.collector.start(loop)
+
+    async def stop(self) -> None:
+        self.collector.stop()
+        self.collector.collect_once(time.time_ns())  # the last interval, so the store and alerts see the end
+        await self.server.stop()
+        for n in self.notifiers:
+            n.close()
+        if self.store is not None:
+            await asyncio.to_thread(self.store.close)
+        self.history.close()
