@@ -13,6 +13,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -144,7 +145,14 @@ def _run(args: argparse.Namespace) -> int:
     )
     task = progress.add_task("run", total=config.run.duration_s, status="starting")
 
+    announced = []
+
     def show(system, elapsed: float) -> None:
+        m = system.monitoring
+        if not announced and m is not None and config.monitoring.metrics_port is not None:
+            announced.append(True)
+            host = config.monitoring.metrics_host
+            console.print(f"serving http://{host}:{m.server.port}/metrics and /health", highlight=False)
         c = system.c
         progress.update(
             task,
@@ -160,7 +168,7 @@ def _run(args: argparse.Namespace) -> int:
     def alert(event) -> None:
         fired.append(event)
         colour = {"critical": "red", "warning": "yellow"}.get(event.severity, "cyan")
-        console.print(f"[{colour}]alert[/] {event.summary()}", highlight=False)
+        console.print(f"[{colour}]alert[/] {escape(event.summary())}", highlight=False)
 
     async def main_task():
         stop = asyncio.Event()
@@ -190,7 +198,7 @@ def _print_alerts(fired, system) -> None:
     console.print(
         f"alerts this run: {len(fired)} events ("
         + (", ".join(f"{e.rule} {e.state.value.lower()}" for e in fired) or "none")
-        + f"); firing at the end: {', '.join(a.rule for a in firing) or 'none'}"
+        + f"); firing at the end: {', '.join(a.rule.name for a in firing) or 'none'}"
     )
     if m.store is not None:
         console.print(

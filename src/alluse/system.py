@@ -249,14 +249,18 @@ class TradingSystem:
                 applied += 1
         return applied
 
-    def stop_trading(self) -> None:
-        """Stop new decisions and market data, and ask the venue to cancel what is still working."""
+    def _stop_timers(self) -> None:
         c = self.c
         if self._risk_timer is not None:
             self._risk_timer.cancel()
         if c.strategy is not None:
             c.strategy.stop()
         c.market.stop()
+
+    def stop_trading(self) -> None:
+        """Stop new decisions and market data, and ask the venue to cancel what is still working."""
+        c = self.c
+        self._stop_timers()
         cancelled = c.oms.cancel_all()
         log.info("stopping: %d working orders cancelled", cancelled)
 
@@ -264,6 +268,7 @@ class TradingSystem:
         if self.closed:
             return
         self.closed = True
+        self._stop_timers()  # nothing may reach the stores after they close (an error path skips stop_trading)
         self.c.journal.end_session(self.clock.now_ns())
         self.c.journal.close()
         self.c.venue.close()
@@ -286,7 +291,7 @@ class TradingSystem:
             "ready": self.started and not self.closed and connected and age is not None,
             "last_quote_age_s": age,
             "broker_connected": connected,
-            "firing_alerts": [] if self.monitoring is None else [a.rule for a in self.monitoring.alerts.firing()],
+            "firing_alerts": [] if self.monitoring is None else [a.rule.name for a in self.monitoring.alerts.firing()],
             "trading_states": {a: self.c.risk.states.get(a).value for a in self.config.accounts},
         }
 
