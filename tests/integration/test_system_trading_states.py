@@ -1,8 +1,6 @@
 """Trading states in a running system: operator halt/resume through the journal, loss limits, restarts."""
 
-from decimal import Decimal
 
-import pytest
 
 from alluse.clock import NS, TestClock, datetime_to_ns
 from alluse.config import load_config
