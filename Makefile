@@ -30,6 +30,8 @@ bench: $(STAMP_RUN)
 	$(BIN)/python benchmarks/md1_market_data.py
 	$(BIN)/python benchmarks/or1_orders.py
 	$(BIN)/python benchmarks/er1_faults.py
+	$(BIN)/python benchmarks/mon1_overhead.py
+	$(BIN)/python benchmarks/mon1_store.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache build src/*.egg-info
