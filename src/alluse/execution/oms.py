@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import random
+import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -177,6 +178,7 @@ class OrderManager:
         self.outcomes: dict[OrderStatus, int] = {s: 0 for s in _OUTCOMES}  # orders that ended so, this process
         self.ack_latency = LatencyHistogram()  # submit -> ACCEPTED heard, clock time
         self.fill_latency = LatencyHistogram()  # submit -> the fill completing the order heard, clock time
+        self.request_latency = LatencyHistogram()  # wall time inside broker.submit: the request itself
         broker.set_event_handler(self.on_order_event, self.on_settlement)
         broker.set_connection_handler(self.on_connection)
 
@@ -282,6 +284,7 @@ class OrderManager:
             return
         flight.attempts += 1
         flight.parked = False
+        t0 = time.perf_counter_ns()
         try:
             self.broker.submit(order)
         except Exception as exc:  # classified, never swallowed: every outcome below is journaled or retried
@@ -295,6 +298,8 @@ class OrderManager:
             else:
                 self._give_up(order, f"send failed: {exc}")
             return
+        finally:
+            self.request_latency.observe(time.perf_counter_ns() - t0)
         if coid in self._inflight and order.status is OrderStatus.SUBMITTED:  # nothing heard yet
             flight.timer = self.clock.call_later(self.retry.ack_timeout_ns, self._on_ack_timeout, coid, flight.attempts)
 
@@ -662,6 +667,9 @@ class OrderManager:
         for status, n in by_state.items():
             yield gauge("alluse_open_orders", "Working orders by state", n, state=status.value.lower())
         yield gauge("alluse_orders_in_flight", "Orders sent and not yet heard of", len(self._inflight))
+        yield histogram(
+            "alluse_broker_request_seconds", "Wall time of the broker's submit call", self.request_latency
+        )
         yield histogram(
             "alluse_order_ack_latency_seconds", "Submit to acknowledgement, trading-clock time", self.ack_latency
         )
