@@ -63,11 +63,12 @@ class Counter:
 
 
 def run_once(
-    registry: InstrumentRegistry, quotes: list[Quote], batch: int, per_quote: bool
+    registry: InstrumentRegistry, quotes: list[Quote], batch: int, per_quote: bool, instrument: bool = True
 ) -> tuple[float, DataEngine, int]:
+    """One pass; `instrument` switches the sampled feed-latency measurement (MON-1 compares both)."""
     clock = TestClock(quotes[0].ts_recv)
     cache = QuoteCache(clock, ttl_ns=5 * NS, option_capacity=450, is_option=registry.is_option)
-    engine = DataEngine(registry, cache, clock)
+    engine = DataEngine(registry, cache, clock, instrument=instrument)
     counters = []
     for instrument in registry:
         counter = Counter()

@@ -29,42 +29,16 @@ from alluse.bus import MessageBus
 from alluse.clock import NS, TestClock
 from alluse.execution.journal import Journal
 from alluse.execution.oms import OrderManager
-from alluse.instruments import InstrumentRegistry
 from alluse.marketdata import DataEngine, QuoteCache
-from alluse.model import Order, OrderType, Quote, Side
+from alluse.model import Order, OrderType, Side
 from alluse.monitoring.collector import Collector, LedgerValuation
 from alluse.monitoring.metrics import LatencyHistogram, counter, histogram
 from alluse.monitoring.resources import ResourceSampler
 from alluse.portfolio import ExecutionQuality, Ledger
 from alluse.risk import RiskContext, RiskGate
-from md1_market_data import Counter, build_registry, generate_quotes
+from md1_market_data import build_registry, generate_quotes, run_once
 
 # ---------------------------------------------------------------------------- 1. MD-1 on vs off
-
-
-def md1_once(registry: InstrumentRegistry, quotes: list[Quote], batch: int, per_quote: bool, instrument: bool):
-    clock = TestClock(quotes[0].ts_recv)
-    cache = QuoteCache(clock, ttl_ns=5 * NS, option_capacity=450, is_option=registry.is_option)
-    engine = DataEngine(registry, cache, clock, instrument=instrument)
-    counters = []
-    for inst in registry:
-        c = Counter()
-        counters.append(c)
-        engine.subscribe(inst.id, c)
-    if per_quote:
-        on_quote = engine.on_quote
-        t0 = time.perf_counter_ns()
-        for q in quotes:
-            on_quote(q)
-    else:
-        batches = [quotes[i : i + batch] for i in range(0, len(quotes), batch)]
-        on_quotes = engine.on_quotes
-        t0 = time.perf_counter_ns()
-        for b in batches:
-            on_quotes(b)
-    elapsed = time.perf_counter_ns() - t0
-    assert sum(c.n for c in counters) == engine.accepted == len(quotes)
-    return elapsed / len(quotes), engine
 
 
 def md1_overhead(quotes_n: int, repeats: int, batch: int) -> list[float]:
@@ -78,7 +52,9 @@ def md1_overhead(quotes_n: int, repeats: int, batch: int) -> list[float]:
         engine_on = None
         for r in range(repeats):
             for mode in (True, False) if r % 2 else (False, True):
-                ns, engine = md1_once(registry, quotes, batch, per_quote, mode)
+                seconds, engine, delivered = run_once(registry, quotes, batch, per_quote, mode)
+                assert delivered == engine.accepted == len(quotes)
+                ns = seconds * 1e9 / len(quotes)
                 times[mode].append(ns)
                 if mode:
                     engine_on = engine
