@@ -20,8 +20,9 @@ from rich.table import Table
 from alluse.clock import ns_to_datetime
 from alluse.config import Config, ConfigError, load_config
 from alluse.execution.journal import Journal, JournalError
-from alluse.monitoring.alert_history import AlertHistory, AlertHistoryError
+from alluse.monitoring.alert_history import ALERTS_FILE, AlertHistory, AlertHistoryError
 from alluse.monitoring.http import MetricsServerError
+from alluse.monitoring.notifiers import NotifierError
 from alluse.monitoring.store import METRICS_FILE, MetricsStore, MetricsStoreError
 
 # piped output (CI logs, `| less`) gets a wide table instead of rich's 80-column default
@@ -62,9 +63,9 @@ def _build_parser() -> argparse.ArgumentParser:
 
     alerts = sub.add_parser("alerts", help="alert history of a data dir")
     alerts.add_argument("--data-dir", type=Path, default=Path("data"))
-    alerts.add_argument("--state", choices=["FIRING", "RESOLVED"], help="only this state")
+    alerts.add_argument("--state", choices=["firing", "resolved"], help="only this state")
     alerts.add_argument("--severity", choices=["info", "warning", "critical"])
-    alerts.add_argument("--limit", type=int, default=50)
+    alerts.add_argument("--limit", type=int, default=50, help="newest N events (default 50)")
 
     metrics = sub.add_parser("metrics", help="latest metric values, or one series over a time range")
     metrics.add_argument("--data-dir", type=Path, default=Path("data"))
@@ -108,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "metrics":
             return _metrics(args)
         return _positions(args)
-    except (ConfigError, JournalError, MetricsServerError, MetricsStoreError, AlertHistoryError) as exc:
+    except (ConfigError, JournalError, MetricsServerError, MetricsStoreError, AlertHistoryError, NotifierError) as exc:
         err.print(f"[bold red]error:[/] {exc}", highlight=False)
         return 2
 
@@ -320,12 +321,15 @@ def _set_trading_state(args: argparse.Namespace) -> int:
 
 
 def _alerts(args: argparse.Namespace) -> int:
-    history = AlertHistory(args.data_dir / "alerts.db", readonly=True)
+    if args.limit < 1:
+        err.print(f"[bold red]error:[/] limit={args.limit}: must be at least 1")
+        return 2
+    history = AlertHistory(args.data_dir / ALERTS_FILE, readonly=True)
     try:
         events = history.history(state=args.state, severity=args.severity, limit=args.limit)
     finally:
         history.close()
-    table = Table(title=f"alerts in {args.data_dir / 'alerts.db'} (newest first)")
+    table = Table(title=f"alerts in {args.data_dir / ALERTS_FILE} (newest first)")
     for col in ("time (UTC)", "rule", "severity", "state", "value", "threshold", "description"):
         table.add_column(col)
     for e in events:

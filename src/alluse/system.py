@@ -284,8 +284,8 @@ class TradingSystem:
     def health(self) -> dict:
         c = self.c
         age = None
-        if c.engine.last_accept_ns is not None:
-            age = (self.clock.now_ns() - c.engine.last_accept_ns) / NS  # trading-clock seconds
+        if c.engine.last_accept_ns is not None:  # wall seconds, like the collector's quote age
+            age = (self.clock.now_ns() - c.engine.last_accept_ns) / NS / getattr(self.clock, "speed", 1.0)
         connected = bool(c.venue.connected)
         return {
             "ready": self.started and not self.closed and connected and age is not None,
@@ -349,9 +349,9 @@ async def run_live(
     clock = LiveClock(loop, speed=config.run.speed, start_ns=start_ns)
     system = TradingSystem(config, clock, data)
     try:
-        if config.monitoring.enabled:
-            system.monitoring = Monitoring(
-                config, data, system.metric_sources(), system.health, system.loss_limit_used, on_alert
+        if config.monitoring.enabled:  # built on a thread: opening and checking metrics.db may take a while
+            system.monitoring = await asyncio.to_thread(
+                Monitoring, config, data, system.metric_sources(), system.health, system.loss_limit_used, on_alert
             )
             await system.monitoring.start()
         system.start()
@@ -369,10 +369,15 @@ async def run_live(
         while system.c.oms.open_orders() and loop.time() < deadline:
             await asyncio.sleep(0.01)
     except BaseException:
-        await _stop_monitoring(system)
-        system.close()
+        try:
+            await _stop_monitoring(system)
+        finally:
+            system.close()
         raise
-    await _stop_monitoring(system)
+    try:
+        await _stop_monitoring(system)
+    except Exception:  # monitoring must not cost the summary (or the journal's clean close)
+        log.exception("monitoring did not stop cleanly")
     return system
 
 

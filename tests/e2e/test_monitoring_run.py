@@ -1,7 +1,10 @@
 """Monitoring as an operator meets it: /metrics and /health during a run, alerts, bad setups."""
 
 import json
+import os
+import shutil
 import socket
+import subprocess
 import time
 import urllib.request
 
@@ -40,6 +43,12 @@ def test_metrics_and_health_answer_during_a_run(spawn, alluse, data_dir):
     assert health is not None and health["ready"] and health["broker_connected"], health
     status, text = get(f"http://127.0.0.1:{port}/metrics")
     assert status == 200
+    promtool = shutil.which("promtool")
+    if promtool is None and os.environ.get("CI"):
+        pytest.fail("promtool missing in CI (make test installs it with scripts/ensure-promtool.sh)")
+    if promtool is not None:  # the real system's exposition, not just a synthetic one
+        check = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True, text=True)
+        assert check.returncode == 0, check.stdout + check.stderr
     assert 'alluse_quotes_total{outcome="accepted"}' in text
     assert "alluse_order_ack_latency_seconds_bucket" in text and "# TYPE alluse_orders_total counter" in text
     out, err = proc.communicate(timeout=60)
@@ -52,6 +61,8 @@ def test_metrics_and_health_answer_during_a_run(spawn, alluse, data_dir):
     assert res.returncode == 0 and "points)" in res.stdout and " 0 points" not in res.stdout
     res = alluse("alerts", "--data-dir", str(data_dir))
     assert res.returncode == 0 and "alerts in" in res.stdout
+    res = alluse("alerts", "--data-dir", str(data_dir), "--state", "firing", "--severity", "critical")
+    assert res.returncode == 0, res.stderr
 
 
 def test_a_port_in_use_is_a_clear_error_before_any_order(alluse, data_dir):

@@ -1,7 +1,5 @@
 """Trading states in a running system: operator halt/resume through the journal, loss limits, restarts."""
 
-
-
 from alluse.clock import NS, TestClock, datetime_to_ns
 from alluse.config import load_config
 from alluse.execution.journal import Journal

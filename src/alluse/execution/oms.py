@@ -170,14 +170,15 @@ class OrderManager:
         self._open: dict[str, Order] = {}
         self._inflight: dict[str, _InFlight] = {}
         self._arrival: dict[str, tuple[float | None, int]] = {}  # id -> (arrival mid, submit ts)
+        self._sent_wall: dict[str, int] = {}  # id -> perf_counter_ns at submit (latency histograms)
         self._session = 0
         self._seq = 0
         self._reconcile_timer: TimerHandle | None = None
         self.journal_error: str | None = None
         self.counters = OmsCounters()
         self.outcomes: dict[OrderStatus, int] = {s: 0 for s in _OUTCOMES}  # orders that ended so, this process
-        self.ack_latency = LatencyHistogram()  # submit -> ACCEPTED heard, clock time
-        self.fill_latency = LatencyHistogram()  # submit -> the fill completing the order heard, clock time
+        self.ack_latency = LatencyHistogram()  # submit -> ACCEPTED heard, wall time
+        self.fill_latency = LatencyHistogram()  # submit -> the fill completing the order heard, wall time
         self.request_latency = LatencyHistogram()  # wall time inside broker.submit: the request itself
         broker.set_event_handler(self.on_order_event, self.on_settlement)
         broker.set_connection_handler(self.on_connection)
@@ -250,6 +251,7 @@ class OrderManager:
         self._journaled(order, fsm.Trigger.SUBMIT, now, new=True)  # journaled before the broker sees it
         self._open[order.client_order_id] = order
         self._arrival[order.client_order_id] = (arrival_mid, now)
+        self._sent_wall[order.client_order_id] = time.perf_counter_ns()
         self.counters.submitted += 1
         self.quality.on_sent()
         self._send(order)
@@ -556,11 +558,12 @@ class OrderManager:
         arrival = self._arrival.get(coid)  # None: submitted by an earlier session
         if not was_terminal and order.status.is_terminal and order.status in self.outcomes:
             self.outcomes[order.status] += 1
-        if arrival is not None:
+        sent_wall = self._sent_wall.get(coid)
+        if sent_wall is not None:  # wall time: what the process and the venue really took, at any --speed
             if trigger is fsm.Trigger.ACCEPT:
-                self.ack_latency.observe(self.clock.now_ns() - arrival[1])
+                self.ack_latency.observe(time.perf_counter_ns() - sent_wall)
             elif order.status is OrderStatus.FILLED and not was_terminal:
-                self.fill_latency.observe(self.clock.now_ns() - arrival[1])
+                self.fill_latency.observe(time.perf_counter_ns() - sent_wall)
         if fill is not None:
             self.ledger.apply_fill(fill)
             if arrival is not None:
@@ -569,6 +572,7 @@ class OrderManager:
             self.quality.on_rejected()
         if order.status.is_terminal:
             self._open.pop(coid, None)
+            self._sent_wall.pop(coid, None)
             if self._arrival.pop(coid, None) is not None:
                 self.quality.on_final(order.quantity, order.filled_qty)
         self.bus.publish(TOPIC_ORDER_EVENT, (order, event))
@@ -667,15 +671,9 @@ class OrderManager:
         for status, n in by_state.items():
             yield gauge("alluse_open_orders", "Working orders by state", n, state=status.value.lower())
         yield gauge("alluse_orders_in_flight", "Orders sent and not yet heard of", len(self._inflight))
-        yield histogram(
-            "alluse_broker_request_seconds", "Wall time of the broker's submit call", self.request_latency
-        )
-        yield histogram(
-            "alluse_order_ack_latency_seconds", "Submit to acknowledgement, trading-clock time", self.ack_latency
-        )
-        yield histogram(
-            "alluse_order_latency_seconds", "Submit to complete fill, trading-clock time", self.fill_latency
-        )
+        yield histogram("alluse_broker_request_seconds", "Wall time of the broker's submit call", self.request_latency)
+        yield histogram("alluse_order_ack_latency_seconds", "Submit to acknowledgement, wall time", self.ack_latency)
+        yield histogram("alluse_order_latency_seconds", "Submit to complete fill, wall time", self.fill_latency)
         rejects = "Rejects heard from the venue or made here, by class"
         yield counter("alluse_oms_rejects_total", rejects, c.transient_rejects, error_class="transient")
         yield counter("alluse_oms_rejects_total", rejects, c.permanent_rejects, error_class="permanent")

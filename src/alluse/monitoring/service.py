@@ -16,7 +16,7 @@ from typing import Any
 
 from alluse.config import Config
 from alluse.monitoring import series
-from alluse.monitoring.alert_history import AlertHistory
+from alluse.monitoring.alert_history import ALERTS_FILE, AlertHistory
 from alluse.monitoring.alert_rules import rules_from_config, validate_rules
 from alluse.monitoring.alerts import AlertEngine, AlertEvent
 from alluse.monitoring.collector import (
@@ -36,8 +36,6 @@ from alluse.monitoring.resources import ResourceSampler
 from alluse.monitoring.store import METRICS_FILE, MetricsStore
 
 log = logging.getLogger("alluse.monitoring.service")
-
-ALERTS_FILE = "alerts.db"
 
 
 def known_series(sources: Iterable[MetricSource]) -> set[str]:
@@ -67,17 +65,21 @@ class Monitoring:
     ) -> None:
         mc = config.monitoring
         self.config = config
-        self.store = MetricsStore(data_dir / METRICS_FILE, retention_s=mc.retention_s) if mc.store else None
         resources = ResourceSampler(data_dir)
-        own = [s for s in (self.store,) if s is not None]
         rules = rules_from_config(config.alerts)
-        validate_rules(rules, known_series([*sources, *own, resources]))
+        if not mc.store:  # nothing to watch
+            rules = [r for r in rules if r.metric != series.METRICS_STORE_HEALTHY]
+        known = known_series([*sources, resources]) | ({series.METRICS_STORE_HEALTHY} if mc.store else set())
+        validate_rules(rules, known)
         notifiers = build_notifiers(config.alerts, data_dir)
         if on_alert is not None:
             notifiers.append(CallbackNotifier(on_alert, name="console"))
         self.notifiers = notifiers
         self.history = AlertHistory(data_dir / ALERTS_FILE)
         self.alerts = AlertEngine(rules, notifiers, self.history, now_ns=time.time_ns)
+        # last: the store starts a writer thread, which nothing above may leave running on an error
+        self.store = MetricsStore(data_dir / METRICS_FILE, retention_s=mc.retention_s) if mc.store else None
+        own = [s for s in (self.store,) if s is not None]
         self.collector = Collector(
             [*sources, *own, self.alerts],
             interval_s=mc.interval_s,
@@ -86,9 +88,9 @@ class Monitoring:
             on_values=self.alerts.evaluate,
             loss_limit_used=loss_limit_used,
         )
-        self.exporter = PrometheusExporter([*sources, *own, self.alerts, self.collector, resources])
+        # not the resource sampler: reading it moves its CPU baseline, which belongs to the collector's tick
+        self.exporter = PrometheusExporter([*sources, *own, self.alerts, self.collector])
         self.server = MetricsServer(self.exporter, health)
-        self.events: list[AlertEvent] = []  # this run's alert events, for the summary
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -99,11 +101,11 @@ class Monitoring:
         self.collector.start(loop)
 
     async def stop(self) -> None:
+        """Blocking parts (webhook delivery, the store's last batches) finish on threads, off the loop."""
         self.collector.stop()
-        self.collector.collect_once(time.time_ns())  # the last interval, so the store and alerts see the end
         await self.server.stop()
         for n in self.notifiers:
-            n.close()
+            await asyncio.to_thread(n.close)
         if self.store is not None:
             await asyncio.to_thread(self.store.close)
         self.history.close()

