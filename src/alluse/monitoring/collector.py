@@ -185,9 +185,10 @@ class Collector:
 
     def _derive(self, now: int, out: list[Sample], increments: dict[str, float]) -> None:
         sent = increments.get(ORDERS_SENT)
-        if sent is not None:  # ratio over the interval; 0 when nothing was sent
+        if sent:  # over the interval; no orders, no ratio (a gap, not a healthy 0: it must not reset a wait)
             rejected = increments.get(ORDERS_REJECTED, 0.0)
-            out.append(Sample(SERIES_TRADING_ERROR_RATIO, now, rejected / sent if sent > 0 else 0.0))
+            # a rejection may belong to an order sent in an earlier interval: a share cannot pass 1
+            out.append(Sample(SERIES_TRADING_ERROR_RATIO, now, min(1.0, rejected / sent)))
         stale = increments.get(CACHE_STALE_READS)
         hits, misses = increments.get(CACHE_HITS), increments.get(CACHE_MISSES)
         if stale is not None and hits is not None and misses is not None:  # share of all reads; 0 when none

@@ -236,16 +236,19 @@ class Trading:
         yield counter("alluse_quote_cache_stale_reads_total", "c", n[CACHE_STALE_READS])
 
 
-def test_trading_error_ratio_over_the_interval_and_zero_when_nothing_was_sent():
+def test_trading_error_ratio_over_the_interval_and_absent_when_nothing_was_sent():
     t = Trading()
     c = Collector([t])
     assert SERIES_TRADING_ERROR_RATIO not in values(c.collect_once(T0))  # first tick: no interval yet
-    assert values(c.collect_once(T0 + S))[SERIES_TRADING_ERROR_RATIO] == 0.0
+    assert SERIES_TRADING_ERROR_RATIO not in values(c.collect_once(T0 + S))  # no orders: no ratio
     t.n[ORDERS_SENT] = 200
     t.n[ORDERS_REJECTED] = 5
     assert values(c.collect_once(T0 + 2 * S))[SERIES_TRADING_ERROR_RATIO] == pytest.approx(0.025)
     t.n[ORDERS_SENT] = 300
     assert values(c.collect_once(T0 + 3 * S))[SERIES_TRADING_ERROR_RATIO] == 0.0  # no new rejects
+    t.n[ORDERS_SENT] = 301
+    t.n[ORDERS_REJECTED] = 8  # rejections of orders sent before this interval
+    assert values(c.collect_once(T0 + 4 * S))[SERIES_TRADING_ERROR_RATIO] == 1.0
 
 
 def test_stale_quote_ratio_is_the_stale_share_of_all_reads():
