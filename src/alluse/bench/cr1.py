@@ -32,7 +32,8 @@ def _venue_config() -> PaperVenueConfig:
 def run_bursts(data_dir: Path, seed: int, max_orders: int) -> None:
     core = build_core(data_dir, venue_config=_venue_config(), seed=seed, start_ns=_resume_ns(data_dir))
     rng = random.Random(seed)
-    print("READY", flush=True)
+    sys.stdout.write("READY\n")  # the crash test waits for this line before it picks its moment
+    sys.stdout.flush()
     for k in range(max_orders):
         style = rng.choice(("market", "marketable", "resting"))  # resting orders survive the crash at the venue
         core.oms.submit(core.order(k, qty=rng.randint(1, 100), style=style))
