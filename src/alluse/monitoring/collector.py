@@ -74,6 +74,25 @@ SampleSink = Callable[[list[Sample]], None]
 ValueSink = Callable[[dict[str, float], int], None]
 
 
+# Series the collector computes from several readings, whatever the sources are.
+DERIVED_SERIES = (
+    SERIES_TRADING_ERROR_RATIO,
+    SERIES_STALE_QUOTE_RATIO,
+    SERIES_QUOTE_AGE,
+    SERIES_DAILY_LOSS_USED,
+    SERIES_EVENT_LOOP_LAG,
+)
+
+
+def series_of(m: Metric) -> tuple[str, ...]:
+    """Every series one reading becomes once the collector has seen it twice (see metrics.Sample)."""
+    if m.kind is MetricKind.GAUGE:
+        return (m.series,)
+    if m.kind is MetricKind.COUNTER:
+        return (m.series, derived(m.series, "rate"))
+    return (derived(m.series, "rate"), *(derived(m.series, suffix) for _, suffix in PERCENTILES))
+
+
 class Collector:
     """Also a MetricSource itself (its own readings are collected with the others' each tick)."""
 

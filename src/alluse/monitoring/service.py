@@ -19,18 +19,10 @@ from alluse.monitoring import series
 from alluse.monitoring.alert_history import ALERTS_FILE, AlertHistory
 from alluse.monitoring.alert_rules import rules_from_config, validate_rules
 from alluse.monitoring.alerts import AlertEngine, AlertEvent
-from alluse.monitoring.collector import (
-    PERCENTILES,
-    SERIES_DAILY_LOSS_USED,
-    SERIES_EVENT_LOOP_LAG,
-    SERIES_QUOTE_AGE,
-    SERIES_STALE_QUOTE_RATIO,
-    SERIES_TRADING_ERROR_RATIO,
-    Collector,
-)
+from alluse.monitoring.collector import DERIVED_SERIES, Collector, series_of
 from alluse.monitoring.exporter import PrometheusExporter
 from alluse.monitoring.http import MetricsServer
-from alluse.monitoring.metrics import MetricKind, MetricSource, derived
+from alluse.monitoring.metrics import MetricSource
 from alluse.monitoring.notifiers import CallbackNotifier, build_notifiers
 from alluse.monitoring.resources import ResourceSampler
 from alluse.monitoring.store import METRICS_FILE, MetricsStore
@@ -40,16 +32,10 @@ log = logging.getLogger("alluse.monitoring.service")
 
 def known_series(sources: Iterable[MetricSource]) -> set[str]:
     """Every series the collector will produce from these sources (rules are checked against it)."""
-    known = {SERIES_TRADING_ERROR_RATIO, SERIES_STALE_QUOTE_RATIO, SERIES_QUOTE_AGE, SERIES_DAILY_LOSS_USED}
-    known |= {SERIES_EVENT_LOOP_LAG, series.PROCESS_CPU_PERCENT}  # these two need a previous reading first
+    known = {*DERIVED_SERIES, series.PROCESS_CPU_PERCENT}  # CPU % needs a previous reading to exist
     for source in sources:
         for m in source.metrics():
-            if m.kind is MetricKind.HISTOGRAM:
-                known.update(derived(m.series, suffix) for suffix in (*(name for _, name in PERCENTILES), "rate"))
-            else:
-                known.add(m.series)
-                if m.kind is MetricKind.COUNTER:
-                    known.add(derived(m.series, "rate"))
+            known.update(series_of(m))
     return known
 
 
