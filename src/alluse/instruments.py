@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 
-from alluse.model import Equity, Instrument, InvalidInput, Option
+from alluse.model import Equity, Instrument, InvalidInput, Option, parse_symbol
 
 
 class InstrumentRegistry:
@@ -32,6 +32,12 @@ class InstrumentRegistry:
         if instrument is None:
             raise InvalidInput("instrument_id", instrument_id, "unknown instrument")
         return instrument
+
+    def resolve(self, instrument_id: str) -> Instrument:
+        """Known, or registered on sight from its symbol: the journal and the venue's store name
+        instruments (old expiries, strikes listed by an earlier session) this process never listed."""
+        instrument = self._by_id.get(instrument_id)
+        return instrument if instrument is not None else self.add(parse_symbol(instrument_id))
 
     def __contains__(self, instrument_id: object) -> bool:
         return instrument_id in self._by_id

@@ -29,7 +29,7 @@ from alluse.marketdata import (
     SimulatedMarket,
     SimulatedMarketConfig,
 )
-from alluse.model import Instrument, Quote, parse_symbol
+from alluse.model import Quote
 from alluse.monitoring.alerts import AlertEvent
 from alluse.monitoring.collector import LedgerValuation
 from alluse.monitoring.service import Monitoring
@@ -131,7 +131,7 @@ class TradingSystem:
         engine.subscribe_all(venue.on_quote)
 
         def multiplier_of(instrument_id: str) -> int:
-            return self._instrument(registry, instrument_id).multiplier
+            return registry.resolve(instrument_id).multiplier
 
         def mid_of(instrument_id: str) -> float | None:
             q = cache.get_fresh(instrument_id)
@@ -199,11 +199,6 @@ class TradingSystem:
             registry, cache, engine, market, chains, venue, journal, ledger, quality, risk, oms, strategy, bus
         )
 
-    @staticmethod
-    def _instrument(registry: InstrumentRegistry, instrument_id: str) -> Instrument:
-        """Instruments named by the journal (old expiries, say) are registered on sight."""
-        return registry.get(instrument_id) or registry.add(parse_symbol(instrument_id))
-
     # ------------------------------------------------------------------ lifecycle
 
     def start(self) -> RecoveryReport:
@@ -229,15 +224,18 @@ class TradingSystem:
             self._risk_timer = self.clock.call_later(RISK_EVALUATE_EVERY_NS, self._evaluate_risk)
 
     def _on_state_change(self, account: str, old, new, reason: str, source: str) -> None:
-        """Journal the change (unless it came from the journal) and cancel working orders on HALTED."""
-        if source != OPERATOR:
-            self._state_seq = self.c.journal.record_trading_state(
-                account, new.value, reason, source, self.clock.now_ns()
-            )
-        log.warning("%s: %s -> %s (%s: %s)", account, old.value, new.value, source, reason)
-        if new is TradingState.HALTED:
-            cancelled = self.c.oms.cancel_all(account)
-            log.warning("%s halted: %d working orders cancelled", account, cancelled)
+        """Journal the change (unless it came from the journal) and cancel working orders on HALTED.
+
+        `_state_seq` is left alone: `follow_operator` reads on from its own position, so an operator's
+        row written just before this one is never skipped."""
+        try:
+            if source != OPERATOR:
+                self.c.journal.record_trading_state(account, new.value, reason, source, self.clock.now_ns())
+        finally:  # a halt holds, and cancels, even when the journal cannot record it
+            log.warning("%s: %s -> %s (%s: %s)", account, old.value, new.value, source, reason)
+            if new is TradingState.HALTED:
+                cancelled = self.c.oms.cancel_all(account)
+                log.warning("%s halted: %d working orders cancelled", account, cancelled)
 
     def follow_operator(self) -> int:
         """Apply `alluse halt`/`resume` commands journaled by another process since the last look."""

@@ -76,3 +76,34 @@ def test_reducing_allows_buy_backs_only(tmp_path):
     assert not denied  # the strategy respects the state rather than being refused by it
     system.stop_trading()
     system.close()
+
+
+def test_an_operator_halt_written_just_before_a_risk_halt_is_not_skipped(tmp_path):
+    system, clock = build(tmp_path)
+    clock.advance(HOUR)
+    other = Journal(tmp_path / "journal.db")
+    other.record_trading_state("Gen-Acc", "HALTED", "operator: stop", "cli", clock.now_ns())
+    other.close()
+    system.c.risk.states.set("Rev-Acc", "REDUCING", "a limit", "risk")  # journaled after the operator's row
+    system.follow_operator()
+    assert system.c.risk.states.get("Gen-Acc") is TradingState.HALTED
+    system.stop_trading()
+    system.close()
+
+
+def test_restart_with_an_open_order_in_an_option_the_new_market_does_not_list(tmp_path):
+    """Recovery must not depend on today's strike list: the journal's instruments are registered on sight."""
+    system, clock = build(tmp_path)
+    step = NS
+    while not any(o.status.is_open for o in system.c.oms.orders.values()) and step < 6 * HOUR:
+        clock.advance(step)  # until an entry is resting at the venue
+        step *= 2
+    assert any(o.status.is_open for o in system.c.oms.orders.values())
+    system.c.journal.close()  # a crash: open orders stay open in the journal and at the venue
+    system.c.venue.close()
+    spots = {"TSLA": 400.0, "NVDA": 60.0, "AAPL": 120.0, "AMZN": 90.0, "MSFT": 700.0}
+    moved = {k: {"spot": v, "vol": 0.4} for k, v in spots.items()}
+    again, _ = build(tmp_path, market={"underlyings": moved})  # different strikes around different spots
+    assert again.recovery.orders == len(system.c.oms.orders)
+    again.stop_trading()
+    again.close()

@@ -274,7 +274,8 @@ class SqliteVenueStore:
                 db.executemany(_INSERT_POSITION, [(account, i, q) for i, q in positions.items()])
             db.execute("COMMIT")
         except BaseException:
-            db.execute("ROLLBACK")
+            if db.in_transaction:  # SQLite may have rolled back already (disk full): keep the real error
+                db.execute("ROLLBACK")
             raise
         self.writes += 1
 

@@ -308,9 +308,13 @@ class OrderManager:
     def _send_cancel(self, order: Order) -> None:
         try:
             self.broker.cancel(order.client_order_id)
-        except Exception as exc:  # the cancel stays pending; reconciliation after reconnect sends it again
+        except Exception as exc:
             self.counters.send_errors += 1
-            log.warning("cancel of %s not sent (%s); will retry after reconnect", order.client_order_id, exc)
+            if classify_exception(exc) is ErrorClass.TRANSIENT:  # not sent: the reconnect's reconciliation resends
+                log.warning("cancel of %s not sent (%s); will retry after reconnect", order.client_order_id, exc)
+            else:  # the venue may have acted on it: ask where the order stands
+                log.warning("cancel of %s failed (%s); asking the venue", order.client_order_id, exc)
+                self._query(order)
 
     def _retry_later(self, order: Order, reason: str) -> None:
         coid = order.client_order_id

@@ -237,10 +237,10 @@ def check_buying_power(v: OrderView) -> Denial | None:
     cost = v.price * v.order.quantity * v.instrument.multiplier
     option = v.instrument
     if isinstance(option, Option) and option.right is Right.PUT and v.position < 0:
+        # collateral this buy frees, after the buys already working have freed theirs (each counted once)
         selling = v.exp.working_sell if v.exp is not None else 0
-        cost -= put_collateral(option, v.position, selling) - put_collateral(
-            option, v.position + v.order.quantity, selling
-        )
+        bought = v.position + v.same_side_working
+        cost -= put_collateral(option, bought, selling) - put_collateral(option, bought + v.order.quantity, selling)
     if cost <= 0:
         return None
     free = v.free_cash()

@@ -155,7 +155,7 @@ class ExposureBook:
         acct = self.account(order.account)
         exp = acct.instruments.get(order.instrument_id)
         if exp is None:
-            exp = self._exposure(acct, self.registry.require(order.instrument_id))
+            exp = self._exposure(acct, self.registry.resolve(order.instrument_id))
         if tracked.counted == 0:
             acct.open_orders += 1
         elif remaining == 0:

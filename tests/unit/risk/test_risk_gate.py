@@ -234,3 +234,12 @@ def test_buying_back_a_short_put_is_not_blocked_by_cash(env):
     env.hold("AAPL", 7, "200.00")  # 1,400 of the premium spent: 100 free
     assert_denied(env, env.order(CALL.id, Side.BUY, 6, "0.20"), DenyReason.BUYING_POWER)  # 120 > 100
     assert env.submit(env.order(PUT.id, Side.BUY, 5, "3.00")) is None  # costs 1,500, frees 100,000
+
+
+def test_buy_backs_do_not_count_the_same_freed_collateral_twice(env):
+    """Five puts short: buying back five frees their collateral once; a further buy frees nothing."""
+    env.hold(PUT.id, -5, "3.00")  # all cash reserved (100,000 of 101,500)
+    env.hold("AAPL", 7, "200.00")  # 100 free
+    assert env.submit(env.order(PUT.id, Side.BUY, 5, "3.00")) is None  # working: frees 100,000 when it fills
+    denial = assert_denied(env, env.order(PUT.id, Side.BUY, 50, "3.00"), DenyReason.BUYING_POWER)
+    assert denial.values["needed"] == Decimal("15000.00")  # nothing left to free: the full cost
