@@ -213,13 +213,13 @@ def check_throttle(v: OrderView) -> Denial | None:
 
 
 def check_position(v: OrderView) -> Denial | None:
-    """Projected |position| may exceed the limit only if the order brings it nearer zero."""
+    """Projected |position| may exceed the limit only if the order brings it nearer zero without crossing it."""
     sign = v.order.side.sign
     base = v.position + sign * v.same_side_working
     projected = base + sign * v.order.quantity
     options = isinstance(v.instrument, Option)
     limit = v.limits.max_position_contracts if options else v.limits.max_position_shares
-    if abs(projected) > limit and abs(projected) > abs(base):
+    if abs(projected) > limit and (abs(projected) > abs(base) or projected * base < 0):  # growing, or flipped
         return Denial(
             DenyReason.MAX_POSITION,
             f"projected position {projected} in {v.order.instrument_id} (held {v.position}, "
@@ -262,10 +262,19 @@ def check_buying_power(v: OrderView) -> Denial | None:
 # ---------------------------------------------------------------------------- options
 
 
+def opening_contracts(v: OrderView) -> int:
+    """How much of the order opens a position: the part beyond zero, once same-side working orders are counted
+    (buying 10 against 5 short closes 5 and opens 5)."""
+    sign = v.order.side.sign
+    base = v.position + sign * v.same_side_working
+    after = base + sign * v.order.quantity
+    return max(0, sign * after) - max(0, sign * base)
+
+
 def check_expiry_window(v: OrderView) -> Denial | None:
     """Only orders that open option exposure: closing an expiring position must stay possible."""
     before, after = v.contracts_before_after()
-    if after <= before:
+    if after <= before and opening_contracts(v) <= 0:
         return None
     option = cast(Option, v.instrument)  # only in OPTION_CHECKS
     dte = (expiry_ns(option) - v.now) / DAY_NS

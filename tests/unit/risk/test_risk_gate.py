@@ -243,3 +243,17 @@ def test_buy_backs_do_not_count_the_same_freed_collateral_twice(env):
     assert env.submit(env.order(PUT.id, Side.BUY, 5, "3.00")) is None  # working: frees 100,000 when it fills
     denial = assert_denied(env, env.order(PUT.id, Side.BUY, 50, "3.00"), DenyReason.BUYING_POWER)
     assert denial.values["needed"] == Decimal("15000.00")  # nothing left to free: the full cost
+
+
+def test_an_order_that_flips_a_position_is_held_to_the_limit_beyond_zero(make_env):
+    env = make_env(RiskConfig(max_position_shares=10))
+    env.hold("AAPL", -30)  # held before the limit was lowered
+    assert_denied(env, env.order(qty=50), DenyReason.MAX_POSITION)  # -30 -> +20: smaller, but past zero and the limit
+    assert env.submit(env.order(qty=40)) is None  # -30 -> +10: at the limit
+
+
+def test_closing_a_near_expiry_short_may_not_open_a_long_beyond_zero(make_env):
+    env = make_env(RiskConfig())
+    env.hold(NEAR_PUT.id, -5)
+    assert env.submit(env.order(NEAR_PUT.id, Side.BUY, 5, "0.50")) is None  # closing is always allowed
+    assert_denied(env, env.order(NEAR_PUT.id, Side.BUY, 1, "0.50"), DenyReason.EXPIRY_WINDOW)  # this one opens
