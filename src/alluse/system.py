@@ -158,6 +158,11 @@ class TradingSystem:
             states,
         )
         risk.attach(bus)  # before the strategy subscribes: exposure is counted before decisions see an event
+        for account, (day, day_start, peak) in journal.watermarks().items():
+            risk.loss.seed(account, day, day_start, peak)
+        risk.loss.on_watermark = lambda account, w: journal.record_watermark(
+            account, w.day, w.day_start, w.peak, clock.now_ns()
+        )
         x = cfg.execution
         oms = OrderManager(
             clock=clock,

@@ -107,3 +107,19 @@ def test_restart_with_an_open_order_in_an_option_the_new_market_does_not_list(tm
     assert again.recovery.orders == len(system.c.oms.orders)
     again.stop_trading()
     again.close()
+
+
+def test_loss_watermarks_survive_a_restart(tmp_path):
+    """A crash mid-day must not hand out a fresh daily allowance or forget the peak."""
+    limits = {"accounts": {"Gen-Acc": {"daily_loss_limit": 1_000_000, "max_drawdown": 1_000_000}}}
+    system, clock = build(tmp_path, risk=limits)
+    clock.advance(6 * HOUR)
+    watch = system.c.risk.loss.watches["Gen-Acc"]
+    marks = (watch.day, watch.day_start, watch.peak)
+    system.c.journal.close()  # crash
+    system.c.venue.close()
+    again, _ = build(tmp_path, risk=limits)
+    recovered = again.c.risk.loss.watches["Gen-Acc"]
+    assert (recovered.day, recovered.day_start, recovered.peak) == marks
+    again.stop_trading()
+    again.close()

@@ -6,6 +6,7 @@ Tables (schema version in `meta`):
              as the event that changed it, so it never disagrees with `events`);
 - `fills`    every execution and settlement fill, the source of positions and cash;
 - `deposits` cash put into an account (its starting capital);
+- `risk_watermarks` each account's day-start and peak equity for the loss and drawdown limits;
 - `trading_states` each account's ACTIVE / REDUCING / HALTED state, written by the running
              system (loss limits) or by `alluse halt`/`resume` from another process; the
              running system follows the TRADING_STATE events by sequence number.
@@ -69,6 +70,13 @@ CREATE TABLE IF NOT EXISTS fills (
     commission TEXT NOT NULL,
     ts INTEGER NOT NULL,
     liquidity TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS risk_watermarks (
+    account TEXT PRIMARY KEY,
+    day INTEGER NOT NULL,
+    day_start TEXT NOT NULL,
+    peak TEXT NOT NULL,
+    ts INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS trading_states (
     account TEXT PRIMARY KEY,
@@ -197,6 +205,21 @@ class Journal:
                 (after_seq,),
             )
         )
+
+    def record_watermark(self, account: str, day: int, day_start: Decimal, peak: Decimal, ts: int) -> None:
+        """The loss monitor's day start and peak equity, so limits hold across a restart."""
+        self._write(
+            [
+                (
+                    "INSERT OR REPLACE INTO risk_watermarks VALUES (?,?,?,?,?)",
+                    (account, day, str(day_start), str(peak), ts),
+                )
+            ]
+        )
+
+    def watermarks(self) -> dict[str, tuple[int, Decimal, Decimal]]:
+        rows = self._db.execute("SELECT account, day, day_start, peak FROM risk_watermarks")
+        return {account: (day, Decimal(start), Decimal(peak)) for account, day, start, peak in rows}
 
     def record_deposit(self, account: str, amount: Decimal, ts: int) -> None:
         self._write(

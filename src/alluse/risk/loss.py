@@ -43,6 +43,13 @@ class LossMonitor:
         self.limits_of = limits_of
         self.watches: dict[str, LossWatch] = {}
         self.errors = 0
+        # called when an account's day start or peak moves, so they can be journaled: a restart must not
+        # hand out a fresh daily allowance or forget the peak
+        self.on_watermark: Callable[[str, LossWatch], None] | None = None
+
+    def seed(self, account: str, day: int, day_start: Decimal, peak: Decimal) -> None:
+        """Watermarks recovered at start (from the journal)."""
+        self.watches[account] = LossWatch(day, day_start, peak, day_start)
 
     def evaluate(self, now_ns: int) -> list[str]:
         """Update every watched account; returns the accounts this call halted."""
@@ -67,14 +74,19 @@ class LossMonitor:
         watch = self.watches.get(account)
         if watch is None:
             watch = self.watches[account] = LossWatch(day, equity, equity, equity)
+            if self.on_watermark is not None:
+                self.on_watermark(account, watch)
         state = self.states.get(account)
         if watch.halted and state is not TradingState.HALTED:  # an operator resumed it: re-arm
             watch.day_start = watch.peak = equity
             watch.halted = False
+        marks = (watch.day, watch.day_start, watch.peak)
         if watch.day != day:
             watch.day, watch.day_start = day, equity
         watch.peak = max(watch.peak, equity)
         watch.equity = equity
+        if self.on_watermark is not None and (watch.day, watch.day_start, watch.peak) != marks:
+            self.on_watermark(account, watch)
         breach = _breach(limits, watch)
         if breach is None or state is TradingState.HALTED:
             return False
