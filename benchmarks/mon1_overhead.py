@@ -105,10 +105,7 @@ def trading_components(data_dir: Path):
         venue.load_account(a, Decimal(1_000_000), {})
     ledger = Ledger(lambda iid: registry.require(iid).multiplier)
 
-    def mid_of(iid: str) -> float | None:
-        q = cache.get_fresh(iid)
-        return None if q is None else q.mid
-
+    mid_of = cache.fresh_mid
     holder: list[OrderManager] = []
     risk = RiskGate(RiskContext(clock, registry, ledger, mid_of, lambda: holder[0].open_orders()))
     oms = OrderManager(

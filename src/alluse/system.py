@@ -133,9 +133,7 @@ class TradingSystem:
         def multiplier_of(instrument_id: str) -> int:
             return registry.resolve(instrument_id).multiplier
 
-        def mid_of(instrument_id: str) -> float | None:
-            q = cache.get_fresh(instrument_id)
-            return None if q is None else q.mid
+        mid_of = cache.fresh_mid
 
         ledger = Ledger(multiplier_of)
         quality = ExecutionQuality()
@@ -281,7 +279,7 @@ class TradingSystem:
     def metric_sources(self) -> list:
         """Every component's plain counters, for the collector and the Prometheus exporter."""
         c = self.c
-        valuation = LedgerValuation(c.ledger, self.fresh_mid)
+        valuation = LedgerValuation(c.ledger, c.cache.fresh_mid)
         return [c.engine, c.cache, c.oms, c.risk, c.venue, c.ledger, valuation]
 
     def health(self) -> dict:
@@ -307,10 +305,6 @@ class TradingSystem:
                 used = float((watch.day_start - watch.equity) / limit)
                 worst = used if worst is None else max(worst, used)
         return worst
-
-    def fresh_mid(self, instrument_id: str) -> float | None:
-        q = self.c.cache.get_fresh(instrument_id)
-        return None if q is None else q.mid
 
     # ------------------------------------------------------------------ queries
 

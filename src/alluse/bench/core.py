@@ -109,10 +109,7 @@ def build_core(
     )
     ledger = Ledger(lambda iid: 1)
 
-    def mid_of(iid: str) -> float | None:
-        q = cache.get_fresh(iid)
-        return None if q is None else q.mid
-
+    mid_of = cache.fresh_mid
     holder: list[OrderManager] = []
     risk = RiskGate(RiskContext(clock, registry, ledger, mid_of, lambda: holder[0].open_orders()), FLOOD_RISK)
     bus = MessageBus()

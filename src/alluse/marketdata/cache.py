@@ -90,6 +90,11 @@ class QuoteCache:
         self.hits += 1
         return quote
 
+    def fresh_mid(self, instrument_id: str) -> float | None:
+        """The mid of a fresh quote; None when missing or stale (what risk, marks and strategies act on)."""
+        quote = self.get_fresh(instrument_id)
+        return None if quote is None else quote.mid
+
     def fresh_view(self) -> FreshQuotes:
         """This cache seen through `get_fresh` only: hand it to whatever must never act on a stale price."""
         return FreshQuotes(self)
