@@ -32,6 +32,7 @@ bench: $(STAMP_RUN)
 	$(BIN)/python benchmarks/er1_faults.py
 	$(BIN)/python benchmarks/mon1_overhead.py
 	$(BIN)/python benchmarks/mon1_store.py
+	$(BIN)/python benchmarks/an1_report.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache build src/*.egg-info

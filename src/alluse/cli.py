@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import signal
 import sys
@@ -73,6 +74,15 @@ def _build_parser() -> argparse.ArgumentParser:
     metrics.add_argument("--prefix", default="alluse_", help="with no --series: only series starting with this")
     metrics.add_argument("--minutes", type=float, default=10.0, help="with --series: how far back (default 10)")
 
+    report = sub.add_parser("report", help="analyse a data dir's metrics: dashboard PNG, JSON report, graded summary")
+    report.add_argument("--config", type=Path, help="TOML config file: its [analytics] section (defaults otherwise)")
+    report.add_argument("--data-dir", type=Path, default=Path("data"))
+    span = report.add_mutually_exclusive_group()
+    span.add_argument("--hours", type=float, help="the last H hours of data (default 24)")
+    span.add_argument("--since", help="from this UTC time (ISO 8601, e.g. 2026-11-26T09:30) to the newest sample")
+    report.add_argument("--out", type=Path, help="where the files go (default DATA_DIR/report)")
+    report.add_argument("--schema", action="store_true", help="print the JSON report's schema and exit")
+
     halt = sub.add_parser("halt", help="stop new orders on an account (all by default); working ones are cancelled")
     resume = sub.add_parser("resume", help="let an account trade again")
     for p in (halt, resume):
@@ -108,6 +118,8 @@ def main(argv: list[str] | None = None) -> int:
             return _alerts(args)
         if args.command == "metrics":
             return _metrics(args)
+        if args.command == "report":
+            return _report(args)
         return _positions(args)
     except (ConfigError, JournalError, MetricsServerError, MetricsStoreError, AlertHistoryError, NotifierError) as exc:
         err.print(f"[bold red]error:[/] {exc}", highlight=False)
@@ -179,6 +191,7 @@ def _run(args: argparse.Namespace) -> int:
         return await run_live(config, stop, on_progress=show, on_alert=alert)
 
     t0 = time.perf_counter()
+    wall_start_ns = time.time_ns()
     with progress:
         system = asyncio.run(main_task())
     try:
@@ -187,7 +200,17 @@ def _run(args: argparse.Namespace) -> int:
         system.close()
     _print_summary(config, summary)
     _print_alerts(fired, system)
-    return 0 if summary.consistent else 1
+    reported = _report_on_exit(config, wall_start_ns)
+    return 0 if summary.consistent and reported else 1
+
+
+def _report_on_exit(config: Config, wall_start_ns: int) -> bool:
+    """The run's own report (over this run's metrics); False if it was due and could not be written."""
+    if not (config.analytics.report_on_exit and config.monitoring.enabled and config.monitoring.store):
+        console.print("report: off (analytics.report_on_exit, or no metrics store)")
+        return True
+    data_dir = Path(config.run.data_dir)
+    return _write_report(config, data_dir, data_dir / config.analytics.report_dir, since_ns=wall_start_ns)
 
 
 def _print_alerts(fired, system) -> None:
@@ -337,6 +360,67 @@ def _alerts(args: argparse.Namespace) -> int:
                       f"{e.value:g}", f"{e.comparison} {e.threshold:g}", e.description)  # fmt: skip
     console.print(table)
     return 0
+
+
+def _parse_since(text: str) -> int:
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"--since={text!r}: not an ISO 8601 time (e.g. 2026-11-26T09:30)") from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return int(when.timestamp() * 1e9)
+
+
+def _report(args: argparse.Namespace) -> int:
+    from alluse.analytics import REPORT_SCHEMA
+
+    if args.schema:
+        print(json.dumps(REPORT_SCHEMA, indent=2))  # plain: rich would wrap long lines
+        return 0
+    config = load_config(args.config)
+    if args.hours is not None and not args.hours > 0:
+        err.print(f"[bold red]error:[/] --hours={args.hours!r}: must be a positive number of hours")
+        return 2
+    try:
+        since_ns = None if args.since is None else _parse_since(args.since)
+    except ValueError as exc:
+        err.print(f"[bold red]error:[/] {exc}", highlight=False)
+        return 2
+    out = args.out if args.out is not None else args.data_dir / config.analytics.report_dir
+    return 0 if _write_report(config, args.data_dir, out, hours=args.hours, since_ns=since_ns) else 2
+
+
+def _write_report(
+    config: Config, data_dir: Path, out: Path, *, hours: float | None = None, since_ns: int | None = None
+) -> bool:
+    from rich.markdown import Markdown
+
+    from alluse.analytics import ReportInputError, ReportOutputError, generate_report
+    from alluse.analytics.summary import markdown
+
+    parts = ("loading", "statistics", "trends", "anomalies", "forecasts", "grade", "dashboard")
+    progress = Progress(
+        TextColumn("[bold]report"), BarColumn(), TextColumn("{task.fields[part]}"), console=err, transient=True
+    )
+    task = progress.add_task("report", total=len(parts), part="")
+
+    def advance(part: str) -> None:
+        progress.update(task, completed=parts.index(part), part=part)
+
+    try:
+        with progress:
+            report, files = generate_report(
+                data_dir, out, config.analytics, generated_ns=time.time_ns(), hours=hours, since_ns=since_ns,
+                progress=advance,
+            )  # fmt: skip
+    except (ReportInputError, ReportOutputError) as exc:
+        err.print(f"[bold red]report error:[/] {exc}", highlight=False)
+        return False
+    console.print(Markdown(markdown(report)))
+    written = [p for p in (files.dashboard, files.report, files.summary_md, files.summary_txt) if p is not None]
+    console.print("report files: " + ", ".join(str(p) for p in written), highlight=False)
+    return True
 
 
 def _metrics(args: argparse.Namespace) -> int:

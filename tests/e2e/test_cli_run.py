@@ -16,6 +16,11 @@ def test_short_run_trades_and_the_summary_matches_the_journal(alluse, data_dir):
     for heading in ("market data", "orders this run", "positions", "accounts", "execution quality", "journal:"):
         assert heading in out
     assert "consistent" in out and "INCONSISTENT" not in out
+    # the run's own report, over this run's metrics
+    report = data_dir / "report"
+    for name in ("dashboard.png", "report.json", "summary.md", "summary.txt"):
+        assert (report / name).stat().st_size > 0, name
+    assert "Grade " in out and "report files:" in out
 
     db = sqlite3.connect(data_dir / "journal.db")
     filled = db.execute("SELECT count(*) FROM orders WHERE status='FILLED'").fetchone()[0]

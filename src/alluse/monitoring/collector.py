@@ -56,6 +56,7 @@ NS_PER_S = 1_000_000_000
 # series the collector derives; alert rules name them
 SERIES_TRADING_ERROR_RATIO = series.TRADING_ERROR_RATIO  # one spelling, shared with the alert rules
 SERIES_STALE_QUOTE_RATIO = series.STALE_QUOTE_RATIO
+SERIES_CACHE_HIT_RATIO = series.CACHE_HIT_RATIO
 SERIES_QUOTE_AGE = series.QUOTE_AGE_SECONDS
 SERIES_DAILY_LOSS_USED = series.DAILY_LOSS_LIMIT_USED_RATIO
 SERIES_EVENT_LOOP_LAG = series.EVENT_LOOP_LAG_SECONDS
@@ -78,6 +79,7 @@ ValueSink = Callable[[dict[str, float], int], None]
 DERIVED_SERIES = (
     SERIES_TRADING_ERROR_RATIO,
     SERIES_STALE_QUOTE_RATIO,
+    SERIES_CACHE_HIT_RATIO,
     SERIES_QUOTE_AGE,
     SERIES_DAILY_LOSS_USED,
     SERIES_EVENT_LOOP_LAG,
@@ -213,6 +215,8 @@ class Collector:
         if stale is not None and hits is not None and misses is not None:  # share of all reads; 0 when none
             reads = stale + hits + misses
             out.append(Sample(SERIES_STALE_QUOTE_RATIO, now, stale / reads if reads > 0 else 0.0))
+            if reads > 0:  # no reads, no hit rate: a gap rather than a misleading 0 or 1
+                out.append(Sample(SERIES_CACHE_HIT_RATIO, now, hits / reads))
         quotes = self._counters.get(QUOTES_ACCEPTED)
         if quotes is not None and quotes[1] == now:  # the engine answered this tick
             if quotes[0] != self._quote_count:

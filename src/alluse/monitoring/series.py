@@ -18,6 +18,7 @@ BROKER_CONNECTED = 'alluse_broker_connected{broker="paper"}'  # 1 connected, 0 n
 PROCESS_RSS_BYTES = "alluse_process_rss_bytes"
 PROCESS_CPU_PERCENT = "alluse_process_cpu_percent"  # psutil: 100 = one full core
 STALE_QUOTE_RATIO = "alluse_stale_quote_ratio"  # stale reads / reads over the interval, 0..1
+CACHE_HIT_RATIO = "alluse_quote_cache_hit_ratio"  # fresh hits / reads over the interval, 0..1; a gap with no reads
 DAILY_LOSS_LIMIT_USED_RATIO = "alluse_daily_loss_limit_used_ratio"  # today's loss / daily limit, worst account
 QUOTE_AGE_SECONDS = "alluse_quote_age_seconds"  # wall seconds since the last accepted quote
 EVENT_LOOP_LAG_SECONDS = "alluse_event_loop_lag_seconds"  # how late the collector's own tick fired

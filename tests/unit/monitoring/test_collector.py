@@ -19,6 +19,7 @@ from alluse.monitoring.collector import (
     ORDERS_REJECTED,
     ORDERS_SENT,
     QUOTES_ACCEPTED,
+    SERIES_CACHE_HIT_RATIO,
     SERIES_DAILY_LOSS_USED,
     SERIES_EVENT_LOOP_LAG,
     SERIES_QUOTE_AGE,
@@ -255,9 +256,13 @@ def test_stale_quote_ratio_is_the_stale_share_of_all_reads():
     t = Trading()
     c = Collector([t])
     c.collect_once(T0)
-    assert values(c.collect_once(T0 + S))[SERIES_STALE_QUOTE_RATIO] == 0.0  # no reads
+    tick = values(c.collect_once(T0 + S))
+    assert tick[SERIES_STALE_QUOTE_RATIO] == 0.0  # no reads
+    assert SERIES_CACHE_HIT_RATIO not in tick  # no reads, no hit rate
     t.n.update({CACHE_HITS: 70, CACHE_MISSES: 10, CACHE_STALE_READS: 20})
-    assert values(c.collect_once(T0 + 2 * S))[SERIES_STALE_QUOTE_RATIO] == pytest.approx(0.2)
+    tick = values(c.collect_once(T0 + 2 * S))
+    assert tick[SERIES_STALE_QUOTE_RATIO] == pytest.approx(0.2)
+    assert tick[SERIES_CACHE_HIT_RATIO] == pytest.approx(0.7)
 
 
 def test_without_the_components_there_are_no_derived_series():
@@ -310,6 +315,7 @@ def test_derived_series_from_the_real_components(tmp_path):
     tick = values(c.collect_once(T0 + S))
     assert tick[SERIES_TRADING_ERROR_RATIO] == 0.5
     assert tick[SERIES_STALE_QUOTE_RATIO] == pytest.approx(1 / 3)
+    assert tick[SERIES_CACHE_HIT_RATIO] == pytest.approx(2 / 3)
     assert tick[SERIES_QUOTE_AGE] == 0.0
     assert tick["alluse_order_ack_latency_seconds:p50"] > 0
 

@@ -1,0 +1,105 @@
+"""The executive grade: measured figures against configured targets, by a rubric stated here and in
+every report (`Grade.rubric`), so a reader can recompute it by hand from the checks shown beside it.
+
+Rubric:
+- each target is a check on one statistic of one series over the window (e.g. p95 of the per-second
+  order-acknowledgement p99): met = 1, missed by at most `tolerance` x the limit = 0.5 ("near"),
+  missed by more = 0; a series with no data in the window is "no data" and does not count;
+- a component's score is 100 x the mean of its scored checks: healthy >= 90, degraded >= 60, else unhealthy;
+- the overall score is the mean of the component scores (each component weighs the same);
+- a critical alert that fired in the window caps the overall score at 79 (at best a C: a run that paged
+  someone is not an A or B, whatever its averages);
+- letter: A >= 90, B >= 80, C >= 70, D >= 60, else F; "n/a" when no check has data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from alluse.analytics.results import Check, ComponentHealth, Grade, SeriesStats
+from alluse.config import TargetConfig
+from alluse.monitoring import series as s
+
+CRITICAL_CAP = 79.0
+LETTERS = ((90.0, "A"), (80.0, "B"), (70.0, "C"), (60.0, "D"))
+HEALTH = ((90.0, "healthy"), (60.0, "degraded"))
+
+RUBRIC = (
+    "each check: met 1, missed by <= tolerance x limit 0.5, else 0 (no data: not counted); "
+    "component = 100 x mean of its checks (healthy >= 90, degraded >= 60); overall = mean of components; "
+    f"a critical alert in the window caps it at {CRITICAL_CAP:g}; A >= 90, B >= 80, C >= 70, D >= 60, else F"
+)
+
+
+def _t(component: str, name: str, series: str, statistic: str, **limit: float) -> TargetConfig:
+    return TargetConfig(component=component, name=name, series=series, statistic=statistic, **limit)
+
+
+# What an operator of this system would accept on the 2-core reference machine (README: benchmarks).
+DEFAULT_TARGETS: tuple[TargetConfig, ...] = (
+    _t("trading", "order ack latency p99", s.ORDER_LATENCY_P99, "p95", at_most=0.005),
+    _t("trading", "order error ratio", s.TRADING_ERROR_RATIO, "mean", at_most=0.02),
+    _t("market data", "feed latency p99", s.FEED_LATENCY_P99, "p95", at_most=0.002),
+    _t("market data", "quote age", s.QUOTE_AGE_SECONDS, "max", at_most=5.0),
+    _t("market data", "quote cache hit ratio", s.CACHE_HIT_RATIO, "mean", at_least=0.9),
+    _t("resources", "process CPU", s.PROCESS_CPU_PERCENT, "p95", at_most=80.0),
+    _t("resources", "event loop lag", s.EVENT_LOOP_LAG_SECONDS, "p99", at_most=0.1),
+    _t("resources", "process memory", s.PROCESS_RSS_BYTES, "max", at_most=2.0 * 2**30),
+    _t("monitoring", "metrics store healthy", s.METRICS_STORE_HEALTHY, "min", at_least=1.0),
+    _t("broker", "broker connected", s.BROKER_CONNECTED, "mean", at_least=0.99),
+)
+
+
+def score_check(target: TargetConfig, stats: SeriesStats | None) -> Check:
+    at_most = target.at_most is not None
+    limit = target.at_most if at_most else target.at_least
+    assert limit is not None  # TargetConfig holds exactly one
+    measured = None if stats is None else float(getattr(stats, target.statistic))
+    if measured is None:
+        score, status = None, "no data"
+    else:
+        miss = measured - limit if at_most else limit - measured  # > 0: on the wrong side
+        if miss <= 0:
+            score, status = 1.0, "met"
+        elif miss <= target.tolerance * abs(limit):
+            score, status = 0.5, "near"
+        else:
+            score, status = 0.0, "missed"
+    return Check(
+        component=target.component,
+        name=target.name,
+        series=target.series,
+        statistic=target.statistic,
+        comparison="at_most" if at_most else "at_least",
+        target=limit,
+        tolerance=target.tolerance,
+        measured=measured,
+        score=score,
+        status=status,
+    )
+
+
+def band(score: float, bands: tuple[tuple[float, str], ...], below: str) -> str:
+    return next((label for floor, label in bands if score >= floor), below)
+
+
+def grade(stats: Mapping[str, SeriesStats], targets: Sequence[TargetConfig], *, critical_alerts: int = 0) -> Grade:
+    """The grade of a window from its statistics (series -> stats) and the critical alerts that fired in it."""
+    components: dict[str, list[Check]] = {}
+    for target in targets:
+        components.setdefault(target.component, []).append(score_check(target, stats.get(target.series)))
+    health = []
+    for component, checks in components.items():
+        scored = [c.score for c in checks if c.score is not None]
+        if not scored:
+            health.append(ComponentHealth(component, None, "no data", checks))
+            continue
+        value = 100.0 * sum(scored) / len(scored)
+        health.append(ComponentHealth(component, value, band(value, HEALTH, "unhealthy"), checks))
+    scores = [h.score for h in health if h.score is not None]
+    if not scores:
+        return Grade("n/a", None, RUBRIC, health, critical_alerts)
+    overall = sum(scores) / len(scores)
+    if critical_alerts > 0:
+        overall = min(overall, CRITICAL_CAP)
+    return Grade(band(overall, LETTERS, "F"), overall, RUBRIC, health, critical_alerts)

@@ -1,0 +1,114 @@
+"""The executive summary: grade, health per component with every input of the grade beside it,
+insights, and what was skipped and why. One list of blocks, rendered as Markdown (summary.md, and
+what the CLI prints) or as plain text (summary.txt)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from alluse.analytics.results import NS_PER_S, Report
+from alluse.analytics.units import display
+
+Block = tuple[str, object]  # ("h1"|"h2"|"p", str) | ("list", list[str]) | ("table", (headers, rows))
+
+
+def _utc(ts_ns: int) -> str:
+    return datetime.fromtimestamp(ts_ns / NS_PER_S, UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _span(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 2 * 3600:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def blocks(report: Report) -> list[Block]:
+    w, g = report.window, report.grade
+    out: list[Block] = [("h1", "ALL-USE report")]
+    if report.series_count:
+        out.append(("p", f"Window {_utc(w.start_ns)} to {_utc(w.end_ns)} UTC ({_span((w.end_ns - w.start_ns) / 1e9)}): "
+                         f"{report.series_count} series, {report.sample_count:,} samples, "
+                         f"{len(report.alerts)} alert events."))  # fmt: skip
+    score = "no data" if g.score is None else f"{g.score:.1f}/100"
+    capped = f", capped: {g.critical_alerts} critical alert(s) fired" if g.critical_alerts else ""
+    out.append(("h2", f"Grade {g.letter} ({score}{capped})"))
+    out.append(("p", f"Rubric: {g.rubric}."))
+    rows = []
+    for h in g.components:
+        for c in h.checks:
+            limit = ("<= " if c.comparison == "at_most" else ">= ") + display(c.series, c.target)
+            rows.append([
+                h.component, "-" if h.score is None else f"{h.score:.0f} {h.status}", c.name,
+                f"{c.statistic} of {short(c.series)}", display(c.series, c.measured), limit,
+                c.status, "-" if c.score is None else f"{c.score:g}",
+            ])  # fmt: skip
+    headers = ["component", "health", "check", "figure", "measured", "target", "status", "score"]
+    out.append(("table", (headers, rows)))
+    out.append(("h2", "Insights"))
+    out.append(("list", [i.text for i in report.insights]))
+    if report.forecasts:
+        out.append(("h2", "Forecasts"))
+        out.append(("table", (["series", "model", "horizon", "last mean", "95% band", "held-out error"], [
+            [short(f.series), f.model, _span(f.horizon_s), display(f.series, f.mean[-1]),
+             f"{display(f.series, f.lo95[-1])} .. {display(f.series, f.hi95[-1])}",
+             f"MAE {display(f.series, f.holdout_mae)}, {f.holdout_coverage95:.0%} in band"]
+            for f in report.forecasts])))  # fmt: skip
+        notes: dict[str, list[str]] = {}
+        for f in report.forecasts:
+            for note in f.notes:
+                notes.setdefault(note, []).append(short(f.series))
+        if notes:
+            out.append(("list", [f"{note} ({', '.join(names)})" for note, names in notes.items()]))
+    if report.skipped:
+        out.append(("h2", "Skipped"))
+        out.append(("list", [f"{s.part}{'' if s.series is None else ' ' + s.series}: {s.reason}"
+                             for s in report.skipped]))  # fmt: skip
+    return out
+
+
+def short(name: str) -> str:
+    return name.removeprefix("alluse_")
+
+
+def _md_cell(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def markdown(report: Report) -> str:
+    lines: list[str] = []
+    for kind, body in blocks(report):
+        if kind == "h1":
+            lines += [f"# {body}", ""]
+        elif kind == "h2":
+            lines += [f"## {body}", ""]
+        elif kind == "p":
+            lines += [str(body), ""]
+        elif kind == "list":
+            lines += [f"- {_md_cell(item)}" for item in body] + [""]  # type: ignore[union-attr]
+        else:
+            headers, rows = body  # type: ignore[misc]
+            lines.append("| " + " | ".join(headers) + " |")
+            lines.append("|" + "---|" * len(headers))
+            lines += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in rows]
+            lines.append("")
+    return "\n".join(lines)
+
+
+def text(report: Report) -> str:
+    lines: list[str] = []
+    for kind, body in blocks(report):
+        if kind in ("h1", "h2"):
+            lines += [str(body), "=" * len(str(body)) if kind == "h1" else "-" * len(str(body))]
+        elif kind == "p":
+            lines += [str(body), ""]
+        elif kind == "list":
+            lines += [f"  * {item}" for item in body] + [""]  # type: ignore[union-attr]
+        else:
+            headers, rows = body  # type: ignore[misc]
+            widths = [max(len(str(r[i])) for r in [headers, *rows]) for i in range(len(headers))]
+            for r in [headers, *rows]:
+                lines.append("  ".join(str(c).ljust(wd) for c, wd in zip(r, widths, strict=True)).rstrip())
+            lines.append("")
+    return "\n".join(lines)

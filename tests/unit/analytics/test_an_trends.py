@@ -1,0 +1,111 @@
+"""Trends: a known slope is recovered, noise is not called a trend, and polarity decides worsening."""
+
+import warnings
+
+import numpy as np
+import pytest
+
+from alluse.analytics.results import NS_PER_HOUR, NS_PER_S, SeriesData, Skipped, Trend
+from alluse.analytics.trends import fit_trend
+
+T0 = 1_700_000_000 * NS_PER_S
+LATENCY = "alluse_order_ack_latency_seconds:p99"
+THROUGHPUT = 'alluse_quotes_total:rate{outcome="accepted"}'
+CASH = 'alluse_account_cash{account="Gen-Acc"}'
+
+
+def _series(name: str, hours: np.ndarray, values: np.ndarray) -> SeriesData:
+    return SeriesData(name, T0 + (hours * NS_PER_HOUR).astype(np.int64), values)
+
+
+def _line(name: str, slope: float, seed: int = 0, noise: float = 1.0, n: int = 600) -> SeriesData:
+    rng = np.random.default_rng(seed)
+    hours = np.sort(rng.uniform(0, 6, n))  # irregular sampling over 6 h
+    hours[0] = 0.0
+    return _series(name, hours, 3 + slope * hours + rng.normal(0, noise, n))
+
+
+def _fit(s: SeriesData) -> Trend | Skipped:
+    return fit_trend(s, alpha=0.05, min_points=10)
+
+
+def test_known_slope_is_recovered_from_irregular_samples_with_gaps() -> None:
+    s = _line("x", 2.5)
+    s.values[::7] = np.nan
+    t = _fit(s)
+    assert isinstance(t, Trend)
+    assert t.n == 600 - len(s.values[::7])
+    assert t.slope_per_hour == pytest.approx(2.5, abs=0.1)
+    assert t.intercept == pytest.approx(3.0, abs=0.3)
+    assert t.p_value is not None and t.p_value < 1e-50
+    assert t.r2 > 0.9
+    assert t.significant and t.direction == "rising"
+    assert t.t0_ns == int(s.ts_ns[1])  # first *finite* sample (index 0 is a gap)
+    mean = float(np.nanmean(s.values))
+    span_h = (s.ts_ns[-1] - s.ts_ns[1]) / NS_PER_HOUR
+    assert t.relative_change == pytest.approx(t.slope_per_hour * span_h / mean)
+
+
+def test_pure_noise_is_not_significant() -> None:
+    t = _fit(_line("x", 0.0, seed=3))
+    assert isinstance(t, Trend)
+    assert not t.significant and t.direction == "flat" and t.p_value is not None and t.p_value >= 0.05
+
+
+def test_falling_significant_trend() -> None:
+    t = _fit(_line("x", -1.0))
+    assert isinstance(t, Trend) and t.direction == "falling"
+
+
+def test_latency_rising_is_worsening() -> None:
+    t = _fit(_line(LATENCY, 2.0))
+    assert isinstance(t, Trend) and t.higher_is_worse is True and t.worsening is True
+
+
+def test_latency_falling_is_not_worsening() -> None:
+    t = _fit(_line(LATENCY, -2.0))
+    assert isinstance(t, Trend) and t.worsening is False
+
+
+def test_throughput_falling_is_worsening() -> None:
+    t = _fit(_line(THROUGHPUT, -2.0))
+    assert isinstance(t, Trend) and t.higher_is_worse is False and t.worsening is True
+
+
+def test_cash_rising_has_no_worsening() -> None:
+    t = _fit(_line(CASH, 2.0))
+    assert isinstance(t, Trend) and t.significant and t.higher_is_worse is None and t.worsening is None
+
+
+def test_noisy_latency_is_not_worsening() -> None:
+    t = _fit(_line(LATENCY, 0.0, seed=3))
+    assert isinstance(t, Trend) and t.worsening is False
+
+
+def test_constant_series_is_flat_without_warnings() -> None:
+    s = _series(LATENCY, np.linspace(0, 2, 50), np.full(50, 0.004))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        t = _fit(s)
+    assert isinstance(t, Trend)
+    assert (t.slope_per_hour, t.r2, t.p_value, t.significant, t.direction) == (0.0, 0.0, None, False, "flat")
+    assert t.intercept == 0.004 and t.relative_change == 0.0 and t.worsening is False
+
+
+def test_zero_mean_has_no_relative_change() -> None:
+    hours = np.linspace(0, 1, 20)
+    t = _fit(_series("x", hours, np.where(np.arange(20) % 2 == 0, 1.0, -1.0)))
+    assert isinstance(t, Trend) and t.relative_change is None
+
+
+def test_too_few_finite_points_is_skipped_with_counts() -> None:
+    values = np.full(30, np.nan)
+    values[:9] = np.arange(9.0)
+    out = _fit(_series("x", np.linspace(0, 1, 30), values))
+    assert isinstance(out, Skipped) and (out.part, out.series) == ("trends", "x")
+    assert "9" in out.reason and "10" in out.reason
+
+
+def test_all_samples_at_one_timestamp_is_skipped() -> None:
+    out = _fit(SeriesData("x", np.full(12, T0), np.arange(12.0)))
+    assert isinstance(out, Skipped) and "12" in out.reason and "timestamp" in out.reason
