@@ -200,17 +200,18 @@ def _run(args: argparse.Namespace) -> int:
         system.close()
     _print_summary(config, summary)
     _print_alerts(fired, system)
-    reported = _report_on_exit(config, wall_start_ns)
-    return 0 if summary.consistent and reported else 1
+    _report_on_exit(config, wall_start_ns)
+    return 0 if summary.consistent else 1
 
 
-def _report_on_exit(config: Config, wall_start_ns: int) -> bool:
-    """The run's own report (over this run's metrics); False if it was due and could not be written."""
+def _report_on_exit(config: Config, wall_start_ns: int) -> None:
+    """The run's own report, over this run's metrics. A report that cannot be written is said loudly but
+    does not fail the run: the exit code speaks for the book (journal, ledger and venue agree)."""
     if not (config.analytics.report_on_exit and config.monitoring.enabled and config.monitoring.store):
         console.print("report: off (analytics.report_on_exit, or no metrics store)")
-        return True
+        return
     data_dir = Path(config.run.data_dir)
-    return _write_report(config, data_dir, data_dir / config.analytics.report_dir, since_ns=wall_start_ns)
+    _write_report(config, data_dir, data_dir / config.analytics.report_dir, since_ns=wall_start_ns)
 
 
 def _print_alerts(fired, system) -> None:

@@ -93,3 +93,4 @@ def test_a_metrics_db_that_is_not_a_database_keeps_trading_and_fires_an_alert(al
     assert "metrics_store_failing firing" in res.stdout
     assert "FILLED" in res.stdout  # trading went on
     assert (data_dir / "metrics.db").read_text() == "not a database\n"
+    assert "report error:" in res.stderr and "metrics.db" in res.stderr  # said, and the run still passed

@@ -163,3 +163,36 @@ def test_the_window_follows_hours_and_since(two_hours):
         report_of(two_hours, hours=-1)
     with pytest.raises(ReportInputError, match="since="):
         report_of(two_hours, since_ns=END + 3600 * NS_PER_S)
+
+
+def test_a_metrics_file_that_is_not_a_database_is_an_input_error_and_left_alone(tmp_path):
+    (tmp_path / "metrics.db").write_text("not a database\n")
+    with pytest.raises(ReportInputError, match="not a SQLite database"):
+        report_of(tmp_path)
+    assert (tmp_path / "metrics.db").read_text() == "not a database\n"
+
+
+def test_minutes_the_store_has_folded_keep_their_count_mean_min_and_max(tmp_path):
+    """Raw samples older than the store's retention become 1-minute aggregates; the report must not turn
+    an 8 s quote-age spike among them into a minute's 0.6 s average (the grade's check would pass)."""
+    rng = np.random.default_rng(4)
+    n = 7200
+    ts = END - (n - np.arange(n)) * NS_PER_S
+    age = rng.exponential(0.05, n)
+    age[[100, 2500]] = 8.0  # both in the hour that gets folded
+    db = open_for_writing(tmp_path / "metrics.db")
+    try:
+        writer = SampleWriter(db)
+        writer.write([Sample(s.QUOTE_AGE_SECONDS, int(t), float(v)) for t, v in zip(ts, age, strict=True)])
+        writer.fold(int(ts[3600]))  # the first hour: aggregates only
+    finally:
+        db.close()
+    report, files = report_of(tmp_path)
+    st = report.stats[0]
+    assert st.count == n and report.sample_count == n
+    assert report.rebuilt_sample_count == 3600
+    assert st.mean == pytest.approx(age.mean(), rel=1e-9)
+    assert (st.min, st.max) == (pytest.approx(age.min()), 8.0)
+    (check,) = [c for h in report.grade.components for c in h.checks if c.series == s.QUOTE_AGE_SECONDS]
+    assert check.status == "missed" and check.measured == 8.0
+    assert "3,600 rebuilt from 1-minute aggregates" in files.summary_md.read_text()

@@ -36,9 +36,9 @@ def _robust_z(x: np.ndarray) -> np.ndarray:
 
 
 def _outliers(
-    names: list[str], times: np.ndarray, x: np.ndarray, z: np.ndarray, threshold: float, limit: int
+    names: list[str], times: np.ndarray, x: np.ndarray, z: np.ndarray, beyond: np.ndarray, limit: int
 ) -> list[Outlier]:
-    rows, cols = np.nonzero(np.abs(z) > threshold)
+    rows, cols = np.nonzero(beyond)
     order = np.argsort(-np.abs(z[rows, cols]), kind="stable")[:limit]
     return [
         Outlier(names[j], int(times[i]), float(x[i, j]), float(z[i, j]))
@@ -61,7 +61,8 @@ def find_anomalies(
     min_rows: int,
     max_outliers: int = 100,
 ) -> Anomalies | Skipped:
-    """Robust per-series outliers (|robust z| > robust_threshold, at most max_outliers, largest first) and
+    """Robust per-series outliers (|robust z| > robust_threshold, at most max_outliers, largest first, with
+    every series' full count so a capped list does not hide how many there were) and
     IsolationForest windows over the rows with data: consecutive flagged bins merge into one window,
     scored by its worst bin, with the series that stand out most there.
 
@@ -82,7 +83,9 @@ def find_anomalies(
         return Skipped("anomalies", None, f"{data_rows.size} bins hold data, anomaly detection needs {min_rows}")
 
     z = _robust_z(x)
-    outliers = _outliers(names, grid.times_ns, x, z, robust_threshold, max_outliers)
+    beyond = np.abs(z) > robust_threshold  # NaN (a gap) compares False
+    outliers = _outliers(names, grid.times_ns, x, z, beyond, max_outliers)
+    counts = beyond.sum(axis=0)
 
     features = pd.DataFrame(z[data_rows]).ffill().bfill().to_numpy()
     forest = IsolationForest(contamination=contamination, random_state=seed, n_estimators=100).fit(features)
@@ -109,7 +112,7 @@ def find_anomalies(
         len(names),
         data_rows.size,
         len(windows),
-        len(outliers),
+        int(counts.sum()),
     )
     return Anomalies(
         step_s=grid.step_ns / NS_PER_S,
@@ -118,4 +121,5 @@ def find_anomalies(
         series_used=names,
         windows=windows,
         outliers=outliers,
+        outlier_counts={name: int(c) for name, c in zip(names, counts, strict=True) if c},
     )

@@ -14,7 +14,7 @@ import textwrap
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC
 from pathlib import Path
 
 import matplotlib.dates as mdates
@@ -26,8 +26,9 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
 from alluse.analytics import catalog
+from alluse.analytics.grading import score_text
 from alluse.analytics.results import NS_PER_HOUR, NS_PER_S, Forecast, Report, SeriesData, Trend
-from alluse.analytics.units import display, unit_of
+from alluse.analytics.units import display, p_text, short_name, unit_of, utc_text
 
 log = logging.getLogger("alluse.analytics")
 
@@ -154,22 +155,14 @@ def _has_data(series: Mapping[str, SeriesData], name: str) -> bool:
     return data is not None and bool(np.isfinite(np.asarray(data.values, dtype=np.float64)).any())
 
 
-def short_name(name: str) -> str:
-    """A series name as labels show it: without the project prefix, labels kept."""
-    return name.removeprefix("alluse_")
-
-
-def _utc(ns: int) -> str:
-    return datetime.fromtimestamp(ns / 1e9, tz=UTC).strftime("%Y-%m-%d %H:%M:%S")
-
-
 def _duration(ns: int) -> str:
     hours = ns / NS_PER_HOUR
     return f"{hours:.1f} h" if hours >= 1 else f"{ns / (60 * NS_PER_S):.0f} min"
 
 
 def _skip_reason(report: Report, part: str) -> str | None:
-    """The report's own reason a whole part is missing, else the first per-series one."""
+    """The report's own reason a whole part is missing, else the first per-series one, else why the
+    report has no data at all (an empty store skips no part by name: there was nothing to skip)."""
     whole = [sk.reason for sk in report.skipped if sk.part == part and sk.series is None]
     if whole:
         return whole[0]
@@ -177,7 +170,7 @@ def _skip_reason(report: Report, part: str) -> str | None:
     if each:
         more = f" (and {len(each) - 1} more)" if len(each) > 1 else ""
         return f"{short_name(each[0].series or '')}: {each[0].reason}{more}"
-    return None
+    return None if part == "data" else _skip_reason(report, "data")
 
 
 # ---------------------------------------------------------------------------------------------- drawing helpers
@@ -332,16 +325,20 @@ def _stacked_panel(
 def _header(fig: Figure, report: Report) -> None:
     """Title line (window and grade) and one coloured box per component: health readable at a glance."""
     w = report.window
+    if w.end_ns > w.start_ns:
+        span = f"{utc_text(w.start_ns)} → {utc_text(w.end_ns)} UTC  ({_duration(w.end_ns - w.start_ns)})"
+    else:  # an empty store has no window: not 1970-01-01 (its path, often long, is in the panels)
+        span = "no window: no samples in the metrics store"
     fig.text(
         0.03,
         0.982,
-        f"ALL-USE metrics  ·  {_utc(w.start_ns)} → {_utc(w.end_ns)} UTC  ({_duration(w.end_ns - w.start_ns)})",
+        f"ALL-USE metrics  ·  {span}",
         fontsize=18,
         fontweight="bold",
         va="center",
     )
     grade = report.grade
-    score = f"{grade.score:.0f}/100" if grade.score is not None else "no score"
+    score = f"{score_text(grade.score)}/100" if grade.score is not None else "no score"
     fig.text(
         0.97,
         0.982,
@@ -357,7 +354,7 @@ def _header(fig: Figure, report: Report) -> None:
         0.03,
         0.962,
         f"{report.series_count} series  ·  {report.sample_count:,} samples  ·  "
-        f"critical alerts fired: {grade.critical_alerts}  ·  generated {_utc(report.generated_ns)} UTC",
+        f"critical alerts fired: {grade.critical_alerts}  ·  generated {utc_text(report.generated_ns)} UTC",
         fontsize=11,
         color="#444444",
         va="center",
@@ -368,12 +365,12 @@ def _header(fig: Figure, report: Report) -> None:
         return
     step = 0.94 / len(components)
     for i, comp in enumerate(components):
-        score_text = f"{comp.score:.0f}" if comp.score is not None else "–"
+        shown = score_text(comp.score) if comp.score is not None else "–"
         color = _STATUS_COLORS.get(comp.status, _NO_DATA_COLOR)
         fig.text(
             0.03 + step * (i + 0.5),
             0.942,
-            f"{comp.component}: {comp.status} {score_text}",
+            f"{comp.component}: {comp.status} {shown}",
             fontsize=11,
             ha="center",
             va="center",
@@ -507,12 +504,6 @@ def _pick_trends(trends: Sequence[Trend]) -> list[Trend]:
     return significant[:MAX_TRENDS]
 
 
-def _p_text(p: float | None) -> str:
-    if p is None:
-        return "p n/a"
-    return f"p={p:.1e}" if p < 1e-3 else f"p={p:.3f}"
-
-
 def _panel_trends(fig: Figure, spec: SubplotSpec, report: Report, series: Mapping[str, SeriesData]) -> None:
     ax = fig.add_subplot(spec)
     _title(ax, "5  Significant trends (worsening first)")
@@ -545,7 +536,7 @@ def _panel_trends(fig: Figure, spec: SubplotSpec, report: Report, series: Mappin
             linewidth=3.0 if trend.worsening else 2.0,
             linestyle="-" if trend.worsening else "--",
             label=f"{short_name(trend.series)}: {sign}{display(trend.series, trend.slope_per_hour)}/h, "
-            f"{_p_text(trend.p_value)}{mark}",
+            f"{p_text(trend.p_value)}{mark}",
         )
     ax.set_ylabel("z-score: (value − mean) / std", fontsize=_LABEL_SIZE)
     ax.tick_params(labelsize=_TICK_SIZE)
@@ -615,6 +606,8 @@ def _panel_anomalies(fig: Figure, spec: SubplotSpec, report: Report, series: Map
         )
     mine = [o for o in an.outliers if o.series == name]
     if mine:
+        total = max(an.outlier_counts.get(name, 0), len(mine))
+        shown = f"{len(mine)} of {total} outliers" if total > len(mine) else f"{len(mine)} outliers"
         (marks,) = ax.plot(
             _to_days(np.array([o.ts_ns for o in mine], dtype=np.float64)),
             np.array([o.value for o in mine]) * factor,
@@ -623,7 +616,7 @@ def _panel_anomalies(fig: Figure, spec: SubplotSpec, report: Report, series: Map
             markersize=7,
             markeredgewidth=1.8,
             color="#b71c1c",
-            label=f"{len(mine)} outliers (|robust z| > {an.robust_threshold:g})",
+            label=f"{shown} (|robust z| > {an.robust_threshold:g})",
         )
         handles.append(marks)
     standout = sum(1 for w in an.windows if any(sd.series == name for sd in w.standouts))

@@ -16,7 +16,8 @@ import numpy as np
 from alluse.analytics.catalog import is_cumulative
 from alluse.analytics.results import NS_PER_HOUR, AlertRecord, SeriesData, Skipped, Window
 from alluse.monitoring.alert_history import ALERTS_FILE, AlertHistory, AlertHistoryError
-from alluse.monitoring.store import METRICS_FILE, MetricsReader, MetricsStore
+from alluse.monitoring.store import METRICS_FILE, MetricsReader, MetricsStore, MetricsStoreError
+from alluse.monitoring.store_writer import MINUTE_NS
 
 _ALERT_LIMIT = 10_000  # newest events kept in a report; a window with more says so
 
@@ -50,14 +51,43 @@ def resolve_window(reader: MetricsReader, *, hours: float | None, since_ns: int 
     return Window(end - int((24.0 if hours is None else hours) * NS_PER_HOUR), end)
 
 
+def rebuild_minutes(minutes: list[tuple[int, int, float, float, float]]) -> tuple[np.ndarray, np.ndarray]:
+    """Stand-in samples for folded minutes (minute_ts_ns, count, sum, min, max): each minute becomes `count`
+    samples spread over it, one at its min, one at its max and the rest at the value that keeps its sum,
+    so count, sum (hence mean), min and max are exactly the stored ones; only the spread inside a minute
+    is not (it was not kept)."""
+    if not minutes:
+        return np.empty(0, np.int64), np.empty(0)
+    m_ts, count, total, lo, hi = (np.asarray(col) for col in zip(*minutes, strict=True))
+    count = count.astype(np.int64)
+    middle = np.where(count > 2, (total - lo - hi) / np.maximum(count - 2, 1), lo)
+    values = np.repeat(np.clip(middle, lo, hi), count)
+    first = np.cumsum(count) - count
+    values[first] = lo
+    values[first + count // 2] = hi  # count 1: the same slot, and lo == hi
+    within = np.arange(values.size) - np.repeat(first, count)
+    ts = np.repeat(m_ts.astype(np.int64), count) + ((within + 0.5) * (MINUTE_NS / np.repeat(count, count))).astype(
+        np.int64
+    )
+    return ts, values
+
+
 def load_series(reader: MetricsReader, window: Window, prefix: str = "alluse_") -> list[SeriesData]:
-    """Every series with samples in the window, counters' running totals excepted, sorted by name."""
+    """Every series with samples in the window, counters' running totals excepted, sorted by name.
+    Where the store keeps only 1-minute aggregates, they are rebuilt as stand-in samples (`rebuild_minutes`)."""
     out = []
-    for name, points in reader.query_prefix(prefix, window.start_ns, window.end_ns).items():
-        if not points or is_cumulative(name):
+    for name, rows in reader.query_rows(prefix, window.start_ns, window.end_ns).items():
+        if not (rows.raw or rows.minutes) or is_cumulative(name):
             continue
-        ts, values = zip(*points, strict=True)
-        out.append(SeriesData(name, np.fromiter(ts, np.int64, len(ts)), np.fromiter(values, np.float64, len(ts))))
+        ts, values = rebuild_minutes(rows.minutes)
+        rebuilt = int(ts.size)
+        if rows.raw:
+            raw_ts, raw_values = zip(*rows.raw, strict=True)
+            ts = np.concatenate([ts, np.fromiter(raw_ts, np.int64, len(raw_ts))])
+            values = np.concatenate([values, np.fromiter(raw_values, np.float64, len(raw_ts))])
+            order = np.argsort(ts, kind="stable")  # a late raw sample may sit inside a folded minute
+            ts, values = ts[order], values[order]
+        out.append(SeriesData(name, ts, values, rebuilt))
     return out
 
 
@@ -91,7 +121,10 @@ def read_data_dir(data_dir: Path, *, hours: float | None = None, since_ns: int |
     store_path = data_dir / METRICS_FILE
     if not store_path.exists():
         raise ReportInputError(f"data_dir={str(data_dir)!r}: no metrics store ({METRICS_FILE}); run `alluse run` first")
-    reader = MetricsStore.open_readonly(store_path)
+    try:
+        reader = MetricsStore.open_readonly(store_path)
+    except MetricsStoreError as exc:  # not a database, another program's, newer: left untouched
+        raise ReportInputError(str(exc)) from None
     try:
         window = resolve_window(reader, hours=hours, since_ns=since_ns)
         if window is None:

@@ -54,6 +54,10 @@ class _Path:
 _Fitter = Callable[[np.ndarray, int], _Path]
 
 
+def _floored(p: _Path) -> _Path:
+    return _Path(*(np.maximum(a, 0.0) for a in (p.mean, p.lo80, p.hi80, p.lo95, p.hi95)))
+
+
 def season_period(y: np.ndarray) -> int | None:
     """The season length of `y` in bins, or None: the strongest autocorrelation peak, refined.
 
@@ -248,6 +252,10 @@ def forecast(
     if isinstance(chosen, str):
         return Skipped(PART, name, chosen)
     model, maes, held, final = chosen
+    # latency, CPU, a rate: the additive models' bands may dip below a floor that exists
+    if np.min(y) >= 0 and np.min(final.lo95) < 0:
+        final = _floored(final)
+        notes.append("bands cut at 0: the series is never negative")
     tail = y[-h:]
     tail_scale = float(np.mean(np.abs(tail)))
     ts_last = int(times_ns[start + n - 1])
@@ -269,6 +277,6 @@ def forecast(
         hi95=final.hi95.tolist(),
         holdout_points=h,
         holdout_mae=maes[model],
-        holdout_mape=maes[model] / tail_scale if tail_scale > 0 else None,
+        holdout_relative_mae=maes[model] / tail_scale if tail_scale > 0 else None,
         holdout_coverage95=float(np.mean((tail >= held.lo95) & (tail <= held.hi95))),
     )

@@ -14,6 +14,7 @@ Rubric:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 
 from alluse.analytics.results import Check, ComponentHealth, Grade, SeriesStats
@@ -77,6 +78,13 @@ def score_check(target: TargetConfig, stats: SeriesStats | None) -> Check:
         score=score,
         status=status,
     )
+
+
+def score_text(score: float, decimals: int = 0) -> str:
+    """A score rounded *down* for display: 89.6 is a B (or a degraded component) and must not read as 90
+    beside it, which rounding to nearest would show."""
+    factor = 10**decimals
+    return f"{math.floor(score * factor) / factor:.{decimals}f}"
 
 
 def band(score: float, bands: tuple[tuple[float, str], ...], below: str) -> str:

@@ -8,12 +8,8 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from alluse.analytics.results import NS_PER_S, Anomalies, Forecast, Insight, Trend
-from alluse.analytics.units import display
+from alluse.analytics.units import display, p_text, short_name
 from alluse.config import TargetConfig
-
-
-def _short(name: str) -> str:
-    return name.removeprefix("alluse_")
 
 
 def _clock(ts_ns: int) -> str:
@@ -35,8 +31,8 @@ def regression(trends: Sequence[Trend]) -> Insight | None:
     return Insight(
         "regression",
         t.series,
-        f"largest regression: {_short(t.series)} is {verb} {slope} per hour "
-        f"({t.relative_change:+.0%} of its mean over the window, p={t.p_value:.2g}, R²={t.r2:.2f})",
+        f"largest regression: {short_name(t.series)} is {verb} {slope} per hour "
+        f"({t.relative_change:+.0%} of its mean over the window, {p_text(t.p_value)}, R²={t.r2:.2f})",
     )
 
 
@@ -46,19 +42,26 @@ def worst_anomaly(anomalies: Anomalies | None) -> Insight | None:
         return None
     if anomalies.windows:
         w = anomalies.windows[0]
-        parts = [f"{_short(s.series)} {display(s.series, s.value)} (robust z {s.robust_z:+.1f})" for s in w.standouts]
+        parts = [
+            f"{short_name(s.series)} {display(s.series, s.value)} (robust z {s.robust_z:+.1f})" for s in w.standouts
+        ]
         detail = ": " + ", ".join(parts) if parts else ""
-        return Insight(
-            "anomaly",
-            w.standouts[0].series if w.standouts else None,
-            f"worst anomaly {_clock(w.start_ns)}-{_clock(w.end_ns)} UTC (score {w.score:.2f}){detail}",
-        )
+        when = f"{_clock(w.start_ns)}-{_clock(w.end_ns)} UTC (score {w.score:.2f}){detail}"
+        # IsolationForest flags its `contamination` share of bins in any data, so on a quiet run its
+        # "worst" window is merely the least ordinary one: say so rather than call it an anomaly.
+        if all(abs(s.robust_z) <= anomalies.robust_threshold for s in w.standouts):
+            when += (
+                f"; no series beyond robust z {anomalies.robust_threshold:g} there (the forest flags "
+                f"{anomalies.contamination:.0%} of bins in any data)"
+            )
+            return Insight("anomaly", w.standouts[0].series if w.standouts else None, f"most unusual window {when}")
+        return Insight("anomaly", w.standouts[0].series, f"worst anomaly {when}")
     if anomalies.outliers:
         o = anomalies.outliers[0]
         return Insight(
             "outlier",
             o.series,
-            f"largest outlier: {_short(o.series)} {display(o.series, o.value)} at {_clock(o.ts_ns)} UTC "
+            f"largest outlier: {short_name(o.series)} {display(o.series, o.value)} at {_clock(o.ts_ns)} UTC "
             f"(robust z {o.robust_z:+.1f})",
         )
     return None
@@ -91,7 +94,7 @@ def forecast_breaches(forecasts: Sequence[Forecast], targets: Sequence[TargetCon
             Insight(
                 "forecast_breach",
                 f.series,
-                f"{_short(f.series)} {how} its target {target.name} ({display(f.series, limit)}) in about "
+                f"{short_name(f.series)} {how} its target {target.name} ({display(f.series, limit)}) in about "
                 f"{_minutes(after)} ({f.model}, held-out error {display(f.series, f.holdout_mae)})",
             )
         )

@@ -125,6 +125,7 @@ def build_report(
         generated_ns=generated_ns,
         window=data.window,
         sample_count=sum(int(s.values.size) for s in series),
+        rebuilt_sample_count=sum(s.rebuilt for s in series),
         series_count=len(series),
         stats=stats,
         trends=trends,

@@ -33,6 +33,7 @@ class SeriesData:
     name: str
     ts_ns: np.ndarray
     values: np.ndarray
+    rebuilt: int = 0  # how many of them stand in for samples the store had folded into 1-minute aggregates
 
 
 @dataclass(slots=True, eq=False)
@@ -74,11 +75,12 @@ class Trend:
 
     series: str
     n: int
+    n_effective: float  # n discounted for autocorrelation (see trends.py): what the p-value rests on
     t0_ns: int
     slope_per_hour: float
     intercept: float
     r2: float
-    p_value: float | None  # None for a constant series (no fit is meaningful)
+    p_value: float | None  # None: a constant series, or fewer than 3 effective samples (no fit to judge)
     significant: bool  # p_value < alpha
     direction: str  # "rising" | "falling" | "flat" (flat = not significant)
     relative_change: float | None  # slope * span_hours / |mean|; None when the mean is 0
@@ -120,7 +122,8 @@ class Anomalies:
     robust_threshold: float
     series_used: list[str]  # series with any variation in the window
     windows: list[AnomalyWindow]  # most anomalous first
-    outliers: list[Outlier]  # largest |robust_z| first
+    outliers: list[Outlier]  # largest |robust_z| first, at most the report's cap (see outlier_counts)
+    outlier_counts: dict[str, int]  # series -> all its bins beyond the threshold (series with none left out)
 
 
 @dataclass(slots=True)
@@ -142,7 +145,7 @@ class Forecast:
     hi95: list[float]
     holdout_points: int  # the tail held out to measure trust
     holdout_mae: float  # mean absolute error of the chosen model on the held-out tail
-    holdout_mape: float | None  # MAE relative to the tail's mean |value|; None when that is 0
+    holdout_relative_mae: float | None  # MAE / the tail's mean |value| (not a MAPE: no per-point division); None when 0
     holdout_coverage95: float  # share of held-out actuals inside the 95% band
 
 
@@ -204,6 +207,9 @@ class Report:
     generated_ns: int
     window: Window
     sample_count: int
+    # of sample_count, those rebuilt from 1-minute aggregates (raw samples older than the store's retention):
+    # count, mean, min and max stay exact; spread, percentiles and trends use the minute's shape, not its samples
+    rebuilt_sample_count: int
     series_count: int
     stats: list[SeriesStats]
     trends: list[Trend]

@@ -4,16 +4,13 @@ what the CLI prints) or as plain text (summary.txt)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import re
 
-from alluse.analytics.results import NS_PER_S, Report
-from alluse.analytics.units import display
+from alluse.analytics.grading import score_text
+from alluse.analytics.results import Check, Report
+from alluse.analytics.units import display, short_name, utc_text
 
 Block = tuple[str, object]  # ("h1"|"h2"|"p", str) | ("list", list[str]) | ("table", (headers, rows))
-
-
-def _utc(ts_ns: int) -> str:
-    return datetime.fromtimestamp(ts_ns / NS_PER_S, UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def _span(seconds: float) -> str:
@@ -24,14 +21,29 @@ def _span(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
+def _measured(c: Check) -> str:
+    """The measured figure, with more digits where three would show a miss as the target itself
+    ('5 ms' against '<= 5 ms', status near)."""
+    target = display(c.series, c.target)
+    shown, digits = display(c.series, c.measured), 3
+    while c.measured is not None and c.measured != c.target and shown == target and digits < 9:
+        digits += 1
+        shown = display(c.series, c.measured, digits)
+    return shown
+
+
 def blocks(report: Report) -> list[Block]:
     w, g = report.window, report.grade
     out: list[Block] = [("h1", "ALL-USE report")]
     if report.series_count:
-        out.append(("p", f"Window {_utc(w.start_ns)} to {_utc(w.end_ns)} UTC ({_span((w.end_ns - w.start_ns) / 1e9)}): "
-                         f"{report.series_count} series, {report.sample_count:,} samples, "
+        span = _span((w.end_ns - w.start_ns) / 1e9)
+        rebuilt = report.rebuilt_sample_count
+        folded = (f" ({rebuilt:,} rebuilt from 1-minute aggregates: their count, mean, min and max are exact, "
+                  "their spread within a minute is not)") if rebuilt else ""  # fmt: skip
+        out.append(("p", f"Window {utc_text(w.start_ns)} to {utc_text(w.end_ns)} UTC ({span}): "
+                         f"{report.series_count} series, {report.sample_count:,} samples{folded}, "
                          f"{len(report.alerts)} alert events."))  # fmt: skip
-    score = "no data" if g.score is None else f"{g.score:.1f}/100"
+    score = "no data" if g.score is None else f"{score_text(g.score, 1)}/100"
     capped = f", capped: {g.critical_alerts} critical alert(s) fired" if g.critical_alerts else ""
     out.append(("h2", f"Grade {g.letter} ({score}{capped})"))
     out.append(("p", f"Rubric: {g.rubric}."))
@@ -40,8 +52,8 @@ def blocks(report: Report) -> list[Block]:
         for c in h.checks:
             limit = ("<= " if c.comparison == "at_most" else ">= ") + display(c.series, c.target)
             rows.append([
-                h.component, "-" if h.score is None else f"{h.score:.0f} {h.status}", c.name,
-                f"{c.statistic} of {short(c.series)}", display(c.series, c.measured), limit,
+                h.component, "-" if h.score is None else f"{score_text(h.score)} {h.status}", c.name,
+                f"{c.statistic} of {short_name(c.series)}", _measured(c), limit,
                 c.status, "-" if c.score is None else f"{c.score:g}",
             ])  # fmt: skip
     headers = ["component", "health", "check", "figure", "measured", "target", "status", "score"]
@@ -51,14 +63,14 @@ def blocks(report: Report) -> list[Block]:
     if report.forecasts:
         out.append(("h2", "Forecasts"))
         out.append(("table", (["series", "model", "horizon", "last mean", "95% band", "held-out error"], [
-            [short(f.series), f.model, _span(f.horizon_s), display(f.series, f.mean[-1]),
+            [short_name(f.series), f.model, _span(f.horizon_s), display(f.series, f.mean[-1]),
              f"{display(f.series, f.lo95[-1])} .. {display(f.series, f.hi95[-1])}",
              f"MAE {display(f.series, f.holdout_mae)}, {f.holdout_coverage95:.0%} in band"]
             for f in report.forecasts])))  # fmt: skip
         notes: dict[str, list[str]] = {}
         for f in report.forecasts:
             for note in f.notes:
-                notes.setdefault(note, []).append(short(f.series))
+                notes.setdefault(note, []).append(short_name(f.series))
         if notes:
             out.append(("list", [f"{note} ({', '.join(names)})" for note, names in notes.items()]))
     if report.skipped:
@@ -68,12 +80,26 @@ def blocks(report: Report) -> list[Block]:
     return out
 
 
-def short(name: str) -> str:
-    return name.removeprefix("alluse_")
+# Series names carry label values, which may hold any character: each one CommonMark (and the GFM tables
+# and strikethrough that rich renders) could read as markup there is backslash-escaped, and only there,
+# so the raw file stays readable (an underscore inside a word cannot start emphasis, nor "<=" a tag).
+_MD_SPECIAL = re.compile(
+    r"[\\`*\[\]|~]"  # code, emphasis, links, table cells, strikethrough
+    r"|<(?=[A-Za-z/!?])"  # an HTML tag or autolink; "<= 5 ms" is left alone
+    r"|&(?=#?\w+;)"  # an entity
+    r"|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])"  # emphasis
+)
+_MD_BLOCK_START = re.compile(r"^[#>+-]")  # a heading, quote or nested list where a list item begins
 
 
 def _md_cell(text: str) -> str:
-    return text.replace("|", "\\|")
+    """Text shown as itself in a table cell: markup escaped, line breaks made spaces."""
+    return _MD_SPECIAL.sub(lambda m: "\\" + m.group(0), " ".join(text.splitlines()))
+
+
+def _md_item(text: str) -> str:
+    """Text shown as itself in a list item, where a leading block marker would also be read."""
+    return _MD_BLOCK_START.sub(lambda m: "\\" + m.group(0), _md_cell(text))
 
 
 def markdown(report: Report) -> str:
@@ -86,7 +112,7 @@ def markdown(report: Report) -> str:
         elif kind == "p":
             lines += [str(body), ""]
         elif kind == "list":
-            lines += [f"- {_md_cell(item)}" for item in body] + [""]  # type: ignore[union-attr]
+            lines += [f"- {_md_item(item)}" for item in body] + [""]  # type: ignore[union-attr]
         else:
             headers, rows = body  # type: ignore[misc]
             lines.append("| " + " | ".join(headers) + " |")

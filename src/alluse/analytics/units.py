@@ -6,6 +6,7 @@ report's text and pictures convert, all through here."""
 from __future__ import annotations
 
 import math
+from datetime import UTC, datetime
 
 
 def unit_of(name: str) -> tuple[float, str]:
@@ -24,11 +25,37 @@ def unit_of(name: str) -> tuple[float, str]:
     return 1.0, ""
 
 
-def display(name: str, value: float | None) -> str:
-    """A value of `name` as a short string with its unit, e.g. '1.95 ms', '74.6 MiB', '2.5 %'."""
+def display(name: str, value: float | None, digits: int = 3) -> str:
+    """A value of `name` as a short string with its unit, e.g. '1.95 ms', '74.6 MiB', '2.5 %', to about
+    `digits` significant digits."""
     if value is None or not math.isfinite(value):
         return "n/a"
     factor, label = unit_of(name)
+    if label == "ms" and abs(value) >= 1.0:  # a quote age of 5 s reads better than 5e+03 ms
+        factor, label = 1.0, "s"
+    elif label == "MiB" and abs(value) >= 2**30:
+        factor, label = 1.0 / 2**30, "GiB"
     shown = value * factor
-    text = f"{shown:.3g}" if abs(shown) < 1e4 else f"{shown:,.0f}"
+    # .3g writes 2000 as "2e+03" (and 999.7 as "1e+03"): whole numbers with separators from there up
+    text = f"{shown:.{digits}g}" if abs(shown) < 999.5 else f"{shown:,.{max(0, digits - 3)}f}"
     return f"{text} {label}".rstrip() if label != "/s" else f"{text}/s"
+
+
+def p_text(p: float | None) -> str:
+    """A p-value as a reader takes it: 'p=0.012', 'p=3.4e-07'; one below what double precision resolves
+    (or 0 from an exact fit) as 'p<1e-16', never 'p=0'."""
+    if p is None:
+        return "p n/a"
+    if p < 1e-16:
+        return "p<1e-16"
+    return f"p={p:.1e}" if p < 1e-3 else f"p={p:.3f}"
+
+
+def short_name(name: str) -> str:
+    """A series name as the report's text and labels show it: without the project prefix, labels kept."""
+    return name.removeprefix("alluse_")
+
+
+def utc_text(ts_ns: int) -> str:
+    """Epoch nanoseconds as 'YYYY-MM-DD HH:MM:SS' in UTC (the report names the zone beside it)."""
+    return datetime.fromtimestamp(ts_ns / 1e9, UTC).strftime("%Y-%m-%d %H:%M:%S")

@@ -34,6 +34,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from alluse.monitoring.metrics import LatencyHistogram, Metric, Sample, counter, gauge, histogram
@@ -91,11 +92,23 @@ _DOWNSAMPLED_RANGE = """
 SELECT minute_ts_ns, sum / count FROM samples_1m
 WHERE series_id = ?1 AND minute_ts_ns >= ?2 AND minute_ts_ns < ?3 ORDER BY minute_ts_ns
 """
+_FOLDED_ROWS = """
+SELECT minute_ts_ns, count, sum, min, max FROM samples_1m
+WHERE series_id = ?1 AND minute_ts_ns >= ?2 AND minute_ts_ns < ?3 ORDER BY minute_ts_ns
+"""
 _NAME_PREFIX = "substr(name, 1, length(?1)) = ?1"
 
 
 class MetricsStoreError(Exception):
     """The file cannot be used (it has not been touched), or a query names something the store lacks."""
+
+
+@dataclass(slots=True)
+class SeriesRows:
+    """One series over a range as stored: raw samples, and the minutes already folded into aggregates."""
+
+    raw: list[tuple[int, float]]  # (ts_ns, value), oldest first
+    minutes: list[tuple[int, int, float, float, float]]  # (minute_ts_ns, count, sum, min, max), oldest first
 
 
 class MetricsReader:
@@ -133,6 +146,19 @@ class MetricsReader:
             names = [r[0] for r in self._db.execute(f"SELECT name FROM series WHERE {_NAME_PREFIX}", (prefix,))]
             return {name: self._query(name, start_ns, end_ns) for name in sorted(names)}
 
+    def query_rows(self, prefix: str, start_ns: int, end_ns: int) -> dict[str, SeriesRows]:
+        """Like `query_prefix`, but folded minutes keep their count, sum, min and max instead of becoming
+        one averaged point: what an analysis needs to get counts, means and extremes exactly right."""
+        if start_ns > end_ns:
+            raise MetricsStoreError(f"start_ns={start_ns} is after end_ns={end_ns}")
+        with self._lock, _ReadTransaction(self._db):
+            db = self._db
+            out = {}
+            for sid, name in db.execute(f"SELECT id, name FROM series WHERE {_NAME_PREFIX} ORDER BY name", (prefix,)):
+                minutes = db.execute(_FOLDED_ROWS, (sid, start_ns, end_ns)).fetchall()
+                out[name] = SeriesRows(self._raw(sid, start_ns, end_ns), minutes)
+            return out
+
     def close(self) -> None:
         with self._lock:
             self._db.close()
@@ -146,17 +172,22 @@ class MetricsReader:
             raise MetricsStoreError(f"series={series!r}: not in the metrics store")
         sid = row[0]
         points = db.execute(_DOWNSAMPLED_RANGE, (sid, start_ns, end_ns)).fetchall()
+        raw = self._raw(sid, start_ns, end_ns)
+        if points and raw and points[-1][0] > raw[0][0]:  # a late sample not yet folded
+            return sorted(points + raw)
+        return points + raw
+
+    def _raw(self, sid: int, start_ns: int, end_ns: int) -> list[tuple[int, float]]:
+        db = self._db
         # two statements: SQLite answers a lone min() or max() from the index, both together by a full scan
         lo = db.execute("SELECT min(minute) FROM samples").fetchone()[0]
         hi = db.execute("SELECT max(minute) FROM samples").fetchone()[0]
-        if lo is not None and start_ns < end_ns:
-            lo, hi = max(lo, start_ns // MINUTE_NS), min(hi, (end_ns - 1) // MINUTE_NS)
-            if lo <= hi:
-                raw = db.execute(_RAW_RANGE, (lo, hi, sid, start_ns, end_ns)).fetchall()
-                if points and raw and points[-1][0] > raw[0][0]:  # a late sample not yet folded
-                    return sorted(points + raw)
-                points += raw
-        return points
+        if lo is None or start_ns >= end_ns:
+            return []
+        lo, hi = max(lo, start_ns // MINUTE_NS), min(hi, (end_ns - 1) // MINUTE_NS)
+        if lo > hi:
+            return []
+        return db.execute(_RAW_RANGE, (lo, hi, sid, start_ns, end_ns)).fetchall()
 
 
 def open_for_writing(path: Path, *, synchronous: str = "NORMAL") -> sqlite3.Connection:

@@ -152,3 +152,13 @@ def test_nothing_varies_is_skipped() -> None:
     assert isinstance(out, Skipped) and out.series is None and "2" in out.reason
     empty = _run(np.empty((0, 0)))
     assert isinstance(empty, Skipped)
+
+
+def test_outlier_counts_are_complete_when_the_list_is_capped() -> None:
+    values = np.random.default_rng(12).normal(size=(500, 2))
+    values[::10, 0] += 50.0  # 50 spikes in s0, none in s1
+    capped = _run(values, max_outliers=5)
+    assert isinstance(capped, Anomalies)
+    assert len(capped.outliers) == 5 and capped.outlier_counts == {"s0": 50}
+    full = _run(values, max_outliers=1000)
+    assert len(full.outliers) == 50 and full.outlier_counts == capped.outlier_counts

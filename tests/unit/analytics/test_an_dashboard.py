@@ -13,7 +13,7 @@ import pytest
 from matplotlib.colors import to_rgba
 from matplotlib.text import Text
 
-from alluse.analytics import catalog, dashboard
+from alluse.analytics import catalog, dashboard, units
 from alluse.analytics.results import (
     NS_PER_HOUR,
     NS_PER_S,
@@ -121,6 +121,7 @@ def make_trend(d: SeriesData, p_value: float, worse: bool | None) -> Trend:
     return Trend(
         series=d.name,
         n=int(ok.sum()),
+        n_effective=float(ok.sum()),
         t0_ns=int(d.ts_ns[0]),
         slope_per_hour=float(slope),
         intercept=float(intercept),
@@ -157,7 +158,7 @@ def make_forecast(d: SeriesData, step_s: float = 60.0, horizon: int = 30) -> For
         hi95=list(level + 1.96 * spread),
         holdout_points=30,
         holdout_mae=level * 0.05,
-        holdout_mape=0.05,
+        holdout_relative_mae=0.05,
         holdout_coverage95=0.93,
     )
 
@@ -217,10 +218,11 @@ def make_report(series: dict[str, SeriesData]) -> Report:
         generated_ns=START_NS + DAY_S * NS_PER_S + 5 * NS_PER_S,
         window=Window(START_NS, START_NS + DAY_S * NS_PER_S),
         sample_count=sum(v.values.size for v in series.values()),
+        rebuilt_sample_count=0,
         series_count=len(series),
         stats=make_stats(series),
         trends=trends,
-        anomalies=Anomalies(60.0, 0.1, 5.0, list(series), windows, outliers),
+        anomalies=Anomalies(60.0, 0.1, 5.0, list(series), windows, outliers, {p99: len(outliers)}),
         forecasts=[make_forecast(series[n]) for n in (s.PROCESS_RSS_BYTES, p99, s.CACHE_HIT_RATIO, s.FEED_LATENCY_P99)],
         alerts=[],
         grade=make_grade(),
@@ -234,6 +236,7 @@ def empty_report() -> Report:
         generated_ns=START_NS,
         window=Window(START_NS, START_NS + 120 * NS_PER_S),
         sample_count=0,
+        rebuilt_sample_count=0,
         series_count=0,
         stats=[],
         trends=[],
@@ -428,7 +431,7 @@ def test_bin_means_match_forecast_steps() -> None:
 
 def test_trends_worsening_first_then_largest_change() -> None:
     def t(name: str, rel: float, worsening: bool | None, significant: bool = True) -> Trend:
-        return Trend(name, 10, 0, 1.0, 0.0, 0.5, 0.01, significant, "rising", rel, True, worsening)
+        return Trend(name, 10, 10.0, 0, 1.0, 0.0, 0.5, 0.01, significant, "rising", rel, True, worsening)
 
     picked = dashboard._pick_trends(
         [
@@ -469,4 +472,31 @@ def test_table_puts_key_series_first_and_running_totals_last() -> None:
 
 
 def test_short_names_drop_the_prefix_and_keep_labels() -> None:
-    assert dashboard.short_name(s.QUOTES_ACCEPTED_RATE) == 'quotes_total:rate{outcome="accepted"}'
+    assert units.short_name(s.QUOTES_ACCEPTED_RATE) == 'quotes_total:rate{outcome="accepted"}'
+
+
+def test_a_capped_outlier_list_says_how_many_there_were(hour_series: dict[str, SeriesData]) -> None:
+    report = make_report(hour_series)
+    assert report.anomalies is not None
+    shown = len(report.anomalies.outliers)
+    assert f"{shown} outliers (|robust z| > 5)" in figure_text(report, hour_series)
+    report.anomalies.outlier_counts = {catalog.ORDER_LATENCY_PERCENTILES[2]: 240}
+    assert f"{shown} of 240 outliers (|robust z| > 5)" in figure_text(report, hour_series)
+
+
+def test_a_b_just_under_90_does_not_read_as_90(hour_series: dict[str, SeriesData]) -> None:
+    report = make_report(hour_series)
+    report.grade = make_grade("B", 89.6)
+    report.grade.components[0].score, report.grade.components[0].status = 89.6, "degraded"
+    text = figure_text(report, hour_series)
+    assert "Grade B  ·  89/100" in text and "trading: degraded 89" in text
+
+
+def test_an_empty_store_has_no_1970_window_and_says_why_everywhere() -> None:
+    report = empty_report()
+    report.window = Window(0, 0)
+    report.skipped = [Skipped("data", None, "data/metrics.db holds no samples")]
+    text = figure_text(report, {})
+    assert "1970" not in text
+    assert "no window: no samples in the metrics store" in text
+    assert "no trends: data/metrics.db holds no samples" in text

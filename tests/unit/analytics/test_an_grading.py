@@ -2,7 +2,7 @@
 
 import pytest
 
-from alluse.analytics.grading import CRITICAL_CAP, DEFAULT_TARGETS, LETTERS, band, grade, score_check
+from alluse.analytics.grading import CRITICAL_CAP, DEFAULT_TARGETS, LETTERS, band, grade, score_check, score_text
 from alluse.analytics.results import SeriesStats
 from alluse.config import TargetConfig
 
@@ -80,3 +80,11 @@ def test_bad_targets_are_refused_naming_the_field():
         TargetConfig(component="c", name="n", series="s", at_most=1, at_least=0)
     with pytest.raises(ValidationError, match="statistic"):
         TargetConfig(component="c", name="n", series="s", statistic="median", at_most=1)
+
+
+@pytest.mark.parametrize(
+    "score,decimals,shown", [(89.96, 0, "89"), (89.96, 1, "89.9"), (90.0, 0, "90"), (75.0, 1, "75.0")]
+)
+def test_a_shown_score_never_rounds_up_past_its_letter(score, decimals, shown):
+    assert score_text(score, decimals) == shown
+    assert band(float(shown), LETTERS, "F") == band(score, LETTERS, "F")

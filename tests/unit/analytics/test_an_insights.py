@@ -9,7 +9,7 @@ T0 = 1_800_000_000 * NS_PER_S
 
 
 def trend(series, slope, rel, worsening=True):
-    return Trend(series, 100, T0, slope, 1.0, 0.8, 1e-6, True, "rising" if slope > 0 else "falling", rel,
+    return Trend(series, 100, 100.0, T0, slope, 1.0, 0.8, 1e-6, True, "rising" if slope > 0 else "falling", rel,
                  True, worsening)  # fmt: skip
 
 
@@ -31,10 +31,10 @@ def test_the_largest_worsening_trend_is_the_regression():
 
 def test_the_worst_anomaly_names_its_window_and_standouts():
     a = Anomalies(60.0, 0.1, 5.0, [LAT], [AnomalyWindow(T0, T0 + 60 * NS_PER_S, 0.72, [Standout(LAT, 0.004, 12.5)])],
-                  [])  # fmt: skip
+                  [], {})  # fmt: skip
     found = worst_anomaly(a)
     assert found.series == LAT and "score 0.72" in found.text and "4 ms" in found.text and "+12.5" in found.text
-    only_outlier = Anomalies(60.0, 0.1, 5.0, [LAT], [], [Outlier(LAT, T0, 0.009, 7.0)])
+    only_outlier = Anomalies(60.0, 0.1, 5.0, [LAT], [], [Outlier(LAT, T0, 0.009, 7.0)], {LAT: 1})
     assert worst_anomaly(only_outlier).kind == "outlier"
     assert worst_anomaly(None) is None
 
@@ -56,3 +56,12 @@ def test_a_forecast_crossing_a_target_is_reported_with_when():
 
 def test_nothing_to_say_is_said_plainly():
     assert [i.kind for i in insights([], None, [], [])] == ["none"]
+
+
+def test_a_quiet_window_is_not_called_an_anomaly():
+    quiet = Anomalies(60.0, 0.1, 5.0, [LAT], [AnomalyWindow(T0, T0 + 60 * NS_PER_S, 0.61, [Standout(LAT, 0.002, 1.8)])],
+                      [], {})  # fmt: skip
+    found = worst_anomaly(quiet)
+    assert found.kind == "anomaly" and found.text.startswith("most unusual window")
+    assert "no series beyond robust z 5 there (the forest flags 10% of bins in any data)" in found.text
+    assert "worst anomaly" not in found.text
