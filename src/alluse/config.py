@@ -257,6 +257,12 @@ class JournalConfig(_Section):
         return v
 
 
+def _one_of(value: str, choices: tuple[str, ...], sep: str = ", ") -> str:
+    if value not in choices:
+        raise ValueError(f"expected one of {sep.join(choices)}")
+    return value
+
+
 ALERT_COMPARISONS = (">", ">=", "<", "<=", "==", "!=")
 ALERT_SEVERITIES = ("info", "warning", "critical")
 FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
@@ -283,16 +289,12 @@ class AlertRuleConfig(_Section):
     @field_validator("comparison")
     @classmethod
     def _check_comparison(cls, v: str) -> str:
-        if v not in ALERT_COMPARISONS:
-            raise ValueError(f"expected one of {' '.join(ALERT_COMPARISONS)}")
-        return v
+        return _one_of(v, ALERT_COMPARISONS, sep=" ")
 
     @field_validator("severity")
     @classmethod
     def _check_severity(cls, v: str) -> str:
-        if v not in ALERT_SEVERITIES:
-            raise ValueError(f"expected one of {', '.join(ALERT_SEVERITIES)}")
-        return v
+        return _one_of(v, ALERT_SEVERITIES)
 
     @model_validator(mode="after")
     def _check_clear(self) -> AlertRuleConfig:
@@ -381,9 +383,7 @@ class TargetConfig(_Section):
     @field_validator("statistic")
     @classmethod
     def _check_statistic(cls, v: str) -> str:
-        if v not in TARGET_STATISTICS:
-            raise ValueError(f"expected one of {', '.join(TARGET_STATISTICS)}")
-        return v
+        return _one_of(v, TARGET_STATISTICS)
 
     @model_validator(mode="after")
     def _one_limit(self) -> TargetConfig:

@@ -693,24 +693,13 @@ def _draw_forecast(ax: Axes, fc: Forecast, data: SeriesData | None) -> None:
         if hx.size:
             ax.plot(hx, hy * factor, color="#444444", linewidth=1.0, label="history")
     x = _to_days(np.asarray(fc.ts_ns, dtype=np.float64))
-    ax.fill_between(
-        x,
-        np.asarray(fc.lo95) * factor,
-        np.asarray(fc.hi95) * factor,
-        color="#90caf9",
-        alpha=0.45,
-        linewidth=0,
-        label="95%",
-    )
-    ax.fill_between(
-        x,
-        np.asarray(fc.lo80) * factor,
-        np.asarray(fc.hi80) * factor,
-        color="#42a5f5",
-        alpha=0.55,
-        linewidth=0,
-        label="80%",
-    )
+    for lo, hi, colour, alpha, label in (
+        (fc.lo95, fc.hi95, "#90caf9", 0.45, "95%"),
+        (fc.lo80, fc.hi80, "#42a5f5", 0.55, "80%"),
+    ):
+        ax.fill_between(
+            x, np.asarray(lo) * factor, np.asarray(hi) * factor, color=colour, alpha=alpha, linewidth=0, label=label
+        )
     ax.plot(x, np.asarray(fc.mean) * factor, color="#0d47a1", linewidth=1.6, label="forecast")
     ax.axvline(float(_to_days(start)), color="#777777", linewidth=0.8, linestyle=":")
     if unit:
