@@ -22,12 +22,13 @@ from pathlib import Path
 import numpy as np
 
 from alluse.bench.core import build_core
+from alluse.config import JournalConfig
 from alluse.model import OrderStatus
 
 
 def run(n: int, synchronous: str, venue_store: bool) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
-        core = build_core(Path(tmp), journal_synchronous=synchronous, venue_store=venue_store)
+        core = build_core(Path(tmp), journal_config=JournalConfig(synchronous=synchronous), venue_store=venue_store)
         lat = np.empty(n, dtype=np.int64)
         t_start = time.perf_counter_ns()
         for k in range(n):

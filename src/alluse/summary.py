@@ -118,6 +118,7 @@ def check_consistency(live: Ledger, journal_path: Path, broker: Broker | None = 
 
 def build_summary(system: TradingSystem, wall_seconds: float, sim_start_ns: int) -> RunSummary:
     c = system.c
+    c.journal.flush()  # the checks below reread the file: broker events waiting for a group commit go in first
     session = system.recovery.session if system.recovery else 0
     prefix = f"{c.oms.id_prefix}{session:03d}-"
     this_run = [o for o in c.oms.orders.values() if o.client_order_id.startswith(prefix)]

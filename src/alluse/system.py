@@ -79,7 +79,12 @@ class TradingSystem:
 
     def _build(self) -> Components:
         cfg, clock = self.config, self.clock
-        journal = Journal(self.journal_path, synchronous=cfg.journal.synchronous)
+        journal = Journal(
+            self.journal_path,
+            synchronous=cfg.journal.synchronous,
+            group_commit=cfg.journal.group_commit,
+            background_checkpoint=cfg.journal.background_checkpoint,
+        )
         bus = MessageBus()
         registry = InstrumentRegistry()
         market = SimulatedMarket(
@@ -182,6 +187,7 @@ class TradingSystem:
                 ack_timeout_ns=int(x.ack_timeout_ms * 1e6),
             ),
             seed=cfg.run.seed,
+            journal_flush_ns=int(cfg.journal.flush_ms * 1e6),
         )
         oms_ref.append(oms)
         strategy = None

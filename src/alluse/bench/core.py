@@ -15,7 +15,7 @@ from pathlib import Path
 from alluse.brokers import PaperVenue, PaperVenueConfig
 from alluse.bus import MessageBus
 from alluse.clock import NS, TestClock
-from alluse.config import RiskConfig
+from alluse.config import JournalConfig, RiskConfig
 from alluse.execution.journal import Journal
 from alluse.execution.oms import OrderManager
 from alluse.execution.retry import RetryPolicy
@@ -89,7 +89,7 @@ def build_core(
     stocks: int = 50,
     venue_config: PaperVenueConfig | None = None,
     retry: RetryPolicy | None = None,
-    journal_synchronous: str = "NORMAL",
+    journal_config: JournalConfig | None = None,
     venue_store: bool = True,
     start_ns: int = START_NS,
     seed: int = 0,
@@ -99,7 +99,13 @@ def build_core(
     symbols = [f"S{i:03d}" for i in range(stocks)]
     registry = InstrumentRegistry(Equity(s) for s in symbols)
     cache = QuoteCache(clock, 3600 * NS, 1000, registry.is_option)
-    journal = Journal(data_dir / "journal.db", synchronous=journal_synchronous)
+    jc = journal_config or JournalConfig()
+    journal = Journal(
+        data_dir / "journal.db",
+        synchronous=jc.synchronous,
+        group_commit=jc.group_commit,
+        background_checkpoint=jc.background_checkpoint,
+    )
     venue = PaperVenue(
         clock,
         registry,
@@ -127,6 +133,7 @@ def build_core(
         accounts=[ACCOUNT],
         retry=retry,
         seed=seed,
+        journal_flush_ns=int(jc.flush_ms * 1e6),
     )
     holder.append(oms)
     core = TradingCore(clock, registry, cache, venue, journal, ledger, risk, oms, symbols)

@@ -152,6 +152,7 @@ class OrderManager:
         id_prefix: str = "AU",
         retry: RetryPolicy | None = None,
         seed: int = 0,
+        journal_flush_ns: int = 2_000_000,
     ) -> None:
         self.clock = clock
         self.bus = bus
@@ -174,6 +175,8 @@ class OrderManager:
         self._session = 0
         self._seq = 0
         self._reconcile_timer: TimerHandle | None = None
+        self._journal_flush_ns = journal_flush_ns  # how long a broker event may wait for a group commit
+        self._flush_timer: TimerHandle | None = None
         self.journal_error: str | None = None
         self.counters = OmsCounters()
         self.outcomes: dict[OrderStatus, int] = {s: 0 for s in _OUTCOMES}  # orders that ended so, this process
@@ -546,7 +549,13 @@ class OrderManager:
         late = fill is not None and was_terminal
         try:
             self._journaled(
-                order, trigger, event.ts_event, reason=event.reason, fill=fill, venue_order_id=event.venue_order_id
+                order,
+                trigger,
+                event.ts_event,
+                reason=event.reason,
+                fill=fill,
+                venue_order_id=event.venue_order_id,
+                intent=False,
             )
         except fsm.InvalidTransition as exc:
             self.counters.events_refused += 1
@@ -603,6 +612,7 @@ class OrderManager:
         except Exception as exc:
             self._journal_failed(exc)
             return
+        self._schedule_flush()
         for f in fresh:
             self.ledger.apply_fill(f)
             self.bus.publish(TOPIC_FILL, f)
@@ -621,26 +631,43 @@ class OrderManager:
         fill: Fill | None = None,
         venue_order_id: str | None = None,
         new: bool = False,
+        intent: bool = True,
     ) -> None:
-        """Apply one transition and journal it; if the journal write fails the order is restored."""
+        """Apply one transition and journal it; if the journal write fails the order is restored.
+        `intent=False`: a broker event, which the journal may commit with the next intent (group commit)."""
         before = [getattr(order, name) for name in _CHANGED_BY_EVENTS]
         fsm.apply(order, trigger, ts, fill=fill, reason=reason)
         if venue_order_id and not order.venue_order_id:
             order.venue_order_id = venue_order_id
         try:
-            self.journal.record_order(order, trigger.value, ts, reason, fill)
+            self.journal.record_order(order, trigger.value, ts, reason, fill, intent=intent)
         except Exception:
             for name, value in zip(_CHANGED_BY_EVENTS, before, strict=True):
                 setattr(order, name, value)
             raise
+        if not intent:
+            self._schedule_flush()
         if new:
             self.orders[order.client_order_id] = order
 
     def _note(self, order: Order, kind: str, detail: str) -> None:
         """An event that changes nothing about the order but belongs in its history (a retry)."""
         try:
-            self.journal.record_order(order, kind, self.clock.now_ns(), detail)
+            self.journal.record_order(order, kind, self.clock.now_ns(), detail, intent=False)
         except Exception as exc:
+            self._journal_failed(exc)
+        self._schedule_flush()
+
+    def _schedule_flush(self) -> None:
+        """Broker events wait at most `journal_flush_ns` for a commit (an intent before then takes them along)."""
+        if self._flush_timer is None and self.journal.pending:
+            self._flush_timer = self.clock.call_later(self._journal_flush_ns, self._flush_journal)
+
+    def _flush_journal(self) -> None:
+        self._flush_timer = None
+        try:
+            self.journal.flush()
+        except Exception as exc:  # the venue has these, we could not write them: stop sending, recover on restart
             self._journal_failed(exc)
 
     def _journal_failed(self, exc: BaseException) -> None:

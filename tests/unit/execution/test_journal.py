@@ -152,3 +152,119 @@ def test_disk_full_refuses_the_write_and_keeps_what_was_there(tmp_path):
             j.record_order(make_order(f"C{i}"), "SUBMIT", i)
     ids = set(j.load().orders)
     assert "C0" in ids and all(len(j.events(c)) == 1 for c in ids)  # no half-written event
+
+
+# ---------------------------------------------------------------------------- group commit
+
+
+def committed(path, sql="SELECT kind FROM events WHERE client_order_id IS NOT NULL ORDER BY seq"):
+    """What another process reading the file sees: committed rows only."""
+    db = sqlite3.connect(path)
+    try:
+        return [r[0] for r in db.execute(sql)]
+    finally:
+        db.close()
+
+
+def ack_and_fill(j, o):
+    fsm.apply(o, fsm.Trigger.ACCEPT, 3)
+    j.record_order(o, "ACCEPT", 3, intent=False)
+    f = Fill("C1", "Gen-Acc", "AAPL", Side.BUY, 10, Decimal("99.99"), Decimal("1.00"), 4, "F1")
+    fsm.apply(o, fsm.Trigger.FILL, 4, fill=f)
+    j.record_order(o, "FILL", 4, fill=f, intent=False)
+
+
+def test_an_intent_is_committed_at_once_and_broker_events_ride_with_the_next_commit(tmp_path):
+    path = tmp_path / "j.db"
+    j = Journal(path)
+    o = make_order()
+    fsm.apply(o, fsm.Trigger.SUBMIT, 2)
+    j.record_order(o, "SUBMIT", 2)
+    assert committed(path) == ["SUBMIT"]  # journal before send
+    writes = j.writes
+    ack_and_fill(j, o)
+    assert committed(path) == ["SUBMIT"] and j.pending == 4  # 2 events, 1 fill, 1 order row (coalesced)
+    o2 = make_order("C2")
+    fsm.apply(o2, fsm.Trigger.SUBMIT, 5)
+    j.record_order(o2, "SUBMIT", 5)  # the next intent takes them along, in one transaction
+    assert j.writes == writes + 1 and j.pending == 0
+    assert committed(path) == ["SUBMIT", "ACCEPT", "FILL", "SUBMIT"]
+    assert committed(path, "SELECT status, filled_qty FROM orders WHERE client_order_id = 'C1'") == ["FILLED"]
+    assert committed(path, "SELECT fill_id FROM fills") == ["F1"]
+    j.close()
+
+
+def test_flush_and_close_commit_what_waits_and_reads_see_it(tmp_path):
+    path = tmp_path / "j.db"
+    j = Journal(path)
+    o = make_order()
+    fsm.apply(o, fsm.Trigger.SUBMIT, 2)
+    j.record_order(o, "SUBMIT", 2)
+    ack_and_fill(j, o)
+    j.flush()
+    assert j.pending == 0 and committed(path) == ["SUBMIT", "ACCEPT", "FILL"]
+    ack = make_order("C3")
+    fsm.apply(ack, fsm.Trigger.SUBMIT, 6)
+    j.record_order(ack, "SUBMIT", 6)
+    fsm.apply(ack, fsm.Trigger.ACCEPT, 7)
+    j.record_order(ack, "ACCEPT", 7, intent=False)
+    assert [e["kind"] for e in j.events("C3")] == ["SUBMIT", "ACCEPT"]  # a read commits first
+    fsm.apply(ack, fsm.Trigger.CANCEL_REQUEST, 8)
+    fsm.apply(ack, fsm.Trigger.CANCELED, 9)
+    j.record_order(ack, "CANCELED", 9, intent=False)
+    j.close()
+    assert committed(path, "SELECT status FROM orders WHERE client_order_id = 'C3'") == ["CANCELED"]
+
+
+def test_without_group_commit_every_event_is_its_own_transaction(tmp_path):
+    path = tmp_path / "j.db"
+    j = Journal(path, group_commit=False)
+    o = make_order()
+    fsm.apply(o, fsm.Trigger.SUBMIT, 2)
+    j.record_order(o, "SUBMIT", 2)
+    ack_and_fill(j, o)
+    assert j.pending == 0 and j.writes == 3
+    assert committed(path) == ["SUBMIT", "ACCEPT", "FILL"]
+    j.close()
+
+
+def test_a_failed_commit_writes_nothing_and_keeps_the_waiting_events(tmp_path):
+    path = tmp_path / "j.db"
+    j = Journal(path)
+    o = make_order()
+    fsm.apply(o, fsm.Trigger.SUBMIT, 2)
+    j.record_order(o, "SUBMIT", 2)
+    ack_and_fill(j, o)
+    dup = make_order("C2")
+    fsm.apply(dup, fsm.Trigger.SUBMIT, 5)
+    bad = Fill("C2", "Gen-Acc", "AAPL", Side.BUY, 1, Decimal("1"), Decimal("0"), 5, "F1")  # fill id F1 again
+    with pytest.raises(sqlite3.IntegrityError):
+        j.record_order(dup, "SUBMIT", 5, fill=bad)
+    assert committed(path) == ["SUBMIT"] and j.pending == 4  # all or nothing, and nothing forgotten
+    j.flush()
+    assert committed(path) == ["SUBMIT", "ACCEPT", "FILL"]
+    j.close()
+
+
+def test_checkpoints_run_off_the_writer_so_the_wal_is_copied_back(tmp_path, monkeypatch):
+    import time
+
+    from alluse.execution import journal as journal_module
+
+    monkeypatch.setattr(journal_module, "CHECKPOINT_EVERY_S", 0.01)
+    path = tmp_path / "j.db"
+    j = Journal(path)
+    assert j._db.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0  # never inside a commit
+    size = path.stat().st_size
+    for i in range(300):
+        o = make_order(f"C{i}")
+        fsm.apply(o, fsm.Trigger.SUBMIT, i)
+        j.record_order(o, "SUBMIT", i, detail="x" * 200)
+    deadline = time.monotonic() + 5
+    while path.stat().st_size == size and time.monotonic() < deadline:
+        time.sleep(0.01)  # waiting for the checkpoint thread, not standing in for work
+    assert path.stat().st_size > size  # pages reached the database file without any commit copying them
+    j.close()
+    plain = Journal(path, background_checkpoint=False)
+    assert plain._db.execute("PRAGMA wal_autocheckpoint").fetchone()[0] > 0  # SQLite's own, inside commits
+    plain.close()

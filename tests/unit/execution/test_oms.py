@@ -299,3 +299,25 @@ def test_a_real_journal_write_failure_means_the_order_is_not_sent(env, failure):
     assert len(broker.submitted) == sent  # the order whose journal write failed never reached the broker
     journaled = set(oms.journal.load().orders)
     assert all(coid in journaled for coid in broker.submitted)
+
+
+def test_broker_events_are_committed_within_the_flush_interval_without_another_order(env, tmp_path):
+    import sqlite3
+
+    oms, broker, _, clock, _ = env
+
+    def committed_kinds():
+        db = sqlite3.connect(tmp_path / "j.db")
+        try:
+            return [r[0] for r in db.execute("SELECT kind FROM events WHERE client_order_id IS NOT NULL")]
+        finally:
+            db.close()
+
+    o = oms.submit(order(oms))
+    broker.emit(OrderEvent(EventKind.ACCEPTED, o.client_order_id, 2, venue_order_id="V1"))
+    broker.emit(OrderEvent(EventKind.FILL, o.client_order_id, 3, fill=fill(o, 10, "199.50", "F1")))
+    assert committed_kinds() == ["SUBMIT"] and oms.journal.pending  # in memory, the order is FILLED already
+    clock.advance(1_999_999)
+    assert committed_kinds() == ["SUBMIT"]
+    clock.advance(1)  # the default 2 ms: one transaction for both events
+    assert committed_kinds() == ["SUBMIT", "ACCEPTED", "FILL"] and oms.journal.pending == 0
