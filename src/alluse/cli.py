@@ -83,6 +83,15 @@ def _build_parser() -> argparse.ArgumentParser:
     report.add_argument("--out", type=Path, help="where the files go (default DATA_DIR/report)")
     report.add_argument("--schema", action="store_true", help="print the JSON report's schema and exit")
 
+    bench = sub.add_parser("bench", help="run the benchmark workloads and write the validation report")
+    bench.add_argument("--quick", action="store_true", help="small sizes, 1 repeat, no tests: under a minute")
+    bench.add_argument("--only", help="comma-separated workloads, e.g. MD-1,OR-1 (default: all)")
+    bench.add_argument("--repeats", type=int, help="runs of each workload (default 3, 1 with --quick)")
+    bench.add_argument("--out", type=Path, default=Path("bench-results"), help="validation.md/.json go here")
+    tests = bench.add_mutually_exclusive_group()
+    tests.add_argument("--tests", dest="tests", action="store_true", default=None, help="run the checklist's tests")
+    tests.add_argument("--no-tests", dest="tests", action="store_false", help="do not (the default with --quick)")
+
     halt = sub.add_parser("halt", help="stop new orders on an account (all by default); working ones are cancelled")
     resume = sub.add_parser("resume", help="let an account trade again")
     for p in (halt, resume):
@@ -120,6 +129,8 @@ def main(argv: list[str] | None = None) -> int:
             return _metrics(args)
         if args.command == "report":
             return _report(args)
+        if args.command == "bench":
+            return _bench(args)
         return _positions(args)
     except (ConfigError, JournalError, MetricsServerError, MetricsStoreError, AlertHistoryError, NotifierError) as exc:
         err.print(f"[bold red]error:[/] {exc}", highlight=False)
@@ -361,6 +372,72 @@ def _alerts(args: argparse.Namespace) -> int:
                       f"{e.value:g}", f"{e.comparison} {e.threshold:g}", e.description)  # fmt: skip
     console.print(table)
     return 0
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from alluse.bench.harness import parse_only, run_bench
+    from alluse.bench.validation import CHECKLIST, evaluate, run_tests, write_reports
+
+    try:
+        names = parse_only(args.only)
+    except ValueError as exc:
+        err.print(f"[bold red]error:[/] {exc}", highlight=False)
+        return 2
+    repeats = args.repeats if args.repeats is not None else (1 if args.quick else 3)
+    if repeats < 1:
+        err.print(f"[bold red]error:[/] --repeats={repeats}: must be at least 1")
+        return 2
+    logging.getLogger("alluse").setLevel(logging.ERROR)  # the workloads inject faults on purpose
+    progress = Progress(
+        TextColumn("[bold]bench"), BarColumn(), TextColumn("{task.fields[what]}"), TimeRemainingColumn(),
+        console=err, transient=True,
+    )  # fmt: skip
+    task = progress.add_task("bench", total=len(names) * repeats, what="")
+    steps = {name: i for i, name in enumerate(names)}
+
+    def advance(name: str, i: int, n: int) -> None:
+        progress.update(task, completed=steps[name] * n + i, what=f"{name} run {i + 1}/{n}")
+
+    with progress:
+        run = run_bench(names, quick=args.quick, repeats=repeats, progress=advance)
+    wanted = sorted({t for item in CHECKLIST for t in item.tests})
+    with_tests = (not args.quick) if args.tests is None else args.tests
+    if with_tests:
+        with console.status("running the checklist's tests"):
+            tests = run_tests(wanted)
+    else:
+        tests = {}
+    checklist = [evaluate(item, run, tests) for item in CHECKLIST]
+    _print_bench(run, checklist)
+    md, js = write_reports(run, checklist, args.out)
+    console.print(f"validation report: {md}, {js}", highlight=False)
+    failed = run.failures or any(r.status == "fail" for r in run.rows)
+    return 1 if failed else 0
+
+
+def _print_bench(run, checklist) -> None:
+    from alluse.bench.validation import before_after
+
+    m = run.machine
+    table = Table(title=f"benchmarks: {'quick' if run.quick else 'full'}, {run.repeats} repeat(s), {run.seconds:.0f} s "
+                        f"on {m.cpu} ({m.cores} cores), Python {m.python}")  # fmt: skip
+    for col in ("workload", "figure", "variant", "median", "spread (min - max)", "target", "status"):
+        table.add_column(col, justify="right" if col in ("median",) else "left")
+    colour = {"pass": "green", "fail": "red"}
+    for r in run.rows:
+        target = "-" if r.target is None else f"{r.target.comparison} {r.target.limit:,.6g} {r.unit}"
+        status = f"[{colour.get(r.status, 'dim')}]{r.status}[/]"
+        table.add_row(r.workload, r.name, r.variant, f"{r.median:,.6g} {r.unit}", f"{r.low:,.6g} - {r.high:,.6g}",
+                      target, status)  # fmt: skip
+    for name, why in run.failures.items():
+        table.add_row(name, "(workload failed)", "-", "-", "-", "-", f"[red]not measured[/]: {escape(why)}")
+    console.print(table)
+    for after, before, gain in before_after(run):
+        console.print(f"  {after.workload} {after.name}: {after.median:,.6g} {after.unit} optimised vs "
+                      f"{before.median:,.6g} with {before.variant} ({gain:.2f}x)", highlight=False)  # fmt: skip
+    for item in checklist:
+        mark = {"passed": "[green]x[/]", "failed": "[red]![/]"}.get(item.status, " ")
+        console.print(f"\\[{mark}] {escape(item.text)} ({item.status})", highlight=False)
 
 
 def _parse_since(text: str) -> int:

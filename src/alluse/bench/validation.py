@@ -1,0 +1,258 @@
+"""The validation report: every target with the figure measured for it in this run, what each
+optimisation buys (the same work with it switched off, same run), and a production-readiness
+checklist whose items are ticked only by their evidence: the targets they name must have been
+measured and met, and the tests they name must have run and passed in this run.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+import xml.etree.ElementTree as ET
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from alluse.bench.figures import OPTIMISED, TARGETS
+from alluse.bench.harness import BenchRun, Row
+
+TESTS_DIR = Path(__file__).resolve().parents[3] / "tests"  # the source checkout (`pip install -e .`)
+
+
+@dataclass(slots=True, frozen=True)
+class Item:
+    """A checklist item and what proves it: targets as (workload, figure) and tests as paths under tests/
+    (a file, or file::test name)."""
+
+    text: str
+    targets: tuple[tuple[str, str], ...] = ()
+    tests: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.targets and not self.tests:
+            raise ValueError(f"checklist item {self.text!r}: names no measurement and no test; nothing could tick it")
+
+
+@dataclass(slots=True)
+class Evidence:
+    ref: str  # "OR-1 latency p50 <= 50 us" or a test id
+    status: str  # "passed" | "failed" | "not measured" | "not run"
+    detail: str
+
+
+@dataclass(slots=True)
+class ItemResult:
+    text: str
+    status: str  # "passed" only when every piece of evidence passed in this run
+    evidence: list[Evidence]
+
+
+CHECKLIST: tuple[Item, ...] = (
+    Item("Market data keeps up: a million quotes a second, a quote handed over within 20 us (p99) at 100k/s",
+         targets=(("MD-1", "throughput"), ("MD-2", "latency p99"))),
+    Item("The order path is fast: p50 <= 50 us and p99 <= 500 us with the journal, 20,000 orders/s",
+         targets=(("OR-1", "latency p50"), ("OR-1", "latency p99"), ("OR-1", "throughput"))),
+    Item("Journal before send: an order is on disk before the broker sees it",
+         tests=("tests/unit/execution/test_oms.py::test_submit_journals_before_the_broker_and_fills_reach_the_ledger",
+                "tests/unit/execution/test_journal.py::test_an_intent_is_committed_at_once")),
+    Item("Broker faults lose, duplicate or misclassify no order",
+         targets=(("ER-1", "lost"), ("ER-1", "duplicated"), ("ER-1", "misclassified")),
+         tests=("tests/property/test_oms_venue_stateful.py",)),
+    Item("kill -9 at any moment loses and duplicates nothing",
+         targets=(("CR-1", "lost"), ("CR-1", "duplicated")), tests=("tests/e2e/test_cr1_crash.py",)),
+    Item("Bad input is refused naming the field and the value, and nothing is written",
+         tests=("tests/unit/execution/test_oms.py::test_bad_orders_are_refused_naming_the_field",
+                "tests/e2e/test_cli_run.py::test_bad_config_key_is_a_clear_error")),
+    Item("Monitoring costs at most 5% and a broken metrics store raises an alert while trading goes on",
+         targets=(("MON-1", "instrumentation overhead"),),
+         tests=("tests/e2e/test_monitoring_run.py::test_a_metrics_db_that_is_not_a_database",)),
+    Item("The report and dashboard over 24 h of metrics build in at most 30 s",
+         targets=(("AN-1", "report and dashboard"),)),
+)  # fmt: skip
+
+
+def _outcome(case: ET.Element) -> str | None:
+    """None: passed; else "failure", "error" or "skipped"."""
+    return next((k.tag for k in case if k.tag in ("failure", "error", "skipped")), None)
+
+
+def run_tests(ids: Sequence[str], tests_dir: Path = TESTS_DIR) -> dict[str, tuple[str, str]]:
+    """Runs the named tests in one pytest process: id -> (status, detail). A test id matches every test
+    collected from that file (or whose name starts with the given name), and passes only if all passed."""
+    root = tests_dir.parent
+    if not tests_dir.is_dir():
+        return {i: ("not run", f"no tests/ beside the package ({tests_dir})") for i in ids}
+    files = sorted({i.split("::")[0] for i in ids})
+    with tempfile.TemporaryDirectory() as tmp:
+        xml = Path(tmp) / "junit.xml"
+        proc = subprocess.run(
+            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--junitxml={xml}", *files],
+            cwd=root, capture_output=True, text=True,
+        )  # fmt: skip
+        if not xml.exists():
+            tail = (proc.stdout + proc.stderr).strip().splitlines()[-1:] or ["no output"]
+            return {i: ("not run", f"pytest did not run: {tail[0]}") for i in ids}
+        cases = [
+            (c.get("classname", ""), c.get("name", ""), _outcome(c)) for c in ET.parse(xml).getroot().iter("testcase")
+        ]
+    out = {}
+    for i in ids:
+        file, _, name = i.partition("::")
+        module = file.removesuffix(".py").replace("/", ".")
+        mine = [(n, bad) for cls, n, bad in cases if cls == module and n.startswith(name)]
+        failed = [n for n, bad in mine if bad in ("failure", "error")]
+        if not mine:
+            out[i] = ("not run", "no such test collected")
+        elif failed:
+            out[i] = ("failed", f"{len(failed)} of {len(mine)} failed: {', '.join(failed[:3])}")
+        elif all(bad == "skipped" for _, bad in mine):
+            out[i] = ("not run", f"all {len(mine)} skipped")
+        else:
+            out[i] = ("passed", f"{len(mine)} passed")
+    return out
+
+
+def _target_evidence(run: BenchRun, workload: str, name: str) -> Evidence:
+    target = next((t for t in TARGETS if (t.workload, t.name) == (workload, name)), None)
+    ref = target.describe() if target else f"{workload} {name}"
+    row = run.row(workload, name)
+    if target is None:
+        return Evidence(ref, "not measured", "no such target")
+    if row is None:
+        why = run.failures.get(workload) or ("not in this run" if workload not in run.workloads else "no figure")
+        return Evidence(ref, "not measured", why)
+    return Evidence(ref, "passed" if row.status == "pass" else "failed", f"median {row.median:,.6g} {row.unit}")
+
+
+def evaluate(item: Item, run: BenchRun, tests: Mapping[str, tuple[str, str]]) -> ItemResult:
+    evidence = [_target_evidence(run, w, n) for w, n in item.targets]
+    evidence += [Evidence(t, *tests.get(t, ("not run", "tests not run (--no-tests or --quick)"))) for t in item.tests]
+    statuses = {e.status for e in evidence}
+    if statuses == {"passed"}:
+        status = "passed"
+    elif "failed" in statuses:
+        status = "failed"
+    else:
+        status = "not measured"
+    return ItemResult(item.text, status, evidence)
+
+
+def _row_json(r: Row) -> dict:
+    return {
+        "workload": r.workload, "figure": r.name, "variant": r.variant, "unit": r.unit, "values": r.values,
+        "median": r.median, "min": r.low, "max": r.high,
+        "target": None if r.target is None else r.target.describe(), "status": r.status,
+    }  # fmt: skip
+
+
+def before_after(run: BenchRun) -> list[tuple[Row, Row, float]]:
+    """(optimised row, before row, how many times better the optimised one is), per figure with a before."""
+    out = []
+    for before in run.rows:
+        if before.variant == OPTIMISED:
+            continue
+        after = run.row(before.workload, before.name)
+        if after is None or after.median == 0 or before.median == 0:
+            continue
+        gain = after.median / before.median if after.higher_is_better else before.median / after.median
+        out.append((after, before, gain))
+    return out
+
+
+def to_json(run: BenchRun, checklist: Sequence[ItemResult]) -> str:
+    return json.dumps(
+        {
+            "schema_version": 1,
+            "started": datetime.fromtimestamp(run.started_ns / 1e9, UTC).isoformat(),
+            "seconds": run.seconds,
+            "quick": run.quick,
+            "repeats": run.repeats,
+            "machine": {
+                "cpu": run.machine.cpu,
+                "cores": run.machine.cores,
+                "python": run.machine.python,
+                "system": run.machine.system,
+            },  # fmt: skip
+            "workloads": run.workloads,
+            "failures": run.failures,
+            "rows": [_row_json(r) for r in run.rows],
+            "before_after": [
+                {
+                    "workload": a.workload,
+                    "figure": a.name,
+                    "before": b.variant,
+                    "optimised": a.median,
+                    "before_value": b.median,
+                    "unit": a.unit,
+                    "times_better": g,
+                }
+                for a, b, g in before_after(run)
+            ],  # fmt: skip
+            "checklist": [
+                {
+                    "item": i.text,
+                    "status": i.status,
+                    "evidence": [{"ref": e.ref, "status": e.status, "detail": e.detail} for e in i.evidence],
+                }
+                for i in checklist
+            ],  # fmt: skip
+        },
+        indent=2,
+    )
+
+
+def _num(x: float) -> str:
+    return f"{x:,.0f}" if abs(x) >= 100 else f"{x:.3g}"
+
+
+def to_markdown(run: BenchRun, checklist: Sequence[ItemResult]) -> str:
+    m = run.machine
+    when = datetime.fromtimestamp(run.started_ns / 1e9, UTC).strftime("%Y-%m-%d %H:%M UTC")
+    lines = [
+        "# Validation report",
+        "",
+        f"{when}, {'quick' if run.quick else 'full'} run, {run.repeats} repeat(s), {run.seconds:.0f} s; "
+        f"{m.cpu}, {m.cores} cores, Python {m.python}, {m.system}.",
+        "",
+        "## Targets",
+        "",
+        "| workload | figure | median | spread (min - max) | target | status |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in run.rows:
+        if r.target is not None:
+            spread = f"{_num(r.low)} - {_num(r.high)}"
+            limit = f"{r.target.comparison} {_num(r.target.limit)} {r.unit}"
+            lines.append(
+                f"| {r.workload} | {r.name} | {_num(r.median)} {r.unit} | {spread} | {limit} | **{r.status}** |"
+            )
+    for w, why in run.failures.items():
+        lines.append(f"| {w} | (failed) | - | - | - | **not measured**: {why} |")
+    lines += ["", "## What each optimisation buys (same run)", ""]
+    lines += ["| workload | figure | optimised | with it switched off | x better |", "|---|---|---|---|---|"]
+    for a, b, gain in before_after(run):
+        before = f"{b.variant}: {_num(b.median)} {b.unit}"
+        lines.append(f"| {a.workload} | {a.name} | {_num(a.median)} {a.unit} | {before} | {gain:.2f} |")
+    lines += ["", "## All figures", "", "| workload | figure | variant | median | min | max | repeats |",
+              "|---|---|---|---|---|---|---|"]  # fmt: skip
+    for r in run.rows:
+        lines.append(f"| {r.workload} | {r.name} | {r.variant} | {_num(r.median)} {r.unit} | {_num(r.low)} | "
+                     f"{_num(r.high)} | {len(r.values)} |")  # fmt: skip
+    lines += ["", "## Production-readiness checklist", ""]
+    for item in checklist:
+        box = "x" if item.status == "passed" else " "
+        lines.append(f"- [{box}] **{item.text}** ({item.status})")
+        lines += [f"  - {e.status}: {e.ref} ({e.detail})" for e in item.evidence]
+    lines += ["", "NautilusTrader side by side (issue #6 part 3): not implemented yet; no ratio is reported.", ""]
+    return "\n".join(lines)
+
+
+def write_reports(run: BenchRun, checklist: Sequence[ItemResult], out_dir: Path) -> tuple[Path, Path]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    md, js = out_dir / "validation.md", out_dir / "validation.json"
+    md.write_text(to_markdown(run, checklist))
+    js.write_text(to_json(run, checklist))
+    return md, js
