@@ -1,15 +1,13 @@
 """MON-1 (instrumentation and collector): what monitoring costs the trading process.
 
-1. MD-1 with the engine's sampled feed-latency instrumentation on vs off, in the same run: the
-   MD-1 workload (imported from md1_market_data.py), fresh engine per repeat, on and off
-   interleaved so drift hits both alike; median ns/quote per mode, overhead = on/off - 1.
-   Both the batch path and the one-by-one path. Target: at most 5%.
-2. The collector at about 500 series: the real components (engine, cache, order manager, risk,
-   paper venue, ledger, ledger valuation, resources) plus synthetic per-instrument counters and
-   histograms to reach the size; every tick the counters move and the histograms observe, so the
-   rates and percentiles are really computed. Tick time p50/p99/mean over many ticks, CPU share
-   at 1 Hz = mean tick / 1 s; then a live run on the asyncio loop at 1 Hz whose process CPU time
-   is measured directly. Target: under 2% of one core.
+1. MD-1 with the engine's sampled feed-latency instrumentation on vs off, in the same run (fresh
+   engine per repeat, on and off interleaved so drift hits both alike; overhead = median on /
+   median off - 1), on the batch path and the one-by-one path. Target: at most 5%.
+2. The collector at about 500 series (real components plus synthetic ones, all moving): tick
+   time p50/p99/mean over many ticks, CPU share at 1 Hz = mean tick / 1 s; then a live run on
+   the asyncio loop at 1 Hz whose process CPU time is measured directly. Target: under 2% of one core.
+
+The workloads live in alluse.bench.mon1 (what `alluse bench` runs); the live run is this script's.
 
     python benchmarks/mon1_overhead.py [--quotes N] [--repeats R] [--ticks T] [--live-seconds S]
 """
@@ -21,22 +19,17 @@ import asyncio
 import statistics
 import tempfile
 import time
-from decimal import Decimal
 from pathlib import Path
 
-from alluse.brokers import PaperVenue
-from alluse.bus import MessageBus
-from alluse.clock import NS, TestClock
-from alluse.execution.journal import Journal
-from alluse.execution.oms import OrderManager
-from alluse.marketdata import DataEngine, QuoteCache
-from alluse.model import Order, OrderType, Side
-from alluse.monitoring.collector import Collector, LedgerValuation
-from alluse.monitoring.metrics import LatencyHistogram, counter, histogram
-from alluse.monitoring.resources import ResourceSampler
-from alluse.portfolio import ExecutionQuality, Ledger
-from alluse.risk import RiskContext, RiskGate
-from md1_market_data import build_registry, generate_quotes, run_once
+from alluse.bench.md import FEED_BATCH, build_registry, generate_quotes
+from alluse.bench.mon1 import (
+    COLLECTOR_SERIES,
+    WARM_TICKS,
+    Synthetic,
+    collector_bench,
+    instrumentation_overhead,
+)
+from alluse.monitoring.collector import Collector
 
 # ---------------------------------------------------------------------------- 1. MD-1 on vs off
 
@@ -48,117 +41,42 @@ def md1_overhead(quotes_n: int, repeats: int, batch: int) -> list[float]:
     print(f"   {'path':<24}{'off ns/q':>10}{'on ns/q':>10}{'overhead':>10}{'timed':>9}{'p50 us':>9}{'p99 us':>9}")
     overheads = []
     for label, per_quote in ((f"on_quotes (batch {batch})", False), ("on_quote (one by one)", True)):
-        times: dict[bool, list[float]] = {True: [], False: []}
-        engine_on = None
-        for r in range(repeats):
-            for mode in (True, False) if r % 2 else (False, True):
-                seconds, engine, delivered = run_once(registry, quotes, batch, per_quote, mode)
-                assert delivered == engine.accepted == len(quotes)
-                ns = seconds * 1e9 / len(quotes)
-                times[mode].append(ns)
-                if mode:
-                    engine_on = engine
-        off, on = statistics.median(times[False]), statistics.median(times[True])
-        overhead = (on / off - 1) * 100
-        overheads.append(overhead)
-        snap = engine_on.feed_latency.snapshot()
+        run = instrumentation_overhead(registry, quotes, repeats, per_quote, batch)
+        overheads.append(run.overhead_pct)
+        snap = run.engine_on.feed_latency.snapshot()
         p50, p99 = snap.percentile_ns(0.5) / 1e3, snap.percentile_ns(0.99) / 1e3
-        print(f"   {label:<24}{off:>10.0f}{on:>10.0f}{overhead:>9.1f}%{snap.count:>9,}{p50:>9.1f}{p99:>9.1f}")
+        print(
+            f"   {label:<24}{run.off_ns:>10.0f}{run.on_ns:>10.0f}{run.overhead_pct:>9.1f}%"
+            f"{snap.count:>9,}{p50:>9.1f}{p99:>9.1f}"
+        )
     return overheads
 
 
 # ---------------------------------------------------------------------------- 2. the collector
 
 
-class Synthetic:
-    """Per-instrument counters and latency histograms that move every tick, to make up the series count."""
-
-    def __init__(self, counters: int, histograms: int) -> None:
-        self.values = [0] * counters
-        self.hists = [LatencyHistogram() for _ in range(histograms)]
-        self.labels = [f"S{i:03d}" for i in range(max(counters, histograms))]
-
-    def advance(self, tick: int) -> None:
-        for i in range(len(self.values)):
-            self.values[i] += 1 + (i + tick) % 7
-        for i, h in enumerate(self.hists):
-            for k in range(20):
-                h.observe(1_000 * (1 + (i * 31 + k * 17 + tick) % 5_000))
-
-    def metrics(self):
-        for label, v in zip(self.labels, self.values, strict=False):
-            yield counter("bench_events_total", "synthetic", v, instrument=label)
-        for label, h in zip(self.labels, self.hists, strict=False):
-            yield histogram("bench_latency_seconds", "synthetic", h, instrument=label)
-
-
-def trading_components(data_dir: Path):
-    """The real components with a little activity, so every series they report is present."""
-    registry = build_registry()
-    clock = TestClock(1_700_000_000 * NS)
-    cache = QuoteCache(clock, ttl_ns=5 * NS, option_capacity=450, is_option=registry.is_option)
-    engine = DataEngine(registry, cache, clock)
-    engine.on_quotes(generate_quotes([i.id for i in registry], 5_000))
-    venue = PaperVenue(clock, registry, cache.fresh_view())
-    accounts = ["Gen-Acc", "Rev-Acc", "Com-Acc"]
-    for a in accounts:
-        venue.load_account(a, Decimal(1_000_000), {})
-    ledger = Ledger(lambda iid: registry.require(iid).multiplier)
-
-    mid_of = cache.fresh_mid
-    holder: list[OrderManager] = []
-    risk = RiskGate(RiskContext(clock, registry, ledger, mid_of, lambda: holder[0].open_orders()))
-    oms = OrderManager(
-        clock=clock,
-        bus=MessageBus(),
-        registry=registry,
-        journal=Journal(data_dir / "journal.db"),
-        broker=venue,
-        risk=risk,
-        ledger=ledger,
-        quality=ExecutionQuality(),
-        mid_of=mid_of,
-        accounts=accounts,
-    )
-    holder.append(oms)
-    oms.recover({a: Decimal(1_000_000) for a in accounts})
-    for a in accounts:
-        oms.submit(Order(oms.next_client_order_id(), a, "S000", Side.BUY, 10, order_type=OrderType.MARKET))
-    clock.advance(NS)
-    return [engine, cache, oms, risk, venue, ledger, LedgerValuation(ledger, mid_of)], ResourceSampler(data_dir)
-
-
 def collector_cost(ticks: int, live_seconds: float) -> tuple[int, float]:
     """Returns (series per tick, CPU % of one core at 1 Hz: the live process figure when measured)."""
     with tempfile.TemporaryDirectory() as tmp:
-        sources, resources = trading_components(Path(tmp))
-        synthetic = Synthetic(counters=170, histograms=30)
-        stored: list[int] = []
-        c = Collector(
-            [*sources, synthetic],
-            resources=resources,
-            on_samples=lambda samples: stored.append(len(samples)),  # stands in for the store's non-blocking submit
-            on_values=lambda values, now: None,
-            loss_limit_used=lambda: 0.1,
-        )
-        wall = 1_800_000_000 * NS
-        tick_ns: list[int] = []
-        for t in range(ticks):
-            synthetic.advance(t)
-            wall += NS
-            t0 = time.perf_counter_ns()
-            c.collect_once(wall)
-            tick_ns.append(time.perf_counter_ns() - t0)
-        series = stored[-1]
-        tick_ns.sort()
-        p50, p99, mean = tick_ns[len(tick_ns) // 2], tick_ns[int(len(tick_ns) * 0.99)], statistics.fmean(tick_ns)
-        print(f"2. collector: {series} series per tick ({len(c._sources)} sources incl. resources and itself)")
-        print(f"   back to back, {ticks} ticks: p50/p99/mean {p50 / 1e3:,.0f}/{p99 / 1e3:,.0f}/{mean / 1e3:,.0f} us")
-        share = mean / 1e9 * 100
-        print(f"   CPU share at 1 Hz (mean tick / 1 s): {share:.3f}% of one core")
-        if live_seconds <= 0:
-            return series, share
-        return series, asyncio.run(live_run(c, synthetic, live_seconds))
+        bench = collector_bench(Path(tmp), COLLECTOR_SERIES)
+        try:
+            for _ in range(WARM_TICKS):
+                bench.tick()
+            tick_ns = sorted(bench.tick() for _ in range(ticks))
+            series = bench.series[-1]
+            p50, p99, mean = tick_ns[len(tick_ns) // 2], tick_ns[int(len(tick_ns) * 0.99)], statistics.fmean(tick_ns)
+            c = bench.collector
+            print(f"2. collector: {series} series per tick ({len(c._sources)} sources incl. resources and itself)")
+            print(
+                f"   back to back, {ticks} ticks: p50/p99/mean {p50 / 1e3:,.0f}/{p99 / 1e3:,.0f}/{mean / 1e3:,.0f} us"
+            )
+            share = mean / 1e9 * 100
+            print(f"   CPU share at 1 Hz (mean tick / 1 s): {share:.3f}% of one core")
+            if live_seconds <= 0:
+                return series, share
+            return series, asyncio.run(live_run(c, bench.synthetic, live_seconds))
+        finally:
+            bench.close()
 
 
 async def live_run(c: Collector, synthetic: Synthetic, seconds: float) -> float:
@@ -190,7 +108,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quotes", type=int, default=1_000_000)
     parser.add_argument("--repeats", type=int, default=7)
-    parser.add_argument("--batch", type=int, default=500)
+    parser.add_argument("--batch", type=int, default=FEED_BATCH)
     parser.add_argument("--ticks", type=int, default=300)
     parser.add_argument("--live-seconds", type=float, default=10.0)
     args = parser.parse_args()

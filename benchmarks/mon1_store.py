@@ -10,7 +10,8 @@ tick holds every series at one timestamp), written to a fresh SQLite file in a t
               over the first --baseline-samples samples.
 Also measured: the caller's cost of `submit` (writer busy, and idle as at 1 Hz), folding the whole
 run into 1-minute rows, and queries (one series over an hour, `latest()` of all series) on the file.
-Prints the median of --repeats runs for the store and direct figures.
+Prints the median of --repeats runs for the store and direct figures. The store workload lives in
+alluse.bench.mon1 (what `alluse bench` runs); the rest is this script's.
 
     python benchmarks/mon1_store.py [--series 500] [--minutes 10] [--batches 500,5000] [--repeats 3]
 """
@@ -24,45 +25,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from alluse.bench.mon1 import T0, batches_of, run_store, tick_samples
+from alluse.clock import NS
 from alluse.monitoring.metrics import Sample
 from alluse.monitoring.store import MetricsStore, open_for_writing
 from alluse.monitoring.store_writer import MINUTE_NS, SampleWriter
-
-NS = 1_000_000_000
-T0 = 1_700_000_000 * NS
-
-
-def workload(n_series: int, minutes: int) -> list[Sample]:
-    """Tick-major: every series at second 0, then every series at second 1, ..."""
-    names = [f'alluse_bench_value{{series="{i:03d}"}}' for i in range(n_series)]
-    return [
-        Sample(name, T0 + t * NS, float((i * 7 + t) % 101)) for t in range(minutes * 60) for i, name in enumerate(names)
-    ]
-
-
-def batches_of(samples: list[Sample], size: int) -> list[list[Sample]]:
-    return [samples[i : i + size] for i in range(0, len(samples), size)]
-
-
-def run_store(path: Path, samples: list[Sample], batch: int) -> tuple[float, float]:
-    """(samples/s end to end, mean submit us per batch)."""
-    chunks = batches_of(samples, batch)
-    store = MetricsStore(path, queue_max=len(chunks) + 1, batch_max=batch, clock_ns=lambda: T0)
-    submit_ns = 0
-    t0 = time.perf_counter_ns()
-    for chunk in chunks:
-        s0 = time.perf_counter_ns()
-        store.submit(chunk)
-        submit_ns += time.perf_counter_ns() - s0
-    if not store.flush(timeout_s=600):
-        raise RuntimeError("flush timed out")
-    elapsed = time.perf_counter_ns() - t0
-    store.close()
-    if store.written_samples != len(samples) or store.dropped_samples or store.write_errors:
-        raise RuntimeError(
-            f"written {store.written_samples}, dropped {store.dropped_samples}, errors {store.write_errors}"
-        )
-    return len(samples) * NS / elapsed, submit_ns / len(chunks) / 1000
 
 
 def open_writer(path: Path) -> tuple[SampleWriter, sqlite3.Connection]:
@@ -132,7 +99,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--baseline-samples", type=int, default=20_000)
     args = ap.parse_args()
-    samples = workload(args.series, args.minutes)
+    samples = tick_samples(args.series, args.minutes * 60)
     print(f"MON-1 store: {args.series} series x {args.minutes} min at 1 s = {len(samples):,} samples")
     with tempfile.TemporaryDirectory() as tmp:
         tmpdir = Path(tmp)
@@ -141,9 +108,9 @@ def main() -> None:
             store_rates, submit_us, direct_rates = [], [], []
             for _ in range(args.repeats):
                 run += 1
-                rate, us = run_store(tmpdir / f"store{run}.db", samples, batch)
-                store_rates.append(rate)
-                submit_us.append(us)
+                stored = run_store(tmpdir / f"store{run}.db", batches_of(samples, batch), batch_max=batch)
+                store_rates.append(stored.samples_per_s)
+                submit_us.append(stored.submit_us)
                 direct_rates.append(run_direct(tmpdir / f"direct{run}.db", samples, batch))
             print(
                 f"  batch {batch:>6,}: store {statistics.median(store_rates):>10,.0f} samples/s"

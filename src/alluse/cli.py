@@ -416,7 +416,7 @@ def _bench(args: argparse.Namespace) -> int:
 
 
 def _print_bench(run, checklist) -> None:
-    from alluse.bench.validation import before_after
+    from alluse.bench.validation import before_after, number
 
     m = run.machine
     table = Table(title=f"benchmarks: {'quick' if run.quick else 'full'}, {run.repeats} repeat(s), {run.seconds:.0f} s "
@@ -425,16 +425,16 @@ def _print_bench(run, checklist) -> None:
         table.add_column(col, justify="right" if col in ("median",) else "left")
     colour = {"pass": "green", "fail": "red"}
     for r in run.rows:
-        target = "-" if r.target is None else f"{r.target.comparison} {r.target.limit:,.6g} {r.unit}"
+        target = "-" if r.target is None else f"{r.target.comparison} {number(r.target.limit)} {r.unit}"
         status = f"[{colour.get(r.status, 'dim')}]{r.status}[/]"
-        table.add_row(r.workload, r.name, r.variant, f"{r.median:,.6g} {r.unit}", f"{r.low:,.6g} - {r.high:,.6g}",
-                      target, status)  # fmt: skip
+        table.add_row(r.workload, r.name, r.variant, f"{number(r.median)} {r.unit}",
+                      f"{number(r.low)} - {number(r.high)}", target, status)  # fmt: skip
     for name, why in run.failures.items():
         table.add_row(name, "(workload failed)", "-", "-", "-", "-", f"[red]not measured[/]: {escape(why)}")
     console.print(table)
     for after, before, gain in before_after(run):
-        console.print(f"  {after.workload} {after.name}: {after.median:,.6g} {after.unit} optimised vs "
-                      f"{before.median:,.6g} with {before.variant} ({gain:.2f}x)", highlight=False)  # fmt: skip
+        console.print(f"  {after.workload} {after.name}: {number(after.median)} {after.unit} optimised vs "
+                      f"{number(before.median)} with {before.variant} ({gain:.2f}x)", highlight=False)  # fmt: skip
     for item in checklist:
         mark = {"passed": "[green]x[/]", "failed": "[red]![/]"}.get(item.status, " ")
         console.print(f"\\[{mark}] {escape(item.text)} ({item.status})", highlight=False)

@@ -363,6 +363,8 @@ class MonitoringConfig(_Section):
     metrics_host: str = "127.0.0.1"
     store: bool = True  # data/metrics.db
     retention_s: PositiveFloat = 6 * 3600.0  # raw samples; older ones are kept as 1-minute aggregates
+    # most samples per store transaction; smaller bounds each transaction's time, 1 = a transaction per sample
+    store_batch_max: Annotated[int, Field(ge=1)] = 10_000
 
     @field_validator("metrics_port", mode="before")
     @classmethod

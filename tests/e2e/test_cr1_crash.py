@@ -1,31 +1,18 @@
 """CR-1 as a test: SIGKILL a process in the middle of order bursts, restart, compare journal and venue."""
 
-import random
-import signal
 import subprocess
 import sys
-import time
 
 import pytest
 
-from alluse.bench.cr1 import verify
+from alluse.bench.cr1 import crash, verify
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3, 4, 5])
 def test_kill_9_mid_burst_loses_and_duplicates_nothing(tmp_path, seed):
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "alluse.bench.cr1", "--data-dir", str(tmp_path), "--seed", str(seed)],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stdout.readline().strip() == "READY"
-    time.sleep(random.Random(seed).uniform(0.05, 1.2))  # a random point in the bursts
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(timeout=30)
-    assert proc.returncode == -signal.SIGKILL, "the process finished before the kill: not a crash test"
-
+    crash(tmp_path, seed)  # raises unless the driver got going and died by SIGKILL at a random point
     check = verify(tmp_path)
     assert check.venue_orders > 50, "the kill came before the bursts got going"
     assert check.problems == []

@@ -64,7 +64,11 @@ class Monitoring:
         self.history = AlertHistory(data_dir / ALERTS_FILE)
         self.alerts = AlertEngine(rules, notifiers, self.history, now_ns=time.time_ns)
         # last: the store starts a writer thread, which nothing above may leave running on an error
-        self.store = MetricsStore(data_dir / METRICS_FILE, retention_s=mc.retention_s) if mc.store else None
+        self.store = (
+            MetricsStore(data_dir / METRICS_FILE, retention_s=mc.retention_s, batch_max=mc.store_batch_max)
+            if mc.store
+            else None
+        )
         own = [s for s in (self.store,) if s is not None]
         self.collector = Collector(
             [*sources, *own, self.alerts],

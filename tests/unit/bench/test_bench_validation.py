@@ -26,8 +26,8 @@ def fake_loader(figures_by_workload):
 
 
 def test_rows_carry_every_repeat_and_the_target_judges_only_the_optimised_variant():
-    rows = collect([[or1(40), or1(90, "journal: a commit per event")], [or1(60), or1(110, "journal: a commit per event")],
-                    [or1(45), or1(100, "journal: a commit per event")]])  # fmt: skip
+    slow_variant = "journal: a commit per event"
+    rows = collect([[or1(p50), or1(before, slow_variant)] for p50, before in ((40, 90), (60, 110), (45, 100))])
     fast, slow = rows
     assert (fast.values, fast.median, fast.low, fast.high) == ([40, 60, 45], 45, 40, 60)
     assert fast.target is not None and fast.target.limit == 50 and fast.status == "pass"
@@ -38,7 +38,7 @@ def test_rows_carry_every_repeat_and_the_target_judges_only_the_optimised_varian
 def test_a_failed_workload_is_reported_and_its_targets_are_not_measured():
     load = fake_loader({"OR-1": RuntimeError("disk full"), "MD-1": [[Figure("MD-1", "throughput", 2e6, "quotes/s",
                                                                             higher_is_better=True)]]})  # fmt: skip
-    run = run_bench(["MD-1", "OR-1"], quick=True, repeats=1, loader=load)
+    run = run_bench(["MD-1", "OR-1"], quick=False, repeats=1, loader=load)
     assert run.failures == {"OR-1": "RuntimeError: disk full"}
     assert run.row("MD-1", "throughput").status == "pass"
     item = Item("order path", targets=(("OR-1", "latency p50"),))
@@ -49,25 +49,25 @@ def test_a_failed_workload_is_reported_and_its_targets_are_not_measured():
 def test_an_item_without_evidence_cannot_exist_and_one_without_a_measurement_is_never_passed():
     with pytest.raises(ValueError, match="names no measurement and no test"):
         Item("trust me")
-    run = run_bench([], quick=True, repeats=1, loader=fake_loader({}))
+    run = run_bench([], quick=False, repeats=1, loader=fake_loader({}))
     for item in CHECKLIST:
         assert evaluate(item, run, {}).status == "not measured"  # nothing ran: nothing is ticked
 
 
 def test_items_pass_only_when_every_piece_of_evidence_passed():
     load = fake_loader({"OR-1": [[or1(40)]]})
-    run = run_bench(["OR-1"], quick=True, repeats=1, loader=load)
+    run = run_bench(["OR-1"], quick=False, repeats=1, loader=load)
     both = Item("x", targets=(("OR-1", "latency p50"),), tests=("tests/a.py",))
     assert evaluate(both, run, {"tests/a.py": ("passed", "1 passed")}).status == "passed"
     assert evaluate(both, run, {"tests/a.py": ("failed", "1 of 1 failed")}).status == "failed"
     assert evaluate(both, run, {}).status == "not measured"  # the test did not run
-    slow = run_bench(["OR-1"], quick=True, repeats=1, loader=fake_loader({"OR-1": [[or1(80)]]}))
+    slow = run_bench(["OR-1"], quick=False, repeats=1, loader=fake_loader({"OR-1": [[or1(80)]]}))
     assert evaluate(both, slow, {"tests/a.py": ("passed", "1 passed")}).status == "failed"
 
 
 def test_the_reports_hold_the_figures_of_the_run_that_wrote_them(tmp_path):
     load = fake_loader({"OR-1": [[or1(41.5), or1(97.25, "journal: a commit per event")]]})
-    run = run_bench(["OR-1"], quick=True, repeats=1, loader=load)
+    run = run_bench(["OR-1"], quick=False, repeats=1, loader=load)
     checklist = [evaluate(i, run, {}) for i in CHECKLIST]
     md, js = write_reports(run, checklist, tmp_path / "out")
     data = json.loads(js.read_text())
@@ -94,3 +94,10 @@ def test_test_evidence_comes_from_running_the_tests():
     got = run_tests(["tests/unit/execution/test_retry.py", "tests/unit/execution/test_retry.py::test_no_such_test"])
     assert got["tests/unit/execution/test_retry.py"][0] == "passed"
     assert got["tests/unit/execution/test_retry.py::test_no_such_test"] == ("not run", "no such test collected")
+
+
+def test_a_quick_run_shows_its_figures_but_ticks_nothing():
+    run = run_bench(["OR-1"], quick=True, repeats=1, loader=fake_loader({"OR-1": [[or1(40)]]}))
+    assert run.row("OR-1", "latency p50").status == "pass"  # the table still judges the figure
+    result = evaluate(Item("x", targets=(("OR-1", "latency p50"),)), run, {})
+    assert result.status == "not measured" and "quick run" in result.evidence[0].detail
