@@ -26,13 +26,8 @@ test: $(STAMP_TEST)
 	bash scripts/ensure-promtool.sh
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-bench: $(STAMP_RUN)
-	$(BIN)/python benchmarks/md1_market_data.py
-	$(BIN)/python benchmarks/or1_orders.py
-	$(BIN)/python benchmarks/er1_faults.py
-	$(BIN)/python benchmarks/mon1_overhead.py
-	$(BIN)/python benchmarks/mon1_store.py
-	$(BIN)/python benchmarks/an1_report.py
+bench: $(STAMP_TEST)
+	$(BIN)/alluse bench --out bench-results
 
 clean:
 	rm -rf $(VENV) .pytest_cache build src/*.egg-info

@@ -35,7 +35,8 @@ class Target:
         return value <= self.limit if self.comparison == "<=" else value >= self.limit
 
     def describe(self) -> str:
-        return f"{self.workload} {self.name} {self.comparison} {self.limit:,.6g} {self.unit}"
+        limit = f"{self.limit:,.0f}" if abs(self.limit) >= 100 else f"{self.limit:g}"
+        return f"{self.workload} {self.name} {self.comparison} {limit} {self.unit}"
 
 
 # Issue #6's targets on the 2-core reference machine (ARCHITECTURE.md, "Benchmark workloads").

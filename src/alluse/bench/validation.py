@@ -102,7 +102,12 @@ def run_tests(ids: Sequence[str], tests_dir: Path = TESTS_DIR) -> dict[str, tupl
     for i in ids:
         file, _, name = i.partition("::")
         module = file.removesuffix(".py").replace("/", ".")
-        mine = [(n, bad) for cls, n, bad in cases if cls == module and n.startswith(name)]
+        # a test class (hypothesis' state machines) puts its name after the module's
+        mine = [
+            (n, bad)
+            for cls, n, bad in cases
+            if (cls == module or cls.startswith(module + ".")) and n.startswith(name)  # or a class in it
+        ]
         failed = [n for n, bad in mine if bad in ("failure", "error")]
         if not mine:
             out[i] = ("not run", "no such test collected")
@@ -126,7 +131,7 @@ def _target_evidence(run: BenchRun, workload: str, name: str) -> Evidence:
         return Evidence(ref, "not measured", why)
     if run.quick:  # smaller than the workload the target is set for: shown, never ticked
         return Evidence(ref, "not measured", f"quick run (reduced size): median {number(row.median)} {row.unit}")
-    return Evidence(ref, "passed" if row.status == "pass" else "failed", f"median {row.median:,.6g} {row.unit}")
+    return Evidence(ref, "passed" if row.status == "pass" else "failed", f"median {number(row.median)} {row.unit}")
 
 
 def evaluate(item: Item, run: BenchRun, tests: Mapping[str, tuple[str, str]]) -> ItemResult:
