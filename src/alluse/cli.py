@@ -416,7 +416,7 @@ def _bench(args: argparse.Namespace) -> int:
 
 
 def _print_bench(run, checklist) -> None:
-    from alluse.bench.validation import before_after, number
+    from alluse.bench.validation import before_after, number, side_by_side
 
     m = run.machine
     table = Table(title=f"benchmarks: {'quick' if run.quick else 'full'}, {run.repeats} repeat(s), {run.seconds:.0f} s "
@@ -435,6 +435,11 @@ def _print_bench(run, checklist) -> None:
     for after, before, gain in before_after(run):
         console.print(f"  {after.workload} {after.name}: {number(after.median)} {after.unit} optimised vs "
                       f"{number(before.median)} with {before.variant} ({gain:.2f}x)", highlight=False)  # fmt: skip
+    for ours, theirs, ratio in side_by_side(run):
+        console.print(f"  {ours.workload} {ours.name}: ours {number(ours.median)} {ours.unit} vs "
+                      f"{number(theirs.median)} {theirs.variant} ({ratio:.2f}x)", highlight=False)  # fmt: skip
+    for name, why in run.skipped.items():
+        console.print(f"  {name} skipped: {escape(why)}", highlight=False)
     for item in checklist:
         mark = {"passed": "[green]x[/]", "failed": "[red]![/]"}.get(item.status, " ")
         console.print(f"\\[{mark}] {escape(item.text)} ({item.status})", highlight=False)

@@ -14,7 +14,10 @@ def test_the_quick_bench_runs_every_workload_and_writes_the_report(alluse, tmp_p
     assert res.returncode in (0, 1), res.stderr  # 1: some target missed, said in the table and the report
     report = json.loads((tmp_path / "validation.json").read_text())
     assert report["quick"] is True and report["failures"] == {}
-    assert {r["workload"] for r in report["rows"]} == set(WORKLOADS)
+    ours = set(WORKLOADS) - {"NT"}  # NT: NautilusTrader's figures, filed under MD-1 and OR-1
+    assert {r["workload"] for r in report["rows"]} == ours
+    nt_rows = [r for r in report["rows"] if r["variant"].startswith("NautilusTrader")]
+    assert bool(nt_rows) != ("NT" in report["skipped"])  # measured side by side, or said why not
     assert all(len(r["values"]) == 1 for r in report["rows"])
     assert all(i["status"] != "passed" for i in report["checklist"])  # quick sizes tick nothing
     assert "Production-readiness checklist" in (tmp_path / "validation.md").read_text()

@@ -18,12 +18,12 @@ import numpy as np
 
 from alluse.analytics.catalog import KEY_SERIES, ORDER_LATENCY_PERCENTILES
 from alluse.bench.figures import Figure
+from alluse.clock import NS
 from alluse.monitoring import series as s
 from alluse.monitoring.metrics import Sample
 from alluse.monitoring.store import open_for_writing
 from alluse.monitoring.store_writer import SampleWriter
 
-NS = 1_000_000_000
 WORKLOAD = "AN-1"
 QUICK_HOURS = 2.0
 FULL_HOURS = 24.0

@@ -21,7 +21,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from alluse.bench.core import build_core
+from alluse.bench.core import START_NS, build_core
 from alluse.bench.figures import Figure
 from alluse.brokers import PaperVenueConfig
 from alluse.clock import NS
@@ -60,8 +60,6 @@ def run_bursts(data_dir: Path, seed: int, max_orders: int) -> None:
 
 
 def _resume_ns(data_dir: Path) -> int:
-    from alluse.bench.core import START_NS
-
     path = data_dir / "journal.db"
     if not path.exists():
         return START_NS

@@ -599,7 +599,10 @@ class OrderManager:
             self._query(order)  # a cancel refused for an order never acknowledged: does the venue have it at all?
 
     def on_settlement(self, event: SettlementEvent) -> None:
-        fresh = tuple(f for f in event.fills if not self.ledger.has_fill(f.fill_id))
+        # one per fill id, even if the broker repeats one inside the event: a duplicate row would make
+        # the group commit that carries it fail, and every journal write after it with it
+        unique = {f.fill_id: f for f in event.fills if not self.ledger.has_fill(f.fill_id)}
+        fresh = tuple(unique.values())
         problems = [p for f in fresh if (p := fill_problem(f))]
         if problems:
             self.counters.events_refused += 1

@@ -101,3 +101,60 @@ def test_a_quick_run_shows_its_figures_but_ticks_nothing():
     assert run.row("OR-1", "latency p50").status == "pass"  # the table still judges the figure
     result = evaluate(Item("x", targets=(("OR-1", "latency p50"),)), run, {})
     assert result.status == "not measured" and "quick run" in result.evidence[0].detail
+
+
+def test_a_count_that_must_be_zero_fails_when_any_repeat_missed_it():
+    """The median of [0, 2, 0] lost orders is 0; a loss in one repeat is still a loss."""
+
+    def lost(n):
+        return Figure("CR-1", "lost", n, "orders")
+
+    run = run_bench(["CR-1"], quick=False, repeats=3, loader=fake_loader({"CR-1": [[lost(0)], [lost(2)], [lost(0)]]}))
+    row = run.row("CR-1", "lost")
+    assert (row.median, row.judged, row.status) == (0, 2, "fail")
+    result = evaluate(Item("x", targets=(("CR-1", "lost"),)), run, {})
+    (evidence,) = result.evidence
+    assert result.status == "failed" and evidence.detail == "worst of 3: 2 orders"
+    assert evidence.ref == "CR-1 lost <= 0 orders in every repeat"
+    (row_json,) = json.loads(to_json(run, [result]))["rows"]
+    assert (row_json["median"], row_json["judged"], row_json["status"]) == (0, 2, "fail")
+    assert "<= 0 orders, every repeat | **fail**" in to_markdown(run, [result])
+    assert collect([[lost(0)], [lost(0)]])[0].status == "pass"
+    assert collect([[or1(40)], [or1(90)], [or1(45)]])[0].status == "pass"  # a latency is judged on its median
+
+
+def test_the_checklist_names_only_targets_and_test_files_that_exist():
+    from alluse.bench.figures import TARGETS
+    from alluse.bench.validation import TESTS_DIR
+
+    known = {(t.workload, t.name) for t in TARGETS}
+    assert [t for item in CHECKLIST for t in item.targets if t not in known] == []
+    files = {t.split("::")[0] for item in CHECKLIST for t in item.tests}
+    assert [f for f in files if not (TESTS_DIR.parent / f).is_file()] == []
+
+
+def test_a_missing_extra_is_skipped_not_failed_and_side_by_side_ratios_come_from_the_run():
+    from alluse.bench.figures import WorkloadSkipped
+    from alluse.bench.validation import side_by_side, to_markdown
+
+    def load(name):
+        if name == "NT":
+
+            def missing(quick):
+                raise WorkloadSkipped("NautilusTrader is not installed: pip install -e '.[compare]'")
+
+            return missing
+        return lambda quick: [or1(130)]
+
+    run = run_bench(["OR-1", "NT"], quick=False, repeats=1, loader=load)
+    assert run.failures == {} and "not installed" in run.skipped["NT"]
+    assert "Skipped: NautilusTrader is not installed" in to_markdown(run, [])
+    theirs = Figure("OR-1", "latency p50", 260.0, "us", "NautilusTrader 9.9")
+    run = run_bench(
+        ["OR-1", "NT"], quick=False, repeats=1, loader=lambda n: lambda q: [or1(130)] if n == "OR-1" else [theirs]
+    )
+    ((ours, other, ratio),) = side_by_side(run)
+    assert (ours.median, other.median, ratio) == (130, 260, 2.0)
+    from alluse.bench.validation import before_after
+
+    assert before_after(run) == []  # another system is not a "before"

@@ -166,6 +166,14 @@ def committed(path, sql="SELECT kind FROM events WHERE client_order_id IS NOT NU
         db.close()
 
 
+def submitted(j, coid="C1", ts=2, detail=""):
+    """An order journaled as sent: an intent, committed at once."""
+    o = make_order(coid)
+    fsm.apply(o, fsm.Trigger.SUBMIT, ts)
+    j.record_order(o, "SUBMIT", ts, detail=detail)
+    return o
+
+
 def ack_and_fill(j, o):
     fsm.apply(o, fsm.Trigger.ACCEPT, 3)
     j.record_order(o, "ACCEPT", 3, intent=False)
@@ -177,9 +185,7 @@ def ack_and_fill(j, o):
 def test_an_intent_is_committed_at_once_and_broker_events_ride_with_the_next_commit(tmp_path):
     path = tmp_path / "j.db"
     j = Journal(path)
-    o = make_order()
-    fsm.apply(o, fsm.Trigger.SUBMIT, 2)
-    j.record_order(o, "SUBMIT", 2)
+    o = submitted(j)
     assert committed(path) == ["SUBMIT"]  # journal before send
     writes = j.writes
     ack_and_fill(j, o)
@@ -197,15 +203,11 @@ def test_an_intent_is_committed_at_once_and_broker_events_ride_with_the_next_com
 def test_flush_and_close_commit_what_waits_and_reads_see_it(tmp_path):
     path = tmp_path / "j.db"
     j = Journal(path)
-    o = make_order()
-    fsm.apply(o, fsm.Trigger.SUBMIT, 2)
-    j.record_order(o, "SUBMIT", 2)
+    o = submitted(j)
     ack_and_fill(j, o)
     j.flush()
     assert j.pending == 0 and committed(path) == ["SUBMIT", "ACCEPT", "FILL"]
-    ack = make_order("C3")
-    fsm.apply(ack, fsm.Trigger.SUBMIT, 6)
-    j.record_order(ack, "SUBMIT", 6)
+    ack = submitted(j, "C3", 6)
     fsm.apply(ack, fsm.Trigger.ACCEPT, 7)
     j.record_order(ack, "ACCEPT", 7, intent=False)
     assert [e["kind"] for e in j.events("C3")] == ["SUBMIT", "ACCEPT"]  # a read commits first
@@ -219,9 +221,7 @@ def test_flush_and_close_commit_what_waits_and_reads_see_it(tmp_path):
 def test_without_group_commit_every_event_is_its_own_transaction(tmp_path):
     path = tmp_path / "j.db"
     j = Journal(path, group_commit=False)
-    o = make_order()
-    fsm.apply(o, fsm.Trigger.SUBMIT, 2)
-    j.record_order(o, "SUBMIT", 2)
+    o = submitted(j)
     ack_and_fill(j, o)
     assert j.pending == 0 and j.writes == 3
     assert committed(path) == ["SUBMIT", "ACCEPT", "FILL"]
@@ -231,9 +231,7 @@ def test_without_group_commit_every_event_is_its_own_transaction(tmp_path):
 def test_a_failed_commit_writes_nothing_and_keeps_the_waiting_events(tmp_path):
     path = tmp_path / "j.db"
     j = Journal(path)
-    o = make_order()
-    fsm.apply(o, fsm.Trigger.SUBMIT, 2)
-    j.record_order(o, "SUBMIT", 2)
+    o = submitted(j)
     ack_and_fill(j, o)
     dup = make_order("C2")
     fsm.apply(dup, fsm.Trigger.SUBMIT, 5)
@@ -257,9 +255,7 @@ def test_checkpoints_run_off_the_writer_so_the_wal_is_copied_back(tmp_path, monk
     assert j._db.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0  # never inside a commit
     size = path.stat().st_size
     for i in range(300):
-        o = make_order(f"C{i}")
-        fsm.apply(o, fsm.Trigger.SUBMIT, i)
-        j.record_order(o, "SUBMIT", i, detail="x" * 200)
+        submitted(j, f"C{i}", i, detail="x" * 200)
     deadline = time.monotonic() + 5
     while path.stat().st_size == size and time.monotonic() < deadline:
         time.sleep(0.01)  # waiting for the checkpoint thread, not standing in for work
@@ -268,3 +264,109 @@ def test_checkpoints_run_off_the_writer_so_the_wal_is_copied_back(tmp_path, monk
     plain = Journal(path, background_checkpoint=False)
     assert plain._db.execute("PRAGMA wal_autocheckpoint").fetchone()[0] > 0  # SQLite's own, inside commits
     plain.close()
+
+
+def test_a_writer_that_never_pauses_still_gets_its_wal_started_over(tmp_path, monkeypatch):
+    """A passive checkpoint alone never catches a writer that commits back to back, and the WAL would
+    grow without end (a sustained burst wrote 1.3 GB in 8 s); past RESTART_FRAMES it is started over."""
+    from alluse.execution import journal as journal_module
+
+    def back_to_back(path, commits=6000):
+        j = Journal(path)
+        for i in range(commits):
+            submitted(j, f"C{i}", i, detail="x" * 200)
+        restarts = j._checkpointer.restarts
+        wal = path.with_name(path.name + "-wal").stat().st_size
+        j.close()
+        return restarts, wal
+
+    monkeypatch.setattr(journal_module, "CHECKPOINT_EVERY_S", 3600.0)
+    _, unchecked = back_to_back(tmp_path / "none.db")  # no checkpoint at all: every commit appends
+    monkeypatch.setattr(journal_module, "CHECKPOINT_EVERY_S", 0.005)
+    monkeypatch.setattr(journal_module, "RESTART_FRAMES", 100)
+    restarts, wal = back_to_back(tmp_path / "j.db")
+    assert restarts > 0 and wal < unchecked * 2 / 3  # without the restart: as large as never checkpointed
+    reader = Journal(tmp_path / "j.db", readonly=True)
+    assert len(reader.load().orders) == 6000  # nothing lost on the way
+    reader.close()
+
+
+def test_close_stops_the_checkpoint_thread_even_when_the_last_commit_fails(tmp_path, caplog):
+    j = Journal(tmp_path / "j.db")
+    thread = j._checkpointer._thread
+    o = submitted(j)
+    ack_and_fill(j, o)
+    j._db.execute("PRAGMA query_only=ON")  # the file became read-only under us
+    with caplog.at_level("ERROR", logger="alluse.journal"):
+        j.close()
+    assert "4 broker events not committed at close" in caplog.text
+    assert not thread.is_alive()
+    assert committed(tmp_path / "j.db") == ["SUBMIT"]  # the intent was on disk before; reconciliation books the rest
+
+
+def test_every_read_of_broker_data_commits_the_waiting_events_first(tmp_path):
+    j = Journal(tmp_path / "j.db")
+    o = submitted(j)
+    fsm.apply(o, fsm.Trigger.ACCEPT, 3)
+    j.record_order(o, "ACCEPT", 3, intent=False)
+    assert j.last_event_ts() == 3 and j.pending == 0
+    f = Fill("C1", "Gen-Acc", "AAPL", Side.BUY, 10, Decimal("99.99"), Decimal("1.00"), 4, "F1")
+    fsm.apply(o, fsm.Trigger.FILL, 4, fill=f)
+    j.record_order(o, "FILL", 4, fill=f, intent=False)
+    state = j.load()
+    assert j.pending == 0 and state.fills == [f] and state.orders["C1"].status is OrderStatus.FILLED
+    j.close()
+
+
+def test_another_process_writing_while_events_wait_loses_nothing(tmp_path):
+    """`alluse halt` commits a trading state from its own process while broker events wait in ours."""
+    path = tmp_path / "j.db"
+    j = Journal(path)
+    o = submitted(j)
+    fsm.apply(o, fsm.Trigger.ACCEPT, 3)
+    j.record_order(o, "ACCEPT", 3, intent=False)
+    other = Journal(path)
+    seq = other.record_trading_state("Gen-Acc", "HALTED", "operator stop", "cli", 3)
+    other.close()
+    assert [(s, state) for s, _, state, _ in j.trading_state_changes(0)] == [(seq, "HALTED")]
+    j.flush()
+    assert [e["kind"] for e in j.events()] == ["SUBMIT", "TRADING_STATE", "ACCEPT"]
+    assert j.load().orders["C1"].status is OrderStatus.ACCEPTED
+    j.close()
+
+
+def test_a_reader_holding_an_old_snapshot_never_makes_the_writer_wait_for_a_restart(tmp_path, monkeypatch):
+    """A RESTART holds writers back until readers let go; while another process reads an old snapshot
+    the passive pass cannot finish, and no RESTART is tried (here it would stall a commit 200 ms)."""
+    import time
+
+    from alluse.execution import journal as journal_module
+
+    monkeypatch.setattr(journal_module, "CHECKPOINT_EVERY_S", 0.005)
+    monkeypatch.setattr(journal_module, "RESTART_FRAMES", 10)
+    monkeypatch.setattr(journal_module, "RESTART_WAIT_MS", 200)
+    path = tmp_path / "j.db"
+    j = Journal(path)
+
+    def submit(i):
+        t0 = time.perf_counter()
+        submitted(j, f"C{i}", i)
+        return time.perf_counter() - t0
+
+    for i in range(20):
+        submit(i)
+    reader = sqlite3.connect(path, isolation_level=None)
+    reader.execute("BEGIN")
+    reader.execute("SELECT count(*) FROM events").fetchone()  # holds its snapshot until COMMIT
+    worst = max(submit(i) for i in range(20, 320) if time.sleep(0.001) is None)
+    assert worst < 0.1 and j._checkpointer.restarts == 0
+    reader.execute("COMMIT")
+    reader.close()
+    deadline = time.monotonic() + 5
+    i = 320
+    while j._checkpointer.restarts == 0 and time.monotonic() < deadline:
+        submit(i)
+        i += 1
+        time.sleep(0.001)
+    assert j._checkpointer.restarts > 0  # the reader is gone: the WAL is started over again
+    j.close()

@@ -321,3 +321,36 @@ def test_broker_events_are_committed_within_the_flush_interval_without_another_o
     assert committed_kinds() == ["SUBMIT"]
     clock.advance(1)  # the default 2 ms: one transaction for both events
     assert committed_kinds() == ["SUBMIT", "ACCEPTED", "FILL"] and oms.journal.pending == 0
+
+
+def test_a_failed_group_commit_stops_new_orders_and_keeps_the_events_for_a_later_commit(env):
+    from alluse.execution.oms import JournalUnavailable
+
+    oms, broker, _, clock, _ = env
+    o = oms.submit(order(oms))
+    oms.journal._db.execute("PRAGMA query_only=ON")  # the disk went read-only under us
+    broker.emit(OrderEvent(EventKind.ACCEPTED, o.client_order_id, 2, venue_order_id="V1"))
+    assert oms.journal_error is None and o.status is OrderStatus.ACCEPTED  # waiting in memory: no write yet
+    clock.advance(2_000_000)  # the flush fails
+    assert oms.counters.journal_failures == 1 and "readonly" in oms.journal_error and oms.journal.pending
+    with pytest.raises(JournalUnavailable):
+        oms.submit(order(oms))
+    assert broker.submitted == [o.client_order_id]  # nothing further reached the broker
+    broker.emit(OrderEvent(EventKind.FILL, o.client_order_id, 3, fill=fill(o, 10, "199.50", "F1")))
+    clock.advance(2_000_000)  # a later event schedules another try, which fails the same way
+    assert oms.counters.journal_failures == 2
+    oms.journal._db.execute("PRAGMA query_only=OFF")
+    oms.journal.flush()  # the disk is back: nothing that waited was dropped
+    assert [e["kind"] for e in oms.journal.events(o.client_order_id)] == ["SUBMIT", "ACCEPTED", "FILL"]
+
+
+def test_a_fill_repeated_inside_one_settlement_is_booked_once_and_the_journal_keeps_working(env):
+    from alluse.execution.events import SettlementEvent
+
+    oms, broker, _, clock, _ = env
+    f = Fill("EXPIRY-1", "Gen-Acc", "AAPL", Side.SELL, 5, Decimal("190"), Decimal("0"), 4, "X1", "X")
+    broker.settle(SettlementEvent("Gen-Acc", "assignment", (f, f), 4))
+    assert oms.ledger.position("Gen-Acc", "AAPL") == -5  # once, not twice
+    clock.advance(2_000_000)  # the group commit that carries it succeeds
+    assert oms.journal.pending == 0 and oms.journal_error is None
+    assert oms.submit(order(oms)).status is OrderStatus.SUBMITTED  # and orders still go out
