@@ -11,7 +11,7 @@ import subprocess
 import sys
 import tempfile
 import xml.etree.ElementTree as ET
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -159,32 +159,28 @@ def _row_json(r: Row) -> dict:
     }  # fmt: skip
 
 
-def before_after(run: BenchRun) -> list[tuple[Row, Row, float]]:
-    """(optimised row, before row, how many times better the optimised one is), per figure with a before."""
+def _against_optimised(run: BenchRun, keep: Callable[[str], bool]) -> list[tuple[Row, Row, float]]:
+    """(our optimised row, the other row, how many times better ours is) for every other row `keep` picks."""
     out = []
-    for before in run.rows:
-        if before.variant == OPTIMISED or before.variant.startswith(OTHER_SYSTEM):
+    for other in run.rows:
+        if other.variant == OPTIMISED or not keep(other.variant):
             continue
-        after = run.row(before.workload, before.name)
-        if after is None or after.median == 0 or before.median == 0:
+        ours = run.row(other.workload, other.name)
+        if ours is None or ours.median == 0 or other.median == 0:
             continue
-        gain = after.median / before.median if after.higher_is_better else before.median / after.median
-        out.append((after, before, gain))
+        gain = ours.median / other.median if ours.higher_is_better else other.median / ours.median
+        out.append((ours, other, gain))
     return out
+
+
+def before_after(run: BenchRun) -> list[tuple[Row, Row, float]]:
+    """Per figure with a "before" variant: what the optimisation switched off in it buys."""
+    return _against_optimised(run, lambda variant: not variant.startswith(OTHER_SYSTEM))
 
 
 def side_by_side(run: BenchRun) -> list[tuple[Row, Row, float]]:
-    """(our optimised row, the other system's row, how many times better ours is), same run, same work."""
-    out = []
-    for theirs in run.rows:
-        if not theirs.variant.startswith(OTHER_SYSTEM):
-            continue
-        ours = run.row(theirs.workload, theirs.name)
-        if ours is None or ours.median == 0 or theirs.median == 0:
-            continue
-        ratio = ours.median / theirs.median if ours.higher_is_better else theirs.median / ours.median
-        out.append((ours, theirs, ratio))
-    return out
+    """Per figure measured through the other system too: same run, same work."""
+    return _against_optimised(run, lambda variant: variant.startswith(OTHER_SYSTEM))
 
 
 def to_json(run: BenchRun, checklist: Sequence[ItemResult]) -> str:
