@@ -5,6 +5,7 @@ repeats of this run; a workload that fails leaves its targets "not measured", ne
 
 from __future__ import annotations
 
+import gc
 import importlib
 import logging
 import os
@@ -164,6 +165,10 @@ def run_bench(
             for i in range(repeats):
                 if progress:
                     progress(name, i, repeats)
+                # each run starts without the garbage of the ones before it: a trading core left for the
+                # cycle collector (~120k objects after OR-1's variants) made a gen-2 pass inside the next
+                # run's timing cost its paced p99 65 ms instead of 0.9 ms (measured)
+                gc.collect()
                 per_repeat.append(workload(quick))
         except WorkloadSkipped as exc:
             run.skipped[name] = str(exc)
