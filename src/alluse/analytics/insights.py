@@ -5,15 +5,15 @@ numbers do not show."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
 
 from alluse.analytics.results import NS_PER_S, Anomalies, Forecast, Insight, Trend
 from alluse.analytics.units import display, p_text, short_name
+from alluse.clock import ns_to_datetime
 from alluse.config import TargetConfig
 
 
 def _clock(ts_ns: int) -> str:
-    return datetime.fromtimestamp(ts_ns / NS_PER_S, UTC).strftime("%H:%M:%S")
+    return f"{ns_to_datetime(ts_ns):%H:%M:%S}"
 
 
 def _minutes(seconds: float) -> str:

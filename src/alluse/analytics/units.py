@@ -6,7 +6,8 @@ report's text and pictures convert, all through here."""
 from __future__ import annotations
 
 import math
-from datetime import UTC, datetime
+
+from alluse.clock import ns_to_datetime
 
 
 def unit_of(name: str) -> tuple[float, str]:
@@ -58,4 +59,4 @@ def short_name(name: str) -> str:
 
 def utc_text(ts_ns: int) -> str:
     """Epoch nanoseconds as 'YYYY-MM-DD HH:MM:SS' in UTC (the report names the zone beside it)."""
-    return datetime.fromtimestamp(ts_ns / 1e9, UTC).strftime("%Y-%m-%d %H:%M:%S")
+    return f"{ns_to_datetime(ts_ns):%Y-%m-%d %H:%M:%S}"

@@ -13,11 +13,11 @@ import tempfile
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 from alluse.bench.figures import OPTIMISED, OTHER_SYSTEM, TARGETS
 from alluse.bench.harness import BenchRun, Row
+from alluse.clock import ns_to_datetime
 
 TESTS_DIR = Path(__file__).resolve().parents[3] / "tests"  # the source checkout (`pip install -e .`)
 
@@ -187,7 +187,7 @@ def to_json(run: BenchRun, checklist: Sequence[ItemResult]) -> str:
     return json.dumps(
         {
             "schema_version": 1,
-            "started": datetime.fromtimestamp(run.started_ns / 1e9, UTC).isoformat(),
+            "started": ns_to_datetime(run.started_ns).isoformat(),
             "seconds": run.seconds,
             "quick": run.quick,
             "repeats": run.repeats,
@@ -245,7 +245,7 @@ def number(x: float) -> str:
 
 def to_markdown(run: BenchRun, checklist: Sequence[ItemResult]) -> str:
     m = run.machine
-    when = datetime.fromtimestamp(run.started_ns / 1e9, UTC).strftime("%Y-%m-%d %H:%M UTC")
+    when = f"{ns_to_datetime(run.started_ns):%Y-%m-%d %H:%M} UTC"
     lines = [
         "# Validation report",
         "",
