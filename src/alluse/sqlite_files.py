@@ -123,6 +123,16 @@ def open_readonly(path: Path, what: str, *, version: int, marker_table: str, err
 
 
 # The fills table the journal and the venue store both keep, in one column order: one codec for both.
+# a fill's columns after `fill_id`, for the `fills` tables of the journal and the venue store (their keys differ)
+FILL_COLUMNS_DDL = """    client_order_id TEXT NOT NULL,
+    account TEXT NOT NULL,
+    instrument_id TEXT NOT NULL,
+    side TEXT NOT NULL,
+    quantity INTEGER NOT NULL,
+    price TEXT NOT NULL,
+    commission TEXT NOT NULL,
+    ts INTEGER NOT NULL,
+    liquidity TEXT NOT NULL"""
 FILL_COLUMNS = "fill_id, client_order_id, account, instrument_id, side, quantity, price, commission, ts, liquidity"
 INSERT_FILL = f"INSERT INTO fills ({FILL_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)"
 

@@ -28,7 +28,7 @@ from typing import Protocol
 from alluse.brokers.base import VenueOrder
 from alluse.execution.errors import BrokerError, ErrorClass
 from alluse.model import Fill, Instrument, OrderStatus, OrderType, Side, TimeInForce
-from alluse.sqlite_files import FILL_COLUMNS, INSERT_FILL, fill_from_row, fill_row, open_wal
+from alluse.sqlite_files import FILL_COLUMNS, FILL_COLUMNS_DDL, INSERT_FILL, fill_from_row, fill_row, open_wal
 
 SCHEMA_VERSION = 1
 _WHAT = "venue store"
@@ -41,7 +41,7 @@ RECEIPT_PACING = "pacing"
 
 _ZERO = Decimal(0)
 
-_SCHEMA = """
+_SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS accounts (account TEXT PRIMARY KEY, cash TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS positions (
     account TEXT NOT NULL,
@@ -69,15 +69,7 @@ CREATE TABLE IF NOT EXISTS orders (
 CREATE TABLE IF NOT EXISTS fills (
     seq INTEGER PRIMARY KEY,
     fill_id TEXT NOT NULL,
-    client_order_id TEXT NOT NULL,
-    account TEXT NOT NULL,
-    instrument_id TEXT NOT NULL,
-    side TEXT NOT NULL,
-    quantity INTEGER NOT NULL,
-    price TEXT NOT NULL,
-    commission TEXT NOT NULL,
-    ts INTEGER NOT NULL,
-    liquidity TEXT NOT NULL
+{FILL_COLUMNS_DDL}
 );
 CREATE TABLE IF NOT EXISTS receipts (
     seq INTEGER PRIMARY KEY,

@@ -39,13 +39,21 @@ from decimal import Decimal
 from pathlib import Path
 
 from alluse.model import Fill, Order, OrderStatus, OrderType, Side, TimeInForce
-from alluse.sqlite_files import FILL_COLUMNS, INSERT_FILL, fill_from_row, fill_row, open_readonly, open_wal
+from alluse.sqlite_files import (
+    FILL_COLUMNS,
+    FILL_COLUMNS_DDL,
+    INSERT_FILL,
+    fill_from_row,
+    fill_row,
+    open_readonly,
+    open_wal,
+)
 
 log = logging.getLogger("alluse.journal")
 
 SCHEMA_VERSION = 1
 
-_SCHEMA = """
+_SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS events (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     ts INTEGER NOT NULL,
@@ -76,15 +84,7 @@ CREATE TABLE IF NOT EXISTS orders (
 );
 CREATE TABLE IF NOT EXISTS fills (
     fill_id TEXT PRIMARY KEY,
-    client_order_id TEXT NOT NULL,
-    account TEXT NOT NULL,
-    instrument_id TEXT NOT NULL,
-    side TEXT NOT NULL,
-    quantity INTEGER NOT NULL,
-    price TEXT NOT NULL,
-    commission TEXT NOT NULL,
-    ts INTEGER NOT NULL,
-    liquidity TEXT NOT NULL
+{FILL_COLUMNS_DDL}
 );
 CREATE TABLE IF NOT EXISTS risk_watermarks (
     account TEXT PRIMARY KEY,
