@@ -138,56 +138,67 @@ class MetricsReader:
         minute's start and its average (sum / count). Raises MetricsStoreError for an unknown series
         or a reversed range."""
         with self._lock, _ReadTransaction(self._db):
-            return self._query(series, start_ns, end_ns)
+            return self._query(series, start_ns, end_ns, self._raw_minutes(start_ns, end_ns))
 
     def query_prefix(self, prefix: str, start_ns: int, end_ns: int) -> dict[str, list[tuple[int, float]]]:
         """`query` for every series starting with `prefix`, from one snapshot."""
         with self._lock, _ReadTransaction(self._db):
             names = [r[0] for r in self._db.execute(f"SELECT name FROM series WHERE {_NAME_PREFIX}", (prefix,))]
-            return {name: self._query(name, start_ns, end_ns) for name in sorted(names)}
+            if not names:
+                return {}
+            raw_minutes = self._raw_minutes(start_ns, end_ns)
+            return {name: self._query(name, start_ns, end_ns, raw_minutes) for name in sorted(names)}
 
     def query_rows(self, prefix: str, start_ns: int, end_ns: int) -> dict[str, SeriesRows]:
         """Like `query_prefix`, but folded minutes keep their count, sum, min and max instead of becoming
         one averaged point: what an analysis needs to get counts, means and extremes exactly right."""
-        if start_ns > end_ns:
-            raise MetricsStoreError(f"start_ns={start_ns} is after end_ns={end_ns}")
         with self._lock, _ReadTransaction(self._db):
             db = self._db
+            raw_minutes = self._raw_minutes(start_ns, end_ns)
             out = {}
             for sid, name in db.execute(f"SELECT id, name FROM series WHERE {_NAME_PREFIX} ORDER BY name", (prefix,)):
                 minutes = db.execute(_FOLDED_ROWS, (sid, start_ns, end_ns)).fetchall()
-                out[name] = SeriesRows(self._raw(sid, start_ns, end_ns), minutes)
+                out[name] = SeriesRows(self._raw(sid, start_ns, end_ns, raw_minutes), minutes)
             return out
 
     def close(self) -> None:
         with self._lock:
             self._db.close()
 
-    def _query(self, series: str, start_ns: int, end_ns: int) -> list[tuple[int, float]]:
-        if start_ns > end_ns:
-            raise MetricsStoreError(f"start_ns={start_ns} is after end_ns={end_ns}")
+    def _query(
+        self, series: str, start_ns: int, end_ns: int, raw_minutes: tuple[int, int] | None
+    ) -> list[tuple[int, float]]:
         db = self._db
         row = db.execute("SELECT id FROM series WHERE name = ?", (series,)).fetchone()
         if row is None:
             raise MetricsStoreError(f"series={series!r}: not in the metrics store")
         sid = row[0]
         points = db.execute(_DOWNSAMPLED_RANGE, (sid, start_ns, end_ns)).fetchall()
-        raw = self._raw(sid, start_ns, end_ns)
+        raw = self._raw(sid, start_ns, end_ns, raw_minutes)
         if points and raw and points[-1][0] > raw[0][0]:  # a late sample not yet folded
             return sorted(points + raw)
         return points + raw
 
-    def _raw(self, sid: int, start_ns: int, end_ns: int) -> list[tuple[int, float]]:
+    def _raw_minutes(self, start_ns: int, end_ns: int) -> tuple[int, int] | None:
+        """The minutes of [start_ns, end_ns) that still hold raw samples, the same for every series of one
+        snapshot (so asked once per query). Raises MetricsStoreError for a reversed range."""
+        if start_ns > end_ns:
+            raise MetricsStoreError(f"start_ns={start_ns} is after end_ns={end_ns}")
         db = self._db
         # two statements: SQLite answers a lone min() or max() from the index, both together by a full scan
         lo = db.execute("SELECT min(minute) FROM samples").fetchone()[0]
         hi = db.execute("SELECT max(minute) FROM samples").fetchone()[0]
-        if lo is None or start_ns >= end_ns:
-            return []
+        if lo is None or start_ns == end_ns:
+            return None
         lo, hi = max(lo, start_ns // MINUTE_NS), min(hi, (end_ns - 1) // MINUTE_NS)
-        if lo > hi:
+        return (lo, hi) if lo <= hi else None
+
+    def _raw(
+        self, sid: int, start_ns: int, end_ns: int, raw_minutes: tuple[int, int] | None
+    ) -> list[tuple[int, float]]:
+        if raw_minutes is None:
             return []
-        return db.execute(_RAW_RANGE, (lo, hi, sid, start_ns, end_ns)).fetchall()
+        return self._db.execute(_RAW_RANGE, (*raw_minutes, sid, start_ns, end_ns)).fetchall()
 
 
 def open_for_writing(path: Path, *, synchronous: str = "NORMAL") -> sqlite3.Connection:
