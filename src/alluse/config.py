@@ -254,6 +254,7 @@ class JournalConfig(_Section):
     group_commit: bool = True  # broker events ride along with the next commit; False: a commit each
     flush_ms: Annotated[float, Field(gt=0, le=1000)] = 2.0  # the longest a broker event waits for one
     background_checkpoint: bool = True  # WAL checkpoints on a thread; False: inside a commit, as SQLite does
+    intent_log: bool = True  # intents made durable by an append to a log file; False: an SQLite commit each
 
     @field_validator("synchronous")
     @classmethod

@@ -79,12 +79,7 @@ class TradingSystem:
 
     def _build(self) -> Components:
         cfg, clock = self.config, self.clock
-        journal = Journal(
-            self.journal_path,
-            synchronous=cfg.journal.synchronous,
-            group_commit=cfg.journal.group_commit,
-            background_checkpoint=cfg.journal.background_checkpoint,
-        )
+        journal = Journal.from_config(self.journal_path, cfg.journal)
         bus = MessageBus()
         registry = InstrumentRegistry()
         market = SimulatedMarket(

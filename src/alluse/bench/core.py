@@ -99,13 +99,7 @@ def build_core(
     symbols = [f"S{i:03d}" for i in range(stocks)]
     registry = InstrumentRegistry(Equity(s) for s in symbols)
     cache = QuoteCache(clock, 3600 * NS, 1000, registry.is_option)
-    jc = journal_config or JournalConfig()
-    journal = Journal(
-        data_dir / "journal.db",
-        synchronous=jc.synchronous,
-        group_commit=jc.group_commit,
-        background_checkpoint=jc.background_checkpoint,
-    )
+    journal = Journal.from_config(data_dir / "journal.db", journal_config or JournalConfig())
     venue = PaperVenue(
         clock,
         registry,
@@ -133,7 +127,7 @@ def build_core(
         accounts=[ACCOUNT],
         retry=retry,
         seed=seed,
-        journal_flush_ns=int(jc.flush_ms * 1e6),
+        journal_flush_ns=int((journal_config or JournalConfig()).flush_ms * 1e6),
     )
     holder.append(oms)
     core = TradingCore(clock, registry, cache, venue, journal, ledger, risk, oms, symbols)

@@ -637,7 +637,8 @@ class OrderManager:
         intent: bool = True,
     ) -> None:
         """Apply one transition and journal it; if the journal write fails the order is restored.
-        `intent=False`: a broker event, which the journal may commit with the next intent (group commit)."""
+        `intent=False`: a broker event, which the journal may commit with the next intent (group commit);
+        an intent may also wait for that commit once the journal's intent log holds it."""
         before = [getattr(order, name) for name in _CHANGED_BY_EVENTS]
         fsm.apply(order, trigger, ts, fill=fill, reason=reason)
         if venue_order_id and not order.venue_order_id:
@@ -648,8 +649,7 @@ class OrderManager:
             for name, value in zip(_CHANGED_BY_EVENTS, before, strict=True):
                 setattr(order, name, value)
             raise
-        if not intent:
-            self._schedule_flush()
+        self._schedule_flush()
         if new:
             self.orders[order.client_order_id] = order
 
@@ -662,7 +662,7 @@ class OrderManager:
         self._schedule_flush()
 
     def _schedule_flush(self) -> None:
-        """Broker events wait at most `journal_flush_ns` for a commit (an intent before then takes them along)."""
+        """Records wait at most `journal_flush_ns` for a commit (one before then takes them along)."""
         if self._flush_timer is None and self.journal.pending:
             self._flush_timer = self.clock.call_later(self._journal_flush_ns, self._flush_journal)
 

@@ -89,8 +89,9 @@ def test_broker_events_that_die_with_the_process_are_booked_again_at_restart(tmp
     on_disk = sqlite3.connect(tmp_path / "journal.db")
     assert on_disk.execute("SELECT count(*) FROM fills").fetchone() == (0,)
     on_disk.close()
-    core.journal._checkpointer.close()  # the process dies: connections go, nothing is flushed
+    core.journal._checkpointer.close()  # the process dies: files close (the log's lock goes), nothing is flushed
     core.journal._db.close()
+    core.journal._log.close()
     core.venue.close()
     check = verify(tmp_path)
     assert (check.lost, check.duplicated, check.problems) == (0, 0, [])

@@ -4,6 +4,7 @@ from decimal import Decimal
 import pytest
 
 from alluse.execution import fsm
+from alluse.execution.intent_log import IntentLog, IntentLogBusy, log_path, read_records
 from alluse.execution.journal import SCHEMA_VERSION, Journal, JournalError
 from alluse.model import Fill, Order, OrderStatus, Side
 
@@ -143,7 +144,7 @@ def test_trading_states_round_trip_and_changes_follow_by_sequence(tmp_path):
 
 
 def test_disk_full_refuses_the_write_and_keeps_what_was_there(tmp_path):
-    j = Journal(tmp_path / "j.db")
+    j = Journal(tmp_path / "j.db", intent_log=False)  # a commit per intent: the failure shows at once
     j.record_order(make_order("C0"), "SUBMIT", 1)
     pages = j._db.execute("PRAGMA page_count").fetchone()[0]
     j._db.execute(f"PRAGMA max_page_count={pages}")  # the disk is now full
@@ -182,9 +183,9 @@ def ack_and_fill(j, o):
     j.record_order(o, "FILL", 4, fill=f, intent=False)
 
 
-def test_an_intent_is_committed_at_once_and_broker_events_ride_with_the_next_commit(tmp_path):
+def test_without_the_intent_log_an_intent_is_committed_at_once_and_broker_events_ride_with_the_next(tmp_path):
     path = tmp_path / "j.db"
-    j = Journal(path)
+    j = Journal(path, intent_log=False)
     o = submitted(j)
     assert committed(path) == ["SUBMIT"]  # journal before send
     writes = j.writes
@@ -230,7 +231,7 @@ def test_without_group_commit_every_event_is_its_own_transaction(tmp_path):
 
 def test_a_failed_commit_writes_nothing_and_keeps_the_waiting_events(tmp_path):
     path = tmp_path / "j.db"
-    j = Journal(path)
+    j = Journal(path, intent_log=False)
     o = submitted(j)
     ack_and_fill(j, o)
     dup = make_order("C2")
@@ -251,7 +252,7 @@ def test_checkpoints_run_off_the_writer_so_the_wal_is_copied_back(tmp_path, monk
 
     monkeypatch.setattr(journal_module, "CHECKPOINT_EVERY_S", 0.01)
     path = tmp_path / "j.db"
-    j = Journal(path)
+    j = Journal(path, intent_log=False)
     assert j._db.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0  # never inside a commit
     size = path.stat().st_size
     for i in range(300):
@@ -272,7 +273,7 @@ def test_a_writer_that_never_pauses_still_gets_its_wal_started_over(tmp_path, mo
     from alluse.execution import journal as journal_module
 
     def back_to_back(path, commits=6000):
-        j = Journal(path)
+        j = Journal(path, intent_log=False)  # a commit per intent, back to back
         for i in range(commits):
             submitted(j, f"C{i}", i, detail="x" * 200)
         restarts = j._checkpointer.restarts
@@ -299,9 +300,11 @@ def test_close_stops_the_checkpoint_thread_even_when_the_last_commit_fails(tmp_p
     j._db.execute("PRAGMA query_only=ON")  # the file became read-only under us
     with caplog.at_level("ERROR", logger="alluse.journal"):
         j.close()
-    assert "4 broker events not committed at close" in caplog.text
+    assert "5 records not committed at close" in caplog.text
     assert not thread.is_alive()
-    assert committed(tmp_path / "j.db") == ["SUBMIT"]  # the intent was on disk before; reconciliation books the rest
+    assert committed(tmp_path / "j.db") == []
+    # the intent stays in its log for the next open to commit; reconciliation books the broker events
+    assert [r.statements[0][1][1] for r in read_records(log_path(tmp_path / "j.db"))] == ["SUBMIT"]
 
 
 def test_every_read_of_broker_data_commits_the_waiting_events_first(tmp_path):
@@ -330,7 +333,9 @@ def test_another_process_writing_while_events_wait_loses_nothing(tmp_path):
     other.close()
     assert [(s, state) for s, _, state, _ in j.trading_state_changes(0)] == [(seq, "HALTED")]
     j.flush()
-    assert [e["kind"] for e in j.events()] == ["SUBMIT", "TRADING_STATE", "ACCEPT"]
+    # the other process cannot take this one's intent log (it commits its own intent directly) and the
+    # intent, durable in the log before, is committed after it
+    assert [e["kind"] for e in j.events()] == ["TRADING_STATE", "SUBMIT", "ACCEPT"]
     assert j.load().orders["C1"].status is OrderStatus.ACCEPTED
     j.close()
 
@@ -346,7 +351,7 @@ def test_a_reader_holding_an_old_snapshot_never_makes_the_writer_wait_for_a_rest
     monkeypatch.setattr(journal_module, "RESTART_FRAMES", 10)
     monkeypatch.setattr(journal_module, "RESTART_WAIT_MS", 200)
     path = tmp_path / "j.db"
-    j = Journal(path)
+    j = Journal(path, intent_log=False)
 
     def submit(i):
         t0 = time.perf_counter()
@@ -370,3 +375,98 @@ def test_a_reader_holding_an_old_snapshot_never_makes_the_writer_wait_for_a_rest
         time.sleep(0.001)
     assert j._checkpointer.restarts > 0  # the reader is gone: the WAL is started over again
     j.close()
+
+
+# ---------------------------------------------------------------------------- intent log
+
+
+def test_an_intent_is_durable_in_the_log_and_committed_with_the_broker_events_in_one_transaction(tmp_path):
+    path = tmp_path / "j.db"
+    j = Journal(path)
+    o = submitted(j)
+    assert committed(path) == [] and [r.lsn for r in read_records(log_path(path))] == [1]
+    reader = Journal(path, readonly=True)  # another process sees the order sent, from the log
+    assert reader.load().orders["C1"].status is OrderStatus.SUBMITTED
+    reader.close()
+    writes = j.writes
+    ack_and_fill(j, o)
+    j.flush()
+    assert j.writes == writes + 1 and j.pending == 0
+    assert committed(path) == ["SUBMIT", "ACCEPT", "FILL"]
+    assert committed(path, "SELECT value FROM meta WHERE key = 'intent_lsn'") == ["1"]
+    assert read_records(log_path(path)) == []  # committed: the log starts over
+    j.close()
+
+
+def crash_after_intents(path, n):
+    """A process that journals `n` intents and dies without a commit (kill -9 at the worst moment)."""
+    import subprocess
+    import sys
+    import textwrap
+
+    code = textwrap.dedent(f"""
+        import os
+        from decimal import Decimal
+        from alluse.execution import fsm
+        from alluse.execution.journal import Journal
+        from alluse.model import Order, Side
+        j = Journal({str(path)!r})
+        for i in range({n}):
+            o = Order(f"C{{i}}", "Gen-Acc", "AAPL", Side.BUY, 10, limit_price=Decimal("100.00"), ts_created=5)
+            fsm.apply(o, fsm.Trigger.SUBMIT, 5 + i)
+            j.record_order(o, "SUBMIT", 5 + i)
+        os._exit(0)
+    """)
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_a_restart_commits_the_intents_a_crashed_process_left_in_its_log_once(tmp_path):
+    path = tmp_path / "j.db"
+    crash_after_intents(path, 5)
+    assert committed(path) == [] and len(read_records(log_path(path))) == 5
+    j = Journal(path)
+    assert j.replayed == 5 and read_records(log_path(path)) == []
+    assert list(j.load().orders) == [f"C{i}" for i in range(5)]
+    j.close()
+    again = Journal(path)  # a second start replays nothing twice
+    assert again.replayed == 0 and committed(path) == ["SUBMIT"] * 5
+    again.close()
+
+
+def test_a_torn_last_record_is_ignored_and_the_whole_ones_before_it_are_kept(tmp_path):
+    path = tmp_path / "j.db"
+    crash_after_intents(path, 3)
+    log_file = log_path(path)
+    data = log_file.read_bytes()
+    log_file.write_bytes(data[:-7])  # a power loss in the middle of the last write
+    assert len(read_records(log_file)) == 2
+    j = Journal(path)
+    assert j.replayed == 2 and list(j.load().orders) == ["C0", "C1"]
+    j.close()
+
+
+def test_records_already_committed_are_not_replayed(tmp_path):
+    """A crash between the commit and the log's truncation: the records' numbers say they are in."""
+    path = tmp_path / "j.db"
+    j = Journal(path)
+    submitted(j, "C1")
+    kept = log_path(path).read_bytes()
+    j.flush()
+    j.close()
+    log_path(path).write_bytes(kept)
+    again = Journal(path)
+    assert again.replayed == 0 and committed(path) == ["SUBMIT"]
+    again.close()
+
+
+def test_one_process_owns_the_log(tmp_path):
+    path = tmp_path / "j.db"
+    j = Journal(path)
+    with pytest.raises(IntentLogBusy):
+        IntentLog(log_path(path), fsync=False)
+    other = Journal(path)  # e.g. `alluse halt`: works, committing its intents itself
+    other.record_order(make_order("C9"), "SUBMIT", 1)
+    assert committed(path) == ["SUBMIT"]
+    other.close()
+    j.close()
+    IntentLog(log_path(path), fsync=False).close()  # released at close (and by the kernel at a crash)

@@ -8,6 +8,7 @@ import pytest
 from alluse.bus import TOPIC_ORDER_EVENT, MessageBus
 from alluse.clock import TestClock, datetime_to_ns
 from alluse.execution.events import EventKind, OrderEvent
+from alluse.execution.intent_log import read_records
 from alluse.execution.journal import Journal
 from alluse.execution.oms import DuplicateOrderId, OrderManager, UnknownOrder
 from alluse.instruments import InstrumentRegistry
@@ -69,9 +70,13 @@ class ScriptedBroker:
 
 @pytest.fixture
 def env(tmp_path):
+    return build_env(tmp_path)
+
+
+def build_env(tmp_path, *, intent_log=True):
     clock = TestClock(datetime_to_ns(datetime(2026, 12, 1, 14, 30, tzinfo=UTC)))  # PUT has 17 days to go
     registry = InstrumentRegistry([Equity("AAPL"), PUT])
-    journal = Journal(tmp_path / "j.db")
+    journal = Journal(tmp_path / "j.db", intent_log=intent_log)
     broker = ScriptedBroker(tmp_path / "j.db")
     ledger = Ledger(lambda iid: registry.require(iid).multiplier)
     mids = {"AAPL": 200.0, PUT.id: 3.0}
@@ -283,15 +288,18 @@ def test_latency_is_measured_at_receipt(env):
     assert oms.quality.records[-1].latency_ns == 7_000_000
 
 
-@pytest.mark.parametrize("failure", ["disk full", "read-only"])
-def test_a_real_journal_write_failure_means_the_order_is_not_sent(env, failure):
-    oms, broker, *_ = env
-    broker.journal_path = None  # a second reader of a full database is not what this test is about
-    db = oms.journal._db
+def make_unwritable(db, failure):
     if failure == "disk full":
         db.execute(f"PRAGMA max_page_count={db.execute('PRAGMA page_count').fetchone()[0]}")
     else:
         db.execute("PRAGMA query_only=ON")  # the file became read-only under us
+
+
+@pytest.mark.parametrize("failure", ["disk full", "read-only"])
+def test_without_the_intent_log_a_failed_commit_means_the_order_is_not_sent(tmp_path, failure):
+    oms, broker, *_ = build_env(tmp_path, intent_log=False)
+    broker.journal_path = None  # a second reader of a full database is not what this test is about
+    make_unwritable(oms.journal._db, failure)
     sent = 0
     with pytest.raises(Exception, match="full|readonly"):
         for i in range(1, 500):
@@ -299,6 +307,51 @@ def test_a_real_journal_write_failure_means_the_order_is_not_sent(env, failure):
     assert len(broker.submitted) == sent  # the order whose journal write failed never reached the broker
     journaled = set(oms.journal.load().orders)
     assert all(coid in journaled for coid in broker.submitted)
+
+
+@pytest.mark.parametrize("failure", ["disk full", "read-only"])
+def test_with_the_intent_log_a_failed_commit_stops_new_orders_and_loses_none_sent(tmp_path, failure):
+    from alluse.execution.oms import JournalUnavailable
+
+    oms, broker, _, clock, _ = build_env(tmp_path)
+    make_unwritable(oms.journal._db, failure)
+    for i in range(1, 500):  # each durable in the log before it is sent; the flush 2 ms later commits them
+        oms.submit(order(oms, quantity=1, limit_price=Decimal(200) - Decimal(i) / 100))
+        clock.advance(2_000_000)
+        if oms.journal_error:
+            break
+    assert oms.counters.journal_failures == 1 and oms.journal.pending  # the group commit failed
+    with pytest.raises(JournalUnavailable):
+        oms.submit(order(oms))
+    assert broker.submitted and all(broker.seen_in_journal) and len(broker.seen_in_journal) == len(broker.submitted)
+    oms.journal.close()  # its last commit fails too; the intents stay in the log
+    reopened = Journal(tmp_path / "j.db")  # a restart: the log is replayed into the database
+    assert reopened.replayed >= 1
+    assert set(broker.submitted) <= set(reopened.load().orders)  # (with the denied ones, intents too)
+    reopened.close()
+
+
+def test_an_intent_the_log_cannot_take_is_not_sent_and_leaves_no_trace(env, tmp_path):
+    import resource
+    import signal
+
+    oms, broker, *_ = env
+    first = oms.submit(order(oms))
+    log_file = tmp_path / "j.db-intents"
+    size = log_file.stat().st_size
+    old_handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    old_limit = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (size + 50, old_limit[1]))  # room for less than one record
+    try:
+        with pytest.raises(OSError):
+            oms.submit(order(oms, quantity=2))
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, old_limit)
+        signal.signal(signal.SIGXFSZ, old_handler)
+    assert broker.submitted == [first.client_order_id]  # the second never reached the broker
+    assert log_file.stat().st_size == size  # and no half record is left behind
+    assert oms.submit(order(oms, quantity=3)).status is OrderStatus.SUBMITTED  # the next one goes
+    assert [r.lsn for r in read_records(log_file)] == [1, 2]  # the failed append used no number
 
 
 def test_broker_events_are_committed_within_the_flush_interval_without_another_order(env, tmp_path):
@@ -316,9 +369,10 @@ def test_broker_events_are_committed_within_the_flush_interval_without_another_o
     o = oms.submit(order(oms))
     broker.emit(OrderEvent(EventKind.ACCEPTED, o.client_order_id, 2, venue_order_id="V1"))
     broker.emit(OrderEvent(EventKind.FILL, o.client_order_id, 3, fill=fill(o, 10, "199.50", "F1")))
-    assert committed_kinds() == ["SUBMIT"] and oms.journal.pending  # in memory, the order is FILLED already
+    # the intent is in the intent log (the broker saw it there); in memory, the order is FILLED already
+    assert committed_kinds() == [] and oms.journal.pending and broker.seen_in_journal == [True]
     clock.advance(1_999_999)
-    assert committed_kinds() == ["SUBMIT"]
+    assert committed_kinds() == []
     clock.advance(1)  # the default 2 ms: one transaction for both events
     assert committed_kinds() == ["SUBMIT", "ACCEPTED", "FILL"] and oms.journal.pending == 0
 
