@@ -34,7 +34,15 @@ class InvalidInput(ValueError):
         super().__init__(f"{field_name}={value!r}: {reason}")
 
 
-class Side(enum.Enum):
+class FastEnum(enum.Enum):
+    """An Enum hashed by identity. Members are singletons compared by identity, so this agrees with
+    equality; Enum's own hash is a Python call on the name, and the order path hashes an order's
+    status, side and event kinds dozens of times per order (sets, transition tables)."""
+
+    __hash__ = object.__hash__
+
+
+class Side(FastEnum):
     BUY = "BUY"
     SELL = "SELL"
 
@@ -43,23 +51,23 @@ class Side(enum.Enum):
         return 1 if self is Side.BUY else -1
 
 
-class OrderType(enum.Enum):
+class OrderType(FastEnum):
     MARKET = "MARKET"
     LIMIT = "LIMIT"
 
 
-class TimeInForce(enum.Enum):
+class TimeInForce(FastEnum):
     DAY = "DAY"
     GTC = "GTC"
     IOC = "IOC"
 
 
-class Right(enum.Enum):
+class Right(FastEnum):
     CALL = "C"
     PUT = "P"
 
 
-class OrderStatus(enum.Enum):
+class OrderStatus(FastEnum):
     INITIALIZED = "INITIALIZED"
     DENIED = "DENIED"
     SUBMITTED = "SUBMITTED"

@@ -12,10 +12,10 @@ REJECTED event; the order manager classifies exceptions from broker calls.
 
 from __future__ import annotations
 
-import enum
+from alluse.model import FastEnum
 
 
-class ErrorClass(enum.Enum):
+class ErrorClass(FastEnum):
     TRANSIENT = "TRANSIENT"
     PERMANENT = "PERMANENT"
     UNKNOWN = "UNKNOWN"

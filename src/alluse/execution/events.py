@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass
 
 from alluse.execution.errors import ErrorClass
-from alluse.model import Fill
+from alluse.model import FastEnum, Fill
 
 
-class EventKind(enum.Enum):
+class EventKind(FastEnum):
     ACCEPTED = "ACCEPTED"  # venue acknowledged the order
     REJECTED = "REJECTED"  # venue refused it (reason says why)
     FILL = "FILL"  # a partial or full execution (fill carries it)

@@ -18,15 +18,14 @@ Races the table allows on purpose (they happen at real venues):
 
 from __future__ import annotations
 
-import enum
 from decimal import Decimal
 
-from alluse.model import Fill, Order, OrderStatus
+from alluse.model import FastEnum, Fill, Order, OrderStatus
 
 S = OrderStatus
 
 
-class Trigger(enum.Enum):
+class Trigger(FastEnum):
     DENY = "DENY"  # refused by risk before leaving
     SUBMIT = "SUBMIT"  # journaled and handed to the broker
     ACCEPT = "ACCEPTED"

@@ -22,6 +22,7 @@ right when the clock runs faster than real time or is a TestClock.
 from __future__ import annotations
 
 import logging
+import operator
 import random
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -639,7 +640,7 @@ class OrderManager:
         """Apply one transition and journal it; if the journal write fails the order is restored.
         `intent=False`: a broker event, which the journal may commit with the next intent (group commit);
         an intent may also wait for that commit once the journal's intent log holds it."""
-        before = [getattr(order, name) for name in _CHANGED_BY_EVENTS]
+        before = _snapshot(order)
         fsm.apply(order, trigger, ts, fill=fill, reason=reason)
         if venue_order_id and not order.venue_order_id:
             order.venue_order_id = venue_order_id
@@ -717,6 +718,7 @@ class OrderManager:
 
 # what a transition may change (fsm.apply and the venue id); restored together if the journal write fails
 _CHANGED_BY_EVENTS = ("status", "filled_qty", "avg_fill_price", "venue_order_id", "ts_last", "reason")
+_snapshot = operator.attrgetter(*_CHANGED_BY_EVENTS)
 
 _OUTCOMES = (OrderStatus.FILLED, OrderStatus.CANCELED, OrderStatus.REJECTED, OrderStatus.EXPIRED)
 _OPEN_STATES = (OrderStatus.SUBMITTED, OrderStatus.ACCEPTED, OrderStatus.PARTIALLY_FILLED, OrderStatus.PENDING_CANCEL)
@@ -748,10 +750,15 @@ def _is_redundant(order: Order, event: OrderEvent) -> bool:
         return status is not OrderStatus.SUBMITTED and status is not OrderStatus.PENDING_CANCEL
     if kind is EventKind.CANCEL_REJECTED:  # the order finished first (usually: it filled)
         return status.is_terminal
-    return (kind, status) in {
+    return (kind, status) in _REDUNDANT_FINALS
+
+
+_REDUNDANT_FINALS = frozenset(
+    {
         (EventKind.CANCELED, OrderStatus.CANCELED),
         (EventKind.EXPIRED, OrderStatus.EXPIRED),
         (EventKind.REJECTED, OrderStatus.REJECTED),
         (EventKind.CANCELED, OrderStatus.FILLED),  # the fill won the race; the venue says so with the fill
         (EventKind.EXPIRED, OrderStatus.FILLED),
     }
+)

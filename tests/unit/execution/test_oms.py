@@ -331,27 +331,30 @@ def test_with_the_intent_log_a_failed_commit_stops_new_orders_and_loses_none_sen
     reopened.close()
 
 
-def test_an_intent_the_log_cannot_take_is_not_sent_and_leaves_no_trace(env, tmp_path):
-    import resource
-    import signal
+def test_a_full_log_is_committed_and_started_over_and_if_that_fails_the_order_is_not_sent(tmp_path, monkeypatch):
+    from alluse.execution import intent_log
 
-    oms, broker, *_ = env
-    first = oms.submit(order(oms))
+    monkeypatch.setattr(intent_log, "CAPACITY", 1024)  # room for a few records
+    oms, broker, *_ = build_env(tmp_path)
     log_file = tmp_path / "j.db-intents"
-    size = log_file.stat().st_size
-    old_handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-    old_limit = resource.getrlimit(resource.RLIMIT_FSIZE)
-    resource.setrlimit(resource.RLIMIT_FSIZE, (size + 50, old_limit[1]))  # room for less than one record
-    try:
-        with pytest.raises(OSError):
-            oms.submit(order(oms, quantity=2))
-    finally:
-        resource.setrlimit(resource.RLIMIT_FSIZE, old_limit)
-        signal.signal(signal.SIGXFSZ, old_handler)
-    assert broker.submitted == [first.client_order_id]  # the second never reached the broker
-    assert log_file.stat().st_size == size  # and no half record is left behind
-    assert oms.submit(order(oms, quantity=3)).status is OrderStatus.SUBMITTED  # the next one goes
-    assert [r.lsn for r in read_records(log_file)] == [1, 2]  # the failed append used no number
+    for i in range(1, 8):  # more than fit: a full log commits what it holds and starts over
+        assert oms.submit(order(oms, quantity=i)).status is OrderStatus.SUBMITTED
+    assert oms.journal.writes > 1 and all(broker.seen_in_journal)
+    make_unwritable(oms.journal._db, "read-only")
+    while True:  # fill it again; the order that finds it full cannot be committed, and is not sent
+        before = read_records(log_file)
+        try:
+            oms.submit(order(oms, quantity=len(broker.submitted) + 1))
+        except Exception as exc:
+            assert "readonly" in str(exc)
+            break
+    assert read_records(log_file) == before  # nothing of the refused order in the log
+    sent = list(broker.submitted)
+    oms.journal._db.execute("PRAGMA query_only=OFF")  # the disk is back
+    assert oms.submit(order(oms, quantity=99)).status is OrderStatus.SUBMITTED
+    oms.journal.close()
+    assert set(broker.submitted) == set(sent) | {broker.submitted[-1]}
+    assert set(broker.submitted) <= set(Journal(tmp_path / "j.db").load().orders)
 
 
 def test_broker_events_are_committed_within_the_flush_interval_without_another_order(env, tmp_path):
