@@ -40,9 +40,11 @@ def test_md1_run_delivers_every_quote_once_per_subscriber():
 def test_md2_figures_names_units_and_order():
     figures = md.md2_figures(True, n=2_000)
     got = {f.name: f for f in figures}
-    assert list(got) == ["latency p50", "latency p99", "latency p99.9", "achieved rate", "behind schedule"]
+    floors = [f"floor p{q} (the paced loop, no engine)" for q in ("50", "99", "99.9")]
+    assert list(got) == ["latency p50", "latency p99", "latency p99.9", "achieved rate", "behind schedule", *floors]
     assert all(f.workload == "MD-2" and f.variant == OPTIMISED for f in figures)
-    assert [got[n].unit for n in got] == ["us", "us", "us", "quotes/s", "%"]
+    assert [got[n].unit for n in got] == ["us", "us", "us", "quotes/s", "%", "us", "us", "us"]
+    assert 0 < got[floors[0]].value <= got[floors[1]].value <= got[floors[2]].value
     assert [n for n in got if got[n].higher_is_better] == ["achieved rate"]
     assert 0 < got["latency p50"].value <= got["latency p99"].value <= got["latency p99.9"].value
     # paced: it cannot run ahead of the schedule (2,000 quotes are due over 20 ms at 100,000/s)
@@ -65,6 +67,12 @@ def test_md2_paced_run_stamps_due_times_on_the_engine_clock():
     assert np.all(np.abs(np.diff(stamps) - 20_000) <= 1)
     assert run.latency_ns.shape == (500,) and np.all(run.latency_ns > 0)
     assert run.gc_collections == 0  # the module's claim: the paced loop leaves the cyclic GC nothing to do
+
+
+def test_md2_floor_hands_each_quote_straight_to_the_subscriber():
+    registry = md.build_registry()
+    floor = md.paced_run(registry, md.generate_quotes([i.id for i in registry], 300), rate=50_000, engine=False)
+    assert floor.latency_ns.shape == (300,) and np.all(floor.latency_ns >= 0)
 
 
 def test_md2_counts_the_queueing_delay_of_a_stall(monkeypatch):
