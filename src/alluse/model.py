@@ -192,8 +192,8 @@ def parse_symbol(symbol: str) -> Instrument:
 
 
 def on_tick(instrument: Instrument, price: Decimal) -> bool:
-    tick = instrument.tick_size(price)
-    return (price / tick) == (price / tick).to_integral_value()
+    steps = price / instrument.tick_size(price)
+    return steps == steps.to_integral_value()
 
 
 def round_to_tick(instrument: Instrument, price: float | Decimal, side: Side | None = None) -> Decimal:
