@@ -335,7 +335,7 @@ def _set_trading_state(args: argparse.Namespace) -> int:
     path = args.data_dir / "journal.db"
     if not path.exists():
         raise JournalError(f"journal {path}: no such file (has the system run with --data-dir {args.data_dir}?)")
-    journal = Journal(path)
+    journal = Journal(path, intent_log=False)  # a running system owns the log; this commits directly
     try:
         known = sorted(journal.load().deposits)
         accounts = args.account or known

@@ -27,7 +27,7 @@ def test_operator_halt_from_another_process_stops_the_account_and_survives_a_res
     system, clock = build(tmp_path)
     clock.advance(6 * HOUR)
     # what `alluse halt --account Gen-Acc` does, from its own connection
-    other = Journal(tmp_path / "journal.db")
+    other = Journal(tmp_path / "journal.db", intent_log=False)  # as `alluse halt` opens it
     other.record_trading_state("Gen-Acc", "HALTED", "operator: test", "cli", clock.now_ns())
     other.close()
     assert system.follow_operator() == 1
@@ -42,7 +42,7 @@ def test_operator_halt_from_another_process_stops_the_account_and_survives_a_res
 
     again, clock2 = build(tmp_path)
     assert again.c.risk.states.get("Gen-Acc") is TradingState.HALTED  # journaled, so it survives
-    other = Journal(tmp_path / "journal.db")
+    other = Journal(tmp_path / "journal.db", intent_log=False)  # as `alluse halt` opens it
     other.record_trading_state("Gen-Acc", "ACTIVE", "operator: resume", "cli", clock2.now_ns())
     other.close()
     again.follow_operator()
@@ -81,7 +81,7 @@ def test_reducing_allows_buy_backs_only(tmp_path):
 def test_an_operator_halt_written_just_before_a_risk_halt_is_not_skipped(tmp_path):
     system, clock = build(tmp_path)
     clock.advance(HOUR)
-    other = Journal(tmp_path / "journal.db")
+    other = Journal(tmp_path / "journal.db", intent_log=False)  # as `alluse halt` opens it
     other.record_trading_state("Gen-Acc", "HALTED", "operator: stop", "cli", clock.now_ns())
     other.close()
     system.c.risk.states.set("Rev-Acc", "REDUCING", "a limit", "risk")  # journaled after the operator's row

@@ -25,7 +25,10 @@ With `intent_log` (and group commit) an intent is made durable by one append to 
 25 µs), and its statements ride with the next group commit like a broker event's; opening the
 journal replays any the log holds past the last commit. Readers in other processes see intents when
 they are committed (within `flush_ms`); a read-only `load()` also overlays the orders the log holds
-(an order sent just before a crash, before the restart replays it).
+(an order sent just before a crash, before the restart replays it). Events are numbered in commit
+order: a record another process commits meanwhile (`alluse halt`) can come before an intent made
+durable earlier. Opening a writable journal commits what a crashed process left in the log, whether
+or not the new one uses the log itself.
 
 With WAL and synchronous=NORMAL a committed transaction survives a process crash (kill -9);
 `synchronous="FULL"` also survives power loss at the cost of an fsync per commit. SQLite's own
@@ -39,8 +42,10 @@ a brief RESTART now and then or the WAL grows without end).
 from __future__ import annotations
 
 import logging
+import operator
 import sqlite3
 import threading
+import time
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -125,6 +130,13 @@ ON CONFLICT(client_order_id) DO UPDATE SET
 """
 _INSERT_EVENT = "INSERT INTO events (ts, kind, client_order_id, account, status, detail) VALUES (?,?,?,?,?,?)"
 _SET_INTENT_LSN = "INSERT OR REPLACE INTO meta VALUES ('intent_lsn', ?)"
+# the columns of an `orders` row that may not be NULL (all but limit_price and venue_order_id)
+_NOT_NULL = operator.itemgetter(0, 1, 2, 3, 4, 5, 7, 8, 9, 10, 12, 13, 14, 15)
+_STORABLE = frozenset({str, int, float, type(None)})
+# How long a journal that is to own the intent log waits for it: a short-lived writer (`alluse halt`)
+# may hold it for the moment it takes to commit a dead process's intents; a running system holds it
+# for good, and a second one on the same data dir is refused.
+LOG_LOCK_WAIT_S = 2.0
 # broker events waiting past this many statements are committed before the next record is taken, so a
 # clock that stops (a paused loop) cannot let them grow without bound
 MAX_PENDING = 4096
@@ -164,6 +176,12 @@ def _order_row(o: Order) -> tuple:
         o.reason,
         o.tag,
     )
+
+
+def _check_row(row: tuple) -> None:
+    """An `orders` row SQLite will take: values it can store, and none missing where the table needs one."""
+    if None in _NOT_NULL(row) or not set(map(type, row)) <= _STORABLE:
+        raise ValueError(f"journal: order row {row!r} has a missing value or one SQLite cannot store")
 
 
 def _intent_statements(record: IntentRecord) -> tuple[tuple[str, tuple], tuple]:
@@ -273,8 +291,12 @@ class Journal:
         self._pending_orders: dict[str, tuple] = {}  # client order id -> its newest `orders` row
         self._log: IntentLog | None = None
         self._lsn = self._committed_lsn = self._applied_lsn()
-        if intent_log and self.group_commit:
-            self._open_intent_log(synchronous == "FULL")
+        if not readonly:
+            try:
+                self._open_intent_log(keep=intent_log and self.group_commit, fsync=synchronous == "FULL")
+            except BaseException:
+                self._close_files()
+                raise
 
     @classmethod
     def from_config(cls, path: str | Path, config: JournalConfig) -> Journal:
@@ -290,26 +312,58 @@ class Journal:
         row = self._db.execute("SELECT value FROM meta WHERE key='intent_lsn'").fetchone()
         return int(row[0]) if row else 0
 
-    def _unapplied_intents(self) -> list[IntentRecord]:
-        return [r for r in read_records(log_path(self.path)) if r.lsn > self._committed_lsn]
-
-    def _open_intent_log(self, fsync: bool) -> None:
-        """Take the log, commit what it holds past the last commit, and start it over."""
-        try:
-            self._log = IntentLog(log_path(self.path), fsync=fsync)
-        except IntentLogBusy as exc:  # another process runs on this journal: its log is its own
-            log.info("journal: %s; this process commits its intents directly", exc)
+    def _open_intent_log(self, *, keep: bool, fsync: bool) -> None:
+        """Take the log and commit what it holds past the last commit (a crashed process's intents),
+        whether or not this journal goes on to use it; then start it over and keep it (`keep`) or
+        let it go. A log another process holds is that process's: a journal that is to own it waits
+        LOG_LOCK_WAIT_S and then refuses to open; one that is not goes on without it."""
+        path = log_path(self.path)
+        if not keep and not path.exists():
             return
-        fresh = self._unapplied_intents()
-        if fresh:
+        deadline = time.monotonic() + (LOG_LOCK_WAIT_S if keep else 0.0)
+        while True:
+            try:
+                self._log = IntentLog(path, fsync=fsync)
+                break
+            except IntentLogBusy as exc:
+                if not keep:
+                    log.info("journal: %s; this process commits its intents directly", exc)
+                    return
+                if time.monotonic() >= deadline:
+                    raise JournalError(
+                        f"journal {self.path}: its intent log is held by another process "
+                        "(is another `alluse run` using this data dir?)"
+                    ) from None
+                time.sleep(0.05)
+        try:
+            self._replay(read_records(path))
+            self._log.clear()
+        except BaseException:
+            self._log.close()
+            self._log = None
+            raise
+        if not keep:
+            self._log.close()
+            self._log = None
+
+    def _replay(self, records: list[IntentRecord]) -> None:
+        fresh = [r for r in records if r.lsn > self._committed_lsn]
+        if not fresh:
+            return
+        try:
             for record in fresh:
                 event, row = _intent_statements(record)
+                _check_row(row)
                 self._defer([event], row)
             self._lsn = fresh[-1].lsn
             self.flush()
-            self.replayed = len(fresh)
-            log.warning("journal: committed %d intents the log held from before a crash", len(fresh))
-        self._log.clear()
+        except (ValueError, TypeError, IndexError, sqlite3.IntegrityError) as exc:
+            raise JournalError(
+                f"journal {self.path}: its intent log {log_path(self.path)} holds a record that cannot be "
+                f"committed ({exc}); nothing was changed: move the file aside to start without it"
+            ) from exc
+        self.replayed = len(fresh)
+        log.warning("journal: committed %d intents the log held from before a crash", len(fresh))
 
     # ------------------------------------------------------------------ writes
 
@@ -349,14 +403,16 @@ class Journal:
         if self._lsn != self._committed_lsn:
             self._committed_lsn = self._lsn
             if self._log is not None:
-                try:
-                    self._log.clear()
-                except OSError as exc:  # harmless: a replay skips records up to the committed number
-                    log.warning("journal: could not start the intent log over: %s", exc)
+                self._log.clear()
 
     def _log_intent(self, ts: int, kind: str, detail: str, row: tuple) -> None:
-        """An order's intent as one record (see _intent_statements); its event row is derived from it."""
+        """An order's intent as one record (see _intent_statements); its event row is derived from it.
+        The row is checked first: SQLite sees it only at the next group commit, after the broker has
+        the order, and a row it refuses there would fail that commit and every one after it."""
         assert self._log is not None
+        _check_row(row)
+        if type(kind) is not str or type(detail) is not str:
+            raise ValueError(f"journal: kind={kind!r}, detail={detail!r}: must be strings")
         body = (ts, kind, detail, row)
         try:
             self._log.append(self._lsn + 1, body)
@@ -479,20 +535,30 @@ class Journal:
     # ------------------------------------------------------------------ reads
 
     def load(self) -> JournalState:
+        """The whole book. Read-only, it also shows the orders the writer's intent log holds (sent,
+        not yet committed). The log is read first, then the database in one snapshot, and only the
+        records past that snapshot's committed number are laid over it: a commit landing in between
+        is then seen once, from the database, never hidden and never overlaid by an older row."""
         self.flush()
+        logged = read_records(log_path(self.path)) if self.readonly else []
         state = JournalState()
-        for row in self._db.execute("SELECT * FROM orders ORDER BY ts_created, rowid"):
-            order = _order_from_row(row)
-            state.orders[order.client_order_id] = order
-        if self.readonly:  # intents a crashed process left in its log, not yet replayed by a restart
-            for record in self._unapplied_intents():
+        self._db.execute("BEGIN")  # one snapshot for everything below
+        try:
+            committed = self._applied_lsn()
+            for row in self._db.execute("SELECT * FROM orders ORDER BY ts_created, rowid"):
+                order = _order_from_row(row)
+                state.orders[order.client_order_id] = order
+            for row in self._db.execute(f"SELECT {FILL_COLUMNS} FROM fills ORDER BY ts, rowid"):
+                state.fills.append(fill_from_row(row))
+            for account, amount in self._db.execute("SELECT account, amount FROM deposits ORDER BY seq"):
+                state.deposits[account] = state.deposits.get(account, Decimal(0)) + Decimal(amount)
+            state.sessions = self.sessions()
+        finally:
+            self._db.execute("COMMIT")
+        for record in logged:
+            if record.lsn > committed:
                 _, row = _intent_statements(record)
                 state.orders[row[0]] = _order_from_row(row)
-        for row in self._db.execute(f"SELECT {FILL_COLUMNS} FROM fills ORDER BY ts, rowid"):
-            state.fills.append(fill_from_row(row))
-        for account, amount in self._db.execute("SELECT account, amount FROM deposits ORDER BY seq"):
-            state.deposits[account] = state.deposits.get(account, Decimal(0)) + Decimal(amount)
-        state.sessions = self.sessions()
         return state
 
     def events(self, client_order_id: str | None = None) -> list[dict]:
@@ -519,8 +585,12 @@ class Journal:
         except sqlite3.Error as exc:  # intents stay in the log for the next open; broker events are booked
             log.error("journal: %d records not committed at close: %s", self.pending, exc)  # by reconciliation
         finally:
-            if self._checkpointer is not None:
-                self._checkpointer.close()
-            if self._log is not None:
-                self._log.close()
-            self._db.close()
+            self._close_files()
+
+    def _close_files(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.close()
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+        self._db.close()

@@ -235,6 +235,10 @@ class OrderManager:
             raise InvalidInput("instrument_id", order.instrument_id, "unknown instrument")
         if order.filled_qty or order.avg_fill_price or order.venue_order_id is not None:
             raise InvalidInput("filled_qty", order.filled_qty, "a new order carries no fills or venue id")
+        if type(order.tag) is not str:
+            raise InvalidInput("tag", order.tag, "must be a string")
+        if type(order.reason) is not str:
+            raise InvalidInput("reason", order.reason, "must be a string")
         check_order_fields(order, instrument)
 
     def submit(self, order: Order) -> Order:

@@ -328,7 +328,7 @@ def test_another_process_writing_while_events_wait_loses_nothing(tmp_path):
     o = submitted(j)
     fsm.apply(o, fsm.Trigger.ACCEPT, 3)
     j.record_order(o, "ACCEPT", 3, intent=False)
-    other = Journal(path)
+    other = Journal(path, intent_log=False)  # as `alluse halt` opens it
     seq = other.record_trading_state("Gen-Acc", "HALTED", "operator stop", "cli", 3)
     other.close()
     assert [(s, state) for s, _, state, _ in j.trading_state_changes(0)] == [(seq, "HALTED")]
@@ -463,14 +463,97 @@ def test_records_already_committed_are_not_replayed(tmp_path):
     again.close()
 
 
-def test_one_process_owns_the_log(tmp_path):
+def test_one_process_owns_the_log(tmp_path, monkeypatch):
+    from alluse.execution import journal as journal_module
+
+    monkeypatch.setattr(journal_module, "LOG_LOCK_WAIT_S", 0.1)
     path = tmp_path / "j.db"
     j = Journal(path)
     with pytest.raises(IntentLogBusy):
         IntentLog(log_path(path), fsync=False)
-    other = Journal(path)  # e.g. `alluse halt`: works, committing its intents itself
+    with pytest.raises(JournalError, match="held by another process"):
+        Journal(path)  # a second system on the same data dir
+    other = Journal(path, intent_log=False)  # e.g. `alluse halt`: works, committing its intents itself
     other.record_order(make_order("C9"), "SUBMIT", 1)
     assert committed(path) == ["SUBMIT"]
     other.close()
     j.close()
     IntentLog(log_path(path), fsync=False).close()  # released at close (and by the kernel at a crash)
+
+
+def test_a_journal_without_the_log_still_commits_what_a_crash_left_in_it_first(tmp_path):
+    """Otherwise those intents would wait for a later start with the log, and land on top of newer rows."""
+    path = tmp_path / "j.db"
+    crash_after_intents(path, 2)
+    j = Journal(path, intent_log=False)
+    assert j.replayed == 2 and list(j.load().orders) == ["C0", "C1"]
+    j.close()
+    IntentLog(log_path(path), fsync=False).close()  # and it let the log go
+    again = Journal(path)
+    assert again.replayed == 0 and committed(path) == ["SUBMIT", "SUBMIT"]
+    again.close()
+
+
+def test_a_row_sqlite_would_refuse_is_refused_before_it_reaches_the_log(tmp_path):
+    path = tmp_path / "j.db"
+    j = Journal(path)
+    bad = make_order("C1")
+    bad.tag = None  # NOT NULL in the table
+    with pytest.raises(ValueError, match="order row"):
+        j.record_order(bad, "SUBMIT", 1)
+    odd = make_order("C2")
+    odd.reason = {"not": "storable"}
+    with pytest.raises(ValueError, match="order row"):
+        j.record_order(odd, "SUBMIT", 1)
+    assert read_records(log_path(path)) == [] and j.pending == 0
+    j.record_order(make_order("C3"), "SUBMIT", 2)
+    j.flush()  # the group commit is not poisoned
+    assert committed(path) == ["SUBMIT"]
+    j.close()
+
+
+def test_a_log_record_that_cannot_be_committed_stops_the_open_cleanly(tmp_path):
+    path = tmp_path / "j.db"
+    Journal(path).close()
+    damaged = IntentLog(log_path(path), fsync=False)
+    damaged.append(1, (5, "SUBMIT", "", ("C1", None)))  # written by a bug: not an order row
+    damaged.close()
+    with pytest.raises(JournalError, match="move the file aside"):
+        Journal(path)
+    IntentLog(log_path(path), fsync=False).close()  # nothing left holding the lock
+    assert committed(path) == [] and len(read_records(log_path(path))) == 1  # and nothing changed
+
+
+def test_reading_stops_at_a_record_older_than_the_one_before():
+    """After the log starts over, what lies past the newest record is older, committed records."""
+    import tempfile
+    from pathlib import Path
+
+    path = Path(tempfile.mkdtemp()) / "x-intents"
+    log_file = IntentLog(path, fsync=True)  # the write-through path too
+    for lsn in (7, 8, 3, 4):
+        log_file.append(lsn, ("body", lsn))
+    log_file.close()
+    assert [r.lsn for r in read_records(path)] == [7, 8]
+
+
+def test_a_reader_sees_an_order_once_whatever_commit_lands_while_it_reads(tmp_path, monkeypatch):
+    from alluse.execution import journal as journal_module
+
+    path = tmp_path / "j.db"
+    j = Journal(path)
+    o = submitted(j)  # in the log only
+    ack_and_fill(j, o)  # waiting in memory: FILLED at the next commit
+    reader = Journal(path, readonly=True)
+    real_read = journal_module.read_records
+
+    def commit_right_after(p):  # the writer's group commit lands between the reader's two reads
+        records = real_read(p)
+        j.flush()
+        return records
+
+    monkeypatch.setattr(journal_module, "read_records", commit_right_after)
+    got = reader.load().orders["C1"]
+    assert got.status is OrderStatus.FILLED  # from the database, not overlaid by the older logged row
+    reader.close()
+    j.close()

@@ -145,6 +145,8 @@ def test_submit_journals_before_the_broker_and_fills_reach_the_ledger(env):
         ("limit_price", {"limit_price": None}),
         ("instrument_id", {"instrument_id": "ZZZZ"}),
         ("account", {"account": "Nobody"}),
+        ("tag", {"tag": None}),  # the journal would take it only to fail its next group commit
+        ("reason", {"reason": 5}),
     ],
 )
 def test_bad_orders_are_refused_naming_the_field_and_nothing_is_written(env, field, kw):
@@ -341,13 +343,15 @@ def test_a_full_log_is_committed_and_started_over_and_if_that_fails_the_order_is
         assert oms.submit(order(oms, quantity=i)).status is OrderStatus.SUBMITTED
     assert oms.journal.writes > 1 and all(broker.seen_in_journal)
     make_unwritable(oms.journal._db, "read-only")
-    while True:  # fill it again; the order that finds it full cannot be committed, and is not sent
+    for _ in range(100):  # fill it again; the order that finds it full cannot be committed, and is not sent
         before = read_records(log_file)
         try:
             oms.submit(order(oms, quantity=len(broker.submitted) + 1))
         except Exception as exc:
             assert "readonly" in str(exc)
             break
+    else:
+        pytest.fail("the log never filled up")
     assert read_records(log_file) == before  # nothing of the refused order in the log
     sent = list(broker.submitted)
     oms.journal._db.execute("PRAGMA query_only=OFF")  # the disk is back
