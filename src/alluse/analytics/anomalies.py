@@ -21,17 +21,22 @@ log = logging.getLogger("alluse.analytics")
 
 _MAD_TO_SIGMA = 1.4826
 _MEAN_AD_TO_SIGMA = 1.2533
+_RESOLUTION = 1e-9  # relative: smaller differences from the median are not variation
 _STANDOUTS = 3
 
 
 def _robust_z(x: np.ndarray) -> np.ndarray:
     """(x - median) / (1.4826 MAD) per column, or / (1.2533 mean |x - median|) where the MAD is 0 (see the
-    module docstring); every column must hold at least two distinct finite values, so the scale is > 0."""
+    module docstring), never below _RESOLUTION x |median|; every column must hold at least two distinct
+    finite values, so the scale is > 0."""
     median = np.nanmedian(x, axis=0)
     dev = np.abs(x - median)
     scale = _MAD_TO_SIGMA * np.nanmedian(dev, axis=0)
     flat = scale == 0
     scale[flat] = _MEAN_AD_TO_SIGMA * np.nanmean(dev[:, flat], axis=0)
+    # differences far below the values' own size are floating-point noise (a histogram percentile read
+    # as 0.000955 and 0.0009550000000000001), not variation: without this floor one such step scored z 3e15
+    scale = np.maximum(scale, _RESOLUTION * np.abs(median))
     return (x - median) / scale
 
 

@@ -106,6 +106,17 @@ def test_zero_mad_falls_back_to_mean_absolute_deviation() -> None:
     assert result.outliers[0].robust_z == pytest.approx(0.5 / (1.2533 * 1.5e-3))
 
 
+def test_floating_point_noise_is_not_an_outlier_and_a_real_step_still_is() -> None:
+    """A histogram percentile that reads 0.000955 and, once, its floating-point neighbour scored z 3e15."""
+    p99 = np.full((1000, 2), 0.000955)
+    p99[400, 0] = np.nextafter(0.000955, 1.0)
+    p99[400, 1] = 0.002  # a real change in the other series
+    result = _run(p99)
+    assert isinstance(result, Anomalies)
+    assert [o.series for o in result.outliers] == ["s1"]
+    assert result.outliers[0].robust_z == pytest.approx((0.002 - 0.000955) / (1.2533 * (0.002 - 0.000955) / 1000))
+
+
 def test_constant_and_empty_series_are_left_out() -> None:
     rng = np.random.default_rng(2)
     values = np.column_stack([rng.normal(size=200), np.full(200, 3.0), np.full(200, np.nan), rng.normal(size=200)])
