@@ -369,17 +369,17 @@ class Journal:
 
     @property
     def pending(self) -> int:
-        """Broker events recorded but not yet committed."""
+        """Statements recorded but not yet committed (broker events, and intents the log holds)."""
         return self._pending_count + len(self._pending_orders)
 
     def flush(self) -> None:
-        """Commits the waiting broker events, if any. Raises like any write."""
+        """Commits what waits, if anything. Raises like any write."""
         if self._pending or self._pending_orders:
             self._write([])
 
     def _write(self, statements: list[tuple[str, tuple]]) -> None:
-        """One transaction: the waiting broker events, then `statements`. On failure nothing is
-        written and the waiting events stay waiting."""
+        """One transaction: what waits, then `statements`. On failure nothing is written and what
+        waits stays waiting."""
         db = self._db
         db.execute("BEGIN")
         try:
