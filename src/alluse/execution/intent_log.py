@@ -12,11 +12,13 @@ synchronous=NORMAL it survives a crash of the process (the kernel owns the dirty
 loss; with `fsync` each append is also written through (msync). (An earlier version appended with
 `os.write` to a file truncated after each commit; py-spy put 8% of an order's time on that call.)
 
-Frames are `<length u32><crc32 u32><payload>`, the payload a pickled `(lsn, body)` (the body is
-the journal's: what the intent writes). Reading stops at the first frame that is empty, torn (its
+The file starts with a preamble naming the journal it belongs to (a log left beside a journal.db
+that has since been replaced is set aside, not replayed). Frames follow it:
+`<length u32><crc32 u32><payload>`, the payload a pickled `(lsn, body)` (the body is the
+journal's: what the intent writes). Reading stops at the first frame that is empty, torn (its
 checksum fails) or not newer than the one before: starting over only resets the write position and
-zeroes the first header, so what lies past the newest record is older records, all committed
-already. The file is locked (flock) by the one process
+zeroes the first frame's header, so what lies past the newest record is older records, all
+committed already. The file is locked (flock) by the one process
 that appends to it: a second writer on the same journal (`alluse halt` while `alluse run` works)
 cannot take the lock and commits its intents straight to SQLite instead, and never replays another
 process's log.
@@ -34,6 +36,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 _HEADER = struct.Struct("<II")
+# The file starts with a preamble naming the journal it belongs to (its `journal_id`), so a log left
+# beside a journal.db that was since replaced is never replayed into the new one; frames follow it.
+_MAGIC = b"ALLUSE-INTENTS\x00\x01"
+_OWNER_SIZE = 32
+PREAMBLE = len(_MAGIC) + _OWNER_SIZE
 # Room for the intents between two group commits: the journal commits past MAX_PENDING statements
 # (about 2,000 intents of ~160 bytes, 330 KB) and whenever an append finds the file full.
 CAPACITY = 4 << 20
@@ -57,14 +64,24 @@ def log_path(journal_path: Path) -> Path:
     return journal_path.with_name(journal_path.name + "-intents")
 
 
-def read_records(path: Path) -> list[IntentRecord]:
-    """The whole records of the file, oldest first; reading stops at the first torn or damaged frame."""
+def _owner_of(data: bytes) -> str | None:
+    if data[: len(_MAGIC)] != _MAGIC:
+        return None
+    return data[len(_MAGIC) : PREAMBLE].decode("ascii", "replace")
+
+
+def read_records(path: Path, owner: str | None = None) -> list[IntentRecord]:
+    """The whole records of the file, oldest first; reading stops at the first torn or damaged frame.
+    With `owner`, a file that belongs to another journal (or to none) holds no records."""
     try:
         data = path.read_bytes()
     except FileNotFoundError:
         return []
+    found = _owner_of(data)
+    if found is None or (owner is not None and found != owner):
+        return []
     records: list[IntentRecord] = []
-    pos = 0
+    pos = PREAMBLE
     while pos + _HEADER.size <= len(data):
         length, crc = _HEADER.unpack_from(data, pos)
         payload = data[pos + _HEADER.size : pos + _HEADER.size + length]
@@ -96,7 +113,7 @@ class IntentLog:
         except OSError:
             os.close(self._fd)
             raise
-        self._pos = 0  # the owner replays what the file holds, then calls clear()
+        self._pos = PREAMBLE  # the owner replays what the file holds, then calls start_over()
 
     def append(self, lsn: int, body: tuple) -> None:
         """Durable against a process crash when it returns (with fsync, against a power loss too).
@@ -112,10 +129,21 @@ class IntentLog:
             self._map.flush(page, end - page)
         self._pos = end
 
+    @property
+    def owner(self) -> str | None:
+        return _owner_of(self._map[:PREAMBLE])
+
+    def start_over(self, owner: str) -> None:
+        """Claim the file for the journal `owner` (a 32-character id) and empty it."""
+        if len(owner) != _OWNER_SIZE or not owner.isascii():
+            raise ValueError(f"owner={owner!r}: must be {_OWNER_SIZE} ASCII characters")
+        self._map[:PREAMBLE] = _MAGIC + owner.encode("ascii")
+        self.clear()
+
     def clear(self) -> None:
         """Everything in the file is committed to SQLite: start it over."""
-        self._map[: _HEADER.size] = bytes(_HEADER.size)
-        self._pos = 0
+        self._map[PREAMBLE : PREAMBLE + _HEADER.size] = bytes(_HEADER.size)
+        self._pos = PREAMBLE
 
     def close(self) -> None:
         self._map.close()

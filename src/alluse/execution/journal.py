@@ -43,15 +43,24 @@ from __future__ import annotations
 
 import logging
 import operator
+import shutil
 import sqlite3
 import threading
 import time
+import uuid
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
 from alluse.config import JournalConfig
-from alluse.execution.intent_log import IntentLog, IntentLogBusy, IntentLogFull, IntentRecord, log_path, read_records
+from alluse.execution.intent_log import (
+    IntentLog,
+    IntentLogBusy,
+    IntentLogFull,
+    IntentRecord,
+    log_path,
+    read_records,
+)
 from alluse.model import Fill, Order, OrderStatus, OrderType, Side, TimeInForce
 from alluse.sqlite_files import (
     FILL_COLUMNS,
@@ -291,6 +300,7 @@ class Journal:
         self._pending_orders: dict[str, tuple] = {}  # client order id -> its newest `orders` row
         self._log: IntentLog | None = None
         self._lsn = self._committed_lsn = self._applied_lsn()
+        self.journal_id = self._journal_id()
         if not readonly:
             try:
                 self._open_intent_log(keep=intent_log and self.group_commit, fsync=synchronous == "FULL")
@@ -307,6 +317,14 @@ class Journal:
             background_checkpoint=config.background_checkpoint,
             intent_log=config.intent_log,
         )
+
+    def _journal_id(self) -> str | None:
+        """This journal's identity, which its intent log carries (made on the first writable open)."""
+        row = self._db.execute("SELECT value FROM meta WHERE key='journal_id'").fetchone()
+        if row is None and not self.readonly:
+            self._db.execute("INSERT INTO meta VALUES ('journal_id', ?)", (uuid.uuid4().hex,))
+            row = self._db.execute("SELECT value FROM meta WHERE key='journal_id'").fetchone()
+        return None if row is None else row[0]
 
     def _applied_lsn(self) -> int:
         row = self._db.execute("SELECT value FROM meta WHERE key='intent_lsn'").fetchone()
@@ -336,8 +354,13 @@ class Journal:
                     ) from None
                 time.sleep(0.05)
         try:
-            self._replay(read_records(path))
-            self._log.clear()
+            owner = self._log.owner
+            if owner is not None and owner != self.journal_id:
+                self._set_aside(path, owner)
+            else:
+                self._replay(read_records(path, self.journal_id))
+            assert self.journal_id is not None
+            self._log.start_over(self.journal_id)
         except BaseException:
             self._log.close()
             self._log = None
@@ -345,6 +368,19 @@ class Journal:
         if not keep:
             self._log.close()
             self._log = None
+
+    def _set_aside(self, path: Path, owner: str) -> None:
+        """A log another journal left here (journal.db was replaced after a crash): its intents are not
+        this journal's to commit, but they may be orders that were sent, so they are kept for a person."""
+        records = read_records(path, owner)
+        if not records:
+            return
+        aside = path.with_name(f"{path.name}.of-journal-{owner}")
+        shutil.copyfile(path, aside)
+        log.error(
+            "journal: %s holds %d intents of another journal (%s), not this one (%s); not committed, kept in %s",
+            path, len(records), owner, self.journal_id, aside,
+        )  # fmt: skip
 
     def _replay(self, records: list[IntentRecord]) -> None:
         fresh = [r for r in records if r.lsn > self._committed_lsn]
@@ -540,7 +576,7 @@ class Journal:
         records past that snapshot's committed number are laid over it: a commit landing in between
         is then seen once, from the database, never hidden and never overlaid by an older row."""
         self.flush()
-        logged = read_records(log_path(self.path)) if self.readonly else []
+        logged = read_records(log_path(self.path), self.journal_id) if self.readonly and self.journal_id else []
         state = JournalState()
         self._db.execute("BEGIN")  # one snapshot for everything below
         try:

@@ -4,7 +4,7 @@ from decimal import Decimal
 import pytest
 
 from alluse.execution import fsm
-from alluse.execution.intent_log import IntentLog, IntentLogBusy, log_path, read_records
+from alluse.execution.intent_log import PREAMBLE, IntentLog, IntentLogBusy, log_path, read_records
 from alluse.execution.journal import SCHEMA_VERSION, Journal, JournalError
 from alluse.model import Fill, Order, OrderStatus, Side
 
@@ -438,8 +438,8 @@ def test_a_torn_last_record_is_ignored_and_the_whole_ones_before_it_are_kept(tmp
     crash_after_intents(path, 3)
     log_file = log_path(path)
     data = bytearray(log_file.read_bytes())
-    third = 0
-    for _ in range(2):  # frames: <length u32><crc32 u32><payload>
+    third = PREAMBLE
+    for _ in range(2):  # after the preamble, frames: <length u32><crc32 u32><payload>
         third += 8 + int.from_bytes(data[third : third + 4], "little")
     data[third + 12] ^= 0xFF  # a power loss in the middle of the last write: its bytes are not all there
     log_file.write_bytes(data)
@@ -531,6 +531,7 @@ def test_reading_stops_at_a_record_older_than_the_one_before():
 
     path = Path(tempfile.mkdtemp()) / "x-intents"
     log_file = IntentLog(path, fsync=True)  # the write-through path too
+    log_file.start_over("t" * 32)
     for lsn in (7, 8, 3, 4):
         log_file.append(lsn, ("body", lsn))
     log_file.close()
@@ -547,8 +548,8 @@ def test_a_reader_sees_an_order_once_whatever_commit_lands_while_it_reads(tmp_pa
     reader = Journal(path, readonly=True)
     real_read = journal_module.read_records
 
-    def commit_right_after(p):  # the writer's group commit lands between the reader's two reads
-        records = real_read(p)
+    def commit_right_after(p, owner=None):  # the writer's group commit lands between the reader's two reads
+        records = real_read(p, owner)
         j.flush()
         return records
 
@@ -556,4 +557,21 @@ def test_a_reader_sees_an_order_once_whatever_commit_lands_while_it_reads(tmp_pa
     got = reader.load().orders["C1"]
     assert got.status is OrderStatus.FILLED  # from the database, not overlaid by the older logged row
     reader.close()
+    j.close()
+
+
+def test_a_log_another_journal_left_is_set_aside_not_replayed(tmp_path, caplog):
+    """journal.db replaced after a crash, its intent log left beside it: those intents are not the new book's."""
+    path = tmp_path / "j.db"
+    crash_after_intents(path, 2)
+    for leftover in tmp_path.glob("j.db*"):
+        if not leftover.name.endswith("-intents"):
+            leftover.unlink()
+    with caplog.at_level("ERROR", logger="alluse.journal"):
+        j = Journal(path)
+    assert j.replayed == 0 and j.load().orders == {}
+    assert "2 intents of another journal" in caplog.text
+    (kept,) = tmp_path.glob("j.db-intents.of-journal-*")
+    assert [r.body[3][0] for r in read_records(kept)] == ["C0", "C1"]  # kept for a person to look at
+    assert read_records(log_path(path)) == []  # and the log is this journal's now
     j.close()
