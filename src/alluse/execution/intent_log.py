@@ -15,7 +15,8 @@ loss; with `fsync` each append is also written through (msync). (An earlier vers
 The file starts with a preamble naming the journal it belongs to (a log left beside a journal.db
 that has since been replaced is set aside, not replayed). Frames follow it:
 `<length u32><crc32 u32><payload>`, the payload a pickled `(lsn, body)` (the body is the
-journal's: what the intent writes). Reading stops at the first frame that is empty, torn (its
+journal's: what the intent writes); the checksum is seeded with the owner's id, so a frame another
+journal left in the file never reads as this one's. Reading stops at the first frame that is empty, torn (its
 checksum fails) or not newer than the one before: starting over only resets the write position and
 zeroes the first frame's header, so what lies past the newest record is older records, all
 committed already. The file is locked (flock) by the one process
@@ -70,6 +71,10 @@ def _owner_of(data: bytes) -> str | None:
     return data[len(_MAGIC) : PREAMBLE].decode("ascii", "replace")
 
 
+def _seed(owner: str) -> int:
+    return zlib.crc32(owner.encode("ascii", "replace"))
+
+
 def read_records(path: Path, owner: str | None = None) -> list[IntentRecord]:
     """The whole records of the file, oldest first; reading stops at the first torn or damaged frame.
     With `owner`, a file that belongs to another journal (or to none) holds no records."""
@@ -80,12 +85,13 @@ def read_records(path: Path, owner: str | None = None) -> list[IntentRecord]:
     found = _owner_of(data)
     if found is None or (owner is not None and found != owner):
         return []
+    seed = _seed(found)
     records: list[IntentRecord] = []
     pos = PREAMBLE
     while pos + _HEADER.size <= len(data):
         length, crc = _HEADER.unpack_from(data, pos)
         payload = data[pos + _HEADER.size : pos + _HEADER.size + length]
-        if not length or len(payload) != length or zlib.crc32(payload) != crc:
+        if not length or len(payload) != length or zlib.crc32(payload, seed) != crc:
             break
         lsn, body = pickle.loads(payload)
         if records and lsn <= records[-1].lsn:  # an older, committed record past the newest
@@ -114,6 +120,8 @@ class IntentLog:
             os.close(self._fd)
             raise
         self._pos = PREAMBLE  # the owner replays what the file holds, then calls start_over()
+        owner = self.owner
+        self._seed = _seed(owner) if owner is not None else 0
 
     def append(self, lsn: int, body: tuple) -> None:
         """Durable against a process crash when it returns (with fsync, against a power loss too).
@@ -123,7 +131,7 @@ class IntentLog:
         if end > CAPACITY:
             raise IntentLogFull(f"{self.path}: {end - start} bytes do not fit after {start}")
         self._map[start + _HEADER.size : end] = payload
-        _HEADER.pack_into(self._map, start, len(payload), zlib.crc32(payload))
+        _HEADER.pack_into(self._map, start, len(payload), zlib.crc32(payload, self._seed))
         if self._fsync:
             page = start - start % mmap.PAGESIZE
             self._map.flush(page, end - page)
@@ -137,8 +145,15 @@ class IntentLog:
         """Claim the file for the journal `owner` (a 32-character id) and empty it."""
         if len(owner) != _OWNER_SIZE or not owner.isascii():
             raise ValueError(f"owner={owner!r}: must be {_OWNER_SIZE} ASCII characters")
+        if self.owner != owner:  # a new owner: nothing of the last one's stays behind
+            self._map[PREAMBLE:] = bytes(CAPACITY - PREAMBLE)
         self._map[:PREAMBLE] = _MAGIC + owner.encode("ascii")
+        self._seed = _seed(owner)
         self.clear()
+
+    def holds_anything(self) -> bool:
+        """Any byte written past the preamble (a file never claimed, or of an older format, may hold data)."""
+        return self._map[PREAMBLE:].count(0) != CAPACITY - PREAMBLE
 
     def clear(self) -> None:
         """Everything in the file is committed to SQLite: start it over."""

@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import logging
 import operator
+import os
 import shutil
 import sqlite3
 import threading
@@ -300,7 +301,12 @@ class Journal:
         self._pending_orders: dict[str, tuple] = {}  # client order id -> its newest `orders` row
         self._log: IntentLog | None = None
         self._lsn = self._committed_lsn = self._applied_lsn()
-        self.journal_id = self._journal_id()
+        self.journal_id: str | None = None
+        try:
+            self.journal_id = self._journal_id()
+        except BaseException:
+            self._close_files()
+            raise
         if not readonly:
             try:
                 self._open_intent_log(keep=intent_log and self.group_commit, fsync=synchronous == "FULL")
@@ -321,8 +327,8 @@ class Journal:
     def _journal_id(self) -> str | None:
         """This journal's identity, which its intent log carries (made on the first writable open)."""
         row = self._db.execute("SELECT value FROM meta WHERE key='journal_id'").fetchone()
-        if row is None and not self.readonly:
-            self._db.execute("INSERT INTO meta VALUES ('journal_id', ?)", (uuid.uuid4().hex,))
+        if row is None and not self.readonly:  # OR IGNORE: another process opening it right now may win
+            self._db.execute("INSERT OR IGNORE INTO meta VALUES ('journal_id', ?)", (uuid.uuid4().hex,))
             row = self._db.execute("SELECT value FROM meta WHERE key='journal_id'").fetchone()
         return None if row is None else row[0]
 
@@ -356,7 +362,9 @@ class Journal:
         try:
             owner = self._log.owner
             if owner is not None and owner != self.journal_id:
-                self._set_aside(path, owner)
+                self._set_aside(path, f"of-journal-{owner}" if owner.isalnum() else "unrecognised", read_records(path))
+            elif owner is None and self._log.holds_anything():
+                self._set_aside(path, "unrecognised", [])
             else:
                 self._replay(read_records(path, self.journal_id))
             assert self.journal_id is not None
@@ -369,17 +377,20 @@ class Journal:
             self._log.close()
             self._log = None
 
-    def _set_aside(self, path: Path, owner: str) -> None:
-        """A log another journal left here (journal.db was replaced after a crash): its intents are not
-        this journal's to commit, but they may be orders that were sent, so they are kept for a person."""
-        records = read_records(path, owner)
-        if not records:
-            return
-        aside = path.with_name(f"{path.name}.of-journal-{owner}")
+    def _set_aside(self, path: Path, suffix: str, records: list[IntentRecord]) -> None:
+        """A log that is not this journal's (journal.db was replaced after a crash, or the file is not
+        one this version wrote): its intents are not this journal's to commit, but they may be orders
+        that were sent, so the file is copied aside, synced, for a person to look at."""
+        aside = path.with_name(f"{path.name}.{suffix}")
         shutil.copyfile(path, aside)
+        fd = os.open(aside, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
         log.error(
-            "journal: %s holds %d intents of another journal (%s), not this one (%s); not committed, kept in %s",
-            path, len(records), owner, self.journal_id, aside,
+            "journal: %s is not this journal's (%s; %d intents readable); not committed, copied to %s",
+            path, suffix, len(records), aside,
         )  # fmt: skip
 
     def _replay(self, records: list[IntentRecord]) -> None:

@@ -398,7 +398,7 @@ def test_an_intent_is_durable_in_the_log_and_committed_with_the_broker_events_in
     j.close()
 
 
-def crash_after_intents(path, n):
+def crash_after_intents(path, n, prefix="C"):
     """A process that journals `n` intents and dies without a commit (kill -9 at the worst moment)."""
     import subprocess
     import sys
@@ -412,7 +412,7 @@ def crash_after_intents(path, n):
         from alluse.model import Order, Side
         j = Journal({str(path)!r})
         for i in range({n}):
-            o = Order(f"C{{i}}", "Gen-Acc", "AAPL", Side.BUY, 10, limit_price=Decimal("100.00"), ts_created=5)
+            o = Order(f"{prefix}{{i}}", "Gen-Acc", "AAPL", Side.BUY, 10, limit_price=Decimal("100.00"), ts_created=5)
             fsm.apply(o, fsm.Trigger.SUBMIT, 5 + i)
             j.record_order(o, "SUBMIT", 5 + i)
         os._exit(0)
@@ -524,12 +524,9 @@ def test_a_log_record_that_cannot_be_committed_stops_the_open_cleanly(tmp_path):
     assert committed(path) == [] and len(read_records(log_path(path))) == 1  # and nothing changed
 
 
-def test_reading_stops_at_a_record_older_than_the_one_before():
+def test_reading_stops_at_a_record_older_than_the_one_before(tmp_path):
     """After the log starts over, what lies past the newest record is older, committed records."""
-    import tempfile
-    from pathlib import Path
-
-    path = Path(tempfile.mkdtemp()) / "x-intents"
+    path = tmp_path / "x-intents"
     log_file = IntentLog(path, fsync=True)  # the write-through path too
     log_file.start_over("t" * 32)
     for lsn in (7, 8, 3, 4):
@@ -570,8 +567,22 @@ def test_a_log_another_journal_left_is_set_aside_not_replayed(tmp_path, caplog):
     with caplog.at_level("ERROR", logger="alluse.journal"):
         j = Journal(path)
     assert j.replayed == 0 and j.load().orders == {}
-    assert "2 intents of another journal" in caplog.text
+    assert "is not this journal's" in caplog.text and "2 intents readable" in caplog.text
     (kept,) = tmp_path.glob("j.db-intents.of-journal-*")
     assert [r.body[3][0] for r in read_records(kept)] == ["C0", "C1"]  # kept for a person to look at
     assert read_records(log_path(path)) == []  # and the log is this journal's now
+    j.close()
+    crash_after_intents(path, 1, prefix="X")  # the new journal crashes early in its life
+    again = Journal(path)
+    assert again.replayed == 1 and list(again.load().orders) == ["X0"]  # none of the old journal's frames
+    again.close()
+
+
+def test_a_log_this_version_cannot_read_is_set_aside_not_dropped(tmp_path, caplog):
+    path = tmp_path / "j.db"
+    log_path(path).write_bytes(b"an intent log of another format" * 10)
+    with caplog.at_level("ERROR", logger="alluse.journal"):
+        j = Journal(path)
+    assert "unrecognised" in caplog.text
+    assert (tmp_path / "j.db-intents.unrecognised").read_bytes().startswith(b"an intent log of another format")
     j.close()
