@@ -18,7 +18,7 @@ from alluse.brokers import FaultConfig, PaperVenue, PaperVenueConfig
 from alluse.bus import MessageBus
 from alluse.clock import NS, Clock, LiveClock, datetime_to_ns
 from alluse.config import Config
-from alluse.execution.journal import Journal
+from alluse.execution.journal import Journal, resume_ns
 from alluse.execution.oms import OrderManager, RecoveryReport
 from alluse.execution.retry import RetryPolicy
 from alluse.instruments import InstrumentRegistry
@@ -316,16 +316,7 @@ class TradingSystem:
 
 def resume_start_ns(config: Config, journal_path: Path) -> int:
     """Simulated time starts at the configured start or just after the journal's last event."""
-    start = datetime_to_ns(config.run.start_datetime())
-    if journal_path.exists():
-        last = Journal(journal_path, readonly=True)
-        try:
-            last_ts = last.last_event_ts()
-        finally:
-            last.close()
-        if last_ts is not None:
-            start = max(start, last_ts + NS)
-    return start
+    return resume_ns(journal_path, datetime_to_ns(config.run.start_datetime()))
 
 
 async def run_live(

@@ -25,7 +25,7 @@ from alluse.bench.core import START_NS, build_core
 from alluse.bench.figures import Figure
 from alluse.brokers import PaperVenueConfig
 from alluse.clock import NS
-from alluse.execution.journal import Journal
+from alluse.execution.journal import resume_ns
 from alluse.execution.retry import MS
 
 log = logging.getLogger("alluse.bench")
@@ -43,7 +43,9 @@ def _venue_config() -> PaperVenueConfig:
 
 
 def run_bursts(data_dir: Path, seed: int, max_orders: int) -> None:
-    core = build_core(data_dir, venue_config=_venue_config(), seed=seed, start_ns=_resume_ns(data_dir))
+    core = build_core(
+        data_dir, venue_config=_venue_config(), seed=seed, start_ns=resume_ns(data_dir / "journal.db", START_NS)
+    )
     rng = random.Random(seed)
     sys.stdout.write("READY\n")  # the crash test waits for this line before it picks its moment
     sys.stdout.flush()
@@ -57,18 +59,6 @@ def run_bursts(data_dir: Path, seed: int, max_orders: int) -> None:
             core.settle(limit_ns=5 * NS)
     core.settle()
     core.close()
-
-
-def _resume_ns(data_dir: Path) -> int:
-    path = data_dir / "journal.db"
-    if not path.exists():
-        return START_NS
-    journal = Journal(path, readonly=True)
-    try:
-        last = journal.last_event_ts()
-    finally:
-        journal.close()
-    return START_NS if last is None else max(START_NS, last + NS)
 
 
 def crash(data_dir: Path, seed: int) -> None:
@@ -108,7 +98,7 @@ class CrashCheck:
 
 def verify(data_dir: Path) -> CrashCheck:
     """Restart on `data_dir` (recovery + reconciliation) and compare the journal with the venue's records."""
-    core = build_core(data_dir, venue_config=_venue_config(), start_ns=_resume_ns(data_dir))
+    core = build_core(data_dir, venue_config=_venue_config(), start_ns=resume_ns(data_dir / "journal.db", START_NS))
     try:
         core.settle(limit_ns=5 * NS)  # events in flight after the restart arrive; nothing new is sent
         core.oms.reconcile()

@@ -53,6 +53,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
+from alluse.clock import NS
 from alluse.config import JournalConfig
 from alluse.execution.intent_log import (
     IntentLog,
@@ -301,18 +302,13 @@ class Journal:
         self._pending_orders: dict[str, tuple] = {}  # client order id -> its newest `orders` row
         self._log: IntentLog | None = None
         self._lsn = self._committed_lsn = self._applied_lsn()
-        self.journal_id: str | None = None
         try:
             self.journal_id = self._journal_id()
+            if not readonly:
+                self._open_intent_log(keep=intent_log and self.group_commit, fsync=synchronous == "FULL")
         except BaseException:
             self._close_files()
             raise
-        if not readonly:
-            try:
-                self._open_intent_log(keep=intent_log and self.group_commit, fsync=synchronous == "FULL")
-            except BaseException:
-                self._close_files()
-                raise
 
     @classmethod
     def from_config(cls, path: str | Path, config: JournalConfig) -> Journal:
@@ -324,17 +320,21 @@ class Journal:
             intent_log=config.intent_log,
         )
 
-    def _journal_id(self) -> str | None:
-        """This journal's identity, which its intent log carries (made on the first writable open)."""
-        row = self._db.execute("SELECT value FROM meta WHERE key='journal_id'").fetchone()
-        if row is None and not self.readonly:  # OR IGNORE: another process opening it right now may win
-            self._db.execute("INSERT OR IGNORE INTO meta VALUES ('journal_id', ?)", (uuid.uuid4().hex,))
-            row = self._db.execute("SELECT value FROM meta WHERE key='journal_id'").fetchone()
+    def _meta(self, key: str) -> str | None:
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return None if row is None else row[0]
 
     def _applied_lsn(self) -> int:
-        row = self._db.execute("SELECT value FROM meta WHERE key='intent_lsn'").fetchone()
-        return int(row[0]) if row else 0
+        """The number of the last intent-log record a commit carried."""
+        return int(self._meta("intent_lsn") or 0)
+
+    def _journal_id(self) -> str | None:
+        """This journal's identity, which its intent log carries (made on the first writable open)."""
+        journal_id = self._meta("journal_id")
+        if journal_id is None and not self.readonly:  # OR IGNORE: another process opening it right now may win
+            self._db.execute("INSERT OR IGNORE INTO meta VALUES ('journal_id', ?)", (uuid.uuid4().hex,))
+            journal_id = self._meta("journal_id")
+        return journal_id
 
     def _open_intent_log(self, *, keep: bool, fsync: bool) -> None:
         """Take the log and commit what it holds past the last commit (a crashed process's intents),
@@ -482,8 +482,7 @@ class Journal:
 
     def sessions(self) -> int:
         """How many sessions have started on this journal."""
-        row = self._db.execute("SELECT value FROM meta WHERE key='sessions'").fetchone()
-        return int(row[0]) if row else 0
+        return int(self._meta("sessions") or 0)
 
     def start_session(self, ts: int) -> int:
         """Counts process starts; the number makes client order ids unique across restarts."""
@@ -623,7 +622,7 @@ class Journal:
         return self._db.execute("SELECT max(ts) FROM events").fetchone()[0]
 
     def schema_version(self) -> int:
-        return int(self._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0])
+        return int(self._meta("schema_version"))  # type: ignore[arg-type]  # open_wal/open_readonly checked it
 
     def close(self) -> None:
         """Commits what waits, then stops the checkpointer (its last round runs on the next open)."""
@@ -641,3 +640,16 @@ class Journal:
             self._log.close()
             self._log = None
         self._db.close()
+
+
+def resume_ns(journal_path: Path, start_ns: int) -> int:
+    """Where simulated time starts on this journal: `start_ns`, or just after its last event, so a
+    restart never moves time backwards."""
+    if not journal_path.exists():
+        return start_ns
+    journal = Journal(journal_path, readonly=True)
+    try:
+        last = journal.last_event_ts()
+    finally:
+        journal.close()
+    return start_ns if last is None else max(start_ns, last + NS)
