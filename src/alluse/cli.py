@@ -18,7 +18,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from alluse.clock import ns_to_datetime
+from alluse.clock import datetime_to_ns, ns_to_datetime
 from alluse.config import Config, ConfigError, load_config
 from alluse.execution.journal import Journal, JournalError
 from alluse.monitoring.alert_history import ALERTS_FILE, AlertHistory, AlertHistoryError
@@ -453,9 +453,7 @@ def _parse_since(text: str) -> int:
         when = datetime.fromisoformat(text)
     except ValueError:
         raise ValueError(f"--since={text!r}: not an ISO 8601 time (e.g. 2026-11-26T09:30)") from None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return int(when.timestamp() * 1e9)
+    return datetime_to_ns(when)  # naive: UTC
 
 
 def _report(args: argparse.Namespace) -> int:

@@ -246,6 +246,12 @@ class ExecutionConfig(_Section):
         return self
 
 
+def _one_of(value: str, choices: tuple[str, ...], sep: str = ", ") -> str:
+    if value not in choices:
+        raise ValueError(f"expected one of {sep.join(choices)}")
+    return value
+
+
 class JournalConfig(_Section):
     """How the order journal writes (execution/journal.py). The defaults are the fast and safe ones;
     the others trade speed for a stricter record and are what the benchmarks' "before" runs use."""
@@ -259,15 +265,7 @@ class JournalConfig(_Section):
     @field_validator("synchronous")
     @classmethod
     def _check_sync(cls, v: str) -> str:
-        if v not in ("OFF", "NORMAL", "FULL"):
-            raise ValueError("expected OFF, NORMAL or FULL")
-        return v
-
-
-def _one_of(value: str, choices: tuple[str, ...], sep: str = ", ") -> str:
-    if value not in choices:
-        raise ValueError(f"expected one of {sep.join(choices)}")
-    return value
+        return _one_of(v, ("OFF", "NORMAL", "FULL"))
 
 
 ALERT_COMPARISONS = (">", ">=", "<", "<=", "==", "!=")

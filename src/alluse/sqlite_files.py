@@ -123,7 +123,7 @@ def open_readonly(path: Path, what: str, *, version: int, marker_table: str, err
 
 
 # The fills table the journal and the venue store both keep, in one column order: one codec for both.
-# a fill's columns after `fill_id`, for the `fills` tables of the journal and the venue store (their keys differ)
+# Its columns after `fill_id` (the two tables' keys differ):
 FILL_COLUMNS_DDL = """    client_order_id TEXT NOT NULL,
     account TEXT NOT NULL,
     instrument_id TEXT NOT NULL,

@@ -99,7 +99,8 @@ def build_core(
     symbols = [f"S{i:03d}" for i in range(stocks)]
     registry = InstrumentRegistry(Equity(s) for s in symbols)
     cache = QuoteCache(clock, 3600 * NS, 1000, registry.is_option)
-    journal = Journal.from_config(data_dir / "journal.db", journal_config or JournalConfig())
+    jc = journal_config or JournalConfig()
+    journal = Journal.from_config(data_dir / "journal.db", jc)
     venue = PaperVenue(
         clock,
         registry,
@@ -127,7 +128,7 @@ def build_core(
         accounts=[ACCOUNT],
         retry=retry,
         seed=seed,
-        journal_flush_ns=int((journal_config or JournalConfig()).flush_ms * 1e6),
+        journal_flush_ns=int(jc.flush_ms * 1e6),
     )
     holder.append(oms)
     core = TradingCore(clock, registry, cache, venue, journal, ledger, risk, oms, symbols)
