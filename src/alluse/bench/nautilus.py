@@ -282,7 +282,8 @@ def nautilus_or1_figures(quick: bool, *, n: int | None = None) -> list[Figure]:
     Simulated time does not move during the burst, which changes nothing on this path.
 
     Differences, to be honest about: NautilusTrader has no journal, so nothing is written to disk
-    on their side while ours commits every order to SQLite (WAL) inside the figures; and their
+    on their side while ours makes every order durable in its intent log before the send and commits
+    to SQLite (WAL) every 2 ms, both inside the figures; and their
     latency stops when the fill reaches the strategy, by which point the order, position and
     portfolio are updated (the position event is published just after), while ours stops when
     `submit` returns with the fill booked.

@@ -297,8 +297,9 @@ def to_markdown(run: BenchRun, checklist: Sequence[ItemResult]) -> str:
         for ours, theirs, ratio in side_by_side(run):
             lines.append(f"| {ours.workload} | {ours.name} | {number(ours.median)} {ours.unit} | "
                          f"{number(theirs.median)} {theirs.unit} ({theirs.variant}) | {ratio:.2f} |")  # fmt: skip
-        lines += ["", "NautilusTrader keeps no journal (ours commits every order to SQLite inside the timing), "
-                      "builds and checks its quote objects outside the timed loop, and takes one quote per call; "
+        lines += ["", "NautilusTrader keeps no journal (inside ours, every order is made durable in the intent "
+                      "log before it is sent, and the group commits to SQLite count in the throughput), builds "
+                      "and checks its quote objects outside the timed loop, and takes one quote per call; "
                       "see src/alluse/bench/nautilus.py."]  # fmt: skip
     lines.append("")
     return "\n".join(lines)
