@@ -7,12 +7,14 @@ quantities are integers, so the journal's cash never drifts.
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import functools
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from typing import TypeVar
 
 from alluse.clock import datetime_to_ns
 
@@ -22,6 +24,7 @@ CENT = Decimal("0.01")
 EXPIRY_HOUR_UTC = 20
 NICKEL = Decimal("0.05")
 OPTION_TICK_BREAK = Decimal("3.00")
+_T = TypeVar("_T")
 
 
 class InvalidInput(ValueError):
@@ -42,13 +45,36 @@ class FastEnum(enum.Enum):
     __hash__ = object.__hash__
 
 
+def fast_frozen(cls: type[_T]) -> type[_T]:
+    """For a frozen slots dataclass made on the order path (fills, broker events): an `__init__` that
+    sets each slot through its descriptor, a third of the cost of the generated one, which goes through
+    `object.__setattr__` per field (1.0 against 0.2 us for ten fields unfrozen). Still frozen:
+    assignment raises as before. Only for plain fields (no factories, no `__post_init__`)."""
+    fields = dataclasses.fields(cls)  # type: ignore[arg-type]
+    if any(f.default_factory is not dataclasses.MISSING or not f.init for f in fields) or hasattr(cls, "__post_init__"):
+        raise TypeError(f"{cls.__name__}: fast_frozen takes plain fields only")
+    namespace: dict[str, object] = {}
+    params, body = [], []
+    for f in fields:
+        namespace[f"_set_{f.name}"] = getattr(cls, f.name).__set__
+        if f.default is dataclasses.MISSING:
+            params.append(f.name)
+        else:
+            namespace[f"_default_{f.name}"] = f.default
+            params.append(f"{f.name}=_default_{f.name}")
+        body.append(f"    _set_{f.name}(self, {f.name})")
+    exec(f"def __init__(self, {', '.join(params)}):\n" + "\n".join(body), namespace)
+    init = namespace["__init__"]
+    init.__qualname__ = f"{cls.__qualname__}.__init__"  # type: ignore[attr-defined]
+    cls.__init__ = init  # type: ignore[misc]
+    return cls
+
+
 class Side(FastEnum):
     BUY = "BUY"
     SELL = "SELL"
 
-    @property
-    def sign(self) -> int:
-        return 1 if self is Side.BUY else -1
+    sign: int  # +1 buy, -1 sell: a plain attribute of each member (set below), read several times per order
 
 
 class OrderType(FastEnum):
@@ -79,19 +105,20 @@ class OrderStatus(FastEnum):
     REJECTED = "REJECTED"
     EXPIRED = "EXPIRED"
 
-    @property
-    def is_terminal(self) -> bool:
-        return self in TERMINAL_STATUSES
-
-    @property
-    def is_open(self) -> bool:
-        """Working at (or on its way to) the venue."""
-        return self not in TERMINAL_STATUSES and self is not OrderStatus.INITIALIZED
+    # plain attributes of each member (set below): read about ten times per order, where a property is a call
+    is_terminal: bool
+    is_open: bool  # working at (or on its way to) the venue
 
 
 TERMINAL_STATUSES = frozenset(
     {OrderStatus.DENIED, OrderStatus.FILLED, OrderStatus.CANCELED, OrderStatus.REJECTED, OrderStatus.EXPIRED}
 )
+for _side in Side:
+    _side.sign = 1 if _side is Side.BUY else -1
+for _status in OrderStatus:
+    _status.is_terminal = _status in TERMINAL_STATUSES
+    _status.is_open = not _status.is_terminal and _status is not OrderStatus.INITIALIZED
+del _side, _status
 
 
 # ---------------------------------------------------------------------------- instruments
@@ -291,6 +318,7 @@ class Order:
         return self.quantity - self.filled_qty
 
 
+@fast_frozen
 @dataclass(slots=True, frozen=True)
 class Fill:
     client_order_id: str

@@ -109,6 +109,9 @@ class ClientLink:
 
     def send(self, delay_ns: int, event: Event) -> None:
         faults = self._faults
+        if faults is None and not delay_ns and not self._in_flight:  # nothing queued to wait behind: deliver now
+            self._deliver(event)
+            return
         if faults is not None:
             rates = faults.config
             key = stream_key(event)

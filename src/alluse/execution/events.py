@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from alluse.execution.errors import ErrorClass
-from alluse.model import FastEnum, Fill
+from alluse.model import FastEnum, Fill, fast_frozen
 
 
 class EventKind(FastEnum):
@@ -17,6 +17,7 @@ class EventKind(FastEnum):
     EXPIRED = "EXPIRED"  # DAY order reached the end of its session
 
 
+@fast_frozen
 @dataclass(slots=True, frozen=True)
 class OrderEvent:
     kind: EventKind

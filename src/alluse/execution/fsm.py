@@ -67,6 +67,9 @@ TRANSITIONS: dict[tuple[OrderStatus, Trigger], OrderStatus | None] = {
 }
 
 
+_NO_TRANSITION = OrderStatus.INITIALIZED  # never a transition's target
+
+
 class InvalidTransition(Exception):
     def __init__(self, order: Order, trigger: Trigger, reason: str) -> None:
         self.client_order_id = order.client_order_id
@@ -77,10 +80,9 @@ class InvalidTransition(Exception):
 
 def next_status(order: Order, trigger: Trigger, fill_qty: int = 0) -> OrderStatus:
     """The status `trigger` leads to, or InvalidTransition. Pure: the order is not touched."""
-    key = (order.status, trigger)
-    if key not in TRANSITIONS:
+    target = TRANSITIONS.get((order.status, trigger), _NO_TRANSITION)
+    if target is _NO_TRANSITION:
         raise InvalidTransition(order, trigger, "no such transition")
-    target = TRANSITIONS[key]
     if trigger is Trigger.FILL:
         if fill_qty <= 0:
             raise InvalidTransition(order, trigger, f"fill quantity {fill_qty} is not positive")
@@ -103,8 +105,12 @@ def apply(order: Order, trigger: Trigger, ts_ns: int, fill: Fill | None = None, 
     new = next_status(order, trigger, qty)
     previous = order.status
     if fill is not None:
-        total = order.filled_qty + qty
-        order.avg_fill_price = (order.avg_fill_price * order.filled_qty + fill.price * qty) / Decimal(total)
+        filled = order.filled_qty
+        total = filled + qty
+        if filled:
+            order.avg_fill_price = (order.avg_fill_price * filled + fill.price * qty) / Decimal(total)
+        else:  # the first fill's price, without a Decimal division
+            order.avg_fill_price = fill.price
         order.filled_qty = total
     order.status = new
     order.ts_last = ts_ns

@@ -59,11 +59,12 @@ def fill_problem(fill: Fill, order: Order | None = None) -> str:
     """Why a fill from the broker cannot be booked ("" if it can): it must match its order and be sane money."""
     if type(fill.quantity) is not int or fill.quantity <= 0:
         return f"quantity={fill.quantity!r}: not a positive whole number"
-    for name in ("price", "commission"):
-        value = getattr(fill, name)
+    for name, value in (("price", fill.price), ("commission", fill.commission)):
         if not isinstance(value, Decimal) or not value.is_finite() or value < 0:
             return f"{name}={value!r}: not a finite, non-negative Decimal"
-    if order is not None:
+    if order is not None and (
+        fill.account != order.account or fill.instrument_id != order.instrument_id or fill.side is not order.side
+    ):
         for name in ("account", "instrument_id", "side"):
             if getattr(fill, name) != getattr(order, name):
                 return f"{name}={getattr(fill, name)!r} does not match the order's {getattr(order, name)!r}"

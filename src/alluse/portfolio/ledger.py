@@ -76,7 +76,12 @@ class Ledger:
         if remaining:
             lots.append([remaining, fill.price])
         pos.quantity += signed
-        pos.avg_cost = sum((abs(q) * p for q, p in lots), ZERO) / abs(pos.quantity) if pos.quantity else ZERO
+        if not pos.quantity:
+            pos.avg_cost = ZERO
+        elif len(lots) == 1:  # the usual case: one lot, whose price is the average
+            pos.avg_cost = lots[0][1]
+        else:
+            pos.avg_cost = sum((abs(q) * p for q, p in lots), ZERO) / abs(pos.quantity)
         account = fill.account
         self.cash[account] = self.cash.get(account, ZERO) - signed * fill.price * mult - fill.commission
         self.commissions[account] = self.commissions.get(account, ZERO) + fill.commission

@@ -9,9 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from statistics import fmean, median
 
-from alluse.model import Fill
+from alluse.model import Fill, fast_frozen
 
 
+@fast_frozen
 @dataclass(slots=True, frozen=True)
 class FillQuality:
     client_order_id: str

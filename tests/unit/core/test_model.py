@@ -1,14 +1,21 @@
+import dataclasses
+import pickle
 from datetime import date
 from decimal import Decimal
 
 import pytest
 
+from alluse.execution.events import EventKind, OrderEvent
 from alluse.model import (
+    TERMINAL_STATUSES,
     Equity,
+    Fill,
     InvalidInput,
     Option,
+    OrderStatus,
     Right,
     Side,
+    fast_frozen,
     on_tick,
     parse_symbol,
     round_to_tick,
@@ -53,3 +60,37 @@ def test_bad_strikes(strike):
     with pytest.raises(InvalidInput) as exc:
         Option("AAPL", date(2026, 12, 4), Decimal(strike), Right.PUT)
     assert exc.value.field == "strike"
+
+
+def test_fast_frozen_objects_stay_frozen_and_equal_by_value():
+    fill = Fill("c1", "acct", "SPY", Side.BUY, 100, Decimal("50.01"), Decimal("1.00"), 7, "F1")
+    assert fill.liquidity == "T"  # the default still applies
+    assert fill == Fill("c1", "acct", "SPY", Side.BUY, 100, Decimal("50.01"), Decimal("1.00"), 7, "F1", "T")
+    assert hash(fill) == hash(dataclasses.replace(fill))
+    assert pickle.loads(pickle.dumps(fill)) == fill
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        fill.quantity = 5  # type: ignore[misc]
+    with pytest.raises(TypeError, match="missing"):
+        Fill("c1", "acct")  # type: ignore[call-arg]
+    event = OrderEvent(EventKind.FILL, "c1", 7, fill=fill)
+    assert (event.venue_order_id, event.reason, event.fill, event.error) == (None, "", fill, None)
+
+
+def test_fast_frozen_refuses_what_its_init_would_skip():
+    @dataclasses.dataclass(slots=True, frozen=True)
+    class WithFactory:
+        items: list = dataclasses.field(default_factory=list)
+
+    with pytest.raises(TypeError, match="plain fields only"):
+        fast_frozen(WithFactory)
+
+
+def test_enum_member_attributes():
+    assert (Side.BUY.sign, Side.SELL.sign) == (1, -1)
+    assert {s for s in OrderStatus if s.is_terminal} == TERMINAL_STATUSES
+    assert {s for s in OrderStatus if s.is_open} == {
+        OrderStatus.SUBMITTED,
+        OrderStatus.ACCEPTED,
+        OrderStatus.PARTIALLY_FILLED,
+        OrderStatus.PENDING_CANCEL,
+    }
