@@ -7,7 +7,6 @@ other subscribers: one bad strategy must not stop fills from reaching the portfo
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
 
@@ -18,25 +17,30 @@ Handler = Callable[[Any], None]
 
 class MessageBus:
     def __init__(self) -> None:
-        self._handlers: dict[str, list[Handler]] = defaultdict(list)
+        # tuples, replaced on (un)subscribe: a handler that subscribes or leaves mid-publish does not
+        # change the round in progress, and publish copies nothing
+        self._handlers: dict[str, tuple[Handler, ...]] = {}
         self.published = 0
         self.handler_errors = 0
 
     def subscribe(self, topic: str, handler: Handler) -> None:
-        if handler not in self._handlers[topic]:
-            self._handlers[topic].append(handler)
+        handlers = self._handlers.get(topic, ())
+        if handler not in handlers:
+            self._handlers[topic] = (*handlers, handler)
 
     def unsubscribe(self, topic: str, handler: Handler) -> None:
-        handlers = self._handlers.get(topic)
-        if handlers and handler in handlers:
-            handlers.remove(handler)
+        handlers = self._handlers.get(topic, ())
+        if handler in handlers:
+            kept = list(handlers)
+            kept.remove(handler)
+            self._handlers[topic] = tuple(kept)
 
     def publish(self, topic: str, message: Any) -> None:
         self.published += 1
         handlers = self._handlers.get(topic)
         if not handlers:
             return
-        for handler in tuple(handlers):
+        for handler in handlers:
             try:
                 handler(message)
             except Exception:

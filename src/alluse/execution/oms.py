@@ -650,7 +650,7 @@ class OrderManager:
         if venue_order_id and not order.venue_order_id:
             order.venue_order_id = venue_order_id
         try:
-            self.journal.record_order(order, trigger.value, ts, reason, fill, intent=intent)
+            self.journal.record_order(order, trigger._value_, ts, reason, fill, intent=intent)  # see _order_row
         except Exception:
             for name, value in zip(_CHANGED_BY_EVENTS, before, strict=True):
                 setattr(order, name, value)
