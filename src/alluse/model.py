@@ -66,7 +66,7 @@ def fast_frozen(cls: type[_T]) -> type[_T]:
     exec(f"def __init__(self, {', '.join(params)}):\n" + "\n".join(body), namespace)
     init = namespace["__init__"]
     init.__qualname__ = f"{cls.__qualname__}.__init__"  # type: ignore[attr-defined]
-    cls.__init__ = init  # type: ignore[misc]
+    cls.__init__ = init  # type: ignore[method-assign, assignment]
     return cls
 
 
