@@ -1,0 +1,75 @@
+"""OR-1 before and after a change, interleaved: a git revision against the working tree, in one run.
+
+This VM's speed drifts by 15% and more over minutes, so two figures measured apart compare the
+machine as much as the code. This runs the same OR-1 on both sides alternately (base, new, new,
+base, ...), each run in a fresh process, and reports the medians and their ratio.
+
+    python benchmarks/or1_ab.py [--base HEAD~1] [--rounds 4] [--orders 20000]
+
+The base is checked out into a temporary directory (`git archive`) and imported from there; the
+working tree is imported from ./src. Both run in this interpreter's environment.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tarfile
+import tempfile
+from io import BytesIO
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+RUN = """
+import json, sys
+from alluse.bench.or1 import run_or1
+from alluse.config import JournalConfig
+run_or1(2000, JournalConfig())  # warm-up
+r = run_or1(int(sys.argv[1]), JournalConfig())
+print(json.dumps([r.percentile_us(50), r.percentile_us(99), r.orders_per_s]))
+"""
+
+
+def export(revision: str, into: Path) -> Path:
+    archive = subprocess.run(["git", "archive", revision, "src"], cwd=REPO, capture_output=True, check=True).stdout
+    with tarfile.open(fileobj=BytesIO(archive)) as tar:
+        tar.extractall(into, filter="data")
+    return into / "src"
+
+
+def one_run(src: Path, orders: int) -> list[float]:
+    env = {**os.environ, "PYTHONPATH": str(src)}
+    out = subprocess.run([sys.executable, "-c", RUN, str(orders)], env=env, capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--base", default="HEAD", help="git revision to compare the working tree with")
+    parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--orders", type=int, default=20_000)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        sides = {f"base {args.base}": export(args.base, Path(tmp)), "working tree": REPO / "src"}
+        runs: dict[str, list[list[float]]] = {name: [] for name in sides}
+        for k in range(args.rounds):
+            for name in sides if k % 2 == 0 else reversed(sides):
+                runs[name].append(one_run(sides[name], args.orders))
+    print(f"OR-1, {args.orders:,} orders back to back, {args.rounds} interleaved runs per side")
+    medians = {}
+    for name, rows in runs.items():
+        p50, p99, rate = (statistics.median(r[i] for r in rows) for i in range(3))
+        medians[name] = (p50, p99, rate)
+        each = ", ".join(f"{r[0]:.1f}" for r in rows)
+        print(f"  {name:<22} p50 {p50:6.1f} us  p99 {p99:6.1f} us  {rate:8,.0f} orders/s   (p50 of each run: {each})")
+    (b50, b99, brate), (n50, n99, nrate) = medians.values()
+    print(f"  working tree / base:   p50 {n50 / b50:.3f}  p99 {n99 / b99:.3f}  throughput {nrate / brate:.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
