@@ -93,3 +93,11 @@ def test_cash_is_exact_and_pnl_adds_up(trades):
     pos = led.positions.get(("A", "AAPL"))
     if pos is not None and pos.quantity == 0:
         assert pos.realized_pnl == led.cash["A"] - Decimal("10000") + led.commissions["A"]
+
+
+@pytest.mark.parametrize("price", ["100.00", "100.005", "-0.0"])
+def test_one_open_lot_costs_its_price(price):
+    led = ledger()
+    led.apply_fill(fill("1", Side.SELL, 3, price))
+    pos = led.positions[("A", "AAPL")]
+    assert pos.avg_cost == Decimal(price) and not pos.avg_cost.is_signed()

@@ -94,3 +94,13 @@ def test_enum_member_attributes():
         OrderStatus.PARTIALLY_FILLED,
         OrderStatus.PENDING_CANCEL,
     }
+
+
+def test_fast_frozen_refuses_keyword_only_fields():
+    @dataclasses.dataclass(slots=True, frozen=True, kw_only=True)
+    class KeywordOnly:
+        a: int
+
+    with pytest.raises(TypeError, match="plain fields only"):
+        fast_frozen(KeywordOnly)
+    assert Fill.__init__.__module__ == "alluse.model"

@@ -110,3 +110,13 @@ def test_fill_without_fill_object_and_non_positive_fill_refused():
         fsm.apply(o, Trigger.FILL, 2)
     with pytest.raises(fsm.InvalidTransition, match="not positive"):
         fsm.apply(o, Trigger.FILL, 2, fill=fill(0))
+
+
+@pytest.mark.parametrize("price", ["100.01", "100.010", "2E+1", "-0.0"])
+def test_first_fill_average_is_the_fill_price_as_the_division_gave_it(price):
+    o = order()
+    fsm.apply(o, Trigger.SUBMIT, 1)
+    fsm.apply(o, Trigger.FILL, 2, fill=fill(4, price))
+    old = (Decimal(0) * 0 + Decimal(price) * 4) / Decimal(4)  # the formula the shortcut replaces
+    assert o.avg_fill_price == old and str(o.avg_fill_price) == str(old + 0)
+    assert not o.avg_fill_price.is_signed()  # a -0 price averages to 0, never "-0.00"
