@@ -4,7 +4,7 @@ This VM's speed drifts by 15% and more over minutes, so two figures measured apa
 machine as much as the code. This runs the same OR-1 on both sides alternately (base, new, new,
 base, ...), each run in a fresh process, and reports the medians and their ratio.
 
-    python benchmarks/or1_ab.py [--base HEAD~1] [--rounds 4] [--orders 20000]
+    python benchmarks/or1_ab.py [--base HEAD~1] [--rounds 4] [--orders 20000] [--paced]
 
 The base is checked out into a temporary directory (`git archive`) and imported from there; the
 working tree is imported from ./src. Both run in this interpreter's environment.
@@ -26,10 +26,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 RUN = """
 import json, sys
-from alluse.bench.or1 import run_or1
+from alluse.bench.or1 import PACED_RATE, run_or1
 from alluse.config import JournalConfig
 run_or1(2000, JournalConfig())  # warm-up
-r = run_or1(int(sys.argv[1]), JournalConfig())
+r = run_or1(int(sys.argv[1]), JournalConfig(), rate=PACED_RATE if sys.argv[2] == "paced" else None)
 print(json.dumps([r.percentile_us(50), r.percentile_us(99), r.orders_per_s]))
 """
 
@@ -41,9 +41,10 @@ def export(revision: str, into: Path) -> Path:
     return into / "src"
 
 
-def one_run(src: Path, orders: int) -> list[float]:
+def one_run(src: Path, orders: int, paced: bool) -> list[float]:
     env = {**os.environ, "PYTHONPATH": str(src)}
-    out = subprocess.run([sys.executable, "-c", RUN, str(orders)], env=env, capture_output=True, text=True, check=True)
+    argv = [sys.executable, "-c", RUN, str(orders), "paced" if paced else "closed"]
+    out = subprocess.run(argv, env=env, capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -52,20 +53,26 @@ def main() -> int:
     parser.add_argument("--base", default="HEAD", help="git revision to compare the working tree with")
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--orders", type=int, default=20_000)
+    parser.add_argument(
+        "--paced", action="store_true", help="orders due at OR-1's paced rate; latency from each due time"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         sides = {f"base {args.base}": export(args.base, Path(tmp)), "working tree": REPO / "src"}
         runs: dict[str, list[list[float]]] = {name: [] for name in sides}
         for k in range(args.rounds):
             for name in sides if k % 2 == 0 else reversed(sides):
-                runs[name].append(one_run(sides[name], args.orders))
-    print(f"OR-1, {args.orders:,} orders back to back, {args.rounds} interleaved runs per side")
+                runs[name].append(one_run(sides[name], args.orders, args.paced))
+    how = "paced at OR-1's rate" if args.paced else "back to back"
+    print(f"OR-1, {args.orders:,} orders {how}, {args.rounds} interleaved runs per side")
     medians = {}
     for name, rows in runs.items():
         p50, p99, rate = (statistics.median(r[i] for r in rows) for i in range(3))
         medians[name] = (p50, p99, rate)
-        each = ", ".join(f"{r[0]:.1f}" for r in rows)
-        print(f"  {name:<22} p50 {p50:6.1f} us  p99 {p99:6.1f} us  {rate:8,.0f} orders/s   (p50 of each run: {each})")
+        each = ", ".join(f"{r[0]:.1f}/{r[1]:.0f}" for r in rows)
+        print(
+            f"  {name:<22} p50 {p50:6.1f} us  p99 {p99:6.1f} us  {rate:8,.0f} orders/s   (p50/p99 of each run: {each})"
+        )
     (b50, b99, brate), (n50, n99, nrate) = medians.values()
     print(f"  working tree / base:   p50 {n50 / b50:.3f}  p99 {n99 / b99:.3f}  throughput {nrate / brate:.3f}")
     return 0
