@@ -17,7 +17,7 @@ trap 'rm -rf "$work"' EXIT
 copy=$work/copy
 mkdir "$copy" "$work/aside"
 git -C "$repo" archive HEAD | tar -x -C "$copy"
-(cd "$copy" && patch -s -p1 <"$repo/benchmarks/compiled_probe.patch")
+(cd "$copy" && git apply "$repo/benchmarks/compiled_probe.patch")
 python3.11 -m venv "$work/venv"
 "$work/venv/bin/pip" install -q -e "$copy" "mypy>=1.13" 2>"$work/pip.log" || { tail "$work/pip.log"; exit 1; }
 modules=(
