@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Protocol
+from typing import ClassVar, Protocol
 
 from alluse.brokers.base import VenueOrder
 from alluse.execution.errors import BrokerError, ErrorClass
@@ -102,7 +102,7 @@ class VenueWriteFailed(BrokerError):
     forgets the decision.
     """
 
-    error_class = ErrorClass.UNKNOWN
+    error_class: ClassVar[ErrorClass] = ErrorClass.UNKNOWN
 
 
 @dataclass(slots=True)

@@ -12,6 +12,8 @@ REJECTED event; the order manager classifies exceptions from broker calls.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from alluse.model import FastEnum
 
 
@@ -24,19 +26,19 @@ class ErrorClass(FastEnum):
 class BrokerError(Exception):
     """A failed broker call; `error_class` tells the caller what to do."""
 
-    error_class = ErrorClass.UNKNOWN
+    error_class: ClassVar[ErrorClass] = ErrorClass.UNKNOWN
 
 
 class BrokerDisconnected(BrokerError):
     """The broker connection is down: the call did not reach the venue."""
 
-    error_class = ErrorClass.TRANSIENT
+    error_class: ClassVar[ErrorClass] = ErrorClass.TRANSIENT
 
 
 class BrokerTimeout(BrokerError):
     """No answer in time: the request may or may not have reached the venue."""
 
-    error_class = ErrorClass.UNKNOWN
+    error_class: ClassVar[ErrorClass] = ErrorClass.UNKNOWN
 
 
 def classify_exception(exc: BaseException) -> ErrorClass:

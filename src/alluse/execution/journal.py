@@ -52,6 +52,7 @@ import uuid
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from alluse.clock import NS
 from alluse.config import JournalConfig
@@ -286,7 +287,7 @@ class Journal:
     ) -> None:
         self.path = Path(path)
         self.readonly = readonly
-        store = {"version": SCHEMA_VERSION, "marker_table": "events", "error": JournalError}
+        store: dict[str, Any] = {"version": SCHEMA_VERSION, "marker_table": "events", "error": JournalError}
         self._checkpointer: _Checkpointer | None = None
         if readonly:
             self._db = open_readonly(self.path, "journal", **store)

@@ -440,9 +440,9 @@ class OrderManager:
             log.warning("reconciliation postponed: %s", exc)
             return report
         self.counters.reconciliations += 1
-        for coid, venue_order in working.items():
+        for coid, unknown in working.items():
             if coid not in self.orders:
-                self._adopt(venue_order)
+                self._adopt(unknown)
                 report.adopted.append(coid)
         now = self.clock.now_ns()
         for f in executions:

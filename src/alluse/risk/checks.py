@@ -327,7 +327,7 @@ def check_put_delta(v: OrderView) -> Denial | None:
         return None
     lo = lim.put_delta_min if lim.put_delta_min is not None else 0.0
     hi = lim.put_delta_max if lim.put_delta_max is not None else 1.0
-    band = {"delta_min": lo, "delta_max": hi}
+    band: dict[str, object] = {"delta_min": lo, "delta_max": hi}
     greeks_of = v.gate.ctx.greeks_of
     greeks, why = None, "no greeks source configured"
     if greeks_of is not None:
