@@ -109,9 +109,6 @@ class ClientLink:
 
     def send(self, delay_ns: int, event: Event) -> None:
         faults = self._faults
-        if faults is None and not delay_ns and not self._in_flight:  # nothing queued to wait behind: deliver now
-            self._deliver(event)
-            return
         if faults is not None:
             rates = faults.config
             key = stream_key(event)
@@ -126,6 +123,9 @@ class ClientLink:
 
     def _schedule(self, delay_ns: int, event: Event) -> None:
         """Deliver `event` now (delay 0) or after `delay_ns`, never overtaking an earlier event of its stream."""
+        if not delay_ns and not self._in_flight:  # no stream has anything queued: nothing to wait behind
+            self._deliver(event)
+            return
         key = stream_key(event)
         now = self._clock.now_ns()
         stream = self._in_flight.get(key)
