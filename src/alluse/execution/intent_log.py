@@ -37,9 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 _HEADER = struct.Struct("<II")
-# The file starts with a preamble naming the journal it belongs to (its `journal_id`), so a log left
-# beside a journal.db that was since replaced is never replayed into the new one; frames follow it.
-_MAGIC = b"ALLUSE-INTENTS\x00\x01"
+_MAGIC = b"ALLUSE-INTENTS\x00\x01"  # the preamble (see above): this, then the owner's journal_id
 _OWNER_SIZE = 32
 PREAMBLE = len(_MAGIC) + _OWNER_SIZE
 # Room for the intents between two group commits: the journal commits past MAX_PENDING statements
