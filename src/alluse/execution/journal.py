@@ -252,8 +252,8 @@ class _Checkpointer:
         self._db.execute(f"PRAGMA busy_timeout={RESTART_WAIT_MS}")
         self.restarts = 0
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="alluse-journal-checkpoint", daemon=True)
-        self._thread.start()
+        self._ckpt_thread = threading.Thread(target=self._run, name="alluse-journal-checkpoint", daemon=True)
+        self._ckpt_thread.start()
 
     def _run(self) -> None:
         while not self._stop.wait(CHECKPOINT_EVERY_S):
@@ -270,7 +270,7 @@ class _Checkpointer:
 
     def close(self) -> None:
         self._stop.set()
-        self._thread.join()
+        self._ckpt_thread.join()
         self._db.close()
 
 

@@ -29,6 +29,8 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from mypy_extensions import mypyc_attr
+
 from alluse.brokers.base import DUPLICATE_ORDER_REASON, Broker, VenueOrder
 from alluse.bus import TOPIC_FILL, TOPIC_ORDER_DENIED, TOPIC_ORDER_EVENT, MessageBus
 from alluse.clock import Clock, TimerHandle
@@ -81,6 +83,7 @@ class UnknownOrder(InvalidInput):
         super().__init__("client_order_id", client_order_id, "no such order")
 
 
+@mypyc_attr(native_class=False)
 class JournalUnavailable(RuntimeError):
     """A journal write failed earlier: no new order may leave until the process restarts and recovers."""
 

@@ -13,7 +13,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from alluse.model import Instrument, Option, Order, OrderType, Right, Side, expiry_ns, put_collateral
 from alluse.risk.denial import Denial, DenyReason
@@ -32,7 +32,7 @@ ZERO = Decimal(0)
 class OrderView:
     """One order and what the checks look up about it, fetched once."""
 
-    gate: RiskGate
+    gate: Any  # mypyc probe: was RiskGate (import-cycle type object is NULL at import)
     order: Order
     instrument: Instrument
     limits: RiskLimits

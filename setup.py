@@ -1,0 +1,70 @@
+"""The order path compiled with mypyc, when the machine can build it.
+
+The modules an order passes through (`COMPILED` in src/alluse/build.py) are compiled to C extensions
+from the same source: OR-1 runs in about half the time (docs/performance.md). A machine without a C
+compiler, or `ALLUSE_PURE=1`, gets the same package uncompiled; `alluse build-info` says which one is
+installed. Everything else is in pyproject.toml.
+"""
+
+from __future__ import annotations
+
+import os
+import runpy
+import sys
+from pathlib import Path
+
+from setuptools import setup
+from setuptools.command.build_ext import build_ext
+
+HERE = Path(__file__).resolve().parent
+build = runpy.run_path(str(HERE / "src" / "alluse" / "build.py"))  # the package itself is not importable yet
+PURE = os.environ.get("ALLUSE_PURE") == "1"
+
+
+def remove_compiled(package_dir: Path) -> None:
+    """What an earlier compiled build left in a source tree (an editable install builds in place):
+    it would shadow the sources a pure build is meant to run."""
+    for path in build["extension_files"](package_dir):
+        path.unlink()
+    (package_dir / build["RECORD"]).unlink(missing_ok=True)
+    for path in package_dir.parent.glob("*__mypyc.*.so"):
+        path.unlink()
+
+
+class OptionalBuildExt(build_ext):
+    """All compiled modules or none: a failed compile removes whatever it built (a module's stub
+    without the shared library would not import) and leaves the pure-Python package."""
+
+    def run(self) -> None:
+        in_tree = self.inplace or getattr(self, "editable_mode", False)  # an editable install copies into src/
+        targets = [Path(self.build_lib) / "alluse"] + ([HERE / "src" / "alluse"] if in_tree else [])
+        if in_tree:
+            remove_compiled(HERE / "src" / "alluse")  # a module no longer compiled must not stay shadowed
+        try:
+            super().run()
+        except Exception as exc:  # no compiler or no headers: distutils raises several error types
+            for package_dir in targets:
+                if package_dir.exists():
+                    remove_compiled(package_dir)
+            print(f"alluse: compiling the order path failed ({exc}); installing it uncompiled", file=sys.stderr)
+            return
+        for package_dir in targets:
+            package_dir.mkdir(parents=True, exist_ok=True)
+            build["record_sources"](package_dir)
+
+
+def ext_modules() -> list:
+    if PURE:
+        remove_compiled(HERE / "src" / "alluse")
+        return []
+    from mypyc.build import mypycify
+
+    os.chdir(HERE)  # mypycify takes paths relative to the project
+    sources = [f"src/alluse/{m.replace('.', '/')}.py" for m in build["COMPILED"]]
+    # the modules they import are analysed but not compiled (nor checked), whatever the build
+    # environment has installed of the libraries they use
+    options = ["--follow-imports=silent", "--ignore-missing-imports"]
+    return mypycify(options + sources, opt_level="3")
+
+
+setup(ext_modules=ext_modules(), cmdclass={"build_ext": OptionalBuildExt})
