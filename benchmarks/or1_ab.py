@@ -5,9 +5,12 @@ machine as much as the code. This runs the same OR-1 on both sides alternately (
 base, ...), each run in a fresh process, and reports the medians and their ratio.
 
     python benchmarks/or1_ab.py [--base HEAD~1] [--rounds 4] [--orders 20000] [--paced]
+    python benchmarks/or1_ab.py --builds [--rounds 4] ...   # the working tree compiled against its sources
 
-The base is checked out into a temporary directory (`git archive`) and imported from there; the
-working tree is imported from ./src. Both run in this interpreter's environment.
+The base is checked out into a temporary directory (`git archive`) and imported from there: its
+sources, uncompiled. The working tree is imported from ./src, compiled where it was built so
+(alluse.build); to compare sources with sources, set ALLUSE_PURE=1. With --builds both sides are
+the working tree, one of them run with ALLUSE_PURE=1: what compiling the order path buys.
 """
 
 from __future__ import annotations
@@ -41,8 +44,10 @@ def export(revision: str, into: Path) -> Path:
     return into / "src"
 
 
-def one_run(src: Path, orders: int, paced: bool) -> list[float]:
+def one_run(src: Path, orders: int, paced: bool, pure: bool | None = None) -> list[float]:
     env = {**os.environ, "PYTHONPATH": str(src)}
+    if pure is not None:
+        env["ALLUSE_PURE"] = "1" if pure else "0"
     argv = [sys.executable, "-c", RUN, str(orders), "paced" if paced else "closed"]
     out = subprocess.run(argv, env=env, capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -56,13 +61,20 @@ def main() -> int:
     parser.add_argument(
         "--paced", action="store_true", help="orders due at OR-1's paced rate; latency from each due time"
     )
+    parser.add_argument("--builds", action="store_true", help="the working tree's sources against its compiled build")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        sides = {f"base {args.base}": export(args.base, Path(tmp)), "working tree": REPO / "src"}
+        src = REPO / "src"
+        sides: dict[str, tuple[Path, bool | None]] = (
+            {"sources (ALLUSE_PURE=1)": (src, True), "compiled": (src, False)}
+            if args.builds
+            else {f"base {args.base}": (export(args.base, Path(tmp)), None), "working tree": (src, None)}
+        )
         runs: dict[str, list[list[float]]] = {name: [] for name in sides}
         for k in range(args.rounds):
             for name in sides if k % 2 == 0 else reversed(sides):
-                runs[name].append(one_run(sides[name], args.orders, args.paced))
+                path, pure = sides[name]
+                runs[name].append(one_run(path, args.orders, args.paced, pure))
     how = "paced at OR-1's rate" if args.paced else "back to back"
     print(f"OR-1, {args.orders:,} orders {how}, {args.rounds} interleaved runs per side")
     medians = {}
@@ -74,7 +86,8 @@ def main() -> int:
             f"  {name:<22} p50 {p50:6.1f} us  p99 {p99:6.1f} us  {rate:8,.0f} orders/s   (p50/p99 of each run: {each})"
         )
     (b50, b99, brate), (n50, n99, nrate) = medians.values()
-    print(f"  working tree / base:   p50 {n50 / b50:.3f}  p99 {n99 / b99:.3f}  throughput {nrate / brate:.3f}")
+    label = "compiled / sources" if args.builds else "working tree / base"
+    print(f"  {label + ':':<22} p50 {n50 / b50:.3f}  p99 {n99 / b99:.3f}  throughput {nrate / brate:.3f}")
     return 0
 
 

@@ -10,9 +10,14 @@ reads it before the package is installed.
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
-from importlib.machinery import EXTENSION_SUFFIXES
+import os
+import sys
+from collections.abc import Sequence
+from importlib.machinery import EXTENSION_SUFFIXES, ModuleSpec
 from pathlib import Path
+from types import ModuleType
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 RECORD = "_compiled_sources.json"  # written by setup.py beside this file: {module: sha256 of its source}
@@ -54,13 +59,14 @@ def source_path(module: str) -> Path:
     return PACKAGE_DIR.joinpath(*module.split(".")).with_suffix(".py")
 
 
-def extension_files(package_dir: Path = PACKAGE_DIR) -> list[Path]:
+def extension_files(package_dir: Path | None = None) -> list[Path]:
     """Every compiled module file in the package, whether or not COMPILED still names it."""
-    return sorted({p for suffix in EXTENSION_SUFFIXES for p in package_dir.rglob(f"*{suffix}")})
+    root = package_dir or PACKAGE_DIR
+    return sorted({p for suffix in EXTENSION_SUFFIXES for p in root.rglob(f"*{suffix}")})
 
 
-def module_of(path: Path, package_dir: Path = PACKAGE_DIR) -> str:
-    relative = path.relative_to(package_dir)
+def module_of(path: Path) -> str:
+    relative = path.relative_to(PACKAGE_DIR)
     return ".".join((*relative.parent.parts, relative.name.split(".", 1)[0]))
 
 
@@ -76,13 +82,16 @@ def record_sources(target_dir: Path) -> None:
 
 
 def compiled_modules() -> list[str]:
+    """The modules that run compiled in this process."""
+    if any(isinstance(f, _SourcesFirst) for f in sys.meta_path):
+        return []
     return [module_of(p) for p in extension_files()]
 
 
 def stale_modules() -> list[str]:
     """Compiled modules whose source is not the one they were compiled from, or with no record of it
     (one left from an earlier build that compiled more)."""
-    compiled = compiled_modules()
+    compiled = [module_of(p) for p in extension_files()]
     if not compiled:
         return []
     try:
@@ -90,6 +99,29 @@ def stale_modules() -> list[str]:
     except (OSError, ValueError):
         return compiled
     return [m for m in compiled if record.get(m) != digest(source_path(m))]
+
+
+class _SourcesFirst:
+    """A finder ahead of the standard ones that loads the compiled modules from their sources."""
+
+    def find_spec(
+        self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
+    ) -> ModuleSpec | None:
+        module = fullname.removeprefix("alluse.")
+        if module == fullname or module not in COMPILED:
+            return None
+        return importlib.util.spec_from_file_location(fullname, source_path(module))
+
+
+def pure_requested() -> bool:
+    """`ALLUSE_PURE=1`: at install, compile nothing; at run time, run the sources even where compiled
+    modules are installed (a debugger, a line profiler, or a comparison needs the Python code)."""
+    return os.environ.get("ALLUSE_PURE") == "1"
+
+
+def use_sources() -> None:
+    if not any(isinstance(f, _SourcesFirst) for f in sys.meta_path):
+        sys.meta_path.insert(0, _SourcesFirst())
 
 
 def check_sources() -> None:
@@ -106,7 +138,7 @@ def describe() -> str:
     """One line for reports: which build is running."""
     compiled = compiled_modules()
     if not compiled:
-        return "pure Python (order path not compiled)"
+        return "pure Python (ALLUSE_PURE=1)" if pure_requested() else "pure Python (order path not compiled)"
     if len(compiled) == len(COMPILED):
         return f"order path compiled with mypyc ({len(compiled)} modules)"
     return f"partly compiled: {len(compiled)} of {len(COMPILED)} order-path modules"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 
-from alluse.model import Equity, Instrument, InvalidInput, Option, parse_symbol
+from alluse.model import Equity, Instrument, InvalidInput, Option, Unchecked, parse_symbol
 
 
 class InstrumentRegistry:
@@ -27,8 +27,8 @@ class InstrumentRegistry:
     def get(self, instrument_id: str) -> Instrument | None:
         return self._by_id.get(instrument_id)
 
-    def require(self, instrument_id: str) -> Instrument:
-        instrument = self._by_id.get(instrument_id)
+    def require(self, instrument_id: Unchecked) -> Instrument:
+        instrument = self._by_id.get(instrument_id) if type(instrument_id) is str else None
         if instrument is None:
             raise InvalidInput("instrument_id", instrument_id, "unknown instrument")
         return instrument

@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from alluse.clock import datetime_to_ns
 
@@ -35,6 +35,13 @@ class InvalidInput(ValueError):
         self.value = value
         self.reason = reason
         super().__init__(f"{field_name}={value!r}: {reason}")
+
+
+# A value from outside (a caller's order, a config field) whose type is not checked yet. Compiled
+# code (alluse.build) checks a typed value's type as it reads it, so a bad one would raise a bare
+# TypeError there; a parameter or local of this type (Any) is read unchecked, and the code that holds
+# it raises the InvalidInput that names the field.
+Unchecked = Any
 
 
 class FastEnum(enum.Enum):

@@ -16,6 +16,7 @@ import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from alluse import build
 from alluse.bench.figures import OPTIMISED, TARGETS, Figure, Target, WorkloadSkipped
 
 log = logging.getLogger("alluse.bench")
@@ -82,6 +83,7 @@ class Machine:
     cores: int
     python: str
     system: str
+    build: str  # the order path compiled or not (alluse.build): the figures differ by half
 
     @staticmethod
     def this() -> Machine:
@@ -91,7 +93,7 @@ class Machine:
                 cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu)
         except OSError:
             pass
-        return Machine(cpu, os.cpu_count() or 0, platform.python_version(), platform.platform())
+        return Machine(cpu, os.cpu_count() or 0, platform.python_version(), platform.platform(), build.describe())
 
 
 @dataclass(slots=True)

@@ -201,6 +201,7 @@ def to_json(run: BenchRun, checklist: Sequence[ItemResult]) -> str:
                 "cores": run.machine.cores,
                 "python": run.machine.python,
                 "system": run.machine.system,
+                "build": run.machine.build,
             },  # fmt: skip
             "workloads": run.workloads,
             "failures": run.failures,
@@ -255,7 +256,7 @@ def to_markdown(run: BenchRun, checklist: Sequence[ItemResult]) -> str:
         "# Validation report",
         "",
         f"{when}, {'quick' if run.quick else 'full'} run, {run.repeats} repeat(s), {run.seconds:.0f} s; "
-        f"{m.cpu}, {m.cores} cores, Python {m.python}, {m.system}.",
+        f"{m.cpu}, {m.cores} cores, Python {m.python}, {m.system}; {m.build}.",
         "",
         "## Targets",
         "",

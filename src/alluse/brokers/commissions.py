@@ -22,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from decimal import Decimal
 
-from alluse.model import Instrument, InvalidInput, Option
+from alluse.model import Instrument, InvalidInput, Option, Unchecked
 
 ZERO = Decimal(0)
 
@@ -56,36 +56,38 @@ class CommissionSchedule:
 IBKR_FIXED = CommissionSchedule()
 
 
-def _check_execution(quantity: int, price: Decimal) -> None:
+def _check_execution(quantity: Unchecked, price: Unchecked) -> tuple[int, Decimal]:
     if type(quantity) is not int or quantity <= 0:
         raise InvalidInput("quantity", quantity, "must be a positive integer")
     if not isinstance(price, Decimal) or not price.is_finite() or price < 0:
         raise InvalidInput("price", price, "must be a finite non-negative Decimal")
+    return quantity, price
 
 
 def commission(
-    instrument: Instrument, quantity: int, price: Decimal, schedule: CommissionSchedule = IBKR_FIXED
+    instrument: Instrument, quantity: Unchecked, price: Unchecked, schedule: CommissionSchedule = IBKR_FIXED
 ) -> Decimal:
-    """Commission of one order executing `quantity` at `price`."""
-    _check_execution(quantity, price)
-    return schedule.order_total(instrument, quantity, price * quantity * instrument.multiplier)
+    """Commission of one order executing `quantity` (int) at `price` (Decimal)."""
+    qty, px = _check_execution(quantity, price)
+    return schedule.order_total(instrument, qty, px * qty * instrument.multiplier)
 
 
 def commission_increment(
     instrument: Instrument,
-    prior_quantity: int,
+    prior_quantity: Unchecked,  # int
     prior_value: Decimal,
-    quantity: int,
-    price: Decimal,
+    quantity: Unchecked,  # int
+    price: Unchecked,  # Decimal
     schedule: CommissionSchedule = IBKR_FIXED,
 ) -> Decimal:
     """What one fill of an order costs, given what the order had executed before it.
 
     `prior_value` is the money already traded by the order (price * qty * multiplier summed).
     """
-    _check_execution(quantity, price)
+    qty, px = _check_execution(quantity, price)
     if type(prior_quantity) is not int or prior_quantity < 0:
         raise InvalidInput("prior_quantity", prior_quantity, "must be a non-negative integer")
-    value = prior_value + price * quantity * instrument.multiplier
-    after = schedule.order_total(instrument, prior_quantity + quantity, value)
-    return after - schedule.order_total(instrument, prior_quantity, prior_value)
+    prior: int = prior_quantity
+    value = prior_value + px * qty * instrument.multiplier
+    after = schedule.order_total(instrument, prior + qty, value)
+    return after - schedule.order_total(instrument, prior, prior_value)

@@ -91,6 +91,7 @@ from alluse.model import (
     Right,
     Side,
     TimeInForce,
+    Unchecked,
     check_order_fields,
     expiry_ns,
     parse_symbol,
@@ -243,7 +244,7 @@ class PaperVenue:
     def set_connection_handler(self, on_connection: ConnectionHandler) -> None:
         self._link.set_connection_handler(on_connection)
 
-    def submit(self, order: Order) -> None:
+    def submit(self, order: Unchecked) -> None:  # an Order, its fields checked here (model.Unchecked)
         self._link.require_handler()
         self._link.require_connection()
         now = self._clock.now_ns()
@@ -284,7 +285,7 @@ class PaperVenue:
         self._link.require_connection()
         return [entry.snapshot() for entry in self._working.values()]
 
-    def order_status(self, client_order_id: str) -> VenueOrder | None:
+    def order_status(self, client_order_id: Unchecked) -> VenueOrder | None:
         """The venue's record in any state (a pacing-rejected id was never taken: None).
 
         Asking also ends a lost-response fault on that order: its later events arrive again.
@@ -296,7 +297,7 @@ class PaperVenue:
         record = self._orders.get(client_order_id)
         return None if record is None else record.snapshot()
 
-    def executions(self, client_order_id: str | None = None) -> list[Fill]:
+    def executions(self, client_order_id: Unchecked = None) -> list[Fill]:
         self._link.require_connection()
         if client_order_id is None:
             return list(self._fills)
@@ -304,7 +305,7 @@ class PaperVenue:
             raise InvalidInput("client_order_id", client_order_id, "must be a string or None")
         return list(self._fills_of.get(client_order_id, ()))
 
-    def account_snapshot(self, account: str) -> AccountSnapshot:
+    def account_snapshot(self, account: Unchecked) -> AccountSnapshot:
         self._link.require_connection()
         acct = self._accounts.get(account)
         if acct is None:
@@ -313,7 +314,7 @@ class PaperVenue:
 
     # ------------------------------------------------------------------ connection
 
-    def disconnect(self, duration_ns: int) -> None:
+    def disconnect(self, duration_ns: Unchecked) -> None:
         """Drop the client connection for `duration_ns` (tests, fault injection); the venue trades on."""
         self._link.disconnect(duration_ns)
 
@@ -353,16 +354,16 @@ class PaperVenue:
     def has_account(self, account: str) -> bool:
         return account in self._accounts
 
-    def open_account(self, account: str, cash: Decimal) -> None:
+    def open_account(self, account: Unchecked, cash: Unchecked) -> None:
         name = _check_account(account)
         if name in self._accounts:
             raise InvalidInput("account", account, "already open")
-        cash = _check_cash(cash)
-        if cash < 0:
-            raise InvalidInput("cash", cash, "must not be negative")
-        self._create_account(name, cash, {})
+        amount = _check_cash(cash)
+        if amount < 0:
+            raise InvalidInput("cash", amount, "must not be negative")
+        self._create_account(name, amount, {})
 
-    def load_account(self, account: str, cash: Decimal, positions: dict[str, int]) -> bool:
+    def load_account(self, account: Unchecked, cash: Unchecked, positions: Unchecked) -> bool:
         """Seed an account the venue does not have (e.g. from the recovered journal); validates everything first.
 
         The venue's own records are its truth: an account it already has is left as it is and
@@ -374,7 +375,7 @@ class PaperVenue:
             raise InvalidInput("positions", positions, "must be a dict of instrument id -> quantity")
         seeded: dict[str, int] = {}
         for instrument_id, qty in positions.items():
-            if instrument_id not in self._registry:
+            if type(instrument_id) is not str or instrument_id not in self._registry:
                 raise InvalidInput("positions", instrument_id, REJECT_UNKNOWN_INSTRUMENT)
             if type(qty) is not int:
                 raise InvalidInput(f"positions[{instrument_id}]", qty, "must be an integer")
@@ -429,7 +430,7 @@ class PaperVenue:
 
     # ------------------------------------------------------------------ receiving orders
 
-    def _receive(self, order: Order, key: str, now: int) -> None:
+    def _receive(self, order: Unchecked, key: str, now: int) -> None:
         """Decide what to do with a submit that reached the venue (the caller commits)."""
         cid = order.client_order_id
         faults = self._faults
@@ -502,7 +503,7 @@ class PaperVenue:
         else:
             entry.rested = True
 
-    def _validate(self, order: Order, now: int) -> Instrument | str:
+    def _validate(self, order: Unchecked, now: int) -> Instrument | str:
         """The instrument, or the reason the venue refuses the order."""
         cid = order.client_order_id
         if not isinstance(cid, str) or not cid:
@@ -835,7 +836,7 @@ class PaperVenue:
         return instrument
 
 
-def _refused_record(order: Order, now: int, reason: str) -> OrderRecord:
+def _refused_record(order: Unchecked, now: int, reason: str) -> OrderRecord:
     """What the venue keeps of a refused request: its fields where usable, the reason naming the bad one."""
     price = order.limit_price
     return OrderRecord(
@@ -856,13 +857,13 @@ def _refused_record(order: Order, now: int, reason: str) -> OrderRecord:
     )
 
 
-def _check_account(account: str) -> str:
+def _check_account(account: Unchecked) -> str:
     if not isinstance(account, str) or not account:
         raise InvalidInput("account", account, "must be a non-empty string")
     return account
 
 
-def _check_cash(cash: Decimal) -> Decimal:
+def _check_cash(cash: Unchecked) -> Decimal:
     if type(cash) is int:
         return Decimal(cash)
     if not isinstance(cash, Decimal) or not cash.is_finite():

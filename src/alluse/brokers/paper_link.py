@@ -24,7 +24,7 @@ from alluse.brokers.faults import FaultInjector, FaultKind
 from alluse.clock import NS, Clock
 from alluse.execution.errors import BrokerDisconnected
 from alluse.execution.events import OrderEvent, SettlementEvent
-from alluse.model import InvalidInput
+from alluse.model import InvalidInput, Unchecked
 
 log = logging.getLogger("alluse.brokers.paper")
 
@@ -73,7 +73,7 @@ class ClientLink:
 
     # ------------------------------------------------------------------ connection
 
-    def disconnect(self, duration_ns: int) -> None:
+    def disconnect(self, duration_ns: Unchecked) -> None:
         """Drop the connection for `duration_ns`; a drop while down extends the outage."""
         if type(duration_ns) is not int or duration_ns <= 0:
             raise InvalidInput("duration_ns", duration_ns, "must be a positive integer (ns)")

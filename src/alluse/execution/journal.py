@@ -64,7 +64,7 @@ from alluse.execution.intent_log import (
     log_path,
     read_records,
 )
-from alluse.model import Fill, Order, OrderStatus, OrderType, Side, TimeInForce
+from alluse.model import Fill, Order, OrderStatus, OrderType, Side, TimeInForce, Unchecked
 from alluse.sqlite_files import (
     FILL_COLUMNS,
     FILL_COLUMNS_DDL,
@@ -171,7 +171,9 @@ class JournalState:
     sessions: int = 0
 
 
-def _order_row(o: Order) -> tuple:
+def _order_row(o: Unchecked) -> tuple:
+    """The order's `orders` row. Read unchecked (model.Unchecked): `_check_row` refuses a row SQLite
+    would not take, naming it, where the compiled build would have raised a bare TypeError here."""
     # `_value_` rather than `.value`: the same string, without Enum's Python-level property (three rows an order)
     return (
         o.client_order_id,

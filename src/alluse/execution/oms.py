@@ -28,6 +28,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Any
 
 from mypy_extensions import mypyc_attr
 
@@ -224,32 +225,41 @@ class OrderManager:
         return f"{self.id_prefix}{self._session:03d}-{self._seq:06d}"
 
     def validate(self, order: Order) -> None:
-        """Input checks: a bad order is a programming or data error, refused before anything happens."""
-        coid = order.client_order_id
+        """Input checks: a bad order is a programming or data error, refused before anything happens.
+
+        Every field is read through `raw`, typed Any: compiled, this module checks a typed field's
+        type as it reads it and would raise a bare TypeError, not the InvalidInput naming the field.
+        Each field is checked here, so the code after this may read them typed."""
+        raw: Any = order
+        coid = raw.client_order_id
         if not isinstance(coid, str) or not coid:
             raise InvalidInput("client_order_id", coid, "must be a non-empty string")
         if coid in self.orders:
             raise DuplicateOrderId(coid)
-        if order.status is not OrderStatus.INITIALIZED:
-            raise InvalidInput("status", order.status.value, "a new order must be INITIALIZED")
-        if order.account not in self.accounts:
-            raise InvalidInput("account", order.account, f"unknown account (known: {', '.join(sorted(self.accounts))})")
-        instrument = self.registry.get(order.instrument_id)
+        if raw.status is not OrderStatus.INITIALIZED:
+            raise InvalidInput("status", raw.status, "a new order must be INITIALIZED")
+        if type(raw.account) is not str or raw.account not in self.accounts:
+            raise InvalidInput("account", raw.account, f"unknown account (known: {', '.join(sorted(self.accounts))})")
+        instrument = self.registry.get(raw.instrument_id) if type(raw.instrument_id) is str else None
         if instrument is None:
-            raise InvalidInput("instrument_id", order.instrument_id, "unknown instrument")
-        if order.filled_qty or order.avg_fill_price or order.venue_order_id is not None:
-            raise InvalidInput("filled_qty", order.filled_qty, "a new order carries no fills or venue id")
-        if type(order.tag) is not str:
-            raise InvalidInput("tag", order.tag, "must be a string")
-        if type(order.reason) is not str:
-            raise InvalidInput("reason", order.reason, "must be a string")
+            raise InvalidInput("instrument_id", raw.instrument_id, "unknown instrument")
+        if type(raw.filled_qty) is not int or raw.filled_qty:
+            raise InvalidInput("filled_qty", raw.filled_qty, "a new order carries no fills (0)")
+        if not isinstance(raw.avg_fill_price, Decimal) or raw.avg_fill_price:
+            raise InvalidInput("avg_fill_price", raw.avg_fill_price, "a new order carries no fills (Decimal 0)")
+        if raw.venue_order_id is not None:
+            raise InvalidInput("venue_order_id", raw.venue_order_id, "a new order has no venue id")
+        if type(raw.tag) is not str:
+            raise InvalidInput("tag", raw.tag, "must be a string")
+        if type(raw.reason) is not str:
+            raise InvalidInput("reason", raw.reason, "must be a string")
         check_order_fields(order, instrument)
 
     def submit(self, order: Order) -> Order:
         """Risk, journal, broker — in that order. Returns the order (DENIED carries the reason)."""
+        self.validate(order)
         if self.journal_error is not None:
             raise JournalUnavailable(f"not sending {order.client_order_id}: {self.journal_error}")
-        self.validate(order)
         now = self.clock.now_ns()
         arrival_mid = self.mid_of(order.instrument_id)
         order.ts_created = now

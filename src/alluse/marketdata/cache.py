@@ -13,7 +13,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator
 
 from alluse.clock import Clock
-from alluse.model import InvalidInput, Quote
+from alluse.model import InvalidInput, Quote, Unchecked
 from alluse.monitoring.metrics import Metric, counter, gauge
 
 log = logging.getLogger("alluse.marketdata.cache")
@@ -24,14 +24,16 @@ class QuoteCache:
     hits + misses + stale_reads is the number of reads. Reading an option refreshes its
     LRU position: a quote someone asks for is a quote someone uses."""
 
-    def __init__(self, clock: Clock, ttl_ns: int, option_capacity: int, is_option: Callable[[str], bool]) -> None:
+    def __init__(
+        self, clock: Clock, ttl_ns: Unchecked, option_capacity: Unchecked, is_option: Callable[[str], bool]
+    ) -> None:
         if not isinstance(ttl_ns, int) or ttl_ns <= 0:
             raise InvalidInput("ttl_ns", ttl_ns, "must be a positive integer number of nanoseconds")
         if not isinstance(option_capacity, int) or option_capacity <= 0:
             raise InvalidInput("option_capacity", option_capacity, "must be a positive integer")
         self._clock = clock
-        self.ttl_ns = ttl_ns
-        self.option_capacity = option_capacity
+        self.ttl_ns: int = ttl_ns
+        self.option_capacity: int = option_capacity
         self._is_option = is_option
         self._kind: dict[str, bool] = {}  # memoised is_option per instrument id
         self._equities: dict[str, Quote] = {}

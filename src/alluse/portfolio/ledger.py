@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 
-from alluse.model import Fill, InvalidInput, Position
+from alluse.model import Fill, InvalidInput, Position, Unchecked
 from alluse.monitoring.metrics import Metric, counter, gauge
 
 ZERO = Decimal(0)
@@ -40,7 +40,7 @@ class Ledger:
         self._fill_ids: set[str] = set()
         self._lots: dict[tuple[str, str], deque[list]] = {}  # open lots per position: [signed qty, price]
 
-    def deposit(self, account: str, amount: Decimal) -> None:
+    def deposit(self, account: str, amount: Unchecked) -> None:
         if not isinstance(amount, Decimal) or not amount.is_finite() or amount < 0:
             raise InvalidInput("amount", amount, "a deposit must be a non-negative Decimal")
         self.deposits[account] = self.deposits.get(account, ZERO) + amount

@@ -22,7 +22,7 @@ from alluse.risk.limits import DAY_NS, RiskLimits
 from alluse.risk.states import TradingState
 
 if TYPE_CHECKING:
-    from alluse.risk.gate import RiskGate
+    pass
 
 log = logging.getLogger("alluse.risk")
 ZERO = Decimal(0)

@@ -13,7 +13,7 @@ import enum
 import logging
 from collections.abc import Callable, Iterable, Mapping
 
-from alluse.model import InvalidInput
+from alluse.model import InvalidInput, Unchecked
 
 log = logging.getLogger("alluse.risk.states")
 
@@ -54,7 +54,7 @@ class TradingStates:
     def reason(self, account: str) -> str:
         return self.reasons.get(account, "")
 
-    def seed(self, account: str, state: TradingState | str, reason: str = "recovered at start") -> None:
+    def seed(self, account: str, state: Unchecked, reason: str = "recovered at start") -> None:
         """Restore a state found in the journal at start; not a change, so `on_change` is not called."""
         new = _state(state)
         if account not in self.states:
@@ -63,7 +63,7 @@ class TradingStates:
         self.states[account] = new
         self.reasons[account] = reason
 
-    def set(self, account: str, state: TradingState | str, reason: str, source: str) -> bool:
+    def set(self, account: Unchecked, state: Unchecked, reason: str, source: str) -> bool:
         """Change an account's state; False (and no callback) when it already is in that state."""
         new = _state(state)
         old = self.states.get(account)
@@ -80,12 +80,12 @@ class TradingStates:
             self.on_change(account, old, new, reason, source)
         return True
 
-    def set_all(self, state: TradingState | str, reason: str, source: str) -> list[str]:
+    def set_all(self, state: Unchecked, reason: str, source: str) -> list[str]:
         """Every account to `state`; returns the accounts that changed."""
         return [a for a in list(self.states) if self.set(a, state, reason, source)]
 
 
-def _state(state: TradingState | str) -> TradingState:
+def _state(state: Unchecked) -> TradingState:  # a TradingState or its name
     if isinstance(state, TradingState):
         return state
     try:

@@ -1,0 +1,76 @@
+"""The compiled build's safety net: a compiled module never runs in place of an edited source, and
+ALLUSE_PURE=1 runs the sources wherever compiled modules are installed."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import alluse.build as build
+
+
+@pytest.fixture
+def package(tmp_path, monkeypatch):
+    """A package directory of its own, with two sources, for the checks to look at."""
+    pkg = tmp_path / "alluse"
+    (pkg / "execution").mkdir(parents=True)
+    for module in ("model", "execution.oms"):
+        pkg.joinpath(*module.split(".")).with_suffix(".py").write_text(f"# {module}\n")
+    monkeypatch.setattr(build, "PACKAGE_DIR", pkg)
+    monkeypatch.setattr(build, "COMPILED", ("model", "execution.oms"))
+    return pkg
+
+
+def compile_fake(pkg: Path, module: str) -> Path:
+    path = pkg.joinpath(*module.split("."))
+    so = path.with_name(path.name + ".cpython-311-x86_64-linux-gnu.so")
+    so.write_bytes(b"")
+    return so
+
+
+def test_no_compiled_module_means_nothing_is_stale(package):
+    assert build.compiled_modules() == [] and build.stale_modules() == []
+    build.check_sources()
+    assert build.describe().startswith("pure Python")
+
+
+def test_a_compiled_module_matches_the_source_it_was_compiled_from(package):
+    compile_fake(package, "execution.oms")
+    compile_fake(package, "model")
+    build.record_sources(package)
+    assert sorted(build.compiled_modules()) == ["execution.oms", "model"]
+    assert build.stale_modules() == []
+    assert build.describe() == "order path compiled with mypyc (2 modules)"
+
+
+def test_an_edited_source_makes_import_refuse_naming_the_module(package):
+    compile_fake(package, "execution.oms")
+    compile_fake(package, "model")
+    build.record_sources(package)
+    (package / "execution" / "oms.py").write_text("# oms, edited after the build\n")
+    assert build.stale_modules() == ["execution.oms"]
+    with pytest.raises(ImportError, match=r"older than their source: execution\.oms\. Rebuild"):
+        build.check_sources()
+
+
+def test_a_compiled_module_without_a_record_is_stale(package):
+    compile_fake(package, "model")
+    assert build.stale_modules() == ["model"]
+    compile_fake(package, "execution.oms")
+    (package / build.RECORD).write_text(json.dumps({"model": build.digest(package / "model.py")}))
+    assert build.stale_modules() == ["execution.oms"]  # left by an earlier build that compiled more
+
+
+def test_pure_runs_the_sources_in_a_fresh_process():
+    env = {**os.environ, "ALLUSE_PURE": "1"}
+    code = "import alluse.build as b, alluse.execution.oms as m; print(m.__file__); print(b.describe())"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
+    path, described = out.splitlines()
+    assert path.endswith("oms.py") and described == "pure Python (ALLUSE_PURE=1)"
+
+
+def test_every_compiled_module_exists_as_a_source():
+    assert all(build.source_path(m).is_file() for m in build.COMPILED)
