@@ -44,7 +44,7 @@ from alluse.instruments import InstrumentRegistry
 from alluse.model import Fill, InvalidInput, Order, OrderStatus, check_order_fields
 from alluse.monitoring.metrics import LatencyHistogram, Metric, counter, gauge, histogram
 from alluse.portfolio import ExecutionQuality, Ledger
-from alluse.risk import RiskGate
+from alluse.risk.gate import PreTradeCheck
 
 log = logging.getLogger("alluse.oms")
 
@@ -141,6 +141,7 @@ class _InFlight:
     parked: bool = False  # waiting for the connection to come back
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)  # tests subclass it to break it on purpose (ER-1 must notice)
 class OrderManager:
     def __init__(
         self,
@@ -150,7 +151,7 @@ class OrderManager:
         registry: InstrumentRegistry,
         journal: Journal,
         broker: Broker,
-        risk: RiskGate,
+        risk: PreTradeCheck,
         ledger: Ledger,
         quality: ExecutionQuality,
         mid_of: Callable[[str], float | None],
@@ -580,8 +581,8 @@ class OrderManager:
             self.counters.events_refused += 1
             log.log(logging.ERROR if fill is not None else logging.WARNING, "refused: %s", exc)
             return
-        except Exception as exc:  # the venue has it, we could not write it: stop sending, recover on restart
-            self._journal_failed(exc)
+        except Exception as error:  # the venue has it, we could not write it: stop sending, recover on restart
+            self._journal_failed(error)  # (not `exc`: compiled, that name keeps the first clause's type)
             return
         self.counters.events_applied += 1
         self.counters.late_fills += late

@@ -17,7 +17,7 @@ import logging
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 from alluse.bus import TOPIC_FILL, TOPIC_ORDER_EVENT, MessageBus
 from alluse.clock import Clock
@@ -35,6 +35,15 @@ from alluse.risk.states import TradingStates
 from alluse.risk.throttle import DuplicateGuard, OrderThrottle
 
 log = logging.getLogger("alluse.risk")
+
+
+class PreTradeCheck(Protocol):
+    """What the order manager asks of the risk engine (the system wires a RiskGate). A Protocol, not
+    RiskGate, so tests can hand the manager a stand-in: compiled, a RiskGate-typed slot refuses one."""
+
+    def check(self, order: Order) -> Denial | None: ...
+
+    def rebuild(self) -> list[str]: ...
 
 
 @dataclass(slots=True)

@@ -186,10 +186,18 @@ def test_a_failed_store_write_sends_nothing(tmp_path, monkeypatch):
     h = Harness(store=store)
     h.quote(STOCK.id, 150.00, 150.02)
 
-    def broken(batch):
-        raise sqlite3.OperationalError("disk I/O error")
+    class BrokenWrites:  # the venue's real store, but its disk fails every write
+        def __init__(self, store):
+            self._store = store
 
-    monkeypatch.setattr(h.venue._store, "write", broken)
+        def write(self, batch):
+            raise sqlite3.OperationalError("disk I/O error")
+
+        def __getattr__(self, name):
+            return getattr(self._store, name)
+
+    # replaced whole: a compiled store's methods cannot be patched (the venue types it as a VenueStore)
+    monkeypatch.setattr(h.venue, "_store", BrokenWrites(h.venue._store))
     with pytest.raises(VenueWriteFailed, match="disk I/O error") as err:
         h.submit("b1", Side.BUY, 100)
     assert classify_exception(err.value) is ErrorClass.UNKNOWN  # the client must ask

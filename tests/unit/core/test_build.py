@@ -1,6 +1,7 @@
 """The compiled build's safety net: a compiled module never runs in place of an edited source, and
 ALLUSE_PURE=1 runs the sources wherever compiled modules are installed."""
 
+import ast
 import json
 import os
 import subprocess
@@ -74,3 +75,18 @@ def test_pure_runs_the_sources_in_a_fresh_process():
 
 def test_every_compiled_module_exists_as_a_source():
     assert all(build.source_path(m).is_file() for m in build.COMPILED)
+
+
+def test_no_compiled_function_names_two_kinds_of_exception_alike():
+    """mypyc gives an `except ... as name` variable the first clause's type in the whole function, so a
+    later `except Exception as name` would raise TypeError on the exception it was meant to handle."""
+    clashes = []
+    for module in build.COMPILED:
+        tree = ast.parse(build.source_path(module).read_text())
+        for fn in (n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)):
+            kinds: dict[str, str] = {}
+            for handler in (n for n in ast.walk(fn) if isinstance(n, ast.ExceptHandler) and n.name):
+                kind = ast.unparse(handler.type) if handler.type else "BaseException"
+                if kinds.setdefault(handler.name, kind) != kind:
+                    clashes.append(f"{module}.{fn.name}:{handler.lineno} {handler.name}")
+    assert clashes == []

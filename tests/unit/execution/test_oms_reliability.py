@@ -106,11 +106,26 @@ def _replace(v, **kw):
 POLICY = RetryPolicy(max_attempts=3, initial_backoff_ns=100 * MS, max_backoff_ns=400 * MS, ack_timeout_ns=1 * NS)
 
 
+class FillingJournal(Journal):  # a subclass: a compiled journal's methods cannot be patched
+    """A journal whose disk is full while the test sets `full`."""
+
+    full = False
+
+    def record_order(self, *args, **kwargs):
+        if self.full:
+            raise OSError("database or disk is full")
+        return super().record_order(*args, **kwargs)
+
+
 @pytest.fixture
 def env(tmp_path):
+    return build_env(tmp_path)
+
+
+def build_env(tmp_path, journal_class=Journal):
     clock = TestClock(1_000 * NS)
     registry = InstrumentRegistry([Equity("AAPL")])
-    journal = Journal(tmp_path / "j.db")
+    journal = journal_class(tmp_path / "j.db")
     venue = ScriptedVenue()
     ledger = Ledger(lambda iid: 1)
     oms = OrderManager(clock=clock, bus=MessageBus(), registry=registry, journal=journal, broker=venue,
@@ -264,19 +279,15 @@ def test_duplicate_and_late_acks_are_redundant_not_errors(env):
     assert o.status is S.FILLED and oms.counters.redundant_events == 2 and oms.counters.events_refused == 0
 
 
-def test_a_journal_failure_on_an_event_stops_new_orders(env, monkeypatch):
-    oms, venue, clock, journal = env
+def test_a_journal_failure_on_an_event_stops_new_orders(tmp_path):
+    oms, venue, clock, journal = build_env(tmp_path, FillingJournal)
     o = new(oms)
     oms.submit(o)
-
-    def full(*a, **k):
-        raise OSError("database or disk is full")
-
-    monkeypatch.setattr(journal, "record_order", full)
+    journal.full = True
     venue.fill(o.client_order_id, 10)
     assert o.status is S.ACCEPTED and oms.counters.journal_failures == 1
     assert oms.ledger.position("A", "AAPL") == 0  # not booked without its journal record
-    monkeypatch.undo()
+    journal.full = False
     with pytest.raises(JournalUnavailable, match="disk is full"):
         oms.submit(new(oms))
     assert venue.received == [o.client_order_id]

@@ -3,10 +3,12 @@
 import random
 from decimal import Decimal
 
+import risk_env
 from risk_env import CALL, PUT
 
 from alluse.config import RiskConfig
 from alluse.model import OrderStatus, Side
+from alluse.portfolio import Ledger
 from alluse.risk import DenyReason, RiskGate
 
 
@@ -73,15 +75,26 @@ def test_a_missed_event_is_found_and_corrected_by_rebuild(env):
     assert figures(env).open_orders == 0 and figures(env).working_buy_notional == 0
 
 
-def test_checks_never_scan_positions_or_orders(env):
+class ScanRefusingLedger(Ledger):  # a subclass: a compiled ledger's methods cannot be patched
+    refuse_scans = False
+
+    def open_positions(self, account=None):
+        if self.refuse_scans:
+            raise AssertionError("scanned on the order path")
+        return super().open_positions(account)
+
+
+def test_checks_never_scan_positions_or_orders(make_env, monkeypatch):
     """The per-order path uses dict lookups only: scanning would make each order cost more as the book grows."""
+    monkeypatch.setattr(risk_env, "Ledger", ScanRefusingLedger)  # the ledger the env builds
+    env = make_env()
     env.hold("AAPL", 10)
     env.hold(PUT.id, -1, "3.00")
 
     def no_scan(*_):
         raise AssertionError("scanned on the order path")
 
-    env.ledger.open_positions = no_scan
+    env.ledger.refuse_scans = True
     env.ctx.open_orders = no_scan
     for order in (env.order(qty=5), env.order(PUT.id, Side.SELL, 1, "3.00"), env.order(CALL.id, Side.BUY, 1, "0.20")):
         assert env.submit(order) is None
