@@ -2,8 +2,8 @@
 
 The modules an order passes through (`COMPILED` in src/alluse/build.py) are compiled to C extensions
 from the same source: OR-1 runs in about half the time (docs/performance.md). A machine without a C
-compiler, or `ALLUSE_PURE=1`, gets the same package uncompiled; `alluse build-info` says which one is
-installed. Everything else is in pyproject.toml.
+compiler, or `ALLUSE_PURE=1`, gets the same package uncompiled; `alluse run` and the benchmark report
+say which one runs. Everything else is in pyproject.toml.
 """
 
 from __future__ import annotations

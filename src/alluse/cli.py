@@ -18,6 +18,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from alluse import build
 from alluse.clock import datetime_to_ns, ns_to_datetime
 from alluse.config import Config, ConfigError, load_config
 from alluse.execution.journal import Journal, JournalError
@@ -158,6 +159,7 @@ def _run(args: argparse.Namespace) -> int:
         f"[bold]ALL-USE[/] paper trading on the simulated market: {config.run.duration_s:g}s wall at "
         f"{config.run.speed:g}x, seed {config.run.seed}, data dir {config.run.data_dir}  (Ctrl-C stops cleanly)"
     )
+    console.print(f"order path: {build.describe()}", highlight=False)
 
     progress = Progress(
         TextColumn("[bold]trading"),

@@ -4,6 +4,7 @@ import sqlite3
 
 import pytest
 
+import alluse.build as alluse_build
 from alluse.summary import ledger_from_journal
 
 pytestmark = pytest.mark.slow
@@ -15,6 +16,7 @@ def test_short_run_trades_and_the_summary_matches_the_journal(alluse, data_dir):
     out = res.stdout
     for heading in ("market data", "orders this run", "positions", "accounts", "execution quality", "journal:"):
         assert heading in out
+    assert f"order path: {alluse_build.describe()}" in out  # the build this process (and so the run) uses
     assert "consistent" in out and "INCONSISTENT" not in out
     # the run's own report, over this run's metrics
     report = data_dir / "report"
