@@ -4,8 +4,8 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP_RUN  := $(VENV)/.installed-run
 STAMP_TEST := $(VENV)/.installed-test
-# the modules setup.py compiles: an edit to one of them reinstalls (recompiles) before the next run
-COMPILED_SRC := $(shell $(PYTHON) -c 'import runpy; b = runpy.run_path("src/alluse/build.py"); print(*(b["source_path"](m) for m in b["COMPILED"]))')
+# the modules setup.py compiles and those they import: an edit to one reinstalls (recompiles) before the next run
+COMPILED_SRC := $(shell $(PYTHON) -c 'import runpy; b = runpy.run_path("src/alluse/build.py"); print(*map(b["module_source"], b["build_inputs"]()))')
 BUILD_INPUTS := pyproject.toml setup.py src/alluse/build.py $(COMPILED_SRC)
 
 .PHONY: run test bench clean

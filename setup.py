@@ -38,8 +38,9 @@ class OptionalBuildExt(build_ext):
     def run(self) -> None:
         in_tree = self.inplace or getattr(self, "editable_mode", False)  # an editable install copies into src/
         targets = [Path(self.build_lib) / "alluse"] + ([HERE / "src" / "alluse"] if in_tree else [])
-        if in_tree:
-            remove_compiled(HERE / "src" / "alluse")  # a module no longer compiled must not stay shadowed
+        for package_dir in targets:  # a module no longer compiled must not stay behind to shadow its source
+            if package_dir.exists():
+                remove_compiled(package_dir)
         try:
             super().run()
         except Exception as exc:  # no compiler or no headers: distutils raises several error types
@@ -53,10 +54,19 @@ class OptionalBuildExt(build_ext):
             build["record_sources"](package_dir)
 
 
+def uncompiled(reason: str) -> list:
+    """No extensions: and none left from an earlier build, in the tree or in setuptools' build dir
+    (build_ext does not run without extensions, and a wheel takes what build/ holds)."""
+    for package_dir in [HERE / "src" / "alluse", *HERE.glob("build/lib*/alluse")]:
+        remove_compiled(package_dir)
+    if reason:
+        print(f"alluse: {reason}; installing the order path uncompiled", file=sys.stderr)
+    return []
+
+
 def ext_modules() -> list:
     if PURE:
-        remove_compiled(HERE / "src" / "alluse")
-        return []
+        return uncompiled("")
     from mypyc.build import mypycify
 
     os.chdir(HERE)  # mypycify takes paths relative to the project
@@ -64,7 +74,10 @@ def ext_modules() -> list:
     # the modules they import are analysed but not compiled (nor checked), whatever the build
     # environment has installed of the libraries they use
     options = ["--follow-imports=silent", "--ignore-missing-imports"]
-    return mypycify(options + sources, opt_level="3")
+    try:
+        return mypycify(options + sources, opt_level="3")
+    except (Exception, SystemExit) as exc:  # mypy reports a type error by exiting
+        return uncompiled(f"mypyc refused the order path ({exc!r})")
 
 
 setup(ext_modules=ext_modules(), cmdclass={"build_ext": OptionalBuildExt})

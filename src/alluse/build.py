@@ -9,6 +9,7 @@ reads it before the package is installed.
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import importlib.util
 import json
@@ -40,7 +41,6 @@ COMPILED: tuple[str, ...] = (
     "brokers.paper",
     "brokers.paper_link",
     "brokers.paper_store",
-    "brokers.commissions",
     "risk.gate",
     "risk.checks",
     "risk.exposure",
@@ -74,10 +74,32 @@ def digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def build_inputs() -> list[str]:
+    """The compiled modules and the package's modules they import. Compiled code takes in the field
+    types of the classes it uses (an Order's quantity is read as an int), so a change to any of them
+    needs a rebuild as much as a change to a compiled module."""
+    modules = set(COMPILED)
+    for module in COMPILED:
+        for node in ast.walk(ast.parse(source_path(module).read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("alluse."):
+                base = node.module.removeprefix("alluse.")
+                candidates = [base] + [f"{base}.{alias.name}" for alias in node.names]
+                modules.update(c for c in candidates if module_source(c) is not None)
+    return sorted(modules)
+
+
+def module_source(module: str) -> Path | None:
+    path = source_path(module)
+    if path.is_file():
+        return path
+    package = PACKAGE_DIR.joinpath(*module.split("."), "__init__.py")
+    return package if package.is_file() else None
+
+
 def record_sources(target_dir: Path) -> None:
     """Called by setup.py after a successful compile, for each package directory it built into: the
-    digests of the sources it compiled (this checkout's)."""
-    record = {m: digest(source_path(m)) for m in COMPILED}
+    digests of the sources it compiled from (this checkout's), and of the modules they import."""
+    record = {m: digest(module_source(m)) for m in build_inputs()}  # type: ignore[arg-type]
     (target_dir / RECORD).write_text(json.dumps(record, indent=1, sort_keys=True) + "\n")
 
 
@@ -89,8 +111,9 @@ def compiled_modules() -> list[str]:
 
 
 def stale_modules() -> list[str]:
-    """Compiled modules whose source is not the one they were compiled from, or with no record of it
-    (one left from an earlier build that compiled more)."""
+    """Modules whose source is not the one the compiled build was made from: a compiled module, or a
+    module it imports (`build_inputs`); also a compiled module with no record (left from an earlier
+    build that compiled more)."""
     compiled = [module_of(p) for p in extension_files()]
     if not compiled:
         return []
@@ -98,7 +121,13 @@ def stale_modules() -> list[str]:
         record = json.loads((PACKAGE_DIR / RECORD).read_text())
     except (OSError, ValueError):
         return compiled
-    return [m for m in compiled if record.get(m) != digest(source_path(m))]
+    unrecorded = [m for m in compiled if m not in record]
+    changed = []
+    for module, recorded in record.items():
+        path = module_source(module)
+        if path is None or digest(path) != recorded:
+            changed.append(module)
+    return sorted(set(unrecorded + changed))
 
 
 class _SourcesFirst:
@@ -129,8 +158,8 @@ def check_sources() -> None:
     stale = stale_modules()
     if stale:
         raise ImportError(
-            f"alluse: compiled modules older than their source: {', '.join(stale)}. Rebuild them "
-            "(`make`, or `pip install -e .`), or set ALLUSE_PURE=1 and reinstall to run uncompiled"
+            f"alluse: the compiled build is older than the source of: {', '.join(stale)}. Rebuild it "
+            "(`make`, or `pip install -e .`), or run the sources with ALLUSE_PURE=1"
         )
 
 

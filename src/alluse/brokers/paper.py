@@ -40,7 +40,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Protocol
+from typing import ClassVar, Protocol
 
 from alluse.brokers.base import (
     DUPLICATE_ORDER_REASON,
@@ -50,15 +50,15 @@ from alluse.brokers.base import (
     SettlementHandler,
     VenueOrder,
 )
-from alluse.brokers.commissions import IBKR_FIXED, CommissionSchedule, commission_increment
+from alluse.brokers.commissions import commission_increment
 from alluse.brokers.faults import (
     PACING_REASON,
     VENUE_REJECT_REASON,
-    FaultConfig,
     FaultInjector,
     FaultKind,
     InjectedFault,
 )
+from alluse.brokers.paper_config import PaperVenueConfig
 from alluse.brokers.paper_link import ClientLink, Event
 from alluse.brokers.paper_store import (
     RECEIPT_ACCEPTED,
@@ -99,7 +99,6 @@ from alluse.model import (
     to_money,
 )
 from alluse.monitoring.metrics import Metric, counter, gauge
-from alluse.sqlite_files import SYNCHRONOUS_MODES
 
 log = logging.getLogger("alluse.brokers.paper")
 
@@ -125,37 +124,6 @@ _ZERO = Decimal(0)
 
 class QuoteSource(Protocol):
     def get(self, instrument_id: str) -> Quote | None: ...
-
-
-@dataclass(slots=True)
-class PaperVenueConfig:
-    ack_latency_ns: int = 0
-    fill_latency_ns: int = 0
-    session_close_utc_hour: int = 20
-    commissions: CommissionSchedule = IBKR_FIXED
-    # Venue order and fill ids start with this. Their sequence numbers continue across restarts
-    # from the venue store; a prefix per session (the system uses the journal's session number)
-    # also keeps them apart when the store is in memory.
-    id_prefix: str = "P1"
-    faults: FaultConfig = field(default_factory=FaultConfig)
-    store_synchronous: str = "NORMAL"  # the venue store's SQLite synchronous mode (OFF, NORMAL, FULL)
-
-    def __post_init__(self) -> None:
-        for name in ("ack_latency_ns", "fill_latency_ns"):
-            value = getattr(self, name)
-            if type(value) is not int or value < 0:
-                raise InvalidInput(name, value, "must be a non-negative integer (ns)")
-        hour = self.session_close_utc_hour
-        if type(hour) is not int or not 0 <= hour <= 23:
-            raise InvalidInput("session_close_utc_hour", hour, "must be an integer hour 0-23")
-        if not isinstance(self.id_prefix, str) or not self.id_prefix:
-            raise InvalidInput("id_prefix", self.id_prefix, "must be a non-empty string")
-        if not isinstance(self.commissions, CommissionSchedule):
-            raise InvalidInput("commissions", self.commissions, "must be a CommissionSchedule")
-        if not isinstance(self.faults, FaultConfig):
-            raise InvalidInput("faults", self.faults, "must be a FaultConfig")
-        if self.store_synchronous not in SYNCHRONOUS_MODES:
-            raise InvalidInput("store_synchronous", self.store_synchronous, "must be OFF, NORMAL or FULL")
 
 
 @dataclass(slots=True)
@@ -188,7 +156,7 @@ def _side_price(price: float, size: int) -> Decimal | None:
 
 
 class PaperVenue:
-    name = "paper"
+    name: ClassVar[str] = "paper"
 
     def __init__(
         self,
@@ -262,9 +230,11 @@ class PaperVenue:
         self._receive(order, key, now)
         self._commit()
 
-    def cancel(self, client_order_id: str) -> None:
+    def cancel(self, client_order_id: Unchecked) -> None:
         self._link.require_handler()
         self._link.require_connection()
+        if type(client_order_id) is not str:
+            raise InvalidInput("client_order_id", client_order_id, "must be a string")
         now = self._clock.now_ns()
         entry = self._working.get(client_order_id)
         if entry is None:
@@ -729,7 +699,7 @@ class PaperVenue:
             log.warning("no usable quote for %s at expiry of %s: settling as worthless", option.underlying, option.id)
             in_the_money = False
         else:
-            underlying = Decimal(repr(mid))
+            underlying = Decimal(repr(float(mid)))
             in_the_money = underlying < option.strike if option.right is Right.PUT else underlying > option.strike
         reason = EXPIRED_WORTHLESS
         if in_the_money:

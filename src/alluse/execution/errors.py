@@ -7,7 +7,9 @@
   may not be at the venue; ask the venue (status query), never resend blindly.
 
 Brokers classify their own rejects (they know their error codes) and put the class on the
-REJECTED event; the order manager classifies exceptions from broker calls.
+REJECTED event; the order manager classifies exceptions from broker calls. An exception that is not
+a BrokerError (a bug, or a value the broker code could not handle) is UNKNOWN: it may have been
+raised after the venue took the order, so only the venue can say.
 """
 
 from __future__ import annotations
@@ -44,6 +46,4 @@ class BrokerTimeout(BrokerError):
 def classify_exception(exc: BaseException) -> ErrorClass:
     if isinstance(exc, BrokerError):
         return exc.error_class
-    if isinstance(exc, (TimeoutError, ConnectionError)):
-        return ErrorClass.UNKNOWN
-    return ErrorClass.PERMANENT
+    return ErrorClass.UNKNOWN

@@ -41,9 +41,10 @@ from alluse.execution.events import EventKind, OrderEvent, SettlementEvent
 from alluse.execution.journal import Journal
 from alluse.execution.retry import RetryPolicy
 from alluse.instruments import InstrumentRegistry
-from alluse.model import Fill, InvalidInput, Order, OrderStatus, check_order_fields
+from alluse.model import Fill, InvalidInput, Order, OrderStatus, Side, Unchecked, check_order_fields
 from alluse.monitoring.metrics import LatencyHistogram, Metric, counter, gauge, histogram
 from alluse.portfolio import ExecutionQuality, Ledger
+from alluse.portfolio.ledger import check_deposit
 from alluse.risk.gate import PreTradeCheck
 
 log = logging.getLogger("alluse.oms")
@@ -58,17 +59,35 @@ _TRIGGER_OF = {
 }
 
 
-def fill_problem(fill: Fill, order: Order | None = None) -> str:
-    """Why a fill from the broker cannot be booked ("" if it can): it must match its order and be sane money."""
+LIQUIDITY = ("T", "M", "X")  # taker, maker, expiry/assignment (model.Fill)
+
+
+def fill_problem(fill: Unchecked, order: Order | None = None) -> str:
+    """Why a fill from the broker cannot be booked ("" if it can): it must match its order, be sane money
+    and have every field the journal stores of the type it stores. Read unchecked (model.Unchecked): it
+    comes from broker code, and this is where a bad field is named."""
     if type(fill.quantity) is not int or fill.quantity <= 0:
         return f"quantity={fill.quantity!r}: not a positive whole number"
     for name, value in (("price", fill.price), ("commission", fill.commission)):
         if not isinstance(value, Decimal) or not value.is_finite() or value < 0:
             return f"{name}={value!r}: not a finite, non-negative Decimal"
+    for name in ("fill_id", "client_order_id", "account", "instrument_id"):
+        value = getattr(fill, name)
+        if type(value) is not str or not value:
+            return f"{name}={value!r}: not a non-empty string"
+    if fill.liquidity not in LIQUIDITY:
+        return f"liquidity={fill.liquidity!r}: not one of {', '.join(LIQUIDITY)}"
+    if type(fill.ts_event) is not int or fill.ts_event < 0:
+        return f"ts_event={fill.ts_event!r}: not a non-negative whole number of ns"
+    if not isinstance(fill.side, Side):
+        return f"side={fill.side!r}: not BUY or SELL"
     if order is not None and (
-        fill.account != order.account or fill.instrument_id != order.instrument_id or fill.side is not order.side
+        fill.client_order_id != order.client_order_id
+        or fill.account != order.account
+        or fill.instrument_id != order.instrument_id
+        or fill.side is not order.side
     ):
-        for name in ("account", "instrument_id", "side"):
+        for name in ("client_order_id", "account", "instrument_id", "side"):
             if getattr(fill, name) != getattr(order, name):
                 return f"{name}={getattr(fill, name)!r} does not match the order's {getattr(order, name)!r}"
     return ""
@@ -80,7 +99,7 @@ class DuplicateOrderId(InvalidInput):
 
 
 class UnknownOrder(InvalidInput):
-    def __init__(self, client_order_id: str) -> None:
+    def __init__(self, client_order_id: Unchecked) -> None:  # whatever was asked for
         super().__init__("client_order_id", client_order_id, "no such order")
 
 
@@ -195,8 +214,10 @@ class OrderManager:
 
     # ------------------------------------------------------------------ start-up
 
-    def recover(self, initial_cash: dict[str, Decimal]) -> RecoveryReport:
+    def recover(self, initial_cash: dict[str, Unchecked]) -> RecoveryReport:
         """The only start path: rebuild orders, positions and cash from the journal, then reconcile."""
+        for account, cash in initial_cash.items():  # all before any is written: a refused deposit in the
+            check_deposit(cash, f"initial_cash[{account}]")  # journal would be replayed at every start
         state = self.journal.load()
         now = self.clock.now_ns()
         for account, cash in initial_cash.items():
@@ -280,9 +301,9 @@ class OrderManager:
         self._send(order)
         return order
 
-    def cancel(self, client_order_id: str) -> bool:
+    def cancel(self, client_order_id: Unchecked) -> bool:
         """Ask the venue to cancel. False when the order is already final (nothing to cancel)."""
-        order = self.orders.get(client_order_id)
+        order = self.orders.get(client_order_id) if type(client_order_id) is str else None
         if order is None:
             raise UnknownOrder(client_order_id)
         if order.status.is_terminal or order.status is OrderStatus.PENDING_CANCEL:
@@ -295,7 +316,7 @@ class OrderManager:
             self._send_cancel(order)
         return True
 
-    def cancel_all(self, account: str | None = None) -> int:
+    def cancel_all(self, account: Unchecked = None) -> int:
         return sum(self.cancel(o.client_order_id) for o in self.open_orders(account))
 
     # ------------------------------------------------------------------ sending, retrying, asking
@@ -554,14 +575,14 @@ class OrderManager:
             return
         fill = event.fill
         if fill is not None:
+            problem = fill_problem(fill, order)  # first: the checks below read the fill's fields typed
+            if problem:
+                self.counters.events_refused += 1
+                log.error("refused fill %r for %s: %s", getattr(fill, "fill_id", None), coid, problem)
+                return
             if self.ledger.has_fill(fill.fill_id):
                 self.counters.duplicate_fills += 1
                 log.info("duplicate fill %s for %s ignored", fill.fill_id, coid)
-                return
-            problem = fill_problem(fill, order)
-            if problem:
-                self.counters.events_refused += 1
-                log.error("refused fill %s for %s: %s", fill.fill_id, coid, problem)
                 return
         self._heard(coid)
         trigger = _TRIGGER_OF[event.kind]
@@ -621,13 +642,13 @@ class OrderManager:
     def on_settlement(self, event: SettlementEvent) -> None:
         # one per fill id, even if the broker repeats one inside the event: a duplicate row would make
         # the group commit that carries it fail, and every journal write after it with it
-        unique = {f.fill_id: f for f in event.fills if not self.ledger.has_fill(f.fill_id)}
-        fresh = tuple(unique.values())
-        problems = [p for f in fresh if (p := fill_problem(f))]
+        problems = [p for f in event.fills if (p := fill_problem(f))]  # first, as for an order's fill
         if problems:
             self.counters.events_refused += 1
             log.error("refused settlement on %s (%s): %s", event.account, event.reason, "; ".join(problems))
             return
+        unique = {f.fill_id: f for f in event.fills if not self.ledger.has_fill(f.fill_id)}
+        fresh = tuple(unique.values())
         if not fresh:
             return
         try:
@@ -700,10 +721,10 @@ class OrderManager:
 
     # ------------------------------------------------------------------ queries
 
-    def get(self, client_order_id: str) -> Order | None:
-        return self.orders.get(client_order_id)
+    def get(self, client_order_id: Unchecked) -> Order | None:
+        return self.orders.get(client_order_id) if type(client_order_id) is str else None
 
-    def open_orders(self, account: str | None = None) -> list[Order]:
+    def open_orders(self, account: Unchecked = None) -> list[Order]:
         return [o for o in self._open.values() if account is None or o.account == account]
 
     def in_flight(self) -> int:

@@ -6,10 +6,12 @@ together and get refused again.
 
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import dataclass
 
 from alluse.clock import NS
+from alluse.model import InvalidInput
 
 MS = NS // 1000
 
@@ -24,6 +26,14 @@ class RetryPolicy:
     ack_timeout_ns: int = 2_000 * MS  # no word from the venue this long after a send: ask it
 
     def __post_init__(self) -> None:
+        for name in ("max_attempts", "initial_backoff_ns", "max_backoff_ns", "ack_timeout_ns"):
+            value = getattr(self, name)
+            if type(value) is not int:  # the clock takes whole ns (compiled, a float raises mid-send)
+                raise InvalidInput(name, value, "must be a whole number (int)")
+        for name in ("multiplier", "jitter"):
+            value = getattr(self, name)
+            if type(value) not in (int, float) or not math.isfinite(value):
+                raise InvalidInput(name, value, "must be a finite number")
         if self.max_attempts < 1:
             raise ValueError(f"max_attempts={self.max_attempts}: at least 1")
         if not 0 <= self.jitter < 1:

@@ -138,14 +138,23 @@ class DataEngine:
         try:
             for q in quotes:
                 try:
-                    ok = 0.0 < q.bid <= q.ask < _INF and 0 <= q.bid_size < _INF and 0 <= q.ask_size < _INF
+                    ok = (
+                        0.0 < q.bid <= q.ask < _INF
+                        and type(q.bid_size) is int
+                        and type(q.ask_size) is int
+                        and q.bid_size >= 0
+                        and q.ask_size >= 0
+                    )
                     if ok:
                         iid = q.instrument_id
                         ts = q.ts_event
                         last = last_get(iid)
                         ok = (
-                            (iid in registry and 0 <= ts < TS_LIMIT) if last is None else last <= ts < TS_LIMIT
-                        ) and 0 <= q.ts_recv < TS_LIMIT
+                            type(ts) is int
+                            and ((iid in registry and 0 <= ts < TS_LIMIT) if last is None else last <= ts < TS_LIMIT)
+                            and type(q.ts_recv) is int
+                            and 0 <= q.ts_recv < TS_LIMIT
+                        )
                 except TypeError:  # a field that is not a number: classified as malformed below
                     ok = False
                 if not ok:
@@ -196,6 +205,11 @@ class DataEngine:
         for name, value in fields[:4]:
             if not math.isfinite(value):
                 return RejectReason.NAN_OR_INF, name, value
+        # sizes and times are whole numbers, as Python ints: the order path (compiled, alluse.build)
+        # takes them as such, and a float or numpy size would fail there instead of here
+        for name, value in fields[2:]:
+            if type(value) is not int:
+                return RejectReason.MALFORMED, name, value
         ts = quote.ts_event
         for name, value in fields[4:]:
             if not 0 <= value < TS_LIMIT:

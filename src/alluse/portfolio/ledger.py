@@ -31,6 +31,12 @@ class AccountTotals:
     fills: int
 
 
+def check_deposit(amount: Unchecked, field_name: str = "amount") -> Decimal:
+    if not isinstance(amount, Decimal) or not amount.is_finite() or amount < 0:
+        raise InvalidInput(field_name, amount, "a deposit must be a non-negative Decimal")
+    return amount
+
+
 @mypyc_attr(allow_interpreted_subclasses=True)  # tests subclass it to refuse scans of the positions
 class Ledger:
     def __init__(self, multiplier_of: Callable[[str], int]) -> None:
@@ -44,10 +50,9 @@ class Ledger:
         self._lots: dict[tuple[str, str], deque[list]] = {}  # open lots per position: [signed qty, price]
 
     def deposit(self, account: str, amount: Unchecked) -> None:
-        if not isinstance(amount, Decimal) or not amount.is_finite() or amount < 0:
-            raise InvalidInput("amount", amount, "a deposit must be a non-negative Decimal")
-        self.deposits[account] = self.deposits.get(account, ZERO) + amount
-        self.cash[account] = self.cash.get(account, ZERO) + amount
+        value = check_deposit(amount)
+        self.deposits[account] = self.deposits.get(account, ZERO) + value
+        self.cash[account] = self.cash.get(account, ZERO) + value
 
     def apply_fill(self, fill: Fill) -> bool:
         """Book one fill; a fill id already booked is ignored (returns False) so replays are idempotent.
@@ -113,7 +118,7 @@ class Ledger:
             return ZERO
         lots = self._lots.get((pos.account, pos.instrument_id), ())
         cost = sum((q * p for q, p in lots), ZERO)
-        return (Decimal(repr(mark)) * pos.quantity - cost) * pos.multiplier
+        return (Decimal(repr(float(mark))) * pos.quantity - cost) * pos.multiplier
 
     def equity(self, account: str, mark_of: Callable[[str], float | None]) -> Decimal:
         """Cash plus positions marked to `mark_of` (at their cost where there is no mark)."""
@@ -123,7 +128,7 @@ class Ledger:
             if mark is None:
                 held = sum((q * p for q, p in self._lots.get((account, pos.instrument_id), ())), ZERO)
             else:
-                held = Decimal(repr(mark)) * pos.quantity
+                held = Decimal(repr(float(mark))) * pos.quantity
             value += held * pos.multiplier
         return value
 

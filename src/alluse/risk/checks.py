@@ -13,16 +13,13 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, cast
 
 from alluse.model import Instrument, Option, Order, OrderType, Right, Side, expiry_ns, put_collateral
 from alluse.risk.denial import Denial, DenyReason
 from alluse.risk.exposure import AccountExposure, InstrumentExposure, worst_contracts
 from alluse.risk.limits import DAY_NS, RiskLimits
 from alluse.risk.states import TradingState
-
-if TYPE_CHECKING:
-    pass
 
 log = logging.getLogger("alluse.risk")
 ZERO = Decimal(0)
@@ -32,7 +29,9 @@ ZERO = Decimal(0)
 class OrderView:
     """One order and what the checks look up about it, fetched once."""
 
-    gate: Any  # mypyc probe: was RiskGate (import-cycle type object is NULL at import)
+    # the RiskGate asking. Typed Any: gate.py imports this module, and compiled (alluse.build), a
+    # field typed with a class of a module still being imported crashes the import
+    gate: Any
     order: Order
     instrument: Instrument
     limits: RiskLimits

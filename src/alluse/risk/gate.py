@@ -120,7 +120,7 @@ class RiskGate:
         mid = ctx.mid_of(order.instrument_id)
         price = order.limit_price
         if price is None and mid is not None:
-            price = Decimal(repr(mid))
+            price = Decimal(repr(float(mid)))  # float(): a numpy float64 shows as "np.float64(...)"
         view = OrderView(
             self,
             order,
@@ -160,7 +160,7 @@ class RiskGate:
         price = order.limit_price
         if price is None:
             mid = self.ctx.mid_of(order.instrument_id)
-            price = Decimal(repr(mid)) if mid is not None else ZERO
+            price = Decimal(repr(float(mid))) if mid is not None else ZERO
         return price * self.ctx.registry.require(order.instrument_id).multiplier
 
     # ------------------------------------------------------------------ monitoring

@@ -55,8 +55,19 @@ def test_an_edited_source_makes_import_refuse_naming_the_module(package):
     build.record_sources(package)
     (package / "execution" / "oms.py").write_text("# oms, edited after the build\n")
     assert build.stale_modules() == ["execution.oms"]
-    with pytest.raises(ImportError, match=r"older than their source: execution\.oms\. Rebuild"):
+    with pytest.raises(ImportError, match=r"older than the source of: execution\.oms\. Rebuild"):
         build.check_sources()
+
+
+def test_an_edited_module_the_compiled_code_imports_makes_import_refuse(package, monkeypatch):
+    """Compiled code takes in the field types of the classes it uses: a change there needs a rebuild too."""
+    monkeypatch.setattr(build, "COMPILED", ("execution.oms",))
+    (package / "execution" / "oms.py").write_text("from alluse.model import Order\n")
+    compile_fake(package, "execution.oms")
+    build.record_sources(package)
+    assert build.build_inputs() == ["execution.oms", "model"] and build.stale_modules() == []
+    (package / "model.py").write_text("# Order's fields changed\n")
+    assert build.stale_modules() == ["model"]
 
 
 def test_a_compiled_module_without_a_record_is_stale(package):

@@ -345,3 +345,37 @@ def test_a_refused_cancel_of_an_unacknowledged_order_asks_the_venue_and_never_re
     assert o.status is S.CANCELED and oms.counters.status_queries == 1
     clock.advance(10 * NS)
     assert venue.received == [o.client_order_id]  # the first send only: a cancelled intent is never resent
+
+
+class RaisesAfterSending:
+    """The venue, but its submit raises something no broker error class covers after the venue took
+    the order: a bug in broker code after the send."""
+
+    def __init__(self, venue):
+        self._venue = venue
+
+    def __getattr__(self, name):
+        return getattr(self._venue, name)
+
+    def submit(self, order):
+        self._venue.submit(order)
+        raise RuntimeError("broken after the send")
+
+
+def test_an_unexpected_exception_from_the_send_is_an_unknown_outcome_resolved_by_asking(tmp_path):
+    from alluse.bench.core import ACCOUNT, build_core
+    from alluse.brokers import PaperVenueConfig
+
+    core = build_core(tmp_path, venue_config=PaperVenueConfig(ack_latency_ns=1_000_000))
+    try:
+        core.oms.broker = RaisesAfterSending(core.venue)
+        order = core.order(0, qty=100)
+        core.oms.submit(order)
+        assert order.status is not OrderStatus.REJECTED  # not given up: the venue may have it
+        core.settle()
+        assert order.status is OrderStatus.FILLED, order.reason
+        assert core.venue.account_snapshot(ACCOUNT).positions[order.instrument_id] == 100
+        assert core.ledger.position(ACCOUNT, order.instrument_id) == 100  # both sides agree
+        assert len(core.venue.executions(order.client_order_id)) == 1  # sent once, filled once
+    finally:
+        core.close()

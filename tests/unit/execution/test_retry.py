@@ -3,6 +3,7 @@ import random
 import pytest
 
 from alluse.execution.retry import MS, RetryPolicy
+from alluse.model import InvalidInput
 
 
 def test_backoff_grows_exponentially_with_bounded_jitter_and_cap():
@@ -18,3 +19,14 @@ def test_backoff_grows_exponentially_with_bounded_jitter_and_cap():
 def test_bad_policies_are_refused(kw):
     with pytest.raises(ValueError):
         RetryPolicy(**kw)
+
+
+@pytest.mark.parametrize(
+    "kw", [{"ack_timeout_ns": 2e9}, {"max_attempts": True}, {"initial_backoff_ns": None}, {"jitter": "0.1"}]
+)
+def test_badly_typed_policies_are_refused_naming_the_field(kw):
+    """A float ack timeout would reach the clock after the order was sent (compiled, a TypeError there)."""
+    ((name, value),) = kw.items()
+    with pytest.raises(InvalidInput) as err:
+        RetryPolicy(**kw)
+    assert (err.value.field, err.value.value) == (name, value)

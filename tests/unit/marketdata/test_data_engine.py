@@ -3,6 +3,7 @@ import math
 from datetime import date
 from decimal import Decimal
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -76,6 +77,10 @@ def test_good_quote_is_cached_and_fanned_out_instrument_first_then_all() -> None
         (bad(instrument_id=None), RejectReason.UNKNOWN_INSTRUMENT),
         (bad(bid="10.0"), RejectReason.MALFORMED),
         (bad(ask_size=None), RejectReason.MALFORMED),
+        (bad(ask_size=100.0), RejectReason.MALFORMED),
+        (bad(bid_size=np.int64(100)), RejectReason.MALFORMED),
+        (bad(ts_event=100.0), RejectReason.MALFORMED),
+        (bad(ts_recv=np.int64(100)), RejectReason.MALFORMED),
         (bad(ts_event="100"), RejectReason.MALFORMED),
         (bad(ts_event=-1), RejectReason.MALFORMED),
         (bad(ts_event=math.nan), RejectReason.MALFORMED),
@@ -219,7 +224,9 @@ prices = st.one_of(
     st.floats(min_value=0.01, max_value=500.0),
     st.sampled_from([0.0, -1.0, math.nan, math.inf, -math.inf]),
 )
-sizes = st.one_of(st.integers(min_value=0, max_value=1000), st.sampled_from([-1, math.nan, math.inf]))
+sizes = st.one_of(
+    st.integers(min_value=0, max_value=1000), st.sampled_from([-1, math.nan, math.inf, 100.0, np.int64(100), True])
+)
 quotes_st = st.builds(
     lambda iid, bid, ask, bs, asz, ts: Quote(iid, bid, ask, bs, asz, ts, ts),
     st.sampled_from(IDS),
@@ -242,6 +249,8 @@ def oracle(quotes: list[Quote]) -> list[Quote]:
             and all(math.isfinite(x) for x in numbers)
             and q.bid > 0
             and q.ask > 0
+            and type(q.bid_size) is int  # whole numbers, as Python ints (not float, numpy or bool)
+            and type(q.ask_size) is int
             and q.bid_size >= 0
             and q.ask_size >= 0
             and q.bid <= q.ask
