@@ -73,17 +73,6 @@ def env(tmp_path):
     return build_env(tmp_path)
 
 
-class FillingJournal(Journal):  # a subclass: a compiled journal's methods cannot be patched
-    """A journal whose disk is full once the test sets `full`."""
-
-    full = False
-
-    def record_order(self, *args, **kwargs):
-        if self.full:
-            raise OSError("disk full")
-        return super().record_order(*args, **kwargs)
-
-
 def build_env(tmp_path, *, intent_log=True, journal_class=Journal):
     clock = TestClock(datetime_to_ns(datetime(2026, 12, 1, 14, 30, tzinfo=UTC)))  # PUT has 17 days to go
     registry = InstrumentRegistry([Equity("AAPL"), PUT])
@@ -218,11 +207,11 @@ def test_invalid_and_unknown_events_are_refused_and_counted(env):
     assert (c.events_refused, c.redundant_events, c.unknown_order_events, c.duplicate_fills) == (1, 2, 1, 1)
 
 
-def test_a_journal_failure_leaves_the_order_unsent_and_unchanged(tmp_path):
-    oms, broker, *_ = build_env(tmp_path, journal_class=FillingJournal)
+def test_a_journal_failure_leaves_the_order_unsent_and_unchanged(tmp_path, filling_journal):
+    oms, broker, *_ = build_env(tmp_path, journal_class=filling_journal)
     o = order(oms)
     oms.journal.full = True
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(OSError, match="disk is full"):
         oms.submit(o)
     assert o.status is OrderStatus.INITIALIZED and broker.submitted == [] and o.client_order_id not in oms.orders
 

@@ -106,17 +106,6 @@ def _replace(v, **kw):
 POLICY = RetryPolicy(max_attempts=3, initial_backoff_ns=100 * MS, max_backoff_ns=400 * MS, ack_timeout_ns=1 * NS)
 
 
-class FillingJournal(Journal):  # a subclass: a compiled journal's methods cannot be patched
-    """A journal whose disk is full while the test sets `full`."""
-
-    full = False
-
-    def record_order(self, *args, **kwargs):
-        if self.full:
-            raise OSError("database or disk is full")
-        return super().record_order(*args, **kwargs)
-
-
 @pytest.fixture
 def env(tmp_path):
     return build_env(tmp_path)
@@ -279,8 +268,8 @@ def test_duplicate_and_late_acks_are_redundant_not_errors(env):
     assert o.status is S.FILLED and oms.counters.redundant_events == 2 and oms.counters.events_refused == 0
 
 
-def test_a_journal_failure_on_an_event_stops_new_orders(tmp_path):
-    oms, venue, clock, journal = build_env(tmp_path, FillingJournal)
+def test_a_journal_failure_on_an_event_stops_new_orders(tmp_path, filling_journal):
+    oms, venue, clock, journal = build_env(tmp_path, filling_journal)
     o = new(oms)
     oms.submit(o)
     journal.full = True
