@@ -41,6 +41,7 @@ class OptionalBuildExt(build_ext):
         for package_dir in targets:  # a module no longer compiled must not stay behind to shadow its source
             if package_dir.exists():
                 remove_compiled(package_dir)
+        record = build["source_digests"]()  # now: a source edited during the compile must not pass as compiled
         try:
             super().run()
         except Exception as exc:  # no compiler or no headers: distutils raises several error types
@@ -51,7 +52,7 @@ class OptionalBuildExt(build_ext):
             return
         for package_dir in targets:
             package_dir.mkdir(parents=True, exist_ok=True)
-            build["record_sources"](package_dir)
+            build["write_record"](package_dir, record)
 
 
 def uncompiled(reason: str) -> list:
@@ -67,8 +68,10 @@ def uncompiled(reason: str) -> list:
 def ext_modules() -> list:
     if PURE:
         return uncompiled("")
-    from mypyc.build import mypycify
-
+    try:
+        from mypyc.build import mypycify
+    except ImportError:  # a build without isolation, in an environment without mypy
+        return uncompiled("mypyc is not installed")
     os.chdir(HERE)  # mypycify takes paths relative to the project
     sources = [f"src/alluse/{m.replace('.', '/')}.py" for m in build["COMPILED"]]
     # the modules they import are analysed but not compiled (nor checked), whatever the build

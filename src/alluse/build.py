@@ -96,11 +96,18 @@ def module_source(module: str) -> Path | None:
     return package if package.is_file() else None
 
 
-def record_sources(target_dir: Path) -> None:
-    """Called by setup.py after a successful compile, for each package directory it built into: the
-    digests of the sources it compiled from (this checkout's), and of the modules they import."""
-    record = {m: digest(module_source(m)) for m in build_inputs()}  # type: ignore[arg-type]
+def source_digests() -> dict[str, str]:
+    """The digests of the sources a compile is made from (this checkout's), and of the modules they
+    import. setup.py takes them before it compiles and writes them after (`write_record`)."""
+    return {m: digest(module_source(m)) for m in build_inputs()}  # type: ignore[arg-type]
+
+
+def write_record(target_dir: Path, record: dict[str, str]) -> None:
     (target_dir / RECORD).write_text(json.dumps(record, indent=1, sort_keys=True) + "\n")
+
+
+def record_sources(target_dir: Path) -> None:
+    write_record(target_dir, source_digests())
 
 
 def compiled_modules() -> list[str]:

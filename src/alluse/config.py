@@ -233,7 +233,7 @@ class ExecutionConfig(_Section):
     max_attempts: Annotated[int, Field(ge=1, le=20)] = 5
     initial_backoff_ms: NonNegFloat = 50.0
     max_backoff_ms: PositiveFloat = 5000.0
-    backoff_multiplier: Annotated[float, Field(ge=1)] = 2.0
+    backoff_multiplier: Annotated[float, Field(ge=1, le=100)] = 2.0
     jitter: Annotated[float, Field(ge=0, lt=1)] = 0.2
     ack_timeout_ms: PositiveFloat = 2000.0
 

@@ -12,7 +12,7 @@ from alluse.model import InvalidInput
 from alluse.sqlite_files import SYNCHRONOUS_MODES
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, frozen=True)  # checked once: a later change would reach the venue unchecked
 class PaperVenueConfig:
     ack_latency_ns: int = 0
     fill_latency_ns: int = 0

@@ -144,6 +144,7 @@ class OmsCounters:
     gave_up: int = 0
     ack_timeouts: int = 0
     status_queries: int = 0
+    failed_queries: int = 0
     disconnects: int = 0
     reconnects: int = 0
     reconciliations: int = 0
@@ -158,6 +159,8 @@ class _InFlight:
     attempts: int = 0
     timer: TimerHandle | None = None
     parked: bool = False  # waiting for the connection to come back
+    failed_queries: int = 0  # status queries that raised while connected (asked again after a backoff)
+    last_error: str = ""  # what the last failed send raised: the reason says it if the order is given up
 
 
 @mypyc_attr(allow_interpreted_subclasses=True)  # tests subclass it to break it on purpose (ER-1 must notice)
@@ -214,10 +217,12 @@ class OrderManager:
 
     # ------------------------------------------------------------------ start-up
 
-    def recover(self, initial_cash: dict[str, Unchecked]) -> RecoveryReport:
+    def recover(self, initial_cash: dict[Unchecked, Unchecked]) -> RecoveryReport:
         """The only start path: rebuild orders, positions and cash from the journal, then reconcile."""
         for account, cash in initial_cash.items():  # all before any is written: a refused deposit in the
-            check_deposit(cash, f"initial_cash[{account}]")  # journal would be replayed at every start
+            if type(account) is not str or not account:  # journal would be replayed at every start
+                raise InvalidInput("initial_cash", account, "accounts are non-empty strings")
+            check_deposit(cash, f"initial_cash[{account}]")
         state = self.journal.load()
         now = self.clock.now_ns()
         for account, cash in initial_cash.items():
@@ -254,7 +259,7 @@ class OrderManager:
         Each field is checked here, so the code after this may read them typed."""
         raw: Any = order
         coid = raw.client_order_id
-        if not isinstance(coid, str) or not coid:
+        if type(coid) is not str or not coid:  # a str subclass (numpy's) would fail the journal's row check
             raise InvalidInput("client_order_id", coid, "must be a non-empty string")
         if coid in self.orders:
             raise DuplicateOrderId(coid)
@@ -340,6 +345,7 @@ class OrderManager:
             if error is ErrorClass.TRANSIENT:
                 self._retry_later(order, f"send failed: {exc}")
             elif error is ErrorClass.UNKNOWN:
+                flight.last_error = f"{type(exc).__name__}: {exc}"
                 self._query(order)
             else:
                 self._give_up(order, f"send failed: {exc}")
@@ -416,22 +422,44 @@ class OrderManager:
         try:
             venue_order = self.broker.order_status(coid)
         except Exception as exc:
-            log.warning("status query for %s failed (%s); waiting for reconnect", coid, exc)
-            self._inflight.setdefault(coid, _InFlight()).parked = True
+            flight = self._inflight.setdefault(coid, _InFlight())
+            self._disarm(flight)
+            if not self.broker.connected or classify_exception(exc) is ErrorClass.TRANSIENT:
+                log.warning("status query for %s failed (%s); waiting for reconnect", coid, exc)
+                flight.parked = True  # the reconnect's reconciliation asks again
+                return
+            # connected, and the query itself failed: the venue may hold the order, so nothing is given up
+            # or resent; ask again, backing off, until it answers (a counter and the log show it)
+            self.counters.failed_queries += 1
+            flight.failed_queries += 1
+            delay = self.retry.backoff_ns(min(flight.failed_queries, self.retry.max_attempts), self._rng)
+            log.error("status query for %s failed (%s); asking again in %.1f ms", coid, exc, delay / 1e6)
+            flight.timer = self.clock.call_later(delay, self._requery, coid)
             return
         self.counters.status_queries += 1
+        waiting = self._inflight.get(coid)
+        if waiting is not None:
+            waiting.failed_queries = 0
         if venue_order is None:
-            self._not_at_venue(order, "no answer, and the venue does not know the order")
+            reason = "no answer, and the venue does not know the order"
+            if waiting is not None and waiting.last_error:
+                reason += f" (the send raised {waiting.last_error})"
+            self._not_at_venue(order, reason)
         else:
             self._heard(coid)
             self._sync(order, venue_order)
+
+    def _requery(self, coid: str) -> None:
+        order = self.orders.get(coid)
+        if order is not None and coid in self._inflight and not order.status.is_terminal:
+            self._query(order)
 
     def _sync(self, order: Order, venue: VenueOrder) -> None:
         """Bring our order to the venue's state: its fills first, then its status."""
         coid = order.client_order_id
         now = self.clock.now_ns()
         for f in self.broker.executions(coid):
-            if not self.ledger.has_fill(f.fill_id):
+            if fill_problem(f) or not self.ledger.has_fill(f.fill_id):  # a bad fill is refused, counted, there
                 self.on_order_event(OrderEvent(EventKind.FILL, coid, now, venue.venue_order_id, fill=f))
         if order.venue_order_id is None and venue.status is not OrderStatus.REJECTED:  # acknowledged after all
             self.on_order_event(OrderEvent(EventKind.ACCEPTED, coid, now, venue.venue_order_id))
@@ -481,13 +509,19 @@ class OrderManager:
                 report.adopted.append(coid)
         now = self.clock.now_ns()
         for f in executions:
+            problem = fill_problem(f)  # before anything reads its fields typed
+            if problem:
+                self.counters.events_refused += 1
+                log.error("reconciliation refused fill %r: %s", getattr(f, "fill_id", None), problem)
+                continue
             if self.ledger.has_fill(f.fill_id):
                 continue
             if f.client_order_id in self.orders:
                 self.on_order_event(OrderEvent(EventKind.FILL, f.client_order_id, now, fill=f))
             else:
                 self.on_settlement(SettlementEvent(f.account, "booked on reconciliation", (f,), f.ts_event))
-            report.fills_applied += 1
+            if self.ledger.has_fill(f.fill_id):  # booked, not refused
+                report.fills_applied += 1
         for order in list(self._open.values()):
             coid = order.client_order_id
             venue_order = working.get(coid)

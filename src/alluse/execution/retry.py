@@ -35,13 +35,20 @@ class RetryPolicy:
             if type(value) not in (int, float) or not math.isfinite(value):
                 raise InvalidInput(name, value, "must be a finite number")
         if self.max_attempts < 1:
-            raise ValueError(f"max_attempts={self.max_attempts}: at least 1")
+            raise InvalidInput("max_attempts", self.max_attempts, "at least 1")
+        if not 1 <= self.multiplier <= 100:
+            raise InvalidInput("multiplier", self.multiplier, "must be in [1, 100]")
         if not 0 <= self.jitter < 1:
-            raise ValueError(f"jitter={self.jitter}: must be in [0, 1)")
-        if self.initial_backoff_ns < 0 or self.max_backoff_ns < self.initial_backoff_ns or self.ack_timeout_ns <= 0:
-            raise ValueError("backoffs must be 0 <= initial <= max and the ack timeout positive")
+            raise InvalidInput("jitter", self.jitter, "must be in [0, 1)")
+        if self.initial_backoff_ns < 0:
+            raise InvalidInput("initial_backoff_ns", self.initial_backoff_ns, "must not be negative")
+        if self.max_backoff_ns < self.initial_backoff_ns:
+            raise InvalidInput("max_backoff_ns", self.max_backoff_ns, "must be at least initial_backoff_ns")
+        if self.ack_timeout_ns <= 0:
+            raise InvalidInput("ack_timeout_ns", self.ack_timeout_ns, "must be positive")
 
     def backoff_ns(self, attempt: int, rng: random.Random) -> int:
         """Wait before send number `attempt + 1` (attempt >= 1 sends already made)."""
-        base = min(self.max_backoff_ns, self.initial_backoff_ns * self.multiplier ** (attempt - 1))
+        growth = self.multiplier ** min(attempt - 1, 64)  # past 64 doublings the cap rules; no overflow
+        base = min(self.max_backoff_ns, self.initial_backoff_ns * growth)
         return int(base * rng.uniform(1 - self.jitter, 1 + self.jitter))

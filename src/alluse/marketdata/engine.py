@@ -139,7 +139,10 @@ class DataEngine:
             for q in quotes:
                 try:
                     ok = (
-                        0.0 < q.bid <= q.ask < _INF
+                        isinstance(q, Quote)
+                        and isinstance(q.bid, float)
+                        and isinstance(q.ask, float)
+                        and 0.0 < q.bid <= q.ask < _INF
                         and type(q.bid_size) is int
                         and type(q.ask_size) is int
                         and q.bid_size >= 0
@@ -188,6 +191,8 @@ class DataEngine:
 
     def classify(self, quote: Quote) -> tuple[RejectReason, str, object] | None:
         """Why `quote` would be rejected now, as (reason, field, value); None if it would be accepted."""
+        if not isinstance(quote, Quote):  # a look-alike (a named tuple, a row object) is not taken
+            return RejectReason.MALFORMED, "quote", quote
         iid = quote.instrument_id
         if not isinstance(iid, str) or iid not in self._registry:
             return RejectReason.UNKNOWN_INSTRUMENT, "instrument_id", iid
@@ -205,8 +210,12 @@ class DataEngine:
         for name, value in fields[:4]:
             if not math.isfinite(value):
                 return RejectReason.NAN_OR_INF, name, value
-        # sizes and times are whole numbers, as Python ints: the order path (compiled, alluse.build)
-        # takes them as such, and a float or numpy size would fail there instead of here
+        # prices are floats (numpy's float64 is one; Decimal, bool, float32 are not), sizes and times
+        # whole numbers as Python ints: the order path (compiled, alluse.build) takes them as such,
+        # and a float or numpy size would fail there instead of here
+        for name, value in fields[:2]:
+            if not isinstance(value, float):
+                return RejectReason.MALFORMED, name, value
         for name, value in fields[2:]:
             if type(value) is not int:
                 return RejectReason.MALFORMED, name, value

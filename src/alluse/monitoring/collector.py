@@ -331,7 +331,7 @@ class LedgerValuation:
             gross = Decimal(0)
             for pos in ledger.open_positions(account):
                 mark = mark_of(pos.instrument_id)
-                unit = pos.avg_cost if mark is None else Decimal(repr(mark))
+                unit = pos.avg_cost if mark is None else Decimal(repr(float(mark)))
                 gross += abs(pos.quantity) * unit * pos.multiplier
             yield gauge(
                 "alluse_account_equity",

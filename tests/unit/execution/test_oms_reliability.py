@@ -1,5 +1,6 @@
 """Retries, status queries, reconnects and reconciliation, against a scripted venue."""
 
+import dataclasses
 from decimal import Decimal
 
 import pytest
@@ -346,9 +347,17 @@ class RaisesAfterSending:
     def __getattr__(self, name):
         return getattr(self._venue, name)
 
+    failing_queries = 0  # status queries that raise too, before the venue answers one
+
     def submit(self, order):
         self._venue.submit(order)
         raise RuntimeError("broken after the send")
+
+    def order_status(self, client_order_id):
+        if self.failing_queries:
+            self.failing_queries -= 1
+            raise RuntimeError("status query broken")
+        return self._venue.order_status(client_order_id)
 
 
 def test_an_unexpected_exception_from_the_send_is_an_unknown_outcome_resolved_by_asking(tmp_path):
@@ -366,5 +375,67 @@ def test_an_unexpected_exception_from_the_send_is_an_unknown_outcome_resolved_by
         assert core.venue.account_snapshot(ACCOUNT).positions[order.instrument_id] == 100
         assert core.ledger.position(ACCOUNT, order.instrument_id) == 100  # both sides agree
         assert len(core.venue.executions(order.client_order_id)) == 1  # sent once, filled once
+    finally:
+        core.close()
+
+
+class FailsBeforeSending(RaisesAfterSending):
+    """The first send raises before it reaches the venue, and the first status queries raise too."""
+
+    sends_to_fail = 1
+
+    def submit(self, order):
+        if self.sends_to_fail:
+            self.sends_to_fail -= 1
+            raise RuntimeError("broken before the send")
+        self._venue.submit(order)
+
+
+def test_a_failing_status_query_while_connected_is_asked_again_never_given_up_nor_resent_blind(tmp_path):
+    from alluse.bench.core import ACCOUNT, build_core
+    from alluse.brokers import PaperVenueConfig
+
+    core = build_core(tmp_path, venue_config=PaperVenueConfig(ack_latency_ns=1_000_000))
+    try:
+        broker = FailsBeforeSending(core.venue)
+        broker.failing_queries = 3
+        core.oms.broker = broker
+        order = core.order(0, qty=100)
+        core.oms.submit(order)
+        assert order.status is OrderStatus.SUBMITTED and core.oms.counters.failed_queries == 1
+        core.settle()
+        # asked until the venue answered "never got it", then sent again under the same id: filled once
+        assert core.oms.counters.failed_queries == 3 and core.oms.counters.status_queries == 1
+        assert order.status is OrderStatus.FILLED, order.reason
+        assert core.oms.in_flight() == 0
+        assert core.venue.account_snapshot(ACCOUNT).positions[order.instrument_id] == 100
+        assert len(core.venue.executions(order.client_order_id)) == 1
+    finally:
+        core.close()
+
+
+class ReportsABadFill(RaisesAfterSending):
+    """The venue, with one more execution in its reports: a fill whose id is not a string."""
+
+    def submit(self, order):
+        self._venue.submit(order)
+
+    def executions(self, client_order_id=None):
+        good = self._venue.executions(client_order_id)
+        return good + [dataclasses.replace(good[0], fill_id=123)] if good else good
+
+
+def test_reconciliation_refuses_a_bad_fill_by_name_and_books_the_rest(tmp_path):
+    from alluse.bench.core import build_core
+
+    core = build_core(tmp_path)
+    try:
+        core.oms.broker = ReportsABadFill(core.venue)
+        order = core.oms.submit(core.order(0, qty=100))
+        refused = core.oms.counters.events_refused
+        report = core.oms.reconcile()
+        assert core.oms.counters.events_refused == refused + 1  # the bad one, counted, not raised
+        assert report.fills_applied == 0  # the good one was booked already; the bad one is not "applied"
+        assert order.status is OrderStatus.FILLED and core.ledger.position(order.account, order.instrument_id) == 100
     finally:
         core.close()

@@ -78,6 +78,9 @@ def test_good_quote_is_cached_and_fanned_out_instrument_first_then_all() -> None
         (bad(bid="10.0"), RejectReason.MALFORMED),
         (bad(ask_size=None), RejectReason.MALFORMED),
         (bad(ask_size=100.0), RejectReason.MALFORMED),
+        (bad(bid=True), RejectReason.MALFORMED),
+        (bad(ask=np.float32(10.05)), RejectReason.MALFORMED),
+        (bad(bid=10), RejectReason.MALFORMED),
         (bad(bid_size=np.int64(100)), RejectReason.MALFORMED),
         (bad(ts_event=100.0), RejectReason.MALFORMED),
         (bad(ts_recv=np.int64(100)), RejectReason.MALFORMED),
@@ -249,7 +252,9 @@ def oracle(quotes: list[Quote]) -> list[Quote]:
             and all(math.isfinite(x) for x in numbers)
             and q.bid > 0
             and q.ask > 0
-            and type(q.bid_size) is int  # whole numbers, as Python ints (not float, numpy or bool)
+            and isinstance(q.bid, float)  # prices are floats, sizes whole numbers as Python ints
+            and isinstance(q.ask, float)
+            and type(q.bid_size) is int
             and type(q.ask_size) is int
             and q.bid_size >= 0
             and q.ask_size >= 0
