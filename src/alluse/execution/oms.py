@@ -800,6 +800,7 @@ _OMS_COUNTERS = (  # OmsCounters fields exported as alluse_oms_<field>_total
     ("retries", "Resends scheduled after a transient failure"),
     ("ack_timeouts", "Orders not heard of within the ack timeout"),
     ("status_queries", "Order status queries answered by the venue"),
+    ("failed_queries", "Order status queries that raised while connected (asked again after a backoff)"),
     ("gave_up", "Orders failed after the last retry or a permanent send error"),
     ("send_errors", "Submits or cancels that raised"),
     ("disconnects", "Broker disconnections seen"),

@@ -406,6 +406,8 @@ def test_a_failing_status_query_while_connected_is_asked_again_never_given_up_no
         core.settle()
         # asked until the venue answered "never got it", then sent again under the same id: filled once
         assert core.oms.counters.failed_queries == 3 and core.oms.counters.status_queries == 1
+        exported = {m.name: m.value for m in core.oms.metrics() if m.name.startswith("alluse_oms_")}
+        assert exported["alluse_oms_failed_queries_total"] == 3
         assert order.status is OrderStatus.FILLED, order.reason
         assert core.oms.in_flight() == 0
         assert core.venue.account_snapshot(ACCOUNT).positions[order.instrument_id] == 100
