@@ -159,7 +159,7 @@ def _run(args: argparse.Namespace) -> int:
         f"[bold]ALL-USE[/] paper trading on the simulated market: {config.run.duration_s:g}s wall at "
         f"{config.run.speed:g}x, seed {config.run.seed}, data dir {config.run.data_dir}  (Ctrl-C stops cleanly)"
     )
-    console.print(f"order path: {build.describe()}", highlight=False)
+    console.print(f"build: {build.describe()}", highlight=False)
 
     progress = Progress(
         TextColumn("[bold]trading"),

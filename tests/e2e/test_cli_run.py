@@ -16,7 +16,7 @@ def test_short_run_trades_and_the_summary_matches_the_journal(alluse, data_dir):
     out = res.stdout
     for heading in ("market data", "orders this run", "positions", "accounts", "execution quality", "journal:"):
         assert heading in out
-    assert f"order path: {alluse_build.describe()}" in out  # the build this process (and so the run) uses
+    assert f"build: {alluse_build.describe()}" in out  # the build this process (and so the run) uses
     assert "consistent" in out and "INCONSISTENT" not in out
     # the run's own report, over this run's metrics
     report = data_dir / "report"
