@@ -277,6 +277,12 @@ def check_order_fields(order: Order, instrument: Instrument) -> None:
         raise InvalidInput("order_type", order.order_type, "must be MARKET or LIMIT")
 
 
+def float_decimal(x: float) -> Decimal:
+    """A float as the Decimal of its shortest repr (50.01, not 50.00999...). Through float(): a numpy
+    float64's own repr is "np.float64(...)"."""
+    return Decimal(repr(float(x)))
+
+
 def to_money(x: float) -> Decimal:
     """A float observed on a cent grid (quote prices) as an exact Decimal."""
     return Decimal(round(x * 100)) / 100

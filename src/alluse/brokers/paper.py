@@ -94,6 +94,7 @@ from alluse.model import (
     Unchecked,
     check_order_fields,
     expiry_ns,
+    float_decimal,
     parse_symbol,
     put_collateral,
     to_money,
@@ -699,7 +700,7 @@ class PaperVenue:
             log.warning("no usable quote for %s at expiry of %s: settling as worthless", option.underlying, option.id)
             in_the_money = False
         else:
-            underlying = Decimal(repr(float(mid)))
+            underlying = float_decimal(mid)
             in_the_money = underlying < option.strike if option.right is Right.PUT else underlying > option.strike
         reason = EXPIRED_WORTHLESS
         if in_the_money:

@@ -35,6 +35,7 @@ from alluse.model import (
     Quote,
     Right,
     expiry_date_ns,
+    float_decimal,
 )
 
 log = logging.getLogger("alluse.marketdata.simulated")
@@ -221,7 +222,7 @@ class SimulatedMarket:
 
     def _strike_ladder(self, spot: float) -> list[Decimal]:
         step = strike_step(spot)
-        center = int(round(Decimal(repr(spot)) / step))
+        center = int(round(float_decimal(spot) / step))
         n = self.config.strikes_each_side
         return [k * step for k in range(center - n, center + n + 1) if k > 0]
 

@@ -31,7 +31,7 @@ from decimal import Decimal
 from time import perf_counter_ns
 from typing import TYPE_CHECKING
 
-from alluse.model import InvalidInput
+from alluse.model import InvalidInput, float_decimal
 from alluse.monitoring import series
 from alluse.monitoring.metrics import (
     HistogramSnapshot,
@@ -331,7 +331,7 @@ class LedgerValuation:
             gross = Decimal(0)
             for pos in ledger.open_positions(account):
                 mark = mark_of(pos.instrument_id)
-                unit = pos.avg_cost if mark is None else Decimal(repr(float(mark)))
+                unit = pos.avg_cost if mark is None else float_decimal(mark)
                 gross += abs(pos.quantity) * unit * pos.multiplier
             yield gauge(
                 "alluse_account_equity",

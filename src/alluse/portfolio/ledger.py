@@ -14,7 +14,7 @@ from decimal import Decimal
 
 from mypy_extensions import mypyc_attr
 
-from alluse.model import Fill, InvalidInput, Position, Unchecked
+from alluse.model import Fill, InvalidInput, Position, Unchecked, float_decimal
 from alluse.monitoring.metrics import Metric, counter, gauge
 
 ZERO = Decimal(0)
@@ -118,7 +118,7 @@ class Ledger:
             return ZERO
         lots = self._lots.get((pos.account, pos.instrument_id), ())
         cost = sum((q * p for q, p in lots), ZERO)
-        return (Decimal(repr(float(mark))) * pos.quantity - cost) * pos.multiplier
+        return (float_decimal(mark) * pos.quantity - cost) * pos.multiplier
 
     def equity(self, account: str, mark_of: Callable[[str], float | None]) -> Decimal:
         """Cash plus positions marked to `mark_of` (at their cost where there is no mark)."""
@@ -128,7 +128,7 @@ class Ledger:
             if mark is None:
                 held = sum((q * p for q, p in self._lots.get((account, pos.instrument_id), ())), ZERO)
             else:
-                held = Decimal(repr(float(mark))) * pos.quantity
+                held = float_decimal(mark) * pos.quantity
             value += held * pos.multiplier
         return value
 

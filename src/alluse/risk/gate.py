@@ -23,7 +23,7 @@ from alluse.bus import TOPIC_FILL, TOPIC_ORDER_EVENT, MessageBus
 from alluse.clock import Clock
 from alluse.config import RiskConfig
 from alluse.instruments import InstrumentRegistry
-from alluse.model import Fill, Option, Order, OrderStatus, Side
+from alluse.model import Fill, Option, Order, OrderStatus, Side, float_decimal
 from alluse.monitoring.metrics import Metric, counter
 from alluse.portfolio.ledger import Ledger
 from alluse.risk.checks import EQUITY_CHECKS, OPTION_CHECKS, OrderView
@@ -120,7 +120,7 @@ class RiskGate:
         mid = ctx.mid_of(order.instrument_id)
         price = order.limit_price
         if price is None and mid is not None:
-            price = Decimal(repr(float(mid)))  # float(): a numpy float64 shows as "np.float64(...)"
+            price = float_decimal(mid)
         view = OrderView(
             self,
             order,
@@ -160,7 +160,7 @@ class RiskGate:
         price = order.limit_price
         if price is None:
             mid = self.ctx.mid_of(order.instrument_id)
-            price = Decimal(repr(float(mid))) if mid is not None else ZERO
+            price = float_decimal(mid) if mid is not None else ZERO
         return price * self.ctx.registry.require(order.instrument_id).multiplier
 
     # ------------------------------------------------------------------ monitoring

@@ -104,3 +104,12 @@ def test_fast_frozen_refuses_keyword_only_fields():
     with pytest.raises(TypeError, match="plain fields only"):
         fast_frozen(KeywordOnly)
     assert Fill.__init__.__module__ == "alluse.model"
+
+
+def test_float_decimal_is_the_shortest_repr_also_of_a_numpy_float():
+    import numpy as np
+
+    from alluse.model import float_decimal
+
+    assert float_decimal(50.01) == Decimal("50.01") and str(float_decimal(np.float64(50.01))) == "50.01"
+    assert float_decimal(0.1 + 0.2) == Decimal("0.30000000000000004")  # exact to the float, not rounded
