@@ -106,22 +106,21 @@ def write_record(target_dir: Path, record: dict[str, str]) -> None:
     (target_dir / RECORD).write_text(json.dumps(record, indent=1, sort_keys=True) + "\n")
 
 
-def record_sources(target_dir: Path) -> None:
-    write_record(target_dir, source_digests())
+def installed_modules() -> list[str]:
+    """The modules installed compiled, whether or not this process runs them (ALLUSE_PURE=1)."""
+    return [module_of(p) for p in extension_files()]
 
 
 def compiled_modules() -> list[str]:
     """The modules that run compiled in this process."""
-    if any(isinstance(f, _SourcesFirst) for f in sys.meta_path):
-        return []
-    return [module_of(p) for p in extension_files()]
+    return [] if _sources_first() else installed_modules()
 
 
 def stale_modules() -> list[str]:
     """Modules whose source is not the one the compiled build was made from: a compiled module, or a
     module it imports (`build_inputs`); also a compiled module with no record (left from an earlier
     build that compiled more)."""
-    compiled = [module_of(p) for p in extension_files()]
+    compiled = installed_modules()
     if not compiled:
         return []
     try:
@@ -155,13 +154,18 @@ def pure_requested() -> bool:
     return os.environ.get("ALLUSE_PURE") == "1"
 
 
+def _sources_first() -> bool:
+    return any(isinstance(f, _SourcesFirst) for f in sys.meta_path)
+
+
 def use_sources() -> None:
-    if not any(isinstance(f, _SourcesFirst) for f in sys.meta_path):
+    if not _sources_first():
         sys.meta_path.insert(0, _SourcesFirst())
 
 
 def check_sources() -> None:
-    """Raises ImportError naming every compiled module whose source changed since it was compiled."""
+    """Raises ImportError naming every module whose source changed since the compiled build was made
+    (see `stale_modules`)."""
     stale = stale_modules()
     if stale:
         raise ImportError(

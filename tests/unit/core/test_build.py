@@ -44,7 +44,7 @@ def test_no_compiled_module_means_nothing_is_stale(package):
 def test_a_compiled_module_matches_the_source_it_was_compiled_from(package):
     compile_fake(package, "execution.oms")
     compile_fake(package, "model")
-    build.record_sources(package)
+    build.write_record(package, build.source_digests())
     assert sorted(build.compiled_modules()) == ["execution.oms", "model"]
     assert build.stale_modules() == []
     assert build.describe() == "order path compiled with mypyc (2 modules)"
@@ -53,7 +53,7 @@ def test_a_compiled_module_matches_the_source_it_was_compiled_from(package):
 def test_an_edited_source_makes_import_refuse_naming_the_module(package):
     compile_fake(package, "execution.oms")
     compile_fake(package, "model")
-    build.record_sources(package)
+    build.write_record(package, build.source_digests())
     (package / "execution" / "oms.py").write_text("# oms, edited after the build\n")
     assert build.stale_modules() == ["execution.oms"]
     with pytest.raises(ImportError, match=r"older than the source of: execution\.oms\. Rebuild"):
@@ -65,7 +65,7 @@ def test_an_edited_module_the_compiled_code_imports_makes_import_refuse(package,
     monkeypatch.setattr(build, "COMPILED", ("execution.oms",))
     (package / "execution" / "oms.py").write_text("from alluse.model import Order\n")
     compile_fake(package, "execution.oms")
-    build.record_sources(package)
+    build.write_record(package, build.source_digests())
     assert build.build_inputs() == ["execution.oms", "model"] and build.stale_modules() == []
     (package / "model.py").write_text("# Order's fields changed\n")
     assert build.stale_modules() == ["model"]
