@@ -26,8 +26,8 @@ import time
 from pathlib import Path
 
 from alluse.bench.mon1 import T0, batches_of, run_store, tick_samples
-from alluse.clock import NS
-from alluse.monitoring.metrics import Sample
+from alluse.common.clock import NS
+from alluse.common.metrics import Sample
 from alluse.monitoring.store import MetricsStore, open_for_writing
 from alluse.monitoring.store_writer import MINUTE_NS, SampleWriter
 

@@ -28,19 +28,19 @@ RECORD = "_compiled_sources.json"  # written by setup.py beside this file: {modu
 # them, and a compiled class would turn a badly typed field into a bare TypeError at construction
 # instead of the InvalidInput that names it (and refuse duck-typed stand-ins).
 COMPILED: tuple[str, ...] = (
-    "clock",
-    "bus",
-    "instruments",
-    "sqlite_files",
-    "execution.events",
+    "common.clock",
+    "common.bus",
+    "model.registry",
+    "common.sqlite_files",
+    "model.events",
     "execution.fsm",
     "execution.oms",
     "execution.journal",
     "execution.intent_log",
-    "execution.errors",
-    "brokers.paper",
-    "brokers.paper_link",
-    "brokers.paper_store",
+    "model.errors",
+    "brokers.paper.venue",
+    "brokers.paper.link",
+    "brokers.paper.store",
     "risk.gate",
     "risk.checks",
     "risk.exposure",
@@ -52,6 +52,7 @@ COMPILED: tuple[str, ...] = (
     "portfolio.ledger",
     "portfolio.quality",
     "marketdata.cache",
+    "model.rows",
 )
 
 

@@ -19,8 +19,8 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from alluse import build
-from alluse.clock import datetime_to_ns, ns_to_datetime
-from alluse.config import Config, ConfigError, load_config
+from alluse.app.config import Config, ConfigError, load_config
+from alluse.common.clock import datetime_to_ns, ns_to_datetime
 from alluse.execution.journal import Journal, JournalError
 from alluse.monitoring.alert_history import ALERTS_FILE, AlertHistory, AlertHistoryError
 from alluse.monitoring.http import MetricsServerError
@@ -142,8 +142,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from alluse.summary import build_summary
-    from alluse.system import run_live
+    from alluse.app.run_summary import build_summary
+    from alluse.app.system import run_live
 
     overrides = {
         "monitoring": {"metrics_port": args.metrics_port},
@@ -579,7 +579,7 @@ def _orders(args: argparse.Namespace) -> int:
 
 
 def _positions(args: argparse.Namespace) -> int:
-    from alluse.summary import ledger_from_journal
+    from alluse.app.run_summary import ledger_from_journal
 
     ledger = ledger_from_journal(args.data_dir / "journal.db")
     table = Table(title=f"positions in {args.data_dir / 'journal.db'}")

@@ -5,7 +5,7 @@ import sqlite3
 import pytest
 
 import alluse.build as alluse_build
-from alluse.summary import ledger_from_journal
+from alluse.app.run_summary import ledger_from_journal
 
 pytestmark = pytest.mark.slow
 

@@ -12,10 +12,10 @@ from alluse.analytics import REPORT_SCHEMA, ReportInputError, ReportOutputError,
 from alluse.analytics.data import ReportInput
 from alluse.analytics.report import build_report, from_json, to_json
 from alluse.analytics.results import NS_PER_S, SeriesData, Window
+from alluse.app.config import AnalyticsConfig
 from alluse.bench.an1 import write_history
-from alluse.config import AnalyticsConfig
+from alluse.common.metrics import Sample
 from alluse.monitoring import series as s
-from alluse.monitoring.metrics import Sample
 from alluse.monitoring.store import open_for_writing
 from alluse.monitoring.store_writer import SampleWriter
 

@@ -1,12 +1,12 @@
 """The series alert rules are checked against are exactly the ones the collector produces."""
 
-from alluse.clock import NS, TestClock, datetime_to_ns
-from alluse.config import load_config
+from alluse.app.config import load_config
+from alluse.app.system import TradingSystem
+from alluse.common.clock import NS, TestClock, datetime_to_ns
 from alluse.monitoring.alert_rules import default_rules
 from alluse.monitoring.collector import Collector
 from alluse.monitoring.resources import ResourceSampler
 from alluse.monitoring.service import known_series
-from alluse.system import TradingSystem
 
 
 def test_collector_output_matches_the_declared_series_and_covers_the_default_rules(tmp_path):

@@ -1,11 +1,10 @@
 """Trading states in a running system: operator halt/resume through the journal, loss limits, restarts."""
 
-from alluse.clock import NS, TestClock, datetime_to_ns
-from alluse.config import load_config
+from alluse.app.config import load_config
+from alluse.app.system import TradingSystem
+from alluse.common.clock import NS, TestClock, datetime_to_ns
 from alluse.execution.journal import Journal
-from alluse.model import OrderStatus
-from alluse.risk import TradingState
-from alluse.system import TradingSystem
+from alluse.model import OrderStatus, TradingState
 
 HOUR = 3600 * NS
 START = "2026-11-23T14:30:00+00:00"

@@ -4,11 +4,11 @@ from decimal import Decimal
 
 import pytest
 
-from alluse.clock import NS, TestClock, datetime_to_ns
-from alluse.config import load_config
+from alluse.app.config import load_config
+from alluse.app.run_summary import check_consistency
+from alluse.app.system import TradingSystem, resume_start_ns
+from alluse.common.clock import NS, TestClock, datetime_to_ns
 from alluse.model import OrderStatus, Side
-from alluse.summary import check_consistency
-from alluse.system import TradingSystem, resume_start_ns
 
 DAY = 86_400 * NS
 

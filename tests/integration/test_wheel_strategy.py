@@ -2,8 +2,8 @@
 
 import pytest
 
-from alluse.clock import NS, TestClock, datetime_to_ns
-from alluse.config import load_config
+from alluse.app.config import load_config
+from alluse.common.clock import NS, TestClock, datetime_to_ns
 from alluse.model import OrderStatus, Right, Side
 
 HOUR = 3600 * NS
@@ -23,7 +23,7 @@ class SubmitThrough:
 
 @pytest.fixture
 def system(tmp_path):
-    from alluse.system import TradingSystem
+    from alluse.app.system import TradingSystem
 
     cfg = load_config(overrides={"run": {"start": "2026-11-23T14:30:00+00:00", "seed": 4}})
     clock = TestClock(datetime_to_ns(cfg.run.start_datetime()))

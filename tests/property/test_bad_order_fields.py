@@ -14,8 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from alluse.bench.core import build_core
-from alluse.execution.events import EventKind, OrderEvent
 from alluse.model import Fill, InvalidInput, Order, OrderStatus, OrderType, Side, TimeInForce
+from alluse.model.events import EventKind, OrderEvent
 
 FIELDS = [f.name for f in dataclasses.fields(Order)]
 ODD_VALUES = st.sampled_from(

@@ -14,8 +14,8 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 
 from alluse.bench.core import build_core
 from alluse.bench.cr1 import _compare
-from alluse.brokers import FaultConfig, PaperVenueConfig
-from alluse.clock import NS
+from alluse.brokers.paper import FaultConfig, PaperVenueConfig
+from alluse.common.clock import NS
 from alluse.execution.retry import MS, RetryPolicy
 
 RETRY = RetryPolicy(max_attempts=6, initial_backoff_ns=10 * MS, max_backoff_ns=200 * MS, ack_timeout_ns=100 * MS)

@@ -13,7 +13,7 @@ from alluse.analytics.data import ReportInputError, read_data_dir
 from alluse.analytics.outputs import ReportFiles, ReportOutputError, check_writable, write_report
 from alluse.analytics.report import REPORT_SCHEMA, SCHEMA_VERSION, Progress, build_report
 from alluse.analytics.results import Report
-from alluse.config import AnalyticsConfig
+from alluse.app.config import AnalyticsConfig
 
 __all__ = [
     "REPORT_SCHEMA",

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import re
 
+from alluse.common.metrics import derived
 from alluse.monitoring import series as s
-from alluse.monitoring.metrics import derived
 
 ORDER_ACK = "alluse_order_ack_latency_seconds"
 ORDER_LATENCY_PERCENTILES = tuple(derived(ORDER_ACK, p) for p in ("p50", "p90", "p99"))

@@ -18,7 +18,7 @@ import math
 from collections.abc import Mapping, Sequence
 
 from alluse.analytics.results import Check, ComponentHealth, Grade, SeriesStats
-from alluse.config import TargetConfig
+from alluse.app.config import TargetConfig
 from alluse.monitoring import series as s
 
 CRITICAL_CAP = 79.0

@@ -8,8 +8,8 @@ from collections.abc import Sequence
 
 from alluse.analytics.results import NS_PER_S, Anomalies, Forecast, Insight, Trend
 from alluse.analytics.units import display, p_text, short_name
-from alluse.clock import ns_to_datetime
-from alluse.config import TargetConfig
+from alluse.app.config import TargetConfig
+from alluse.common.clock import ns_to_datetime
 
 
 def _clock(ts_ns: int) -> str:

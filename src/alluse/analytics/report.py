@@ -23,7 +23,7 @@ from alluse.analytics.insights import insights
 from alluse.analytics.results import Forecast, Grid, Report, SeriesData, SeriesStats, Skipped, Trend
 from alluse.analytics.stats import series_stats
 from alluse.analytics.trends import fit_trend
-from alluse.config import AnalyticsConfig, TargetConfig
+from alluse.app.config import AnalyticsConfig, TargetConfig
 
 log = logging.getLogger("alluse.analytics")
 

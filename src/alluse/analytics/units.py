@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 
-from alluse.clock import ns_to_datetime
+from alluse.common.clock import ns_to_datetime
 
 
 def unit_of(name: str) -> tuple[float, str]:

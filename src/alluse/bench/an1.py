@@ -18,9 +18,9 @@ import numpy as np
 
 from alluse.analytics.catalog import KEY_SERIES, ORDER_LATENCY_PERCENTILES
 from alluse.bench.figures import Figure
-from alluse.clock import NS
+from alluse.common.clock import NS
+from alluse.common.metrics import Sample
 from alluse.monitoring import series as s
-from alluse.monitoring.metrics import Sample
 from alluse.monitoring.store import open_for_writing
 from alluse.monitoring.store_writer import SampleWriter
 
@@ -127,7 +127,7 @@ class An1Result:
 def run_an1(data_dir: Path, *, forecast_all: bool = True) -> An1Result:
     """Times `generate_report` over the store in data_dir (written by `write_history`)."""
     from alluse.analytics import generate_report
-    from alluse.config import AnalyticsConfig
+    from alluse.app.config import AnalyticsConfig
 
     config = AnalyticsConfig(forecast_series=["*"] if forecast_all else None)
     marks: list[tuple[str, float]] = []

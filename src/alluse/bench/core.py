@@ -12,16 +12,16 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
-from alluse.brokers import PaperVenue, PaperVenueConfig
-from alluse.bus import MessageBus
-from alluse.clock import NS, TestClock
-from alluse.config import JournalConfig, RiskConfig
+from alluse.app.config import JournalConfig, RiskConfig
+from alluse.brokers.paper import PaperVenue, PaperVenueConfig
+from alluse.common.bus import MessageBus
+from alluse.common.clock import NS, TestClock
 from alluse.execution.journal import Journal
 from alluse.execution.oms import OrderManager
 from alluse.execution.retry import RetryPolicy
-from alluse.instruments import InstrumentRegistry
 from alluse.marketdata import QuoteCache
 from alluse.model import Equity, Order, OrderType, Quote, Side
+from alluse.model.registry import InstrumentRegistry
 from alluse.portfolio import ExecutionQuality, Ledger
 from alluse.risk import RiskContext, RiskGate
 

@@ -23,8 +23,8 @@ from pathlib import Path
 
 from alluse.bench.core import START_NS, build_core
 from alluse.bench.figures import Figure
-from alluse.brokers import PaperVenueConfig
-from alluse.clock import NS
+from alluse.brokers.paper import PaperVenueConfig
+from alluse.common.clock import NS
 from alluse.execution.journal import resume_ns
 from alluse.execution.retry import MS
 

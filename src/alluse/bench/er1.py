@@ -24,8 +24,8 @@ from pathlib import Path
 
 from alluse.bench.core import build_core
 from alluse.bench.figures import Figure
-from alluse.brokers import FaultConfig, FaultKind, PaperVenueConfig
-from alluse.clock import NS
+from alluse.brokers.paper import FaultConfig, FaultKind, PaperVenueConfig
+from alluse.common.clock import NS
 from alluse.execution.retry import MS, RetryPolicy
 from alluse.model import OrderStatus
 

@@ -35,10 +35,10 @@ from time import perf_counter_ns
 import numpy as np
 
 from alluse.bench.figures import OPTIMISED, Figure
-from alluse.clock import NS, LiveClock, TestClock
-from alluse.instruments import InstrumentRegistry
+from alluse.common.clock import NS, LiveClock, TestClock
 from alluse.marketdata import DataEngine, QuoteCache
 from alluse.model import Equity, Option, Quote, Right
+from alluse.model.registry import InstrumentRegistry
 
 log = logging.getLogger("alluse.bench.md")
 

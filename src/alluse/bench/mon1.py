@@ -22,18 +22,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from time import perf_counter_ns
 
+from alluse.app.config import MonitoringConfig
 from alluse.bench.core import TradingCore, build_core
 from alluse.bench.figures import OPTIMISED, Figure
 from alluse.bench.md import FEED_BATCH, MD1_QUICK, MD1_QUOTES, build_registry, check_delivery, generate_quotes, run_once
-from alluse.clock import NS
-from alluse.config import MonitoringConfig
-from alluse.instruments import InstrumentRegistry
+from alluse.common.clock import NS
+from alluse.common.metrics import LatencyHistogram, Metric, Sample, counter, histogram
 from alluse.marketdata import DataEngine
 from alluse.model import Quote
-from alluse.monitoring.collector import Collector, LedgerValuation, series_of
-from alluse.monitoring.metrics import LatencyHistogram, Metric, Sample, counter, histogram
+from alluse.model.registry import InstrumentRegistry
+from alluse.monitoring.collector import Collector, series_of
 from alluse.monitoring.resources import ResourceSampler
 from alluse.monitoring.store import MetricsStore
+from alluse.portfolio.valuation import LedgerValuation
 
 log = logging.getLogger("alluse.bench.mon1")
 

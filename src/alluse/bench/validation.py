@@ -17,7 +17,7 @@ from pathlib import Path
 
 from alluse.bench.figures import OPTIMISED, OTHER_SYSTEM, TARGETS
 from alluse.bench.harness import BenchRun, Row
-from alluse.clock import ns_to_datetime
+from alluse.common.clock import ns_to_datetime
 
 TESTS_DIR = Path(__file__).resolve().parents[3] / "tests"  # the source checkout (`pip install -e .`)
 

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Protocol, runtime_checkable
 
-from alluse.execution.events import OrderEvent, SettlementEvent
 from alluse.model import Fill, Order, OrderStatus, OrderType, Side, TimeInForce
+from alluse.model.events import OrderEvent, SettlementEvent
 
 OrderEventHandler = Callable[[OrderEvent], None]
 SettlementHandler = Callable[[SettlementEvent], None]

@@ -56,8 +56,9 @@ from typing import Any
 
 from mypy_extensions import mypyc_attr
 
-from alluse.clock import NS
-from alluse.config import JournalConfig
+from alluse.app.config import JournalConfig
+from alluse.common.clock import NS
+from alluse.common.sqlite_files import open_readonly, open_wal
 from alluse.execution.intent_log import (
     IntentLog,
     IntentLogBusy,
@@ -67,15 +68,7 @@ from alluse.execution.intent_log import (
     read_records,
 )
 from alluse.model import Fill, Order, OrderStatus, OrderType, Side, TimeInForce, Unchecked
-from alluse.sqlite_files import (
-    FILL_COLUMNS,
-    FILL_COLUMNS_DDL,
-    INSERT_FILL,
-    fill_from_row,
-    fill_row,
-    open_readonly,
-    open_wal,
-)
+from alluse.model.rows import FILL_COLUMNS, FILL_COLUMNS_DDL, INSERT_FILL, fill_from_row, fill_row
 
 log = logging.getLogger("alluse.journal")
 

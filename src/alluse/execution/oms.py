@@ -33,16 +33,16 @@ from typing import Any
 from mypy_extensions import mypyc_attr
 
 from alluse.brokers.base import DUPLICATE_ORDER_REASON, Broker, VenueOrder
-from alluse.bus import TOPIC_FILL, TOPIC_ORDER_DENIED, TOPIC_ORDER_EVENT, MessageBus
-from alluse.clock import Clock, TimerHandle
+from alluse.common.bus import TOPIC_FILL, TOPIC_ORDER_DENIED, TOPIC_ORDER_EVENT, MessageBus
+from alluse.common.clock import Clock, TimerHandle
+from alluse.common.metrics import LatencyHistogram, Metric, counter, gauge, histogram
 from alluse.execution import fsm
-from alluse.execution.errors import ErrorClass, classify_exception
-from alluse.execution.events import EventKind, OrderEvent, SettlementEvent
 from alluse.execution.journal import Journal
 from alluse.execution.retry import RetryPolicy
-from alluse.instruments import InstrumentRegistry
 from alluse.model import Fill, InvalidInput, Order, OrderStatus, Side, Unchecked, check_order_fields
-from alluse.monitoring.metrics import LatencyHistogram, Metric, counter, gauge, histogram
+from alluse.model.errors import ErrorClass, classify_exception
+from alluse.model.events import EventKind, OrderEvent, SettlementEvent
+from alluse.model.registry import InstrumentRegistry
 from alluse.portfolio import ExecutionQuality, Ledger
 from alluse.portfolio.ledger import check_deposit
 from alluse.risk.gate import PreTradeCheck

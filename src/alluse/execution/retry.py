@@ -10,7 +10,7 @@ import math
 import random
 from dataclasses import dataclass
 
-from alluse.clock import NS
+from alluse.common.clock import NS
 from alluse.model import InvalidInput
 
 MS = NS // 1000

@@ -12,9 +12,9 @@ import logging
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 
-from alluse.clock import Clock
+from alluse.common.clock import Clock
+from alluse.common.metrics import Metric, counter, gauge
 from alluse.model import InvalidInput, Quote, Unchecked
-from alluse.monitoring.metrics import Metric, counter, gauge
 
 log = logging.getLogger("alluse.marketdata.cache")
 

@@ -15,11 +15,11 @@ from datetime import date
 
 import numpy as np
 
-from alluse.clock import Clock
-from alluse.instruments import InstrumentRegistry
+from alluse.common.clock import Clock
 from alluse.marketdata.cache import QuoteCache
 from alluse.marketdata.pricing import DAY_NS, YEAR_NS, greeks, implied_vol
 from alluse.model import InvalidInput, Option, Right, expiry_ns
+from alluse.model.registry import InstrumentRegistry
 
 
 @dataclass(slots=True)

@@ -28,11 +28,11 @@ import numbers
 from collections.abc import Callable, Iterable, Iterator
 from time import perf_counter_ns
 
-from alluse.clock import Clock
-from alluse.instruments import InstrumentRegistry
+from alluse.common.clock import Clock
+from alluse.common.metrics import LatencyHistogram, Metric, counter, histogram
 from alluse.marketdata.cache import QuoteCache
 from alluse.model import Quote
-from alluse.monitoring.metrics import LatencyHistogram, Metric, counter, histogram
+from alluse.model.registry import InstrumentRegistry
 
 log = logging.getLogger("alluse.marketdata.engine")
 

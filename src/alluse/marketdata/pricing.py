@@ -15,7 +15,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy.special import ndtr
 
-from alluse.clock import NS
+from alluse.common.clock import NS
 
 DAY_NS = 24 * 3600 * NS
 YEAR_NS = 365 * DAY_NS  # ACT/365: T in years = ns / YEAR_NS

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from datetime import datetime
 from os import PathLike
 
-from alluse.clock import Clock, TimerHandle, datetime_to_ns
+from alluse.common.clock import Clock, TimerHandle, datetime_to_ns
 from alluse.marketdata.engine import QuoteSink
 from alluse.model import Instrument, InvalidInput, Quote, parse_symbol
 

@@ -21,8 +21,7 @@ from decimal import Decimal
 
 import numpy as np
 
-from alluse.clock import NS, Clock, TimerHandle, ns_to_datetime
-from alluse.instruments import InstrumentRegistry
+from alluse.common.clock import NS, Clock, TimerHandle, ns_to_datetime
 from alluse.marketdata.engine import QuoteSink
 from alluse.marketdata.pricing import YEAR_NS, bs_price
 from alluse.model import (
@@ -37,6 +36,7 @@ from alluse.model import (
     expiry_date_ns,
     float_decimal,
 )
+from alluse.model.registry import InstrumentRegistry
 
 log = logging.getLogger("alluse.marketdata.simulated")
 

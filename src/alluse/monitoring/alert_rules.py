@@ -12,7 +12,7 @@ import operator
 from collections.abc import Callable, Iterable
 from difflib import get_close_matches
 
-from alluse.config import AlertRuleConfig, AlertsConfig, ConfigError
+from alluse.app.config import AlertRuleConfig, AlertsConfig, ConfigError
 from alluse.monitoring import series as s
 
 GiB = 1024**3

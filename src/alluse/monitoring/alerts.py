@@ -17,74 +17,22 @@ after a restart is not notified twice.
 
 from __future__ import annotations
 
-import enum
 import logging
 import math
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
 
-from alluse.clock import NS, ns_to_datetime
-from alluse.config import ALERT_SEVERITIES, AlertRuleConfig
+from alluse.app.config import ALERT_SEVERITIES, AlertRuleConfig
+from alluse.common.clock import NS, ns_to_datetime
+from alluse.common.metrics import Metric, counter, gauge
 from alluse.monitoring import series as s
+from alluse.monitoring.alert_events import AlertEvent, AlertStatus
+from alluse.monitoring.alert_history import AlertHistory
 from alluse.monitoring.alert_rules import COMPARATORS
-from alluse.monitoring.metrics import Metric, counter, gauge
-
-if TYPE_CHECKING:
-    from alluse.monitoring.alert_history import AlertHistory
-    from alluse.monitoring.notifiers import Notifier
+from alluse.monitoring.notifiers import Notifier
 
 log = logging.getLogger("alluse.monitoring.alerts")
-
-
-class AlertStatus(enum.Enum):
-    INACTIVE = "inactive"
-    PENDING = "pending"
-    FIRING = "firing"
-    RESOLVED = "resolved"
-
-
-@dataclass(slots=True, frozen=True)
-class AlertEvent:
-    """A FIRING or RESOLVED transition: what is notified and stored. `threshold` is the line the
-    value crossed (the clear threshold for RESOLVED); `started_ns` is when the episode fired."""
-
-    rule: str
-    severity: str
-    state: AlertStatus
-    metric: str
-    comparison: str
-    value: float
-    threshold: float
-    ts_ns: int
-    started_ns: int
-    description: str = ""
-
-    def to_dict(self) -> dict[str, object]:
-        """JSON-ready (strict JSON: a non-finite value becomes a string)."""
-        return {
-            "rule": self.rule,
-            "state": self.state.value,
-            "severity": self.severity,
-            "metric": self.metric,
-            "comparison": self.comparison,
-            "value": self.value if math.isfinite(self.value) else str(self.value),
-            "threshold": self.threshold,
-            "ts": ns_to_datetime(self.ts_ns).isoformat(),
-            "ts_ns": self.ts_ns,
-            "started_ns": self.started_ns,
-            "description": self.description,
-        }
-
-    def summary(self) -> str:
-        """One line for logs and the console."""
-        cond = f"{self.metric} {self.comparison} {self.threshold:g}"
-        if self.state is AlertStatus.RESOLVED:
-            lasted = (self.ts_ns - self.started_ns) / NS
-            past = f"past {self.threshold:g}; lasted {lasted:.0f} s"
-            return f"RESOLVED {self.rule}: {self.metric} = {self.value:g} ({past})"
-        return f"FIRING [{self.severity}] {self.rule}: {cond} (value {self.value:g}) {self.description}".rstrip()
 
 
 @dataclass(slots=True, frozen=True)

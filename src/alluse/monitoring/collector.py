@@ -27,13 +27,9 @@ import logging
 import math
 import time
 from collections.abc import Callable, Iterable, Iterator
-from decimal import Decimal
 from time import perf_counter_ns
-from typing import TYPE_CHECKING
 
-from alluse.model import InvalidInput, float_decimal
-from alluse.monitoring import series
-from alluse.monitoring.metrics import (
+from alluse.common.metrics import (
     HistogramSnapshot,
     LatencyHistogram,
     Metric,
@@ -45,9 +41,8 @@ from alluse.monitoring.metrics import (
     gauge,
     histogram,
 )
-
-if TYPE_CHECKING:
-    from alluse.portfolio.ledger import Ledger
+from alluse.model import InvalidInput
+from alluse.monitoring import series
 
 log = logging.getLogger("alluse.monitoring.collector")
 
@@ -311,34 +306,3 @@ class Collector:
             due += skipped * self.interval_s
         self._due = due
         self._handle = loop.call_at(due, self._on_timer)
-
-
-class LedgerValuation:
-    """MetricSource for what the ledger is worth at marks: per account equity (cash plus positions at
-    `mark_of`, at cost where there is no mark, as `Ledger.equity`) and gross exposure (the sum of
-    |position value|). Kept apart from `Ledger.metrics()` because the ledger knows no prices; give
-    it the mark the risk gate's loss limits use, so the two agree."""
-
-    __slots__ = ("ledger", "mark_of")
-
-    def __init__(self, ledger: Ledger, mark_of: Callable[[str], float | None]) -> None:
-        self.ledger = ledger
-        self.mark_of = mark_of
-
-    def metrics(self) -> Iterator[Metric]:
-        ledger, mark_of = self.ledger, self.mark_of
-        for account in ledger.accounts():
-            gross = Decimal(0)
-            for pos in ledger.open_positions(account):
-                mark = mark_of(pos.instrument_id)
-                unit = pos.avg_cost if mark is None else float_decimal(mark)
-                gross += abs(pos.quantity) * unit * pos.multiplier
-            yield gauge(
-                "alluse_account_equity",
-                "Cash plus positions at marks",
-                float(ledger.equity(account, mark_of)),
-                account=account,
-            )
-            yield gauge(
-                "alluse_account_gross_exposure", "Sum of |position value| at marks", float(gross), account=account
-            )

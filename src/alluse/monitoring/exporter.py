@@ -30,7 +30,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.core import Metric as PromFamily
 from prometheus_client.utils import floatToGoString
 
-from alluse.monitoring.metrics import HistogramSnapshot, Metric, MetricKind, MetricSource
+from alluse.common.metrics import HistogramSnapshot, Metric, MetricKind, MetricSource
 
 log = logging.getLogger("alluse.monitoring.exporter")
 

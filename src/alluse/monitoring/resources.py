@@ -18,8 +18,8 @@ from typing import TypeVar
 
 import psutil
 
+from alluse.common.metrics import Metric, gauge
 from alluse.model import InvalidInput
-from alluse.monitoring.metrics import Metric, gauge
 
 log = logging.getLogger("alluse.monitoring.resources")
 

@@ -6,7 +6,7 @@ once rather than as string literals on each side. Forms follow `metrics.Sample`.
 
 from __future__ import annotations
 
-from alluse.monitoring.metrics import derived
+from alluse.common.metrics import derived
 
 TRADING_ERROR_RATIO = "alluse_trading_error_ratio"  # rejected / submitted orders over the interval, 0..1
 # submit to acknowledgement, seconds: the order path's own latency. (Submit to fill also counts the time a

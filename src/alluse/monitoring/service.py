@@ -14,15 +14,16 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from alluse.config import Config
+from alluse.app.config import Config
+from alluse.common.metrics import MetricSource
 from alluse.monitoring import series
+from alluse.monitoring.alert_events import AlertEvent
 from alluse.monitoring.alert_history import ALERTS_FILE, AlertHistory
 from alluse.monitoring.alert_rules import rules_from_config, validate_rules
-from alluse.monitoring.alerts import AlertEngine, AlertEvent
+from alluse.monitoring.alerts import AlertEngine
 from alluse.monitoring.collector import DERIVED_SERIES, Collector, series_of
 from alluse.monitoring.exporter import PrometheusExporter
 from alluse.monitoring.http import MetricsServer
-from alluse.monitoring.metrics import MetricSource
 from alluse.monitoring.notifiers import CallbackNotifier, build_notifiers
 from alluse.monitoring.resources import ResourceSampler
 from alluse.monitoring.store import METRICS_FILE, MetricsStore

@@ -37,9 +37,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from alluse.monitoring.metrics import LatencyHistogram, Metric, Sample, counter, gauge, histogram
+from alluse.common.metrics import LatencyHistogram, Metric, Sample, counter, gauge, histogram
+from alluse.common.sqlite_files import BUSY_TIMEOUT_MS, SYNCHRONOUS_MODES, open_readonly, open_wal
 from alluse.monitoring.store_writer import MINUTE_NS, SampleWriter
-from alluse.sqlite_files import BUSY_TIMEOUT_MS, SYNCHRONOUS_MODES, open_readonly, open_wal
 
 log = logging.getLogger("alluse.monitoring.store")
 

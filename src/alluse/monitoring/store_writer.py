@@ -12,7 +12,7 @@ import operator
 import sqlite3
 from collections.abc import Iterable
 
-from alluse.monitoring.metrics import Sample
+from alluse.common.metrics import Sample
 
 MINUTE_NS = 60_000_000_000
 

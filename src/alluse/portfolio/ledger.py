@@ -14,8 +14,8 @@ from decimal import Decimal
 
 from mypy_extensions import mypyc_attr
 
+from alluse.common.metrics import Metric, counter, gauge
 from alluse.model import Fill, InvalidInput, Position, Unchecked, float_decimal
-from alluse.monitoring.metrics import Metric, counter, gauge
 
 ZERO = Decimal(0)
 

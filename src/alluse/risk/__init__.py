@@ -8,7 +8,7 @@ calls `evaluate(now_ns)` periodically.
 from alluse.risk.denial import Denial, DenyReason
 from alluse.risk.gate import RiskContext, RiskGate
 from alluse.risk.limits import RiskLimits
-from alluse.risk.states import StateChangeHandler, TradingState, TradingStates
+from alluse.risk.states import StateChangeHandler, TradingStates
 
 __all__ = [
     "Denial",
@@ -17,6 +17,5 @@ __all__ = [
     "RiskGate",
     "RiskLimits",
     "StateChangeHandler",
-    "TradingState",
     "TradingStates",
 ]

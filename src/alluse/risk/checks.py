@@ -15,11 +15,10 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, cast
 
-from alluse.model import Instrument, Option, Order, OrderType, Right, Side, expiry_ns, put_collateral
+from alluse.model import Instrument, Option, Order, OrderType, Right, Side, TradingState, expiry_ns, put_collateral
 from alluse.risk.denial import Denial, DenyReason
 from alluse.risk.exposure import AccountExposure, InstrumentExposure, worst_contracts
 from alluse.risk.limits import DAY_NS, RiskLimits
-from alluse.risk.states import TradingState
 
 log = logging.getLogger("alluse.risk")
 ZERO = Decimal(0)

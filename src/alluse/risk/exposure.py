@@ -18,8 +18,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from alluse.instruments import InstrumentRegistry
 from alluse.model import Instrument, Option, Order, Right, Side, put_collateral
+from alluse.model.registry import InstrumentRegistry
 from alluse.portfolio.ledger import Ledger
 
 ZERO = Decimal(0)

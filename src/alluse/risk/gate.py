@@ -19,12 +19,12 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Protocol
 
-from alluse.bus import TOPIC_FILL, TOPIC_ORDER_EVENT, MessageBus
-from alluse.clock import Clock
-from alluse.config import RiskConfig
-from alluse.instruments import InstrumentRegistry
+from alluse.app.config import RiskConfig
+from alluse.common.bus import TOPIC_FILL, TOPIC_ORDER_EVENT, MessageBus
+from alluse.common.clock import Clock
+from alluse.common.metrics import Metric, counter
 from alluse.model import Fill, Option, Order, OrderStatus, Side, float_decimal
-from alluse.monitoring.metrics import Metric, counter
+from alluse.model.registry import InstrumentRegistry
 from alluse.portfolio.ledger import Ledger
 from alluse.risk.checks import EQUITY_CHECKS, OPTION_CHECKS, OrderView
 from alluse.risk.denial import Denial, DenyReason

@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from alluse.clock import NS
-from alluse.config import AccountRiskConfig
+from alluse.app.config import AccountRiskConfig
+from alluse.common.clock import NS
 
 DAY_NS = 86_400 * NS
 

@@ -14,8 +14,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 
+from alluse.model import TradingState
 from alluse.risk.limits import DAY_NS, RiskLimits
-from alluse.risk.states import TradingState, TradingStates
+from alluse.risk.states import TradingStates
 
 log = logging.getLogger("alluse.risk.loss")
 

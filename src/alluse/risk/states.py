@@ -9,19 +9,12 @@ halt takes effect even when the listener fails, and the failure reaches the call
 
 from __future__ import annotations
 
-import enum
 import logging
 from collections.abc import Callable, Iterable, Mapping
 
-from alluse.model import InvalidInput, Unchecked
+from alluse.model import InvalidInput, TradingState, Unchecked
 
 log = logging.getLogger("alluse.risk.states")
-
-
-class TradingState(enum.Enum):
-    ACTIVE = "ACTIVE"
-    REDUCING = "REDUCING"
-    HALTED = "HALTED"
 
 
 StateChangeHandler = Callable[[str, TradingState, TradingState, str, str], None]  # account, old, new, reason, source

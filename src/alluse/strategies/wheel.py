@@ -20,12 +20,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 
-from alluse.bus import TOPIC_ORDER_EVENT, MessageBus
-from alluse.clock import NS, Clock, TimerHandle
-from alluse.config import SleeveConfig, StrategyConfig
-from alluse.execution.events import EventKind, OrderEvent
+from alluse.app.config import SleeveConfig, StrategyConfig
+from alluse.common.bus import TOPIC_ORDER_EVENT, MessageBus
+from alluse.common.clock import NS, Clock, TimerHandle
 from alluse.execution.oms import OrderManager
-from alluse.instruments import InstrumentRegistry
 from alluse.marketdata import OptionChainService
 from alluse.model import (
     CENT,
@@ -36,11 +34,13 @@ from alluse.model import (
     Right,
     Side,
     TimeInForce,
+    TradingState,
     expiry_ns,
     round_to_tick,
 )
+from alluse.model.events import EventKind, OrderEvent
+from alluse.model.registry import InstrumentRegistry
 from alluse.portfolio import Ledger
-from alluse.risk import TradingState
 
 log = logging.getLogger("alluse.strategy.wheel")
 DAY_NS = 86_400 * NS

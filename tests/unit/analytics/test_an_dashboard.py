@@ -32,8 +32,8 @@ from alluse.analytics.results import (
     Trend,
     Window,
 )
+from alluse.common.metrics import derived
 from alluse.monitoring import series as s
-from alluse.monitoring.metrics import derived
 
 START_NS = 1_714_521_600 * NS_PER_S  # 2024-05-01 00:00:00 UTC
 DAY_S = 86_400

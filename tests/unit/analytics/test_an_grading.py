@@ -4,7 +4,7 @@ import pytest
 
 from alluse.analytics.grading import CRITICAL_CAP, DEFAULT_TARGETS, LETTERS, band, grade, score_check, score_text
 from alluse.analytics.results import SeriesStats
-from alluse.config import TargetConfig
+from alluse.app.config import TargetConfig
 
 
 def stats(series: str, **values: float) -> SeriesStats:

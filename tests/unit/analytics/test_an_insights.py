@@ -2,7 +2,7 @@
 
 from alluse.analytics.insights import forecast_breaches, insights, regression, worst_anomaly
 from alluse.analytics.results import NS_PER_S, Anomalies, AnomalyWindow, Forecast, Outlier, Standout, Trend
-from alluse.config import TargetConfig
+from alluse.app.config import TargetConfig
 
 LAT = "alluse_order_ack_latency_seconds:p99"
 T0 = 1_800_000_000 * NS_PER_S

@@ -78,7 +78,7 @@ def test_broker_events_that_die_with_the_process_are_booked_again_at_restart(tmp
     """Group commit's one risk, made certain: fills the venue made wait in memory when the process dies;
     the restart's reconciliation books each of them once."""
     from alluse.bench.core import build_core
-    from alluse.brokers import PaperVenueConfig
+    from alluse.brokers.paper import PaperVenueConfig
     from alluse.execution.retry import MS
 
     core = build_core(tmp_path, venue_config=PaperVenueConfig(ack_latency_ns=1 * MS, fill_latency_ns=1 * MS))

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pydantic
 import pytest
 
+from alluse.app.config import AlertsConfig, Config, MonitoringConfig
 from alluse.bench import mon1
 from alluse.bench.figures import OPTIMISED
-from alluse.config import AlertsConfig, Config, MonitoringConfig
 from alluse.monitoring.service import Monitoring
 from alluse.monitoring.store import WRITE_LATENCY
 

@@ -4,11 +4,11 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 
-from alluse.brokers import PaperVenue, PaperVenueConfig
-from alluse.clock import TestClock, datetime_to_ns
-from alluse.execution.events import EventKind, OrderEvent, SettlementEvent
-from alluse.instruments import InstrumentRegistry
+from alluse.brokers.paper import PaperVenue, PaperVenueConfig
+from alluse.common.clock import TestClock, datetime_to_ns
 from alluse.model import Equity, Option, Order, OrderStatus, OrderType, Quote, Right, Side, TimeInForce
+from alluse.model.events import EventKind, OrderEvent, SettlementEvent
+from alluse.model.registry import InstrumentRegistry
 
 D = Decimal
 MS = 1_000_000

@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from alluse.brokers.commissions import (
+from alluse.brokers.paper.commissions import (
     CommissionSchedule,
     commission,
     commission_increment,

@@ -3,9 +3,9 @@
 import pytest
 from paper_harness import MS, STOCK, T0, Harness
 
-from alluse.execution.errors import BrokerDisconnected, ErrorClass, classify_exception
-from alluse.execution.events import EventKind
 from alluse.model import InvalidInput, OrderStatus, Side, TimeInForce
+from alluse.model.errors import BrokerDisconnected, ErrorClass, classify_exception
+from alluse.model.events import EventKind
 
 
 def test_calls_raise_while_down_and_work_after_reconnect():

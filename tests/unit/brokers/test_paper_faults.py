@@ -5,11 +5,12 @@ import math
 import pytest
 from paper_harness import MS, STOCK, T0, Harness
 
-from alluse.brokers import DUPLICATE_ORDER_REASON, FaultConfig, FaultKind
-from alluse.brokers.faults import PACING_REASON, VENUE_REJECT_REASON
-from alluse.execution.errors import BrokerDisconnected, ErrorClass
-from alluse.execution.events import EventKind
+from alluse.brokers.base import DUPLICATE_ORDER_REASON
+from alluse.brokers.paper import FaultConfig, FaultKind
+from alluse.brokers.paper.faults import PACING_REASON, VENUE_REJECT_REASON
 from alluse.model import InvalidInput, OrderStatus, Side, TimeInForce
+from alluse.model.errors import BrokerDisconnected, ErrorClass
+from alluse.model.events import EventKind
 
 ACC, REJ, FILL, CXL = EventKind.ACCEPTED, EventKind.REJECTED, EventKind.FILL, EventKind.CANCELED
 

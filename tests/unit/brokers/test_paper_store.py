@@ -14,21 +14,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from paper_harness import CASH, EXPIRY_NS, MS, PUT, STOCK, T0, D, FakeQuotes, Harness
 
-from alluse.brokers import (
-    DUPLICATE_ORDER_REASON,
-    PaperVenue,
-    PaperVenueConfig,
-    Receipt,
-    VenueStoreError,
-    VenueWriteFailed,
-)
-from alluse.brokers.faults import FaultConfig
-from alluse.clock import NS, TestClock, datetime_to_ns
-from alluse.execution.errors import ErrorClass, classify_exception
-from alluse.execution.events import EventKind
+from alluse.brokers.base import DUPLICATE_ORDER_REASON
+from alluse.brokers.paper import PaperVenue, PaperVenueConfig, Receipt, VenueStoreError, VenueWriteFailed
+from alluse.brokers.paper.faults import FaultConfig
+from alluse.common.clock import NS, TestClock, datetime_to_ns
 from alluse.execution.journal import Journal
-from alluse.instruments import InstrumentRegistry
 from alluse.model import Equity, Order, OrderStatus, OrderType, Side, TimeInForce
+from alluse.model.errors import ErrorClass, classify_exception
+from alluse.model.events import EventKind
+from alluse.model.registry import InstrumentRegistry
 
 CLOSE_DAY1 = datetime_to_ns(datetime(2026, 1, 5, 20, tzinfo=UTC))
 
@@ -367,9 +361,9 @@ def test_store_that_is_a_directory_is_refused(tmp_path):
 _CHILD = """
 import sys
 from decimal import Decimal
-from alluse.brokers import PaperVenue, PaperVenueConfig
-from alluse.clock import TestClock
-from alluse.instruments import InstrumentRegistry
+from alluse.brokers.paper import PaperVenue, PaperVenueConfig
+from alluse.common.clock import TestClock
+from alluse.model.registry import InstrumentRegistry
 from alluse.model import Equity, Order, OrderType, Quote, Side
 
 class Source:

@@ -5,19 +5,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from paper_harness import CALL, EXPIRY_NS, MS, PUT, STOCK, T0, D, FakeQuotes, Harness
 
-from alluse.brokers import (
-    DUPLICATE_ORDER_REASON,
-    Broker,
-    PaperVenue,
-    PaperVenueConfig,
-    commission,
-)
-from alluse.brokers.commissions import IBKR_FIXED
-from alluse.brokers.paper import EXPIRY_QUOTE_RETRIES, EXPIRY_QUOTE_RETRY_NS
-from alluse.clock import NS, TestClock, datetime_to_ns
-from alluse.execution.errors import ErrorClass
-from alluse.execution.events import EventKind, OrderEvent
-from alluse.instruments import InstrumentRegistry
+from alluse.brokers.base import DUPLICATE_ORDER_REASON, Broker
+from alluse.brokers.paper import PaperVenue, PaperVenueConfig, commission
+from alluse.brokers.paper.commissions import IBKR_FIXED
+from alluse.brokers.paper.venue import EXPIRY_QUOTE_RETRIES, EXPIRY_QUOTE_RETRY_NS
+from alluse.common.clock import NS, TestClock, datetime_to_ns
 from alluse.model import (
     InvalidInput,
     Order,
@@ -28,6 +20,9 @@ from alluse.model import (
     TimeInForce,
     round_to_tick,
 )
+from alluse.model.errors import ErrorClass
+from alluse.model.events import EventKind, OrderEvent
+from alluse.model.registry import InstrumentRegistry
 
 # ---------------------------------------------------------------- fills
 

@@ -4,8 +4,8 @@ import sqlite3
 
 import pytest
 
+from alluse.common.sqlite_files import SqliteFileError, check_schema, check_sqlite_header, open_wal
 from alluse.execution.journal import Journal
-from alluse.sqlite_files import SqliteFileError, check_schema, check_sqlite_header, open_wal
 
 
 def test_open_wal_creates_checks_and_reopens(tmp_path):

@@ -1,4 +1,4 @@
-from alluse.bus import MessageBus
+from alluse.common.bus import MessageBus
 
 
 def test_each_handler_once_in_subscription_order():

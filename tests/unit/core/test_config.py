@@ -2,7 +2,7 @@ from decimal import Decimal
 
 import pytest
 
-from alluse.config import ConfigError, load_config
+from alluse.app.config import ConfigError, load_config
 
 
 def write(tmp_path, text):

@@ -5,7 +5,6 @@ from decimal import Decimal
 
 import pytest
 
-from alluse.execution.events import EventKind, OrderEvent
 from alluse.model import (
     TERMINAL_STATUSES,
     Equity,
@@ -20,6 +19,7 @@ from alluse.model import (
     parse_symbol,
     round_to_tick,
 )
+from alluse.model.events import EventKind, OrderEvent
 
 
 def test_occ_symbol_format_and_parse_round_trip():
@@ -103,7 +103,7 @@ def test_fast_frozen_refuses_keyword_only_fields():
 
     with pytest.raises(TypeError, match="plain fields only"):
         fast_frozen(KeywordOnly)
-    assert Fill.__init__.__module__ == "alluse.model"
+    assert Fill.__init__.__module__ == "alluse.model.orders"
 
 
 def test_float_decimal_is_the_shortest_repr_also_of_a_numpy_float():

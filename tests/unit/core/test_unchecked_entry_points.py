@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from alluse.bench.core import ACCOUNT, build_core
-from alluse.brokers import PaperVenueConfig
+from alluse.brokers.paper import PaperVenueConfig
 from alluse.execution.oms import UnknownOrder
 from alluse.model import InvalidInput, Order, OrderStatus, OrderType, Quote, Side
 

@@ -5,13 +5,11 @@ from decimal import Decimal
 
 import pytest
 
-from alluse.bus import TOPIC_ORDER_EVENT, MessageBus
-from alluse.clock import TestClock, datetime_to_ns
-from alluse.execution.events import EventKind, OrderEvent
+from alluse.common.bus import TOPIC_ORDER_EVENT, MessageBus
+from alluse.common.clock import TestClock, datetime_to_ns
 from alluse.execution.intent_log import read_records
 from alluse.execution.journal import Journal
 from alluse.execution.oms import DuplicateOrderId, OrderManager, UnknownOrder
-from alluse.instruments import InstrumentRegistry
 from alluse.model import (
     Equity,
     Fill,
@@ -23,6 +21,8 @@ from alluse.model import (
     Right,
     Side,
 )
+from alluse.model.events import EventKind, OrderEvent
+from alluse.model.registry import InstrumentRegistry
 from alluse.portfolio import ExecutionQuality, Ledger
 from alluse.risk import RiskContext, RiskGate
 
@@ -402,7 +402,7 @@ def test_a_failed_group_commit_stops_new_orders_and_keeps_the_events_for_a_later
 
 
 def test_a_fill_repeated_inside_one_settlement_is_booked_once_and_the_journal_keeps_working(env):
-    from alluse.execution.events import SettlementEvent
+    from alluse.model.events import SettlementEvent
 
     oms, broker, _, clock, _ = env
     f = Fill("EXPIRY-1", "Gen-Acc", "AAPL", Side.SELL, 5, Decimal("190"), Decimal("0"), 4, "X1", "X")

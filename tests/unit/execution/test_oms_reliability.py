@@ -6,15 +6,15 @@ from decimal import Decimal
 import pytest
 
 from alluse.brokers.base import VenueOrder
-from alluse.bus import MessageBus
-from alluse.clock import NS, TestClock
-from alluse.execution.errors import BrokerDisconnected, BrokerTimeout, ErrorClass
-from alluse.execution.events import EventKind, OrderEvent
+from alluse.common.bus import MessageBus
+from alluse.common.clock import NS, TestClock
 from alluse.execution.journal import Journal
 from alluse.execution.oms import JournalUnavailable, OrderManager
 from alluse.execution.retry import MS, RetryPolicy
-from alluse.instruments import InstrumentRegistry
 from alluse.model import Equity, Fill, Order, OrderStatus, OrderType, Side
+from alluse.model.errors import BrokerDisconnected, BrokerTimeout, ErrorClass
+from alluse.model.events import EventKind, OrderEvent
+from alluse.model.registry import InstrumentRegistry
 from alluse.portfolio import ExecutionQuality, Ledger
 
 S = OrderStatus
@@ -362,7 +362,7 @@ class RaisesAfterSending:
 
 def test_an_unexpected_exception_from_the_send_is_an_unknown_outcome_resolved_by_asking(tmp_path):
     from alluse.bench.core import ACCOUNT, build_core
-    from alluse.brokers import PaperVenueConfig
+    from alluse.brokers.paper import PaperVenueConfig
 
     core = build_core(tmp_path, venue_config=PaperVenueConfig(ack_latency_ns=1_000_000))
     try:
@@ -393,7 +393,7 @@ class FailsBeforeSending(RaisesAfterSending):
 
 def test_a_failing_status_query_while_connected_is_asked_again_never_given_up_nor_resent_blind(tmp_path):
     from alluse.bench.core import ACCOUNT, build_core
-    from alluse.brokers import PaperVenueConfig
+    from alluse.brokers.paper import PaperVenueConfig
 
     core = build_core(tmp_path, venue_config=PaperVenueConfig(ack_latency_ns=1_000_000))
     try:

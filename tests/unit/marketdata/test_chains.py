@@ -4,8 +4,7 @@ from decimal import Decimal
 import numpy as np
 import pytest
 
-from alluse.clock import NS, TestClock, datetime_to_ns
-from alluse.instruments import InstrumentRegistry
+from alluse.common.clock import NS, TestClock, datetime_to_ns
 from alluse.marketdata.cache import QuoteCache
 from alluse.marketdata.chains import OptionChainService
 from alluse.marketdata.pricing import DAY_NS, YEAR_NS, bs_price, greeks
@@ -18,6 +17,7 @@ from alluse.model import (
     Right,
     expiry_ns,
 )
+from alluse.model.registry import InstrumentRegistry
 
 START = datetime_to_ns(datetime(2025, 1, 6, 14, tzinfo=UTC))  # Monday
 EXPIRIES = [date(2025, 1, 10), date(2025, 1, 17), date(2025, 1, 24)]

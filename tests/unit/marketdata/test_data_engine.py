@@ -8,10 +8,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from alluse.clock import TestClock
-from alluse.instruments import InstrumentRegistry
+from alluse.common.clock import TestClock
 from alluse.marketdata import DataEngine, QuoteCache, RejectReason
 from alluse.model import Equity, InvalidInput, Option, Quote, Right
+from alluse.model.registry import InstrumentRegistry
 
 AAPL = Equity("AAPL")
 MSFT = Equity("MSFT")

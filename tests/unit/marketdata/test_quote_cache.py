@@ -1,6 +1,6 @@
 import pytest
 
-from alluse.clock import TestClock
+from alluse.common.clock import TestClock
 from alluse.marketdata import QuoteCache
 from alluse.model import InvalidInput, Quote
 

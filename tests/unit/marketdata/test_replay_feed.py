@@ -5,10 +5,10 @@ from pathlib import Path
 
 import pytest
 
-from alluse.clock import TestClock, datetime_to_ns
-from alluse.instruments import InstrumentRegistry
+from alluse.common.clock import TestClock, datetime_to_ns
 from alluse.marketdata import DataEngine, QuoteCache, RejectReason, ReplayFeed
 from alluse.model import Equity, InvalidInput, Option, Quote, Right
+from alluse.model.registry import InstrumentRegistry
 
 HEADER = "ts,symbol,bid,ask,bid_size,ask_size\n"
 PUT_ID = "AAPL  260116P00150000"

@@ -5,8 +5,7 @@ from decimal import Decimal
 import numpy as np
 import pytest
 
-from alluse.clock import NS, TestClock, datetime_to_ns
-from alluse.instruments import InstrumentRegistry
+from alluse.common.clock import NS, TestClock, datetime_to_ns
 from alluse.marketdata.cache import QuoteCache
 from alluse.marketdata.chains import OptionChainService
 from alluse.marketdata.engine import DataEngine
@@ -25,6 +24,7 @@ from alluse.model import (
     on_tick,
     to_money,
 )
+from alluse.model.registry import InstrumentRegistry
 
 MONDAY = datetime_to_ns(datetime(2025, 1, 6, 14, tzinfo=UTC))
 HOUR = 3600 * NS

@@ -6,9 +6,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from alluse.clock import NS
-from alluse.config import AlertRuleConfig, AlertsConfig, ConfigError
+from alluse.app.config import AlertRuleConfig, AlertsConfig, ConfigError
+from alluse.common.clock import NS
+from alluse.common.metrics import MetricKind
 from alluse.monitoring import series
+from alluse.monitoring.alert_events import AlertEvent, AlertStatus
 from alluse.monitoring.alert_history import AlertHistory, AlertHistoryError
 from alluse.monitoring.alert_rules import (
     COMPARATORS,
@@ -17,8 +19,7 @@ from alluse.monitoring.alert_rules import (
     rules_from_config,
     validate_rules,
 )
-from alluse.monitoring.alerts import AlertEngine, AlertEvent, AlertStatus
-from alluse.monitoring.metrics import MetricKind
+from alluse.monitoring.alerts import AlertEngine
 
 T0 = 1_700_000_000 * NS
 

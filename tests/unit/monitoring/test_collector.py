@@ -10,6 +10,7 @@ import pytest
 from test_instrumentation import Trading as TradingRig
 from test_instrumentation import quote
 
+from alluse.common.metrics import MS, LatencyHistogram, Metric, MetricKind, counter, gauge, histogram
 from alluse.marketdata import DataEngine, QuoteCache
 from alluse.model import Fill, InvalidInput, Side
 from alluse.monitoring.collector import (
@@ -26,11 +27,10 @@ from alluse.monitoring.collector import (
     SERIES_STALE_QUOTE_RATIO,
     SERIES_TRADING_ERROR_RATIO,
     Collector,
-    LedgerValuation,
 )
-from alluse.monitoring.metrics import MS, LatencyHistogram, Metric, MetricKind, counter, gauge, histogram
 from alluse.monitoring.resources import ResourceSampler
 from alluse.portfolio import Ledger
+from alluse.portfolio.valuation import LedgerValuation
 
 S = 1_000_000_000
 T0 = 1_800_000_000 * S

@@ -14,8 +14,7 @@ import prometheus_client
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from alluse.monitoring.exporter import SLICE_LINES, MetricExportError, PrometheusExporter
-from alluse.monitoring.metrics import (
+from alluse.common.metrics import (
     HistogramSnapshot,
     LatencyHistogram,
     Metric,
@@ -24,6 +23,7 @@ from alluse.monitoring.metrics import (
     gauge,
     histogram,
 )
+from alluse.monitoring.exporter import SLICE_LINES, MetricExportError, PrometheusExporter
 
 
 class Source:

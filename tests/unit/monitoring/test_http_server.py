@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from alluse.common.metrics import LatencyHistogram, Metric, counter, histogram
 from alluse.monitoring.exporter import PrometheusExporter
 from alluse.monitoring.http import MetricsServer, MetricsServerError
-from alluse.monitoring.metrics import LatencyHistogram, Metric, counter, histogram
 
 HOST = "127.0.0.1"
 

@@ -6,17 +6,17 @@ from decimal import Decimal
 
 import pytest
 
-from alluse.brokers import PaperVenue, PaperVenueConfig
-from alluse.bus import MessageBus
-from alluse.clock import TestClock, datetime_to_ns
-from alluse.execution.events import EventKind, OrderEvent
+from alluse.brokers.paper import PaperVenue, PaperVenueConfig
+from alluse.common.bus import MessageBus
+from alluse.common.clock import TestClock, datetime_to_ns
+from alluse.common.metrics import HistogramSnapshot, Metric, MetricKind
 from alluse.execution.journal import Journal
 from alluse.execution.oms import OrderManager
-from alluse.instruments import InstrumentRegistry
 from alluse.marketdata import DataEngine, QuoteCache, RejectReason
 from alluse.marketdata.engine import FEED_LATENCY_SAMPLE_EVERY
 from alluse.model import Equity, Fill, Order, OrderType, Quote, Side
-from alluse.monitoring.metrics import HistogramSnapshot, Metric, MetricKind
+from alluse.model.events import EventKind, OrderEvent
+from alluse.model.registry import InstrumentRegistry
 from alluse.portfolio import ExecutionQuality, Ledger
 from alluse.risk import RiskContext, RiskGate
 from alluse.risk.denial import DenyReason

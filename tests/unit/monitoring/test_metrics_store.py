@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from alluse.monitoring.metrics import MetricKind, Sample
+from alluse.common.metrics import MetricKind, Sample
 from alluse.monitoring.store import MetricsStore, MetricsStoreError, open_for_writing
 from alluse.monitoring.store_writer import MINUTE_NS
 

@@ -8,9 +8,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from alluse.clock import NS
-from alluse.config import AlertRuleConfig, AlertsConfig
-from alluse.monitoring.alerts import AlertEngine, AlertEvent, AlertStatus
+from alluse.app.config import AlertRuleConfig, AlertsConfig
+from alluse.common.clock import NS
+from alluse.monitoring.alert_events import AlertEvent, AlertStatus
+from alluse.monitoring.alerts import AlertEngine
 from alluse.monitoring.notifiers import (
     CallbackNotifier,
     FileNotifier,

@@ -9,11 +9,11 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
-from alluse.bus import TOPIC_FILL, TOPIC_ORDER_EVENT, MessageBus
-from alluse.clock import TestClock, datetime_to_ns
-from alluse.config import RiskConfig
-from alluse.instruments import InstrumentRegistry
+from alluse.app.config import RiskConfig
+from alluse.common.bus import TOPIC_FILL, TOPIC_ORDER_EVENT, MessageBus
+from alluse.common.clock import TestClock, datetime_to_ns
 from alluse.model import Equity, Fill, Option, Order, OrderStatus, OrderType, Right, Side
+from alluse.model.registry import InstrumentRegistry
 from alluse.portfolio import Ledger
 from alluse.risk import Denial, RiskContext, RiskGate, TradingStates
 

@@ -6,7 +6,7 @@ from decimal import Decimal
 import risk_env
 from risk_env import CALL, PUT
 
-from alluse.config import RiskConfig
+from alluse.app.config import RiskConfig
 from alluse.model import OrderStatus, Side
 from alluse.portfolio import Ledger
 from alluse.risk import DenyReason, RiskGate

@@ -2,8 +2,9 @@
 
 from decimal import Decimal
 
-from alluse.config import AccountRiskConfig, RiskConfig
-from alluse.risk import DenyReason, TradingState
+from alluse.app.config import AccountRiskConfig, RiskConfig
+from alluse.model import TradingState
+from alluse.risk import DenyReason
 from alluse.risk.limits import DAY_NS
 
 HALTED, ACTIVE = TradingState.HALTED, TradingState.ACTIVE

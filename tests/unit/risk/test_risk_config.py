@@ -4,7 +4,7 @@ from decimal import Decimal
 
 import pytest
 
-from alluse.config import ConfigError, RiskConfig, load_config
+from alluse.app.config import ConfigError, RiskConfig, load_config
 from alluse.risk import RiskLimits
 
 

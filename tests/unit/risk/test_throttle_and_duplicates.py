@@ -1,7 +1,7 @@
 """Order-rate throttle (token bucket in clock time) and the duplicate-order window."""
 
-from alluse.clock import NS
-from alluse.config import AccountRiskConfig, RiskConfig
+from alluse.app.config import AccountRiskConfig, RiskConfig
+from alluse.common.clock import NS
 from alluse.model import OrderStatus, Side
 from alluse.risk import DenyReason
 

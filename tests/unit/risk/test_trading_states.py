@@ -3,8 +3,8 @@
 import pytest
 from risk_env import PUT
 
-from alluse.model import InvalidInput, Side
-from alluse.risk import DenyReason, TradingState, TradingStates
+from alluse.model import InvalidInput, Side, TradingState
+from alluse.risk import DenyReason, TradingStates
 
 ACTIVE, REDUCING, HALTED = TradingState.ACTIVE, TradingState.REDUCING, TradingState.HALTED
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from alluse.brokers.commissions import IBKR_FIXED, CommissionSchedule
-from alluse.brokers.faults import FaultConfig
+from alluse.brokers.paper.commissions import IBKR_FIXED, CommissionSchedule
+from alluse.brokers.paper.faults import FaultConfig
+from alluse.common.sqlite_files import SYNCHRONOUS_MODES
 from alluse.model import InvalidInput
-from alluse.sqlite_files import SYNCHRONOUS_MODES
 
 
 @dataclass(slots=True, frozen=True)  # checked once: a later change would reach the venue unchecked

@@ -32,8 +32,8 @@ import random
 from collections import Counter
 from dataclasses import dataclass, field
 
-from alluse.execution.errors import ErrorClass
 from alluse.model import InvalidInput
+from alluse.model.errors import ErrorClass
 
 PACING_REASON = "pacing: request rate limit exceeded, retry later"
 VENUE_REJECT_REASON = "rejected by venue"

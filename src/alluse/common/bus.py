@@ -10,7 +10,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-log = logging.getLogger("alluse.bus")
+log = logging.getLogger("alluse.common.bus")
 
 Handler = Callable[[Any], None]
 

@@ -20,11 +20,11 @@ import logging
 from collections import deque
 
 from alluse.brokers.base import ConnectionHandler, OrderEventHandler, SettlementHandler
-from alluse.brokers.faults import FaultInjector, FaultKind
-from alluse.clock import NS, Clock
-from alluse.execution.errors import BrokerDisconnected
-from alluse.execution.events import OrderEvent, SettlementEvent
+from alluse.brokers.paper.faults import FaultInjector, FaultKind
+from alluse.common.clock import NS, Clock
 from alluse.model import InvalidInput, Unchecked
+from alluse.model.errors import BrokerDisconnected
+from alluse.model.events import OrderEvent, SettlementEvent
 
 log = logging.getLogger("alluse.brokers.paper")
 

@@ -3,10 +3,10 @@
 How it models a venue:
 - The venue's state changes when it decides (at submit, on a quote, on a cancel, at a
   timer). Each decision is written to the venue's own store in one transaction (see
-  paper_store) before any event about it is sent, so a restarted venue knows everything it
+  store.py) before any event about it is sent, so a restarted venue knows everything it
   ever told its client, and more. Events scheduled but not delivered when the process dies
   are lost, as on a real wire: the client asks `order_status`/`executions`.
-- What it says goes through the client link (paper_link): after a latency (ack latency for
+- What it says goes through the client link (link.py): after a latency (ack latency for
   accept/reject/cancel answers, fill latency for fills), one ordered stream per order, so
   ACCEPTED precedes the order's fills and a cancel that races a fill already decided is
   confirmed only after that fill (unless an injected delay takes an event out of its stream:
@@ -50,17 +50,17 @@ from alluse.brokers.base import (
     SettlementHandler,
     VenueOrder,
 )
-from alluse.brokers.commissions import commission_increment
-from alluse.brokers.faults import (
+from alluse.brokers.paper.commissions import commission_increment
+from alluse.brokers.paper.config import PaperVenueConfig
+from alluse.brokers.paper.faults import (
     PACING_REASON,
     VENUE_REJECT_REASON,
     FaultInjector,
     FaultKind,
     InjectedFault,
 )
-from alluse.brokers.paper_config import PaperVenueConfig
-from alluse.brokers.paper_link import ClientLink, Event
-from alluse.brokers.paper_store import (
+from alluse.brokers.paper.link import ClientLink, Event
+from alluse.brokers.paper.store import (
     RECEIPT_ACCEPTED,
     RECEIPT_DUPLICATE,
     RECEIPT_PACING,
@@ -75,10 +75,8 @@ from alluse.brokers.paper_store import (
     VenueStoreError,
     VenueWriteFailed,
 )
-from alluse.clock import NS, Clock
-from alluse.execution.errors import BrokerDisconnected, ErrorClass
-from alluse.execution.events import EventKind, OrderEvent, SettlementEvent
-from alluse.instruments import InstrumentRegistry
+from alluse.common.clock import NS, Clock
+from alluse.common.metrics import Metric, counter, gauge
 from alluse.model import (
     Fill,
     Instrument,
@@ -99,7 +97,9 @@ from alluse.model import (
     put_collateral,
     to_money,
 )
-from alluse.monitoring.metrics import Metric, counter, gauge
+from alluse.model.errors import BrokerDisconnected, ErrorClass
+from alluse.model.events import EventKind, OrderEvent, SettlementEvent
+from alluse.model.registry import InstrumentRegistry
 
 log = logging.getLogger("alluse.brokers.paper")
 

@@ -26,9 +26,10 @@ from pathlib import Path
 from typing import ClassVar, Protocol
 
 from alluse.brokers.base import VenueOrder
-from alluse.execution.errors import BrokerError, ErrorClass
+from alluse.common.sqlite_files import open_wal
 from alluse.model import Fill, Instrument, OrderStatus, OrderType, Side, TimeInForce
-from alluse.sqlite_files import FILL_COLUMNS, FILL_COLUMNS_DDL, INSERT_FILL, fill_from_row, fill_row, open_wal
+from alluse.model.errors import BrokerError, ErrorClass
+from alluse.model.rows import FILL_COLUMNS, FILL_COLUMNS_DDL, INSERT_FILL, fill_from_row, fill_row
 
 SCHEMA_VERSION = 1
 _WHAT = "venue store"

@@ -12,12 +12,12 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
-from alluse.brokers import Broker
-from alluse.clock import ns_to_datetime
+from alluse.app.system import TradingSystem
+from alluse.brokers.base import Broker
+from alluse.common.clock import ns_to_datetime
 from alluse.execution.journal import Journal
 from alluse.model import Fill, Position, parse_symbol
 from alluse.portfolio import AccountTotals, Ledger, QualitySummary
-from alluse.system import TradingSystem
 
 
 @dataclass(slots=True)

@@ -14,14 +14,13 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
-from alluse.brokers import FaultConfig, PaperVenue, PaperVenueConfig
-from alluse.bus import MessageBus
-from alluse.clock import NS, Clock, LiveClock, datetime_to_ns
-from alluse.config import Config
+from alluse.app.config import Config
+from alluse.brokers.paper import FaultConfig, PaperVenue, PaperVenueConfig
+from alluse.common.bus import MessageBus
+from alluse.common.clock import NS, Clock, LiveClock, datetime_to_ns
 from alluse.execution.journal import Journal, resume_ns
 from alluse.execution.oms import OrderManager, RecoveryReport
 from alluse.execution.retry import RetryPolicy
-from alluse.instruments import InstrumentRegistry
 from alluse.marketdata import (
     DataEngine,
     OptionChainService,
@@ -29,15 +28,16 @@ from alluse.marketdata import (
     SimulatedMarket,
     SimulatedMarketConfig,
 )
-from alluse.model import Quote
-from alluse.monitoring.alerts import AlertEvent
-from alluse.monitoring.collector import LedgerValuation
+from alluse.model import Quote, TradingState
+from alluse.model.registry import InstrumentRegistry
+from alluse.monitoring.alert_events import AlertEvent
 from alluse.monitoring.service import Monitoring
 from alluse.portfolio import ExecutionQuality, Ledger
-from alluse.risk import RiskContext, RiskGate, TradingState, TradingStates
+from alluse.portfolio.valuation import LedgerValuation
+from alluse.risk import RiskContext, RiskGate, TradingStates
 from alluse.strategies.wheel import WheelStrategy
 
-log = logging.getLogger("alluse.system")
+log = logging.getLogger("alluse.app.system")
 
 JOURNAL_FILE = "journal.db"
 VENUE_FILE = "venue.db"

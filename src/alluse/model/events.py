@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from alluse.execution.errors import ErrorClass
 from alluse.model import FastEnum, Fill, fast_frozen
+from alluse.model.errors import ErrorClass
 
 
 class EventKind(FastEnum):

@@ -1,0 +1,1 @@
+"""Building blocks every layer uses: the clock, the message bus, counters and histograms, SQLite helpers."""

@@ -1,0 +1,59 @@
+"""An alert's states and the FIRING/RESOLVED event that is notified and stored (engine, history and
+notifiers all speak it, so it lives apart from each of them)."""
+
+from __future__ import annotations
+
+import enum
+import math
+from dataclasses import dataclass
+
+from alluse.common.clock import NS, ns_to_datetime
+
+
+class AlertStatus(enum.Enum):
+    INACTIVE = "inactive"
+    PENDING = "pending"
+    FIRING = "firing"
+    RESOLVED = "resolved"
+
+
+@dataclass(slots=True, frozen=True)
+class AlertEvent:
+    """A FIRING or RESOLVED transition: what is notified and stored. `threshold` is the line the
+    value crossed (the clear threshold for RESOLVED); `started_ns` is when the episode fired."""
+
+    rule: str
+    severity: str
+    state: AlertStatus
+    metric: str
+    comparison: str
+    value: float
+    threshold: float
+    ts_ns: int
+    started_ns: int
+    description: str = ""
+
+    def to_dict(self) -> dict[str, object]:
+        """JSON-ready (strict JSON: a non-finite value becomes a string)."""
+        return {
+            "rule": self.rule,
+            "state": self.state.value,
+            "severity": self.severity,
+            "metric": self.metric,
+            "comparison": self.comparison,
+            "value": self.value if math.isfinite(self.value) else str(self.value),
+            "threshold": self.threshold,
+            "ts": ns_to_datetime(self.ts_ns).isoformat(),
+            "ts_ns": self.ts_ns,
+            "started_ns": self.started_ns,
+            "description": self.description,
+        }
+
+    def summary(self) -> str:
+        """One line for logs and the console."""
+        cond = f"{self.metric} {self.comparison} {self.threshold:g}"
+        if self.state is AlertStatus.RESOLVED:
+            lasted = (self.ts_ns - self.started_ns) / NS
+            past = f"past {self.threshold:g}; lasted {lasted:.0f} s"
+            return f"RESOLVED {self.rule}: {self.metric} = {self.value:g} ({past})"
+        return f"FIRING [{self.severity}] {self.rule}: {cond} (value {self.value:g}) {self.description}".rstrip()
