@@ -14,9 +14,9 @@ from __future__ import annotations
 import argparse
 import logging
 
-from alluse.app.config import JournalConfig
 from alluse.bench.figures import OPTIMISED, TARGETS
 from alluse.bench.or1 import FULL_ORDERS, VARIANTS, Or1Result, result_figures, run_or1
+from alluse.execution.config import JournalConfig
 
 
 def main() -> None:

@@ -34,11 +34,11 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from alluse.app.config import JournalConfig
 from alluse.bench.or1 import run_or1
 from alluse.brokers.paper import PaperVenue
 from alluse.common.bus import MessageBus
 from alluse.execution import fsm
+from alluse.execution.config import JournalConfig
 from alluse.execution.intent_log import IntentLog
 from alluse.execution.journal import Journal
 from alluse.execution.oms import OrderManager

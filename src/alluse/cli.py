@@ -459,7 +459,7 @@ def _parse_since(text: str) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from alluse.analytics import REPORT_SCHEMA
+    from alluse.analytics.report import REPORT_SCHEMA
 
     if args.schema:
         print(json.dumps(REPORT_SCHEMA, indent=2))  # plain: rich would wrap long lines
@@ -482,7 +482,9 @@ def _write_report(
 ) -> bool:
     from rich.markdown import Markdown
 
-    from alluse.analytics import ReportInputError, ReportOutputError, generate_report
+    from alluse.analytics.data import ReportInputError
+    from alluse.analytics.generate import generate_report
+    from alluse.analytics.outputs import ReportOutputError
     from alluse.analytics.summary import markdown
 
     parts = ("loading", "statistics", "trends", "anomalies", "forecasts", "grade", "dashboard")

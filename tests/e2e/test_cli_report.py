@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from alluse.analytics import REPORT_SCHEMA
+from alluse.analytics.report import REPORT_SCHEMA
 from alluse.bench.an1 import write_history
 
 pytestmark = pytest.mark.slow

@@ -8,11 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from alluse.analytics import REPORT_SCHEMA, ReportInputError, ReportOutputError, generate_report
-from alluse.analytics.data import ReportInput
-from alluse.analytics.report import build_report, from_json, to_json
+from alluse.analytics.config import AnalyticsConfig
+from alluse.analytics.data import ReportInput, ReportInputError
+from alluse.analytics.generate import generate_report
+from alluse.analytics.outputs import ReportOutputError
+from alluse.analytics.report import REPORT_SCHEMA, build_report, from_json, to_json
 from alluse.analytics.results import NS_PER_S, SeriesData, Window
-from alluse.app.config import AnalyticsConfig
 from alluse.bench.an1 import write_history
 from alluse.common.metrics import Sample
 from alluse.monitoring import series as s

@@ -22,13 +22,17 @@ def test_duplicated_and_reordered_events_change_nothing(seed):
 
 def test_the_counts_catch_a_broken_order_manager(monkeypatch):
     """A manager that resends blindly on every ack timeout must show up as duplicated."""
-    from alluse.bench import core
+    from alluse.app import kernel
+    from alluse.execution.dispatch import Dispatcher
     from alluse.execution.oms import OrderManager
 
-    class BlindResender(OrderManager):  # a subclass: a compiled class's methods cannot be patched
-        def _query(self, order):
-            self._send(order)
+    class BlindResender(Dispatcher):  # a subclass: a compiled class's methods cannot be patched
+        def query(self, order):
+            self.send(order)
 
-    monkeypatch.setattr(core, "OrderManager", BlindResender)  # the one build_core makes
+    def blind_order_manager(**kwargs):
+        return OrderManager(**kwargs, dispatcher=BlindResender)
+
+    monkeypatch.setattr(kernel, "OrderManager", blind_order_manager)  # the one the kernel makes
     r = run_er1(800, seed=1)
     assert r.duplicated > 0

@@ -99,7 +99,7 @@ def test_restart_with_an_open_order_in_an_option_the_new_market_does_not_list(tm
         step *= 2
     assert any(o.status.is_open for o in system.c.oms.orders.values())
     system.c.journal.close()  # a crash: open orders stay open in the journal and at the venue
-    system.c.venue.close()
+    system.c.broker.close()
     spots = {"TSLA": 400.0, "NVDA": 60.0, "AAPL": 120.0, "AMZN": 90.0, "MSFT": 700.0}
     moved = {k: {"spot": v, "vol": 0.4} for k, v in spots.items()}
     again, _ = build(tmp_path, market={"underlyings": moved})  # different strikes around different spots
@@ -116,7 +116,7 @@ def test_loss_watermarks_survive_a_restart(tmp_path):
     watch = system.c.risk.loss.watches["Gen-Acc"]
     marks = (watch.day, watch.day_start, watch.peak)
     system.c.journal.close()  # crash
-    system.c.venue.close()
+    system.c.broker.close()
     again, _ = build(tmp_path, risk=limits)
     recovered = again.c.risk.loss.watches["Gen-Acc"]
     assert (recovered.day, recovered.day_start, recovered.peak) == marks

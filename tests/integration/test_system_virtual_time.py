@@ -53,7 +53,7 @@ def test_every_order_is_final_and_fills_match(week):
 
 def test_ledger_matches_journal_and_cash_adds_up(week):
     cfg, data, system = week
-    assert check_consistency(system.c.ledger, system.journal_path, system.c.venue) == []
+    assert check_consistency(system.c.ledger, system.journal_path, system.c.broker) == []
     state = system.c.journal.load()
     deposits = sum(a.cash for a in cfg.accounts.values())
     flows = sum(
@@ -78,7 +78,7 @@ def test_restart_recovers_the_same_book_and_continues_in_time(week):
         assert report.session == 2 and report.orders == n_orders and report.reconcile.resolved == []
         after = {(p.account, p.instrument_id): p.quantity for p in again.c.ledger.open_positions()}
         assert after == before_positions and dict(again.c.ledger.cash) == before_cash
-        assert again.c.venue.account_snapshot("Gen-Acc").cash == before_cash["Gen-Acc"]
+        assert again.c.broker.account_snapshot("Gen-Acc").cash == before_cash["Gen-Acc"]
     finally:
         again.stop_trading()
         again.close()

@@ -64,7 +64,7 @@ def test_a_fill_with_any_bad_field_is_refused_and_counted_never_raised(core, fie
                 Decimal("0.01"), core.clock.now_ns(), f"F-{order.client_order_id}")  # fmt: skip
     fill = dataclasses.replace(good, **{field: value})
     refused = core.oms.counters.events_refused
-    core.oms.on_order_event(OrderEvent(EventKind.FILL, order.client_order_id, core.clock.now_ns(), fill=fill))
+    core.oms.events.on_order_event(OrderEvent(EventKind.FILL, order.client_order_id, core.clock.now_ns(), fill=fill))
     core.journal.flush()  # a row SQLite refuses would fail here
     assert core.oms.journal_error is None
     valid = {

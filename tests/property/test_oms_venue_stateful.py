@@ -15,10 +15,10 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 from alluse.bench.core import build_core
 from alluse.bench.cr1 import _compare
 from alluse.brokers.paper import FaultConfig, PaperVenueConfig
-from alluse.common.clock import NS
-from alluse.execution.retry import MS, RetryPolicy
+from alluse.common.clock import MS, NS
+from alluse.execution.config import ExecutionConfig
 
-RETRY = RetryPolicy(max_attempts=6, initial_backoff_ns=10 * MS, max_backoff_ns=200 * MS, ack_timeout_ns=100 * MS)
+RETRY = ExecutionConfig(max_attempts=6, initial_backoff_ms=10, max_backoff_ms=200, ack_timeout_ms=100)
 
 
 class OmsAndVenue(RuleBasedStateMachine):
@@ -27,10 +27,10 @@ class OmsAndVenue(RuleBasedStateMachine):
         self.dir = Path(tempfile.mkdtemp(prefix="alluse-stateful-"))
         faults = FaultConfig(
             seed=seed, lose_submit_rate=rate, lose_response_rate=rate, drop_ack_rate=rate, pacing_reject_rate=rate,
-            permanent_reject_rate=rate / 3, duplicate_event_rate=rate, delay_rate=rate, max_delay_ns=20 * MS,
+            permanent_reject_rate=rate / 3, duplicate_event_rate=rate, delay_rate=rate, max_delay_ms=20,
         )  # fmt: skip
-        self.config = PaperVenueConfig(ack_latency_ns=1 * MS, fill_latency_ns=2 * MS, faults=faults)
-        self.core = build_core(self.dir, stocks=3, venue_config=self.config, retry=RETRY, seed=seed)
+        self.config = PaperVenueConfig(ack_latency_ms=1, fill_latency_ms=2, faults=faults)
+        self.core = build_core(self.dir, stocks=3, venue_config=self.config, execution=RETRY, seed=seed)
         self.k = 0
 
     def teardown(self):
@@ -63,7 +63,7 @@ class OmsAndVenue(RuleBasedStateMachine):
     def restart(self):
         now = self.core.clock.now_ns()
         self.core.close()
-        self.core = build_core(self.dir, stocks=3, venue_config=self.config, retry=RETRY, start_ns=now + NS)
+        self.core = build_core(self.dir, stocks=3, venue_config=self.config, execution=RETRY, start_ns=now + NS)
 
     @invariant()
     def nothing_overfilled_or_duplicated(self):

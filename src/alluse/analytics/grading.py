@@ -17,8 +17,8 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 
+from alluse.analytics.config import TargetConfig
 from alluse.analytics.results import Check, ComponentHealth, Grade, SeriesStats
-from alluse.app.config import TargetConfig
 from alluse.monitoring import series as s
 
 CRITICAL_CAP = 79.0

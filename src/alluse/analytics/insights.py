@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from alluse.analytics.config import TargetConfig
 from alluse.analytics.results import NS_PER_S, Anomalies, Forecast, Insight, Trend
 from alluse.analytics.units import display, p_text, short_name
-from alluse.app.config import TargetConfig
 from alluse.common.clock import ns_to_datetime
 
 

@@ -15,6 +15,7 @@ from pydantic import TypeAdapter
 
 from alluse.analytics import anomalies as anomaly_part
 from alluse.analytics.catalog import KEY_SERIES
+from alluse.analytics.config import AnalyticsConfig, TargetConfig
 from alluse.analytics.data import ReportInput
 from alluse.analytics.forecasts import forecast
 from alluse.analytics.grading import DEFAULT_TARGETS, grade
@@ -23,7 +24,6 @@ from alluse.analytics.insights import insights
 from alluse.analytics.results import Forecast, Grid, Report, SeriesData, SeriesStats, Skipped, Trend
 from alluse.analytics.stats import series_stats
 from alluse.analytics.trends import fit_trend
-from alluse.app.config import AnalyticsConfig, TargetConfig
 
 log = logging.getLogger("alluse.analytics")
 

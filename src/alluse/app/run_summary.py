@@ -13,7 +13,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from alluse.app.system import TradingSystem
-from alluse.brokers.base import Broker
+from alluse.brokers.base import Broker, FaultInjecting
 from alluse.common.clock import ns_to_datetime
 from alluse.execution.journal import Journal
 from alluse.model import Fill, Position, parse_symbol
@@ -128,7 +128,7 @@ def build_summary(system: TradingSystem, wall_seconds: float, sim_start_ns: int)
     positions = [
         _line(system, p) for p in sorted(c.ledger.open_positions(), key=lambda p: (p.account, p.instrument_id))
     ]
-    problems = check_consistency(c.ledger, system.journal_path, c.venue)
+    problems = check_consistency(c.ledger, system.journal_path, c.broker)
     return RunSummary(
         journal_path=system.journal_path.resolve(),
         wall_seconds=wall_seconds,
@@ -147,7 +147,7 @@ def build_summary(system: TradingSystem, wall_seconds: float, sim_start_ns: int)
         quality=c.quality.summary(),
         risk_denials={r.value: n for r, n in c.risk.denials.items() if n},
         execution={k: v for k in RELIABILITY_COUNTERS if (v := getattr(c.oms.counters, k))},
-        faults_injected={k.value: n for k, n in c.venue.fault_counts().items()},
+        faults_injected=_faults_injected(c.broker),
         trading_states={a: f"{c.risk.states.get(a).value}" for a in system.config.accounts},
         strategy={} if c.strategy is None else {k: getattr(c.strategy.stats, k) for k in c.strategy.stats.__slots__},
         recovered_orders=system.recovery.orders if system.recovery else 0,
@@ -169,3 +169,8 @@ def _fills_of(system: TradingSystem, ids: set[str]) -> list[Fill]:
 def _line(system: TradingSystem, p: Position) -> PositionLine:
     mark = system.mark(p.instrument_id)
     return PositionLine(p.account, p.instrument_id, p.quantity, p.avg_cost, mark, system.c.ledger.unrealized(p, mark))
+
+
+def _faults_injected(broker: Broker) -> dict[str, int]:
+    counts = broker.fault_counts() if isinstance(broker, FaultInjecting) else {}
+    return {getattr(kind, "value", str(kind)): n for kind, n in counts.items()}

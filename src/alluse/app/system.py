@@ -1,8 +1,8 @@
-"""Builds the whole system from a config and runs it: the same wiring for any clock.
+"""The running system: a kernel (app/kernel.py) started, driven on a clock, and stopped cleanly.
 
-Start-up is recovery: the journal is read, positions and cash rebuilt from its fills, open
-orders reconciled with the venue, and only then do market data and the strategy start.
-Simulated time resumes after the last journaled event, so a restart never moves backwards.
+Start-up is recovery: the journal is read, positions and cash rebuilt from its fills, open orders
+reconciled with the broker, and only then do market data and the strategy start. Simulated time
+resumes after the last journaled event, so a restart never moves backwards.
 """
 
 from __future__ import annotations
@@ -10,56 +10,21 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from decimal import Decimal
 from pathlib import Path
 
 from alluse.app.config import Config
-from alluse.brokers.paper import FaultConfig, PaperVenue, PaperVenueConfig
-from alluse.common.bus import MessageBus
+from alluse.app.kernel import JOURNAL_FILE, OPERATOR_SOURCE, Kernel, build_kernel
 from alluse.common.clock import NS, Clock, LiveClock, datetime_to_ns
-from alluse.execution.journal import Journal, resume_ns
-from alluse.execution.oms import OrderManager, RecoveryReport
-from alluse.execution.retry import RetryPolicy
-from alluse.marketdata import (
-    DataEngine,
-    OptionChainService,
-    QuoteCache,
-    SimulatedMarket,
-    SimulatedMarketConfig,
-)
-from alluse.model import Quote, TradingState
-from alluse.model.registry import InstrumentRegistry
+from alluse.common.metrics import MetricSource
+from alluse.execution.journal import resume_ns
+from alluse.execution.oms import RecoveryReport
+from alluse.model import Quote
 from alluse.monitoring.alert_events import AlertEvent
 from alluse.monitoring.service import Monitoring
-from alluse.portfolio import ExecutionQuality, Ledger
-from alluse.portfolio.valuation import LedgerValuation
-from alluse.risk import RiskContext, RiskGate, TradingStates
-from alluse.strategies.wheel import WheelStrategy
 
-log = logging.getLogger("alluse.app.system")
+log = logging.getLogger("alluse.system")
 
-JOURNAL_FILE = "journal.db"
-VENUE_FILE = "venue.db"
 RISK_EVALUATE_EVERY_NS = 60 * NS  # loss and drawdown limits, in clock time
-OPERATOR = "cli"  # the source `alluse halt`/`resume` records
-
-
-@dataclass(slots=True)
-class Components:
-    registry: InstrumentRegistry
-    cache: QuoteCache
-    engine: DataEngine
-    market: SimulatedMarket
-    chains: OptionChainService
-    venue: PaperVenue
-    journal: Journal
-    ledger: Ledger
-    quality: ExecutionQuality
-    risk: RiskGate
-    oms: OrderManager
-    strategy: WheelStrategy | None
-    bus: MessageBus = field(default_factory=MessageBus)
 
 
 class TradingSystem:
@@ -69,7 +34,7 @@ class TradingSystem:
         self.data_dir = Path(data_dir if data_dir is not None else config.run.data_dir)
         self.journal_path = self.data_dir / JOURNAL_FILE
         self.sim_start_ns = clock.now_ns()
-        self.c = self._build()
+        self.c: Kernel = build_kernel(config, clock, self.data_dir)
         self.recovery: RecoveryReport | None = None
         self.started = False
         self.closed = False
@@ -77,144 +42,15 @@ class TradingSystem:
         self._risk_timer = None
         self.monitoring: Monitoring | None = None
 
-    def _build(self) -> Components:
-        cfg, clock = self.config, self.clock
-        journal = Journal.from_config(self.journal_path, cfg.journal)
-        bus = MessageBus()
-        registry = InstrumentRegistry()
-        market = SimulatedMarket(
-            SimulatedMarketConfig(
-                underlyings={k: (u.spot, u.vol) for k, u in cfg.market.underlyings.items()},
-                rate=cfg.market.rate,
-                step_interval_ns=int(cfg.market.step_interval_s * NS),
-                weekly_expiries=cfg.market.weekly_expiries,
-                strikes_each_side=cfg.market.strikes_each_side,
-                skew=cfg.market.skew,
-                options_per_step_fraction=cfg.market.options_per_step_fraction,
-            ),
-            clock,
-            registry,
-            seed=cfg.run.seed,
-        )
-        cache = QuoteCache(
-            clock, int(cfg.market.quote_ttl_s * NS), cfg.market.option_cache_capacity, registry.is_option
-        )
-        engine = DataEngine(registry, cache, clock)
-        chains = OptionChainService(registry, cache, clock, rate=cfg.market.rate)
-        f = cfg.venue.faults
-        venue = PaperVenue(
-            clock,
-            registry,
-            cache.fresh_view(),
-            PaperVenueConfig(
-                ack_latency_ns=int(cfg.venue.ack_latency_ms * 1e6),
-                fill_latency_ns=int(cfg.venue.fill_latency_ms * 1e6),
-                session_close_utc_hour=cfg.venue.session_close_utc_hour,
-                id_prefix=f"P{journal.sessions() + 1}",  # the session recovery is about to start
-                store_synchronous=cfg.journal.synchronous,
-                faults=FaultConfig(
-                    seed=f.seed,
-                    lose_submit_rate=f.lose_submit_rate,
-                    lose_response_rate=f.lose_response_rate,
-                    drop_ack_rate=f.drop_ack_rate,
-                    duplicate_event_rate=f.duplicate_event_rate,
-                    delay_rate=f.delay_rate,
-                    max_delay_ns=int(f.max_delay_ms * 1e6),
-                    disconnect_rate=f.disconnect_rate,
-                    disconnect_ns=int(f.disconnect_ms * 1e6),
-                    pacing_reject_rate=f.pacing_reject_rate,
-                    permanent_reject_rate=f.permanent_reject_rate,
-                ),
-            ),
-            store_path=self.data_dir / VENUE_FILE,  # the broker's own records, apart from our journal
-        )
-        engine.subscribe_all(venue.on_quote)
-
-        def multiplier_of(instrument_id: str) -> int:
-            return registry.resolve(instrument_id).multiplier
-
-        mid_of = cache.fresh_mid
-
-        ledger = Ledger(multiplier_of)
-        quality = ExecutionQuality()
-        oms_ref: list[OrderManager] = []
-        states = TradingStates(cfg.accounts, on_change=self._on_state_change)
-        for account, (state, reason, _source) in journal.trading_states().items():
-            if account in cfg.accounts:
-                states.seed(account, state, reason)  # a halt survives a restart
-        risk = RiskGate(
-            RiskContext(
-                clock=clock,
-                registry=registry,
-                ledger=ledger,
-                mid_of=mid_of,
-                open_orders=lambda: oms_ref[0].open_orders(),
-                greeks_of=chains.greeks_for,
-                equity_of=lambda account: ledger.equity(account, mid_of),
-            ),
-            cfg.risk,
-            states,
-        )
-        risk.attach(bus)  # before the strategy subscribes: exposure is counted before decisions see an event
-        for account, (day, day_start, peak) in journal.watermarks().items():
-            risk.loss.seed(account, day, day_start, peak)
-        risk.loss.on_watermark = lambda account, w: journal.record_watermark(
-            account, w.day, w.day_start, w.peak, clock.now_ns()
-        )
-        x = cfg.execution
-        oms = OrderManager(
-            clock=clock,
-            bus=bus,
-            registry=registry,
-            journal=journal,
-            broker=venue,
-            risk=risk,
-            ledger=ledger,
-            quality=quality,
-            mid_of=mid_of,
-            accounts=cfg.accounts,
-            retry=RetryPolicy(
-                max_attempts=x.max_attempts,
-                initial_backoff_ns=int(x.initial_backoff_ms * 1e6),
-                max_backoff_ns=int(x.max_backoff_ms * 1e6),
-                multiplier=x.backoff_multiplier,
-                jitter=x.jitter,
-                ack_timeout_ns=int(x.ack_timeout_ms * 1e6),
-            ),
-            seed=cfg.run.seed,
-            journal_flush_ns=int(cfg.journal.flush_ms * 1e6),
-        )
-        oms_ref.append(oms)
-        strategy = None
-        if cfg.strategy.enabled:
-            strategy = WheelStrategy(
-                config=cfg.strategy,
-                clock=clock,
-                bus=bus,
-                oms=oms,
-                ledger=ledger,
-                registry=registry,
-                chains=chains,
-                quote_of=cache.get_fresh,
-                spot_of=mid_of,
-                state_of=states.get,
-            )
-        return Components(
-            registry, cache, engine, market, chains, venue, journal, ledger, quality, risk, oms, strategy, bus
-        )
-
     # ------------------------------------------------------------------ lifecycle
 
     def start(self) -> RecoveryReport:
         c = self.c
-        initial = {name: acct.cash for name, acct in self.config.accounts.items()}
         changes = c.journal.trading_state_changes(0)  # all reflected already: the states were seeded at build
         self._state_seq = changes[-1][0] if changes else 0
-        self.recovery = c.oms.recover(initial)
-        for account in self.config.accounts:
-            positions = {p.instrument_id: p.quantity for p in c.ledger.open_positions(account)}
-            c.venue.load_account(account, c.ledger.cash.get(account, Decimal(0)), positions)
-        c.market.start(c.engine.on_quotes)
+        self.recovery = c.recover()
+        if c.market is not None:
+            c.market.start(c.engine.on_quotes)
         if c.strategy is not None:
             c.strategy.start()
         self._risk_timer = self.clock.call_later(RISK_EVALUATE_EVERY_NS, self._evaluate_risk)
@@ -227,27 +63,14 @@ class TradingSystem:
         finally:
             self._risk_timer = self.clock.call_later(RISK_EVALUATE_EVERY_NS, self._evaluate_risk)
 
-    def _on_state_change(self, account: str, old, new, reason: str, source: str) -> None:
-        """Journal the change (unless it came from the journal) and cancel working orders on HALTED.
-
-        `_state_seq` is left alone: `follow_operator` reads on from its own position, so an operator's
-        row written just before this one is never skipped."""
-        try:
-            if source != OPERATOR:
-                self.c.journal.record_trading_state(account, new.value, reason, source, self.clock.now_ns())
-        finally:  # a halt holds, and cancels, even when the journal cannot record it
-            log.warning("%s: %s -> %s (%s: %s)", account, old.value, new.value, source, reason)
-            if new is TradingState.HALTED:
-                cancelled = self.c.oms.cancel_all(account)
-                log.warning("%s halted: %d working orders cancelled", account, cancelled)
-
     def follow_operator(self) -> int:
         """Apply `alluse halt`/`resume` commands journaled by another process since the last look."""
         applied = 0
         for seq, account, state, detail in self.c.journal.trading_state_changes(self._state_seq):
             self._state_seq = seq
-            if detail.startswith(f"{OPERATOR}:") and account in self.config.accounts:
-                self.c.risk.states.set(account, state, detail.removeprefix(f"{OPERATOR}:").strip(), OPERATOR)
+            prefix = f"{OPERATOR_SOURCE}:"
+            if detail.startswith(prefix) and account in self.config.accounts:
+                self.c.risk.states.set(account, state, detail.removeprefix(prefix).strip(), OPERATOR_SOURCE)
                 applied += 1
         return applied
 
@@ -257,7 +80,8 @@ class TradingSystem:
             self._risk_timer.cancel()
         if c.strategy is not None:
             c.strategy.stop()
-        c.market.stop()
+        if c.market is not None:
+            c.market.stop()
 
     def stop_trading(self) -> None:
         """Stop new decisions and market data, and ask the venue to cancel what is still working."""
@@ -272,23 +96,19 @@ class TradingSystem:
         self.closed = True
         self._stop_timers()  # nothing may reach the stores after they close (an error path skips stop_trading)
         self.c.journal.end_session(self.clock.now_ns())
-        self.c.journal.close()
-        self.c.venue.close()
+        self.c.close()
 
     # ------------------------------------------------------------------ monitoring views
 
-    def metric_sources(self) -> list:
-        """Every component's plain counters, for the collector and the Prometheus exporter."""
-        c = self.c
-        valuation = LedgerValuation(c.ledger, c.cache.fresh_mid)
-        return [c.engine, c.cache, c.oms, c.risk, c.venue, c.ledger, valuation]
+    def metric_sources(self) -> list[MetricSource]:
+        return self.c.metric_sources()
 
     def health(self) -> dict:
         c = self.c
         age = None
         if c.engine.last_accept_ns is not None:  # wall seconds, like the collector's quote age
             age = (self.clock.now_ns() - c.engine.last_accept_ns) / NS / getattr(self.clock, "speed", 1.0)
-        connected = bool(c.venue.connected)
+        connected = bool(c.broker.connected)
         return {
             "ready": self.started and not self.closed and connected and age is not None,
             "last_quote_age_s": age,
@@ -340,7 +160,14 @@ async def run_live(
     try:
         if config.monitoring.enabled:  # built on a thread: opening and checking metrics.db may take a while
             system.monitoring = await asyncio.to_thread(
-                Monitoring, config, data, system.metric_sources(), system.health, system.loss_limit_used, on_alert
+                Monitoring,
+                config.monitoring,
+                config.alerts,
+                data,
+                system.metric_sources(),
+                system.health,
+                system.loss_limit_used,
+                on_alert,
             )
             await system.monitoring.start()
         system.start()

@@ -126,8 +126,8 @@ class An1Result:
 
 def run_an1(data_dir: Path, *, forecast_all: bool = True) -> An1Result:
     """Times `generate_report` over the store in data_dir (written by `write_history`)."""
-    from alluse.analytics import generate_report
-    from alluse.app.config import AnalyticsConfig
+    from alluse.analytics.config import AnalyticsConfig
+    from alluse.analytics.generate import generate_report
 
     config = AnalyticsConfig(forecast_series=["*"] if forecast_all else None)
     marks: list[tuple[str, float]] = []

@@ -24,9 +24,8 @@ from pathlib import Path
 from alluse.bench.core import START_NS, build_core
 from alluse.bench.figures import Figure
 from alluse.brokers.paper import PaperVenueConfig
-from alluse.common.clock import NS
+from alluse.common.clock import MS, NS
 from alluse.execution.journal import resume_ns
-from alluse.execution.retry import MS
 
 log = logging.getLogger("alluse.bench")
 
@@ -39,7 +38,7 @@ FULL_SEEDS = (1, 2, 3)
 
 def _venue_config() -> PaperVenueConfig:
     # latency keeps events in flight, so a kill always finds some sent but not yet answered
-    return PaperVenueConfig(ack_latency_ns=1 * MS, fill_latency_ns=3 * MS)
+    return PaperVenueConfig(ack_latency_ms=1, fill_latency_ms=3)
 
 
 def run_bursts(data_dir: Path, seed: int, max_orders: int) -> None:

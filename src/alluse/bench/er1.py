@@ -25,8 +25,8 @@ from pathlib import Path
 from alluse.bench.core import build_core
 from alluse.bench.figures import Figure
 from alluse.brokers.paper import FaultConfig, FaultKind, PaperVenueConfig
-from alluse.common.clock import NS
-from alluse.execution.retry import MS, RetryPolicy
+from alluse.common.clock import MS, NS
+from alluse.execution.config import ExecutionConfig
 from alluse.model import OrderStatus
 
 log = logging.getLogger("alluse.bench")
@@ -80,10 +80,10 @@ def fault_config(seed: int, transient_rate: float, permanent_rate: float, event_
     return FaultConfig(
         duplicate_event_rate=event_rate,
         delay_rate=event_rate,
-        max_delay_ns=50 * MS,
+        max_delay_ms=50,
         seed=seed,
         disconnect_rate=share,
-        disconnect_ns=50 * MS,
+        disconnect_ms=50,
         lose_submit_rate=share,
         lose_response_rate=share,
         drop_ack_rate=share,
@@ -107,9 +107,9 @@ def run_er1(
 
 
 def _run(n: int, seed: int, faults: FaultConfig, data_dir: Path) -> Er1Result:
-    venue_config = PaperVenueConfig(ack_latency_ns=1 * MS, fill_latency_ns=2 * MS, faults=faults)
-    retry = RetryPolicy(max_attempts=8, initial_backoff_ns=20 * MS, max_backoff_ns=1_000 * MS, ack_timeout_ns=200 * MS)
-    core = build_core(data_dir, venue_config=venue_config, retry=retry, seed=seed)
+    venue_config = PaperVenueConfig(ack_latency_ms=1, fill_latency_ms=2, faults=faults)
+    retry = ExecutionConfig(max_attempts=8, initial_backoff_ms=20, max_backoff_ms=1_000, ack_timeout_ms=200)
+    core = build_core(data_dir, venue_config=venue_config, execution=retry, seed=seed)
     rng = random.Random(seed)
     t0 = time.perf_counter()
     sent = []

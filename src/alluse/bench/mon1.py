@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from time import perf_counter_ns
 
-from alluse.app.config import MonitoringConfig
 from alluse.bench.core import TradingCore, build_core
 from alluse.bench.figures import OPTIMISED, Figure
 from alluse.bench.md import FEED_BATCH, MD1_QUICK, MD1_QUOTES, build_registry, check_delivery, generate_quotes, run_once
@@ -32,6 +31,7 @@ from alluse.marketdata import DataEngine
 from alluse.model import Quote
 from alluse.model.registry import InstrumentRegistry
 from alluse.monitoring.collector import Collector, series_of
+from alluse.monitoring.config import MonitoringConfig
 from alluse.monitoring.resources import ResourceSampler
 from alluse.monitoring.store import MetricsStore
 from alluse.portfolio.valuation import LedgerValuation

@@ -33,9 +33,9 @@ from pathlib import Path
 
 import numpy as np
 
-from alluse.app.config import JournalConfig
 from alluse.bench.core import build_core
 from alluse.bench.figures import OPTIMISED, Figure
+from alluse.execution.config import JournalConfig
 from alluse.model import OrderStatus
 
 WORKLOAD = "OR-1"

@@ -7,10 +7,10 @@ registers, so the order manager stays the only writer of order state.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from alluse.model import Fill, Order, OrderStatus, OrderType, Side, TimeInForce
 from alluse.model.events import OrderEvent, SettlementEvent
@@ -91,3 +91,13 @@ class Broker(Protocol):
         """Every fill the venue made (for one order, or all), including settlements, oldest first."""
 
     def account_snapshot(self, account: str) -> AccountSnapshot: ...
+
+    def close(self) -> None:
+        """Release the connection and any files; the order manager is done with the broker."""
+
+
+@runtime_checkable
+class FaultInjecting(Protocol):
+    """A broker that injects faults on purpose (the paper venue, to rehearse a real broker's): how many of each."""
+
+    def fault_counts(self) -> Mapping[Any, int]: ...

@@ -15,7 +15,18 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Protocol
 
-NS = 1_000_000_000
+NS = 1_000_000_000  # time is kept in whole nanoseconds everywhere
+MS = 1_000_000
+US = 1_000
+
+
+def s_to_ns(seconds: float) -> int:
+    """Configured seconds (a float in a config file) as whole clock nanoseconds: the one conversion."""
+    return round(seconds * NS)
+
+
+def ms_to_ns(ms: float) -> int:
+    return round(ms * MS)
 
 
 class TimerHandle(Protocol):

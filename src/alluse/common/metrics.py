@@ -15,10 +15,9 @@ import enum
 from bisect import bisect_left
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
-US = 1_000
-MS = 1_000_000
+from alluse.common.clock import MS, US
 
 # 1 us .. 10 s, roughly 1-2-5 per decade: fine enough for p50/p99 of quotes (us) and orders (ms)
 DEFAULT_BOUNDS_NS: tuple[int, ...] = tuple(
@@ -105,6 +104,7 @@ class Metric:
         return self.name + "{" + ",".join(f'{k}="{v}"' for k, v in sorted(self.labels)) + "}"
 
 
+@runtime_checkable
 class MetricSource(Protocol):
     def metrics(self) -> Iterable[Metric]: ...
 

@@ -20,7 +20,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from alluse.model import FastEnum, Fill, Order, OrderStatus
+from alluse.model import Fill, Order, OrderStatus
+from alluse.model.base import FastEnum
 
 S = OrderStatus
 

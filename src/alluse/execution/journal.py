@@ -56,9 +56,9 @@ from typing import Any
 
 from mypy_extensions import mypyc_attr
 
-from alluse.app.config import JournalConfig
 from alluse.common.clock import NS
 from alluse.common.sqlite_files import open_readonly, open_wal
+from alluse.execution.config import JournalConfig
 from alluse.execution.intent_log import (
     IntentLog,
     IntentLogBusy,

@@ -3,9 +3,10 @@ the chain service prices whole option chains from the cache."""
 
 from alluse.marketdata.cache import QuoteCache
 from alluse.marketdata.chains import ChainPick, ChainSnapshot, OptionChainService
+from alluse.marketdata.config import MarketConfig, Underlying
 from alluse.marketdata.engine import DataEngine, QuoteSink, RejectReason
 from alluse.marketdata.replay import ReplayFeed
-from alluse.marketdata.simulated import SimulatedMarket, SimulatedMarketConfig
+from alluse.marketdata.simulated import SimulatedMarket
 
 __all__ = [
     "ChainPick",
@@ -17,5 +18,6 @@ __all__ = [
     "RejectReason",
     "ReplayFeed",
     "SimulatedMarket",
-    "SimulatedMarketConfig",
+    "MarketConfig",
+    "Underlying",
 ]

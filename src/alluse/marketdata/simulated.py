@@ -14,14 +14,13 @@ prices every live option in one vectorised Black-Scholes call.
 from __future__ import annotations
 
 import logging
-import math
-from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
 
 import numpy as np
 
-from alluse.common.clock import NS, Clock, TimerHandle, ns_to_datetime
+from alluse.common.clock import Clock, TimerHandle, ns_to_datetime
+from alluse.marketdata.config import MarketConfig
 from alluse.marketdata.engine import QuoteSink
 from alluse.marketdata.pricing import YEAR_NS, bs_price
 from alluse.model import (
@@ -40,77 +39,11 @@ from alluse.model.registry import InstrumentRegistry
 
 log = logging.getLogger("alluse.marketdata.simulated")
 
-DEFAULT_UNDERLYINGS: dict[str, tuple[float, float]] = {
-    "TSLA": (250.0, 0.55),
-    "NVDA": (135.0, 0.45),
-    "AAPL": (230.0, 0.25),
-    "AMZN": (200.0, 0.30),
-    "MSFT": (420.0, 0.22),
-}
 FRIDAY = 4  # date.weekday()
 _TICK_BREAK = float(OPTION_TICK_BREAK)  # options tick a cent below, a nickel at/above
 _CENT = float(CENT)
 _NICKEL = float(NICKEL)
 _EPS = 1e-9  # keeps floor/ceil from stepping a whole tick on float noise (2.9999999 / 0.01)
-
-
-def _finite(x: object) -> bool:
-    return isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)
-
-
-@dataclass(slots=True)
-class SimulatedMarketConfig:
-    """`option_spread` is the option spread as a fraction of the option's value (before rounding
-    out to ticks); `vol_clip` bounds the skewed vol as multiples of the underlying's vol."""
-
-    underlyings: dict[str, tuple[float, float]] = field(default_factory=lambda: dict(DEFAULT_UNDERLYINGS))
-    drift: float = 0.0
-    rate: float = 0.04
-    step_interval_ns: int = 60 * NS
-    weekly_expiries: int = 3
-    strikes_each_side: int = 8
-    skew: float = 0.8
-    option_spread: float = 0.03
-    vol_clip: tuple[float, float] = (0.25, 4.0)
-    options_per_step_fraction: float = 1.0
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.underlyings, dict) or not self.underlyings:
-            raise InvalidInput("underlyings", self.underlyings, "must be a non-empty dict ticker -> (spot, vol)")
-        for ticker, spec in self.underlyings.items():
-            Equity(ticker)  # raises InvalidInput naming the bad symbol
-            if not (isinstance(spec, tuple | list) and len(spec) == 2):
-                raise InvalidInput(f"underlyings[{ticker}]", spec, "must be (spot, annual vol)")
-            spot, vol = spec
-            if not (_finite(spot) and spot > 0):
-                raise InvalidInput(f"underlyings[{ticker}].spot", spot, "must be a positive number")
-            if not (_finite(vol) and 0 < vol <= 3.0):
-                raise InvalidInput(f"underlyings[{ticker}].vol", vol, "must be in (0, 3]")
-        for name in ("drift", "rate"):
-            if not _finite(getattr(self, name)):
-                raise InvalidInput(name, getattr(self, name), "must be a finite number")
-        if not (isinstance(self.step_interval_ns, int) and self.step_interval_ns > 0):
-            raise InvalidInput("step_interval_ns", self.step_interval_ns, "must be a positive integer")
-        if not (isinstance(self.weekly_expiries, int) and self.weekly_expiries >= 1):
-            raise InvalidInput("weekly_expiries", self.weekly_expiries, "must be an integer >= 1")
-        if not (isinstance(self.strikes_each_side, int) and self.strikes_each_side >= 0):
-            raise InvalidInput("strikes_each_side", self.strikes_each_side, "must be an integer >= 0")
-        if not (_finite(self.skew) and self.skew >= 0):
-            raise InvalidInput("skew", self.skew, "must be a number >= 0")
-        if not (_finite(self.option_spread) and 0 < self.option_spread < 1):
-            raise InvalidInput("option_spread", self.option_spread, "must be in (0, 1)")
-        clip = self.vol_clip
-        if not (
-            isinstance(clip, tuple)
-            and len(clip) == 2
-            and _finite(clip[0])
-            and _finite(clip[1])
-            and 0 < clip[0] <= 1 <= clip[1]
-        ):
-            raise InvalidInput("vol_clip", self.vol_clip, "must be (lo, hi) with 0 < lo <= 1 <= hi")
-        f = self.options_per_step_fraction
-        if not (_finite(f) and 0 < f <= 1):
-            raise InvalidInput("options_per_step_fraction", f, "must be in (0, 1]")
 
 
 def strike_step(spot: float) -> Decimal:
@@ -139,15 +72,15 @@ def _ceil_tick(price: np.ndarray) -> np.ndarray:
 
 
 class SimulatedMarket:
-    def __init__(self, config: SimulatedMarketConfig, clock: Clock, registry: InstrumentRegistry, seed: int) -> None:
+    def __init__(self, config: MarketConfig, clock: Clock, registry: InstrumentRegistry, seed: int) -> None:
         self.config = config
         self._clock = clock
         self._registry = registry
         self._rng = np.random.default_rng(seed)
         self._tickers = list(config.underlyings)
         self._ticker_index = {t: i for i, t in enumerate(self._tickers)}
-        self._spots = np.array([config.underlyings[t][0] for t in self._tickers], dtype=np.float64)
-        self._vols = np.array([config.underlyings[t][1] for t in self._tickers], dtype=np.float64)
+        self._spots = np.array([config.underlyings[t].spot for t in self._tickers], dtype=np.float64)
+        self._vols = np.array([config.underlyings[t].vol for t in self._tickers], dtype=np.float64)
         for ticker in self._tickers:
             registry.add(Equity(ticker))
         self._last_ns = clock.now_ns()

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from alluse.model import FastEnum
+from alluse.model.base import FastEnum
 
 
 class ErrorClass(FastEnum):

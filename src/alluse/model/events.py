@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from alluse.model import FastEnum, Fill, fast_frozen
+from alluse.model.base import FastEnum, fast_frozen
 from alluse.model.errors import ErrorClass
+from alluse.model.orders import Fill
 
 
 class EventKind(FastEnum):

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from alluse.app.config import ALERT_SEVERITIES
 from alluse.common.sqlite_files import open_readonly, open_wal
 from alluse.monitoring.alert_events import AlertEvent, AlertStatus
+from alluse.monitoring.config import ALERT_SEVERITIES
 
 ALERTS_FILE = "alerts.db"
 SCHEMA_VERSION = 1

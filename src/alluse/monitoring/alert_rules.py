@@ -12,8 +12,9 @@ import operator
 from collections.abc import Callable, Iterable
 from difflib import get_close_matches
 
-from alluse.app.config import AlertRuleConfig, AlertsConfig, ConfigError
+from alluse.app.config import ConfigError
 from alluse.monitoring import series as s
+from alluse.monitoring.config import AlertRuleConfig, AlertsConfig
 
 GiB = 1024**3
 FEED_FLOOR_PER_S = 1.0  # accepted quotes per wall second; override the `feed_stalled` rule to raise it

@@ -23,13 +23,13 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 
-from alluse.app.config import ALERT_SEVERITIES, AlertRuleConfig
 from alluse.common.clock import NS, ns_to_datetime
 from alluse.common.metrics import Metric, counter, gauge
 from alluse.monitoring import series as s
 from alluse.monitoring.alert_events import AlertEvent, AlertStatus
 from alluse.monitoring.alert_history import AlertHistory
 from alluse.monitoring.alert_rules import COMPARATORS
+from alluse.monitoring.config import ALERT_SEVERITIES, AlertRuleConfig
 from alluse.monitoring.notifiers import Notifier
 
 log = logging.getLogger("alluse.monitoring.alerts")

@@ -19,8 +19,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
-from alluse.app.config import AlertsConfig
 from alluse.monitoring.alert_events import AlertEvent, AlertStatus
+from alluse.monitoring.config import AlertsConfig
 
 log = logging.getLogger("alluse.monitoring.notifiers")
 

@@ -14,7 +14,6 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from alluse.app.config import Config
 from alluse.common.metrics import MetricSource
 from alluse.monitoring import series
 from alluse.monitoring.alert_events import AlertEvent
@@ -22,6 +21,7 @@ from alluse.monitoring.alert_history import ALERTS_FILE, AlertHistory
 from alluse.monitoring.alert_rules import rules_from_config, validate_rules
 from alluse.monitoring.alerts import AlertEngine
 from alluse.monitoring.collector import DERIVED_SERIES, Collector, series_of
+from alluse.monitoring.config import AlertsConfig, MonitoringConfig
 from alluse.monitoring.exporter import PrometheusExporter
 from alluse.monitoring.http import MetricsServer
 from alluse.monitoring.notifiers import CallbackNotifier, build_notifiers
@@ -43,22 +43,22 @@ def known_series(sources: Iterable[MetricSource]) -> set[str]:
 class Monitoring:
     def __init__(
         self,
-        config: Config,
+        config: MonitoringConfig,
+        alerts: AlertsConfig,
         data_dir: Path,
         sources: list[MetricSource],
         health: Callable[[], Mapping[str, Any]],
         loss_limit_used: Callable[[], float | None],
         on_alert: Callable[[AlertEvent], None] | None = None,
     ) -> None:
-        mc = config.monitoring
-        self.config = config
+        mc = self.config = config
         resources = ResourceSampler(data_dir)
-        rules = rules_from_config(config.alerts)
+        rules = rules_from_config(alerts)
         if not mc.store:  # nothing to watch
             rules = [r for r in rules if r.metric != series.METRICS_STORE_HEALTHY]
         known = known_series([*sources, resources]) | ({series.METRICS_STORE_HEALTHY} if mc.store else set())
         validate_rules(rules, known)
-        notifiers = build_notifiers(config.alerts, data_dir)
+        notifiers = build_notifiers(alerts, data_dir)
         if on_alert is not None:
             notifiers.append(CallbackNotifier(on_alert, name="console"))
         self.notifiers = notifiers
@@ -85,10 +85,10 @@ class Monitoring:
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
-        port = self.config.monitoring.metrics_port
+        port, host = self.config.metrics_port, self.config.metrics_host
         if port is not None:
-            await self.server.start(self.config.monitoring.metrics_host, port)
-            log.info("metrics on http://%s:%d/metrics", self.config.monitoring.metrics_host, self.server.port)
+            await self.server.start(host, port)
+            log.info("metrics on http://%s:%d/metrics", host, self.server.port)
         self.collector.start(loop)
 
     async def stop(self) -> None:

@@ -3,12 +3,12 @@
 `check` runs the named checks of `alluse.risk.checks` against one `OrderView` and returns the
 first denial, or None; only an order that passes takes a throttle token, enters the duplicate
 window and is counted as working. The order manager calls `check` just before it journals and
-sends; if that send never happens (the journal write failed), the next `check` notices the
-order is still INITIALIZED and undoes its bookkeeping.
+sends; if that journal write fails, it calls `release(order)` to undo the bookkeeping.
 
 Working orders and positions are followed through the bus (`attach`): every order event
 re-counts its order, every fill recomputes its option's collateral and contract shares.
-`rebuild()` recomputes all of that from the ledger and the order manager after recovery.
+`rebuild(open_orders)` recomputes all of that from the ledger and the given working orders after
+recovery and every reconciliation.
 """
 
 from __future__ import annotations
@@ -17,16 +17,16 @@ import logging
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import Any
 
-from alluse.app.config import RiskConfig
 from alluse.common.bus import TOPIC_FILL, TOPIC_ORDER_EVENT, MessageBus
 from alluse.common.clock import Clock
 from alluse.common.metrics import Metric, counter
-from alluse.model import Fill, Option, Order, OrderStatus, Side, float_decimal
+from alluse.model import Fill, Option, Order, Side, float_decimal
 from alluse.model.registry import InstrumentRegistry
 from alluse.portfolio.ledger import Ledger
 from alluse.risk.checks import EQUITY_CHECKS, OPTION_CHECKS, OrderView
+from alluse.risk.config import RiskConfig
 from alluse.risk.denial import Denial, DenyReason
 from alluse.risk.exposure import ZERO, ExposureBook
 from alluse.risk.limits import RiskLimits
@@ -37,15 +37,6 @@ from alluse.risk.throttle import DuplicateGuard, OrderThrottle
 log = logging.getLogger("alluse.risk")
 
 
-class PreTradeCheck(Protocol):
-    """What the order manager asks of the risk engine (the system wires a RiskGate). A Protocol, not
-    RiskGate, so tests can hand the manager a stand-in: compiled, a RiskGate-typed slot refuses one."""
-
-    def check(self, order: Order) -> Denial | None: ...
-
-    def rebuild(self) -> list[str]: ...
-
-
 @dataclass(slots=True)
 class RiskContext:
     """What the engine may look at: narrow read-only views of other components."""
@@ -54,7 +45,6 @@ class RiskContext:
     registry: InstrumentRegistry
     ledger: Ledger
     mid_of: Callable[[str], float | None]  # None when the quote is missing or stale
-    open_orders: Callable[[], Iterable[Order]] = tuple  # every working order (read by rebuild only)
     greeks_of: Callable[[Option], tuple[float, float] | None] | None = None  # (iv, delta)
     equity_of: Callable[[str], Decimal] | None = None  # account -> cash + marked positions
 
@@ -73,7 +63,6 @@ class RiskGate:
         self.passed = 0
         self.rebuild_corrections = 0  # accounts whose incremental totals a rebuild had to correct
         self._limits: dict[str, RiskLimits] = {}
-        self._pending: Order | None = None  # the last order passed, until we know it was sent
 
     # ------------------------------------------------------------------ wiring
 
@@ -88,10 +77,9 @@ class RiskGate:
     def on_fill(self, fill: Fill) -> None:
         self.exposure.refresh(fill.account, fill.instrument_id)
 
-    def rebuild(self) -> list[str]:
+    def rebuild(self, open_orders: Iterable[Order]) -> list[str]:
         """Recount everything from the ledger and the working orders (after recovery, or as a check)."""
-        self._pending = None
-        differed = self.exposure.rebuild(self.ctx.open_orders())
+        differed = self.exposure.rebuild(open_orders)
         if differed:
             self.rebuild_corrections += len(differed)
             log.warning("risk exposure rebuilt; incremental totals differed for %s", ", ".join(differed))
@@ -107,11 +95,6 @@ class RiskGate:
 
     def check(self, order: Order) -> Denial | None:
         self.checked += 1
-        pending = self._pending
-        if pending is not None:
-            self._pending = None
-            if pending.status is OrderStatus.INITIALIZED:  # passed, but its send never happened
-                self._undo(pending)
         ctx = self.ctx
         instrument = ctx.registry.require(order.instrument_id)
         account = order.account
@@ -141,11 +124,11 @@ class RiskGate:
         self.throttle.take(account, view.now, limits.order_interval_ns)
         self.duplicates.record(self.duplicates.key(order), view.now, limits.duplicate_window_ns)
         self.exposure.add(order, price * instrument.multiplier if order.side is Side.BUY and price else ZERO)
-        self._pending = order
         self.passed += 1
         return None
 
-    def _undo(self, order: Order) -> None:
+    def release(self, order: Order) -> None:
+        """An order that passed `check` was never sent (its journal write failed): it is not working."""
         limits = self.limits(order.account)
         self.exposure.forget(order)
         self.duplicates.discard(self.duplicates.key(order))

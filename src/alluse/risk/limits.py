@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from alluse.app.config import AccountRiskConfig
 from alluse.common.clock import NS
+from alluse.risk.config import AccountRiskConfig
 
 DAY_NS = 86_400 * NS
 

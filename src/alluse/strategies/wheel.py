@@ -19,11 +19,10 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Protocol
 
-from alluse.app.config import SleeveConfig, StrategyConfig
 from alluse.common.bus import TOPIC_ORDER_EVENT, MessageBus
 from alluse.common.clock import NS, Clock, TimerHandle
-from alluse.execution.oms import OrderManager
 from alluse.marketdata import OptionChainService
 from alluse.model import (
     CENT,
@@ -41,9 +40,20 @@ from alluse.model import (
 from alluse.model.events import EventKind, OrderEvent
 from alluse.model.registry import InstrumentRegistry
 from alluse.portfolio import Ledger
+from alluse.strategies.config import SleeveConfig, StrategyConfig
 
 log = logging.getLogger("alluse.strategy.wheel")
 DAY_NS = 86_400 * NS
+
+
+class OrderEntry(Protocol):
+    """What the strategy asks of the order manager: ids, orders in, cancels."""
+
+    def next_client_order_id(self) -> str: ...
+
+    def submit(self, order: Order) -> Order: ...
+
+    def cancel(self, client_order_id: str) -> bool: ...
 
 
 @dataclass(slots=True)
@@ -76,7 +86,7 @@ class WheelStrategy:
         config: StrategyConfig,
         clock: Clock,
         bus: MessageBus,
-        oms: OrderManager,
+        oms: OrderEntry,
         ledger: Ledger,
         registry: InstrumentRegistry,
         chains: OptionChainService,

@@ -2,9 +2,9 @@
 
 import pytest
 
+from alluse.analytics.config import TargetConfig
 from alluse.analytics.grading import CRITICAL_CAP, DEFAULT_TARGETS, LETTERS, band, grade, score_check, score_text
 from alluse.analytics.results import SeriesStats
-from alluse.app.config import TargetConfig
 
 
 def stats(series: str, **values: float) -> SeriesStats:

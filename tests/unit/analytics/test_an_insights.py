@@ -1,8 +1,8 @@
 """Insights quote the figures they rest on and pick the right ones."""
 
+from alluse.analytics.config import TargetConfig
 from alluse.analytics.insights import forecast_breaches, insights, regression, worst_anomaly
 from alluse.analytics.results import NS_PER_S, Anomalies, AnomalyWindow, Forecast, Outlier, Standout, Trend
-from alluse.app.config import TargetConfig
 
 LAT = "alluse_order_ack_latency_seconds:p99"
 T0 = 1_800_000_000 * NS_PER_S

@@ -5,10 +5,10 @@ import pytest
 from markdown_it import MarkdownIt
 
 from alluse.analytics import summary
+from alluse.analytics.config import AnalyticsConfig, TargetConfig
 from alluse.analytics.data import ReportInput
 from alluse.analytics.report import build_report
 from alluse.analytics.results import NS_PER_S, Check, Report, SeriesData, Window
-from alluse.app.config import AnalyticsConfig, TargetConfig
 
 END = 1_800_000_000 * NS_PER_S
 ODD = 'alluse_order_ack_latency_seconds:p99{account="*big*_fish_[x](y)<b>a</b>`c`|pipe\\~~s~~&amp;"}'

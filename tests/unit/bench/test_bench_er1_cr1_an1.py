@@ -79,9 +79,9 @@ def test_broker_events_that_die_with_the_process_are_booked_again_at_restart(tmp
     the restart's reconciliation books each of them once."""
     from alluse.bench.core import build_core
     from alluse.brokers.paper import PaperVenueConfig
-    from alluse.execution.retry import MS
+    from alluse.common.clock import MS
 
-    core = build_core(tmp_path, venue_config=PaperVenueConfig(ack_latency_ns=1 * MS, fill_latency_ns=1 * MS))
+    core = build_core(tmp_path, venue_config=PaperVenueConfig(ack_latency_ms=1, fill_latency_ms=1))
     for k in range(20):
         core.oms.submit(core.order(k, style="market"))
     core.clock.advance(1 * MS)  # acks and fills arrive; their commit is due only at 3 ms

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pydantic
 import pytest
 
-from alluse.app.config import AlertsConfig, Config, MonitoringConfig
 from alluse.bench import mon1
 from alluse.bench.figures import OPTIMISED
+from alluse.monitoring.config import AlertsConfig, MonitoringConfig
 from alluse.monitoring.service import Monitoring
 from alluse.monitoring.store import WRITE_LATENCY
 
@@ -68,10 +68,9 @@ def test_store_batch_max_is_a_validated_option():
 
 @pytest.mark.parametrize(("batch_max", "transactions"), [(1, 5), (10_000, 1)])
 def test_service_builds_its_store_with_store_batch_max(tmp_path, batch_max, transactions):
-    config = Config(  # no sources here, so none of the built-in alert rules' series
-        monitoring=MonitoringConfig(store_batch_max=batch_max), alerts=AlertsConfig(default_rules=False)
-    )
-    monitoring = Monitoring(config, tmp_path, [], health=dict, loss_limit_used=lambda: None)
+    config = MonitoringConfig(store_batch_max=batch_max)
+    alerts = AlertsConfig(default_rules=False)  # no sources here, so none of the built-in alert rules' series
+    monitoring = Monitoring(config, alerts, tmp_path, [], health=dict, loss_limit_used=lambda: None)
     store = monitoring.store
     try:
         store.submit(mon1.tick_samples(5, 1))

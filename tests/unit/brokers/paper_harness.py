@@ -39,12 +39,14 @@ class Harness:
         *,
         store: Path | None = None,
         clock: TestClock | None = None,
+        id_prefix: str = "P1",
         **config,
     ) -> None:
         self.clock = clock or TestClock(T0)
         self.quotes = FakeQuotes()
         self.registry = InstrumentRegistry([STOCK, PUT, CALL])
-        self.venue = PaperVenue(self.clock, self.registry, self.quotes, PaperVenueConfig(**config), store)
+        config = PaperVenueConfig(**{"ack_latency_ms": 0, "fill_latency_ms": 0, **config})  # instant unless asked
+        self.venue = PaperVenue(self.clock, self.registry, self.quotes, config, store, id_prefix=id_prefix)
         self.events: list[tuple[int, OrderEvent]] = []  # (clock time delivered, event)
         self.settlements: list[SettlementEvent] = []
         self.connection: list[tuple[int, bool]] = []

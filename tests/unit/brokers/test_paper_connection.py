@@ -53,7 +53,7 @@ def test_fills_while_away_are_lost_as_events_but_visible_after_reconnect():
 
 
 def test_events_in_flight_are_lost_if_due_while_down_and_delivered_if_due_after():
-    h = Harness(ack_latency_ns=5 * MS)
+    h = Harness(ack_latency_ms=5)
     h.submit("early", Side.BUY, 1, limit="100.00")
     h.venue.disconnect(2 * MS)  # back before the ack is due
     h.clock.advance(2 * MS)
@@ -68,7 +68,7 @@ def test_events_in_flight_are_lost_if_due_while_down_and_delivered_if_due_after(
 
 
 def test_early_ack_delivered_when_the_outage_ends_before_it_is_due():
-    h = Harness(ack_latency_ns=5 * MS)
+    h = Harness(ack_latency_ms=5)
     h.submit("b1", Side.BUY, 1, limit="100.00")
     h.venue.disconnect(2 * MS)
     h.clock.advance(5 * MS)

@@ -4,11 +4,12 @@ import math
 
 import pytest
 from paper_harness import MS, STOCK, T0, Harness
+from pydantic import ValidationError
 
 from alluse.brokers.base import DUPLICATE_ORDER_REASON
 from alluse.brokers.paper import FaultConfig, FaultKind
 from alluse.brokers.paper.faults import PACING_REASON, VENUE_REJECT_REASON
-from alluse.model import InvalidInput, OrderStatus, Side, TimeInForce
+from alluse.model import OrderStatus, Side, TimeInForce
 from alluse.model.errors import BrokerDisconnected, ErrorClass
 from alluse.model.events import EventKind
 
@@ -16,7 +17,7 @@ ACC, REJ, FILL, CXL = EventKind.ACCEPTED, EventKind.REJECTED, EventKind.FILL, Ev
 
 
 def faulty(**rates) -> Harness:
-    latency = {k: rates.pop(k) for k in ("ack_latency_ns", "fill_latency_ns") if k in rates}
+    latency = {k: rates.pop(k) for k in ("ack_latency_ms", "fill_latency_ms") if k in rates}
     h = Harness(faults=FaultConfig(seed=rates.pop("seed", 7), **rates), **latency)
     h.quote(STOCK.id, 150.00, 150.02, 100, 100)
     return h
@@ -37,26 +38,24 @@ def test_no_faults_by_default():
 @pytest.mark.parametrize(
     ("kwargs", "field"),
     [
-        ({"drop_ack_rate": -0.1}, "faults.drop_ack_rate"),
-        ({"drop_ack_rate": 1.5}, "faults.drop_ack_rate"),
-        ({"pacing_reject_rate": math.nan}, "faults.pacing_reject_rate"),
-        ({"lose_submit_rate": "0.1"}, "faults.lose_submit_rate"),
-        ({"permanent_reject_rate": True}, "faults.permanent_reject_rate"),
-        ({"delay_rate": 0.1}, "faults.max_delay_ns"),  # a delay needs a bound
-        ({"disconnect_rate": 0.1}, "faults.disconnect_ns"),
-        ({"disconnect_ns": -5}, "faults.disconnect_ns"),
-        ({"max_delay_ns": 1.5}, "faults.max_delay_ns"),
-        ({"seed": "x"}, "faults.seed"),
+        ({"drop_ack_rate": -0.1}, "drop_ack_rate"),
+        ({"drop_ack_rate": 1.5}, "drop_ack_rate"),
+        ({"pacing_reject_rate": math.nan}, "pacing_reject_rate"),
+        ({"lose_submit_rate": "often"}, "lose_submit_rate"),
+        ({"delay_rate": 0.1}, "max_delay_ms"),  # a delay needs a bound
+        ({"disconnect_rate": 0.1}, "disconnect_ms"),
+        ({"disconnect_ms": -5}, "disconnect_ms"),
+        ({"max_delay_ms": "long"}, "max_delay_ms"),
+        ({"seed": "x"}, "seed"),
     ],
 )
 def test_fault_config_rejects_bad_values(kwargs, field):
-    with pytest.raises(InvalidInput) as err:
+    with pytest.raises(ValidationError, match=field):
         FaultConfig(**kwargs)
-    assert err.value.field == field
 
 
 def test_disconnect_on_submit_raises_and_the_order_never_arrived():
-    h = faulty(disconnect_rate=1.0, disconnect_ns=5 * MS)
+    h = faulty(disconnect_rate=1.0, disconnect_ms=5)
     with pytest.raises(BrokerDisconnected):
         h.submit("b1", Side.BUY, 100)
     assert h.connection == [(T0, False)]
@@ -92,7 +91,7 @@ def test_lost_response_drops_every_event_until_the_client_asks():
 
 
 def test_lost_response_spares_events_that_come_due_after_the_ask():
-    h = faulty(lose_response_rate=1.0, ack_latency_ns=5 * MS, fill_latency_ns=5 * MS)
+    h = faulty(lose_response_rate=1.0, ack_latency_ms=5, fill_latency_ms=5)
     h.submit("b1", Side.BUY, 100)
     h.clock.advance(MS)
     assert h.venue.order_status("b1").status is OrderStatus.FILLED
@@ -123,7 +122,7 @@ def test_duplicate_events_arrive_twice():
 
 
 def test_a_delayed_ack_can_arrive_after_the_fill():
-    h = faulty(delay_rate=1.0, max_delay_ns=1, ack_latency_ns=10 * MS)
+    h = faulty(delay_rate=1.0, max_delay_ms=1e-6, ack_latency_ms=10)
     h.submit("b1", Side.BUY, 100)
     h.clock.run_until_idle()
     assert [(t - T0, e.kind) for t, e in h.events] == [(1, FILL), (10 * MS + 1, ACC)]
@@ -131,7 +130,7 @@ def test_a_delayed_ack_can_arrive_after_the_fill():
 
 
 def test_a_delayed_fill_can_arrive_after_the_cancel():
-    h = faulty(delay_rate=1.0, max_delay_ns=1, fill_latency_ns=10 * MS)
+    h = faulty(delay_rate=1.0, max_delay_ms=1e-6, fill_latency_ms=10)
     h.submit("b1", Side.BUY, 300)  # 100 filled, delivery delayed
     h.venue.cancel("b1")
     h.clock.run_until_idle()
@@ -140,7 +139,7 @@ def test_a_delayed_fill_can_arrive_after_the_cancel():
 
 
 def test_delays_stay_within_the_bound():
-    h = faulty(delay_rate=0.5, max_delay_ns=3 * MS, seed=3)
+    h = faulty(delay_rate=0.5, max_delay_ms=3, seed=3)
     for i in range(40):
         h.submit(f"b{i}", Side.BUY, 1, limit="150.02", tif=TimeInForce.IOC)
     h.clock.run_until_idle()
@@ -160,7 +159,7 @@ def test_pacing_reject_is_transient_and_the_id_can_be_sent_again():
     assert (event.kind, event.error, event.reason) == (REJ, ErrorClass.TRANSIENT, PACING_REASON)
     assert event.reason.startswith("pacing")
     assert h.venue.order_status("b1") is None  # not taken: nothing to report
-    faults.pacing_reject_rate = 0.0
+    h.venue.set_faults(FaultConfig(seed=1))
     h.submit("b1", Side.BUY, 100, limit="100.00")
     assert h.kinds("b1") == [REJ, ACC]
     assert [r.outcome for r in h.venue.receipts()] == ["pacing", "accepted"]
@@ -197,9 +196,9 @@ MIXED = {
     "drop_ack_rate": 0.05,
     "duplicate_event_rate": 0.05,
     "delay_rate": 0.05,
-    "max_delay_ns": 2 * MS,
+    "max_delay_ms": 2,
     "disconnect_rate": 0.05,
-    "disconnect_ns": 3 * MS,
+    "disconnect_ms": 3,
     "pacing_reject_rate": 0.05,
     "permanent_reject_rate": 0.05,
 }
@@ -218,7 +217,7 @@ TRUE_CLASS = {
 
 
 def _run(seed: int) -> tuple[list, list]:
-    h = Harness(faults=FaultConfig(seed=seed, **MIXED), ack_latency_ns=MS, fill_latency_ns=MS)
+    h = Harness(faults=FaultConfig(seed=seed, **MIXED), ack_latency_ms=1, fill_latency_ms=1)
     for i in range(300):
         h.clock.advance(MS)
         h.quote(STOCK.id, 150.00, 150.02, 100, 100)

@@ -16,7 +16,7 @@ from paper_harness import CASH, EXPIRY_NS, MS, PUT, STOCK, T0, D, FakeQuotes, Ha
 
 from alluse.brokers.base import DUPLICATE_ORDER_REASON
 from alluse.brokers.paper import PaperVenue, PaperVenueConfig, Receipt, VenueStoreError, VenueWriteFailed
-from alluse.brokers.paper.faults import FaultConfig
+from alluse.brokers.paper.config import FaultConfig
 from alluse.common.clock import NS, TestClock, datetime_to_ns
 from alluse.execution.journal import Journal
 from alluse.model import Equity, Order, OrderStatus, OrderType, Side, TimeInForce
@@ -138,7 +138,7 @@ def test_option_positions_and_orders_still_expire_and_settle_after_restart(tmp_p
 
 def test_events_in_flight_at_a_crash_are_lost_but_the_store_has_the_decision(tmp_path):
     store = tmp_path / "venue.db"
-    h = Harness(store=store, ack_latency_ns=5 * MS, fill_latency_ns=5 * MS)
+    h = Harness(store=store, ack_latency_ms=5, fill_latency_ms=5)
     h.quote(STOCK.id, 150.00, 150.02)
     h.submit("b1", Side.BUY, 100)
     assert h.events == []  # "crash" before delivery
@@ -263,7 +263,7 @@ def test_receipts_record_every_submit_that_reached_the_venue(tmp_path):
     faults = FaultConfig(seed=1, pacing_reject_rate=1.0)
     h = Harness(store=store, faults=faults)
     h.submit("p1", Side.BUY, 10, limit="100.00")  # paced: the id is not used up
-    faults.pacing_reject_rate = 0.0
+    h.venue.set_faults(FaultConfig(seed=1))
     h.clock.advance(MS)
     h.submit("p1", Side.BUY, 10, limit="100.00")
     h.submit("p1", Side.BUY, 10, limit="100.00")  # a blind resend: refused

@@ -4,6 +4,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from paper_harness import CALL, EXPIRY_NS, MS, PUT, STOCK, T0, D, FakeQuotes, Harness
+from pydantic import ValidationError
 
 from alluse.brokers.base import DUPLICATE_ORDER_REASON, Broker
 from alluse.brokers.paper import PaperVenue, PaperVenueConfig, commission
@@ -177,7 +178,7 @@ def test_cancel_unknown_and_filled_orders_is_rejected():
 
 
 def test_cancel_racing_a_scheduled_fill_applies_to_the_remainder():
-    h = Harness(ack_latency_ns=1 * MS, fill_latency_ns=5 * MS)
+    h = Harness(ack_latency_ms=1, fill_latency_ms=5)
     h.quote(STOCK.id, 150.00, 150.02, 100, 100)
     h.submit("b1", Side.BUY, 300)  # 100 fill decided now, delivered at +5 ms
     h.clock.advance(1 * MS)
@@ -191,7 +192,7 @@ def test_cancel_racing_a_scheduled_fill_applies_to_the_remainder():
 
 
 def test_cancel_after_a_scheduled_full_fill_is_rejected_after_the_fill():
-    h = Harness(ack_latency_ns=1 * MS, fill_latency_ns=5 * MS)
+    h = Harness(ack_latency_ms=1, fill_latency_ms=5)
     h.quote(STOCK.id, 150.00, 150.02, 100, 100)
     h.submit("b1", Side.BUY, 100)
     h.clock.advance(2 * MS)
@@ -202,7 +203,7 @@ def test_cancel_after_a_scheduled_full_fill_is_rejected_after_the_fill():
 
 
 def test_ack_and_fill_latency_are_honoured_in_clock_time():
-    h = Harness(ack_latency_ns=2 * MS, fill_latency_ns=5 * MS)
+    h = Harness(ack_latency_ms=2, fill_latency_ms=5)
     h.quote(STOCK.id, 150.00, 150.02)
     h.submit("b1", Side.BUY, 100)
     h.submit("bad", Side.BUY, 0)
@@ -418,19 +419,27 @@ def test_load_account_never_overrides_what_the_venue_has():
     assert h.venue.account_snapshot("A") == before
 
 
-def test_config_rejects_bad_values():
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"ack_latency_ms": -1}, "ack_latency_ms"),
+        ({"session_close_utc_hour": 24}, "session_close_utc_hour"),
+        ({"faults": {"drop_ack_rate": 1.5}}, "faults.drop_ack_rate"),
+        ({"commissions": "cheap"}, "commissions"),
+    ],
+)
+def test_config_rejects_bad_values(kwargs, field):
+    with pytest.raises(ValidationError) as err:
+        PaperVenueConfig(**kwargs)
+    assert ".".join(map(str, err.value.errors()[0]["loc"])) == field
+
+
+@pytest.mark.parametrize(("kwargs", "field"), [({"id_prefix": ""}, "id_prefix"), ({"store_synchronous": "SOMETIMES"},
+                                                "store_synchronous")])  # fmt: skip
+def test_venue_refuses_bad_settings_naming_them(kwargs, field):
     with pytest.raises(InvalidInput) as err:
-        PaperVenueConfig(ack_latency_ns=-1)
-    assert err.value.field == "ack_latency_ns"
-    with pytest.raises(InvalidInput) as err:
-        PaperVenueConfig(session_close_utc_hour=24)
-    assert err.value.field == "session_close_utc_hour"
-    with pytest.raises(InvalidInput) as err:
-        PaperVenueConfig(store_synchronous="SOMETIMES")
-    assert err.value.field == "store_synchronous"
-    with pytest.raises(InvalidInput) as err:
-        PaperVenueConfig(faults={"drop_ack_rate": 0.5})
-    assert err.value.field == "faults"
+        PaperVenue(TestClock(T0), InstrumentRegistry([STOCK]), FakeQuotes(), **kwargs)
+    assert err.value.field == field
 
 
 def test_paper_venue_is_a_broker():
@@ -591,9 +600,9 @@ _actions = st.lists(st.one_of(_order, _quote, _order, _quote, _cancel, _advance)
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(_actions, st.sampled_from([0, 1 * MS]), st.sampled_from([0, 3 * MS]))
+@given(_actions, st.sampled_from([0, 1]), st.sampled_from([0, 3]))  # ms
 def test_random_flows_never_overfill_and_cash_stays_exact(actions, ack, fill_latency):
-    h = Harness(cash=D("60000"), ack_latency_ns=ack, fill_latency_ns=fill_latency)
+    h = Harness(cash=D("60000"), ack_latency_ms=ack, fill_latency_ms=fill_latency)
     mids = {STOCK.id: 20000, PUT.id: 300}  # cents
     submitted: dict[str, Order] = {}
     h.quote(STOCK.id, 199.99, 200.01)

@@ -6,9 +6,10 @@ from decimal import Decimal
 
 import numpy as np
 import pytest
+from pydantic import ValidationError
 
 from alluse.bench.core import ACCOUNT, build_core
-from alluse.brokers.paper import PaperVenueConfig
+from alluse.brokers.paper import PaperVenue, PaperVenueConfig
 from alluse.execution.oms import UnknownOrder
 from alluse.model import InvalidInput, Order, OrderStatus, OrderType, Quote, Side
 
@@ -38,13 +39,18 @@ def test_venue_cancel_names_the_id(core, value):
 
 
 @pytest.mark.parametrize(
-    ("field", "value"),
-    [("ack_latency_ns", 1.5), ("ack_latency_ns", True), ("session_close_utc_hour", 20.0), ("id_prefix", None),
-     ("store_synchronous", None), ("commissions", None)],
-)  # fmt: skip
+    ("field", "value"), [("ack_latency_ms", "soon"), ("session_close_utc_hour", 20.5), ("commissions", None)]
+)
 def test_venue_config_names_the_field(field, value):
-    with pytest.raises(InvalidInput) as err:
+    with pytest.raises(ValidationError) as err:
         PaperVenueConfig(**{field: value})
+    assert err.value.errors()[0]["loc"] == (field,)
+
+
+@pytest.mark.parametrize(("field", "value"), [("id_prefix", None), ("id_prefix", 7), ("store_synchronous", None)])
+def test_venue_settings_name_the_field(core, field, value):
+    with pytest.raises(InvalidInput) as err:
+        PaperVenue(core.clock, core.registry, core.cache.fresh_view(), **{field: value})
     assert err.value.field == field
 
 

@@ -5,11 +5,13 @@ from decimal import Decimal
 
 import pytest
 
-from alluse.common.bus import TOPIC_ORDER_EVENT, MessageBus
+from alluse.app.config import AccountConfig, Config
+from alluse.app.kernel import build_kernel
+from alluse.common.bus import TOPIC_ORDER_EVENT
 from alluse.common.clock import TestClock, datetime_to_ns
 from alluse.execution.intent_log import read_records
 from alluse.execution.journal import Journal
-from alluse.execution.oms import DuplicateOrderId, OrderManager, UnknownOrder
+from alluse.execution.oms import DuplicateOrderId, UnknownOrder
 from alluse.model import (
     Equity,
     Fill,
@@ -18,13 +20,12 @@ from alluse.model import (
     Order,
     OrderStatus,
     OrderType,
+    Quote,
     Right,
     Side,
 )
 from alluse.model.events import EventKind, OrderEvent
-from alluse.model.registry import InstrumentRegistry
-from alluse.portfolio import ExecutionQuality, Ledger
-from alluse.risk import RiskContext, RiskGate
+from alluse.strategies.config import StrategyConfig
 
 PUT = Option("AAPL", date(2026, 12, 18), Decimal("200"), Right.PUT)
 
@@ -67,38 +68,32 @@ class ScriptedBroker:
     def account_snapshot(self, account):
         raise NotImplementedError
 
+    def close(self):
+        pass
+
 
 @pytest.fixture
 def env(tmp_path):
     return build_env(tmp_path)
 
 
-def build_env(tmp_path, *, intent_log=True, journal_class=Journal):
-    clock = TestClock(datetime_to_ns(datetime(2026, 12, 1, 14, 30, tzinfo=UTC)))  # PUT has 17 days to go
-    registry = InstrumentRegistry([Equity("AAPL"), PUT])
+CONFIG = Config(accounts={"Gen-Acc": AccountConfig(cash=Decimal(100_000))},
+                strategy=StrategyConfig(enabled=False, sleeves=[]))  # fmt: skip
+
+
+def build_env(tmp_path, *, intent_log=True, journal_class=Journal, clock=None, recover=True):
+    """The kernel's order path around a scripted broker: AAPL at 200 and a put in Gen-Acc's delta band."""
+    clock = clock or TestClock(datetime_to_ns(datetime(2026, 12, 1, 14, 30, tzinfo=UTC)))  # PUT has 17 days to go
     journal = journal_class(tmp_path / "j.db", intent_log=intent_log)
     broker = ScriptedBroker(tmp_path / "j.db")
-    ledger = Ledger(lambda iid: registry.require(iid).multiplier)
-    mids = {"AAPL": 200.0, PUT.id: 3.0}
-    holder = []
-    greeks = lambda option: (0.30, -0.45)  # noqa: E731 - inside Gen-Acc's 40-50 delta band
-    risk = RiskGate(RiskContext(clock, registry, ledger, mids.get, lambda: holder[0].open_orders(), greeks))
-    bus = MessageBus()
-    oms = OrderManager(
-        clock=clock,
-        bus=bus,
-        registry=registry,
-        journal=journal,
-        broker=broker,
-        risk=risk,
-        ledger=ledger,
-        quality=ExecutionQuality(),
-        mid_of=mids.get,
-        accounts=["Gen-Acc"],
-    )
-    holder.append(oms)
-    oms.recover({"Gen-Acc": Decimal(100_000)})
-    return oms, broker, bus, clock, mids
+    kernel = build_kernel(CONFIG, clock, None, instruments=[Equity("AAPL"), PUT], feed=False, journal=journal,
+                          broker=broker)  # fmt: skip
+    now = clock.now_ns()
+    for iid, bid, ask in (("AAPL", 199.99, 200.01), (PUT.id, 2.95, 3.05)):
+        kernel.engine.on_quotes([Quote(iid, bid, ask, 100, 100, now, now)])
+    if recover:
+        kernel.recover()
+    return kernel.oms, broker, kernel.bus, clock, kernel
 
 
 def order(oms, **kw):
@@ -222,25 +217,10 @@ def test_recovery_rebuilds_orders_and_resolves_ones_the_venue_lost(env, tmp_path
     broker.emit(OrderEvent(EventKind.FILL, a.client_order_id, 2, fill=fill(a, 4, "200.00", "F1")))
     oms.journal.close()
     # a new process: same journal, a venue that remembers nothing
-    fresh = ScriptedBroker(tmp_path / "j.db")
-    j = Journal(tmp_path / "j.db")
-    registry = oms.registry
-    ledger = Ledger(lambda iid: registry.require(iid).multiplier)
-    risk = RiskGate(RiskContext(TestClock(10_000), registry, ledger, {}.get))
-    oms2 = OrderManager(
-        clock=TestClock(10_000),
-        bus=MessageBus(),
-        registry=registry,
-        journal=j,
-        broker=fresh,
-        risk=risk,
-        ledger=ledger,
-        quality=ExecutionQuality(),
-        mid_of={}.get,
-        accounts=["Gen-Acc"],
-    )
-    report = oms2.recover({"Gen-Acc": Decimal(100_000)})
+    oms2, *_, kernel2 = build_env(tmp_path, clock=TestClock(oms.clock.now_ns() + 10_000), recover=False)
+    report = kernel2.recover()
     assert report.session == 2 and report.orders == 1 and report.reconcile.resolved == [a.client_order_id]
+    ledger = kernel2.ledger
     got = oms2.orders[a.client_order_id]
     assert got.status is OrderStatus.CANCELED and got.filled_qty == 4
     assert ledger.position("Gen-Acc", "AAPL") == 4 and ledger.cash["Gen-Acc"] == Decimal(100_000) - 800 - 1

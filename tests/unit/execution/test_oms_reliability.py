@@ -5,29 +5,19 @@ from decimal import Decimal
 
 import pytest
 
+from alluse.app.config import AccountConfig
+from alluse.app.kernel import build_kernel
+from alluse.bench.core import core_config
 from alluse.brokers.base import VenueOrder
-from alluse.common.bus import MessageBus
-from alluse.common.clock import NS, TestClock
+from alluse.common.clock import MS, NS, TestClock
+from alluse.execution.config import ExecutionConfig
 from alluse.execution.journal import Journal
-from alluse.execution.oms import JournalUnavailable, OrderManager
-from alluse.execution.retry import MS, RetryPolicy
-from alluse.model import Equity, Fill, Order, OrderStatus, OrderType, Side
+from alluse.execution.oms import JournalUnavailable
+from alluse.model import Equity, Fill, Order, OrderStatus, OrderType, Quote, Side
 from alluse.model.errors import BrokerDisconnected, BrokerTimeout, ErrorClass
 from alluse.model.events import EventKind, OrderEvent
-from alluse.model.registry import InstrumentRegistry
-from alluse.portfolio import ExecutionQuality, Ledger
 
 S = OrderStatus
-
-
-class AllowAll:
-    denials: dict = {}
-
-    def check(self, order):
-        return None
-
-    def rebuild(self):
-        return []
 
 
 class ScriptedVenue:
@@ -97,6 +87,9 @@ class ScriptedVenue:
     def account_snapshot(self, account):
         raise NotImplementedError
 
+    def close(self):
+        pass
+
 
 def _replace(v, **kw):
     fields = {name: getattr(v, name) for name in VenueOrder.__slots__}
@@ -104,7 +97,7 @@ def _replace(v, **kw):
     return VenueOrder(**fields)
 
 
-POLICY = RetryPolicy(max_attempts=3, initial_backoff_ns=100 * MS, max_backoff_ns=400 * MS, ack_timeout_ns=1 * NS)
+POLICY = ExecutionConfig(max_attempts=3, initial_backoff_ms=100, max_backoff_ms=400, ack_timeout_ms=1000)
 
 
 @pytest.fixture
@@ -112,17 +105,28 @@ def env(tmp_path):
     return build_env(tmp_path)
 
 
-def build_env(tmp_path, journal_class=Journal):
-    clock = TestClock(1_000 * NS)
-    registry = InstrumentRegistry([Equity("AAPL")])
+CONFIG = core_config(execution=POLICY, seed=1).model_copy(update={"accounts": {"A": AccountConfig(cash=100_000)}})
+
+
+def scripted_kernel(tmp_path, clock, journal_class=Journal):
+    """The kernel's order path around a scripted venue, AAPL quoted at 10 and risk limits out of the way."""
     journal = journal_class(tmp_path / "j.db")
     venue = ScriptedVenue()
-    ledger = Ledger(lambda iid: 1)
-    oms = OrderManager(clock=clock, bus=MessageBus(), registry=registry, journal=journal, broker=venue,
-                       risk=AllowAll(), ledger=ledger, quality=ExecutionQuality(), mid_of=lambda i: 10.0,
-                       accounts=["A"], retry=POLICY, seed=1)  # fmt: skip
-    oms.recover({"A": Decimal(100_000)})
-    return oms, venue, clock, journal
+    kernel = build_kernel(CONFIG, clock, None, instruments=[Equity("AAPL")], feed=False, journal=journal, broker=venue)
+    kernel.engine.on_quotes([Quote("AAPL", 9.99, 10.01, 1_000, 1_000, clock.now_ns(), clock.now_ns())])
+    return kernel
+
+
+def build_env(tmp_path, journal_class=Journal):
+    clock = TestClock(1_000 * NS)
+    kernel = scripted_kernel(tmp_path, clock, journal_class)
+    kernel.recover()
+    return kernel.oms, kernel.broker, clock, kernel.journal
+
+
+def use_broker(oms, broker) -> None:
+    """Put a broken broker in front of the venue the core built (the order manager's parts that call it)."""
+    oms.dispatcher.broker = oms.reconciler.broker = broker
 
 
 def new(oms, qty=10):
@@ -290,11 +294,9 @@ def test_restart_closes_orders_that_never_reached_the_venue(env, tmp_path):
     venue.connected = True
     oms.submit(o)  # disconnected on send: parked/retrying, never received
     journal.close()
-    j2 = Journal(tmp_path / "j.db")
-    oms2 = OrderManager(clock=TestClock(2_000 * NS), bus=MessageBus(), registry=oms.registry, journal=j2,
-                        broker=ScriptedVenue(), risk=AllowAll(), ledger=Ledger(lambda i: 1),
-                        quality=ExecutionQuality(), mid_of=lambda i: None, accounts=["A"])  # fmt: skip
-    report = oms2.recover({"A": Decimal(100_000)})
+    restarted = scripted_kernel(tmp_path, TestClock(2_000 * NS))  # a venue that never heard of it
+    report = restarted.recover()
+    oms2 = restarted.oms
     assert report.reconcile.resolved == [o.client_order_id]
     assert oms2.orders[o.client_order_id].status is S.CANCELED
     assert "never reached the venue" in oms2.orders[o.client_order_id].reason
@@ -364,9 +366,9 @@ def test_an_unexpected_exception_from_the_send_is_an_unknown_outcome_resolved_by
     from alluse.bench.core import ACCOUNT, build_core
     from alluse.brokers.paper import PaperVenueConfig
 
-    core = build_core(tmp_path, venue_config=PaperVenueConfig(ack_latency_ns=1_000_000))
+    core = build_core(tmp_path, venue_config=PaperVenueConfig(ack_latency_ms=1))
     try:
-        core.oms.broker = RaisesAfterSending(core.venue)
+        use_broker(core.oms, RaisesAfterSending(core.venue))
         order = core.order(0, qty=100)
         core.oms.submit(order)
         assert order.status is not OrderStatus.REJECTED  # not given up: the venue may have it
@@ -395,11 +397,11 @@ def test_a_failing_status_query_while_connected_is_asked_again_never_given_up_no
     from alluse.bench.core import ACCOUNT, build_core
     from alluse.brokers.paper import PaperVenueConfig
 
-    core = build_core(tmp_path, venue_config=PaperVenueConfig(ack_latency_ns=1_000_000))
+    core = build_core(tmp_path, venue_config=PaperVenueConfig(ack_latency_ms=1))
     try:
         broker = FailsBeforeSending(core.venue)
         broker.failing_queries = 3
-        core.oms.broker = broker
+        use_broker(core.oms, broker)
         order = core.order(0, qty=100)
         core.oms.submit(order)
         assert order.status is OrderStatus.SUBMITTED and core.oms.counters.failed_queries == 1
@@ -432,7 +434,7 @@ def test_reconciliation_refuses_a_bad_fill_by_name_and_books_the_rest(tmp_path):
 
     core = build_core(tmp_path)
     try:
-        core.oms.broker = ReportsABadFill(core.venue)
+        use_broker(core.oms, ReportsABadFill(core.venue))
         order = core.oms.submit(core.order(0, qty=100))
         refused = core.oms.counters.events_refused
         report = core.oms.reconcile()

@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from alluse.app.config import AlertRuleConfig, AlertsConfig, ConfigError
+from alluse.app.config import ConfigError
 from alluse.common.clock import NS
 from alluse.common.metrics import MetricKind
 from alluse.monitoring import series
@@ -20,6 +20,7 @@ from alluse.monitoring.alert_rules import (
     validate_rules,
 )
 from alluse.monitoring.alerts import AlertEngine
+from alluse.monitoring.config import AlertRuleConfig, AlertsConfig
 
 T0 = 1_700_000_000 * NS
 

@@ -6,20 +6,19 @@ from decimal import Decimal
 
 import pytest
 
+from alluse.app.config import AccountConfig, Config
+from alluse.app.kernel import build_kernel
 from alluse.brokers.paper import PaperVenue, PaperVenueConfig
-from alluse.common.bus import MessageBus
 from alluse.common.clock import TestClock, datetime_to_ns
 from alluse.common.metrics import HistogramSnapshot, Metric, MetricKind
 from alluse.execution.journal import Journal
-from alluse.execution.oms import OrderManager
 from alluse.marketdata import DataEngine, QuoteCache, RejectReason
 from alluse.marketdata.engine import FEED_LATENCY_SAMPLE_EVERY
 from alluse.model import Equity, Fill, Order, OrderType, Quote, Side
 from alluse.model.events import EventKind, OrderEvent
 from alluse.model.registry import InstrumentRegistry
-from alluse.portfolio import ExecutionQuality, Ledger
-from alluse.risk import RiskContext, RiskGate
 from alluse.risk.denial import DenyReason
+from alluse.strategies.config import StrategyConfig
 
 MS = 1_000_000
 T0 = datetime_to_ns(datetime(2026, 1, 5, 14, 30, tzinfo=UTC))  # a Monday, mid-session
@@ -158,40 +157,23 @@ def test_quote_cache_metrics(md):
 
 
 class Trading:
-    """OMS + risk + paper venue + ledger on a TestClock, with venue latencies of 1 ms (ack) and 3 ms (fill)."""
+    """The kernel's order path with a paper venue of 1 ms ack and 3 ms fill latency, on a TestClock. Account B
+    is unknown to the venue (its orders are rejected there): the test builds the venue and seeds only A."""
 
     def __init__(self, tmp_path) -> None:
         self.clock = TestClock(T0)
-        self.registry = InstrumentRegistry([Equity("AAPL")])
         self.quotes: dict[str, Quote] = {}
-        self.venue = PaperVenue(
-            self.clock,
-            self.registry,
-            self,
-            PaperVenueConfig(ack_latency_ns=1 * MS, fill_latency_ns=3 * MS),
-        )
+        config = Config(accounts={a: AccountConfig(cash=Decimal(100_000)) for a in "AB"},
+                        strategy=StrategyConfig(enabled=False, sleeves=[]))  # fmt: skip
+        registry = InstrumentRegistry([Equity("AAPL")])
+        self.venue = PaperVenue(self.clock, registry, self, PaperVenueConfig(ack_latency_ms=1, fill_latency_ms=3))
         self.venue.load_account("A", Decimal(100_000), {})
-        self.ledger = Ledger(lambda iid: self.registry.require(iid).multiplier)
-        mid_of = lambda iid: self.quotes[iid].mid if iid in self.quotes else None  # noqa: E731
-        holder: list[OrderManager] = []
-        self.risk = RiskGate(
-            RiskContext(self.clock, self.registry, self.ledger, mid_of, lambda: holder[0].open_orders())
-        )
-        self.oms = OrderManager(
-            clock=self.clock,
-            bus=MessageBus(),
-            registry=self.registry,
-            journal=Journal(tmp_path / "j.db"),
-            broker=self.venue,
-            risk=self.risk,
-            ledger=self.ledger,
-            quality=ExecutionQuality(),
-            mid_of=mid_of,
-            accounts=["A", "B"],  # B is unknown to the venue: its orders are rejected there
-        )
-        holder.append(self.oms)
-        self.oms.recover({"A": Decimal(100_000), "B": Decimal(100_000)})
-        self.quotes["AAPL"] = Quote("AAPL", 200.0, 200.02, 500, 500, T0, T0)
+        kernel = build_kernel(config, self.clock, None, instruments=registry, feed=False,
+                              journal=Journal(tmp_path / "j.db"), broker=self.venue)  # fmt: skip
+        self.registry, self.ledger, self.risk, self.oms = kernel.registry, kernel.ledger, kernel.risk, kernel.oms
+        kernel.recover()
+        self.quotes["AAPL"] = quote = Quote("AAPL", 200.0, 200.02, 500, 500, T0, T0)
+        kernel.engine.on_quotes([quote])
 
     def get(self, iid: str) -> Quote | None:
         return self.quotes.get(iid)
@@ -253,7 +235,7 @@ def test_a_late_fill_after_a_cancel_is_not_counted_as_a_second_outcome(tmp_path)
     t.oms.cancel(order.client_order_id)
     t.clock.advance(5 * MS)
     late = Fill(order.client_order_id, "A", "AAPL", Side.BUY, 10, Decimal("190.00"), Decimal("1.00"), T0, "LATE-1")
-    t.oms.on_order_event(OrderEvent(EventKind.FILL, order.client_order_id, t.clock.now_ns(), fill=late))
+    t.oms.events.on_order_event(OrderEvent(EventKind.FILL, order.client_order_id, t.clock.now_ns(), fill=late))
     r = by_series(t.oms.metrics())
     assert t.oms.counters.late_fills == 1
     assert r['alluse_orders_total{event="canceled"}'].value == 1

@@ -8,10 +8,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from alluse.app.config import AlertRuleConfig, AlertsConfig
 from alluse.common.clock import NS
 from alluse.monitoring.alert_events import AlertEvent, AlertStatus
 from alluse.monitoring.alerts import AlertEngine
+from alluse.monitoring.config import AlertRuleConfig, AlertsConfig
 from alluse.monitoring.notifiers import (
     CallbackNotifier,
     FileNotifier,

@@ -9,13 +9,13 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
-from alluse.app.config import RiskConfig
 from alluse.common.bus import TOPIC_FILL, TOPIC_ORDER_EVENT, MessageBus
 from alluse.common.clock import TestClock, datetime_to_ns
 from alluse.model import Equity, Fill, Option, Order, OrderStatus, OrderType, Right, Side
 from alluse.model.registry import InstrumentRegistry
 from alluse.portfolio import Ledger
 from alluse.risk import Denial, RiskContext, RiskGate, TradingStates
+from alluse.risk.config import RiskConfig
 
 T0 = datetime_to_ns(datetime(2026, 12, 1, 15, 0, tzinfo=UTC))
 PUT = Option("AAPL", date(2026, 12, 18), Decimal("200"), Right.PUT)  # 17.2 days out at T0
@@ -43,7 +43,6 @@ class Env:
             self.registry,
             self.ledger,
             self.mids.get,
-            lambda: list(self.open.values()),
             self.greeks_of if greeks else None,
             self.equity.__getitem__,
         )
@@ -51,6 +50,10 @@ class Env:
         self.gate.attach(self.bus)
         self._seq = 0
         self._fills = 0
+
+    def rebuild(self) -> list[str]:
+        """The gate recounted from the ledger and the working orders, as the order manager asks after recovery."""
+        return self.gate.rebuild(list(self.open.values()))
 
     def greeks_of(self, option: Option) -> tuple[float, float] | None:
         delta = self.deltas.get(option.id)

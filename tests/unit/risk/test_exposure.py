@@ -6,10 +6,10 @@ from decimal import Decimal
 import risk_env
 from risk_env import CALL, PUT
 
-from alluse.app.config import RiskConfig
 from alluse.model import OrderStatus, Side
 from alluse.portfolio import Ledger
 from alluse.risk import DenyReason, RiskGate
+from alluse.risk.config import RiskConfig
 
 
 def figures(env, account="A"):
@@ -30,7 +30,7 @@ def test_fills_and_cancels_release_what_was_working(env):
     assert (acct.open_orders, acct.reserved, acct.contracts) == (1, Decimal(20_000), {"AAPL": 1})
     env.fill(buy, 60)
     assert (acct.open_orders, acct.working_buy_notional) == (0, Decimal(0))
-    assert env.gate.rebuild() == []
+    assert env.rebuild() == []
 
 
 def test_incremental_totals_match_a_rebuild_after_random_activity():
@@ -50,7 +50,7 @@ def test_incremental_totals_match_a_rebuild_after_random_activity():
         else:
             iid = rng.choice(ids)
             env.submit(env.order(iid, rng.choice((Side.BUY, Side.SELL)), rng.randint(1, 5), prices[iid]))
-    assert env.gate.passed > 100 and env.gate.rebuild() == []
+    assert env.gate.passed > 100 and env.rebuild() == []
 
 
 def test_rebuild_counts_recovered_orders_and_positions(make_env):
@@ -61,7 +61,7 @@ def test_rebuild_counts_recovered_orders_and_positions(make_env):
     env.hold(PUT.id, -1, "3.00")
     fresh = RiskGate(env.ctx, RiskConfig(), env.states)
     assert fresh.check(env.order(PUT.id, Side.SELL, 2, "3.05")) is None  # blind: sees nothing reserved
-    fresh.rebuild()
+    fresh.rebuild(env.open.values())
     assert fresh.exposure.accounts["A"].reserved == Decimal(80_000)
     assert fresh.check(env.order(PUT.id, Side.SELL, 2, "3.10")).reason is DenyReason.CASH_SECURED
 
@@ -71,7 +71,7 @@ def test_a_missed_event_is_found_and_corrected_by_rebuild(env):
     assert env.submit(order) is None
     order.status = OrderStatus.CANCELED  # changed without an event reaching the gate
     env.open.pop(order.client_order_id)
-    assert env.gate.rebuild() == ["A"] and env.gate.rebuild_corrections == 1
+    assert env.rebuild() == ["A"] and env.gate.rebuild_corrections == 1
     assert figures(env).open_orders == 0 and figures(env).working_buy_notional == 0
 
 
@@ -91,11 +91,7 @@ def test_checks_never_scan_positions_or_orders(make_env, monkeypatch):
     env.hold("AAPL", 10)
     env.hold(PUT.id, -1, "3.00")
 
-    def no_scan(*_):
-        raise AssertionError("scanned on the order path")
-
-    env.ledger.refuse_scans = True
-    env.ctx.open_orders = no_scan
+    env.ledger.refuse_scans = True  # (the working orders reach the gate only through rebuild's argument)
     for order in (env.order(qty=5), env.order(PUT.id, Side.SELL, 1, "3.00"), env.order(CALL.id, Side.BUY, 1, "0.20")):
         assert env.submit(order) is None
     env.fill(env.open[order.client_order_id], 1)

@@ -2,9 +2,9 @@
 
 from decimal import Decimal
 
-from alluse.app.config import AccountRiskConfig, RiskConfig
 from alluse.model import TradingState
 from alluse.risk import DenyReason
+from alluse.risk.config import AccountRiskConfig, RiskConfig
 from alluse.risk.limits import DAY_NS
 
 HALTED, ACTIVE = TradingState.HALTED, TradingState.ACTIVE

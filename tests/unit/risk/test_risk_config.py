@@ -4,8 +4,9 @@ from decimal import Decimal
 
 import pytest
 
-from alluse.app.config import ConfigError, RiskConfig, load_config
+from alluse.app.config import ConfigError, load_config
 from alluse.risk import RiskLimits
+from alluse.risk.config import RiskConfig
 
 
 def load(tmp_path, text):

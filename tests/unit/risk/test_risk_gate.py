@@ -4,9 +4,9 @@ from decimal import Decimal
 
 from risk_env import CALL, FAR_PUT, NEAR_PUT, PUT
 
-from alluse.app.config import AccountRiskConfig, RiskConfig
 from alluse.model import Side, TradingState, expiry_ns
 from alluse.risk import DenyReason
+from alluse.risk.config import AccountRiskConfig, RiskConfig
 from alluse.risk.limits import DAY_NS
 
 

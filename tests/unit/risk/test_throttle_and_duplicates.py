@@ -1,9 +1,9 @@
 """Order-rate throttle (token bucket in clock time) and the duplicate-order window."""
 
-from alluse.app.config import AccountRiskConfig, RiskConfig
 from alluse.common.clock import NS
 from alluse.model import OrderStatus, Side
 from alluse.risk import DenyReason
+from alluse.risk.config import AccountRiskConfig, RiskConfig
 
 
 def flood(env, n, account="A"):
@@ -104,11 +104,13 @@ def test_old_entries_are_forgotten(env):
 
 
 def test_an_order_that_passed_but_was_never_sent_gives_everything_back(make_env):
-    """The journal write failed after the check: the order stays INITIALIZED and is not working."""
+    """The journal write failed after the check: the order manager releases it, and it is not working."""
     env = make_env(RiskConfig(orders_per_second=1, order_burst=1))
     lost = env.order(qty=5)
     assert env.gate.check(lost) is None and lost.status is OrderStatus.INITIALIZED
     assert env.gate.exposure.accounts["A"].open_orders == 1
+    env.gate.release(lost)
+    assert env.gate.exposure.accounts["A"].open_orders == 0 and env.gate.passed == 0
     retry = env.gate.check(lost)  # the same order again: not a duplicate, not throttled
     assert retry is None
     assert env.gate.exposure.accounts["A"].open_orders == 1 and env.gate.passed == 1

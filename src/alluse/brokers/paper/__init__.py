@@ -1,8 +1,8 @@
 """The paper venue: the default broker, filling orders against the live quotes (see venue.py)."""
 
 from alluse.brokers.paper.commissions import IBKR_FIXED, CommissionSchedule, commission, commission_increment
-from alluse.brokers.paper.config import PaperVenueConfig
-from alluse.brokers.paper.faults import FaultConfig, FaultKind, InjectedFault
+from alluse.brokers.paper.config import FaultConfig, PaperVenueConfig
+from alluse.brokers.paper.faults import FaultKind, InjectedFault
 from alluse.brokers.paper.store import Receipt, VenueStoreError, VenueWriteFailed
 from alluse.brokers.paper.venue import PaperVenue, QuoteSource
 

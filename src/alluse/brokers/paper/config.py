@@ -1,43 +1,77 @@
-"""The paper venue's configuration. Not compiled with the venue (alluse.build): it is built from
-the caller's values, and its checks name a bad field, where a compiled class would refuse it at
-construction with a bare TypeError."""
+"""The paper venue's section (`[venue]`, `[venue.faults]`): its latencies, session close, commissions and
+the faults it injects. Not compiled with the venue (alluse.build): it is built from a person's values and
+names a bad one, where a compiled class would refuse it with a bare TypeError."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from typing import Annotated
+
+from pydantic import Field, model_validator
 
 from alluse.brokers.paper.commissions import IBKR_FIXED, CommissionSchedule
-from alluse.brokers.paper.faults import FaultConfig
-from alluse.common.sqlite_files import SYNCHRONOUS_MODES
-from alluse.model import InvalidInput
+from alluse.common.clock import ms_to_ns
+from alluse.common.config_base import NonNegFloat, Rate, Section
+
+FAULT_RATES = (
+    "lose_submit_rate",
+    "lose_response_rate",
+    "drop_ack_rate",
+    "duplicate_event_rate",
+    "delay_rate",
+    "disconnect_rate",
+    "pacing_reject_rate",
+    "permanent_reject_rate",
+)
 
 
-@dataclass(slots=True, frozen=True)  # checked once: a later change would reach the venue unchecked
-class PaperVenueConfig:
-    ack_latency_ns: int = 0
-    fill_latency_ns: int = 0
-    session_close_utc_hour: int = 20
+class FaultConfig(Section):
+    """Faults the paper venue injects, to rehearse what a real broker does (see faults.py): probabilities
+    per submit (disconnect, lost submit/response, pacing, permanent reject), per accepted order (dropped
+    ack) or per event (duplicate, delay). The default injects nothing."""
+
+    seed: int = 0
+    lose_submit_rate: Rate = 0.0  # the request never arrives
+    lose_response_rate: Rate = 0.0  # it arrives, but the answers are lost until the client asks
+    drop_ack_rate: Rate = 0.0
+    duplicate_event_rate: Rate = 0.0
+    delay_rate: Rate = 0.0
+    max_delay_ms: NonNegFloat = 0.0
+    disconnect_rate: Rate = 0.0
+    disconnect_ms: NonNegFloat = 0.0
+    pacing_reject_rate: Rate = 0.0
+    permanent_reject_rate: Rate = 0.0
+
+    @model_validator(mode="after")
+    def _durations_for_rates(self) -> FaultConfig:
+        for duration, rate in (("max_delay_ms", "delay_rate"), ("disconnect_ms", "disconnect_rate")):
+            if getattr(self, rate) > 0 and ms_to_ns(getattr(self, duration)) == 0:
+                raise ValueError(f"{duration} {getattr(self, duration)}: must be positive when {rate} > 0")
+        return self
+
+    @property
+    def enabled(self) -> bool:
+        return any(getattr(self, name) > 0 for name in FAULT_RATES)
+
+    @property
+    def max_delay_ns(self) -> int:
+        return ms_to_ns(self.max_delay_ms)
+
+    @property
+    def disconnect_ns(self) -> int:
+        return ms_to_ns(self.disconnect_ms)
+
+
+class PaperVenueConfig(Section):
+    ack_latency_ms: NonNegFloat = 2.0  # clock time from a decision to its answer reaching the client
+    fill_latency_ms: NonNegFloat = 5.0
+    session_close_utc_hour: Annotated[int, Field(ge=0, le=23)] = 20  # DAY orders expire here
     commissions: CommissionSchedule = IBKR_FIXED
-    # Venue order and fill ids start with this. Their sequence numbers continue across restarts
-    # from the venue store; a prefix per session (the system uses the journal's session number)
-    # also keeps them apart when the store is in memory.
-    id_prefix: str = "P1"
-    faults: FaultConfig = field(default_factory=FaultConfig)
-    store_synchronous: str = "NORMAL"  # the venue store's SQLite synchronous mode (OFF, NORMAL, FULL)
+    faults: FaultConfig = FaultConfig()
 
-    def __post_init__(self) -> None:
-        for name in ("ack_latency_ns", "fill_latency_ns"):
-            value = getattr(self, name)
-            if type(value) is not int or value < 0:
-                raise InvalidInput(name, value, "must be a non-negative integer (ns)")
-        hour = self.session_close_utc_hour
-        if type(hour) is not int or not 0 <= hour <= 23:
-            raise InvalidInput("session_close_utc_hour", hour, "must be an integer hour 0-23")
-        if not isinstance(self.id_prefix, str) or not self.id_prefix:
-            raise InvalidInput("id_prefix", self.id_prefix, "must be a non-empty string")
-        if not isinstance(self.commissions, CommissionSchedule):
-            raise InvalidInput("commissions", self.commissions, "must be a CommissionSchedule")
-        if not isinstance(self.faults, FaultConfig):
-            raise InvalidInput("faults", self.faults, "must be a FaultConfig")
-        if self.store_synchronous not in SYNCHRONOUS_MODES:
-            raise InvalidInput("store_synchronous", self.store_synchronous, "must be OFF, NORMAL or FULL")
+    @property
+    def ack_latency_ns(self) -> int:
+        return ms_to_ns(self.ack_latency_ms)
+
+    @property
+    def fill_latency_ns(self) -> int:
+        return ms_to_ns(self.fill_latency_ms)

@@ -7,7 +7,7 @@ classification against the truth:
 
 | kind             | what happens                                                             | class     |
 |------------------|--------------------------------------------------------------------------|-----------|
-| DISCONNECT       | on submit: the connection drops for `disconnect_ns`; that submit raises  | TRANSIENT |
+| DISCONNECT       | on submit: the connection drops for `disconnect_ms`; that submit raises  | TRANSIENT |
 |                  | BrokerDisconnected and did not arrive                                    |           |
 | LOST_SUBMIT      | the request never arrives: no receipt, no events                         | UNKNOWN   |
 | LOST_RESPONSE    | processed normally, but every event of that order that comes due before  | UNKNOWN   |
@@ -16,7 +16,7 @@ classification against the truth:
 | PACING_REJECT    | REJECTED, error TRANSIENT, reason "pacing: ..."; the id is not used up   | TRANSIENT |
 | PERMANENT_REJECT | REJECTED, error PERMANENT, reason "rejected by venue"                    | PERMANENT |
 | DUPLICATE_EVENT  | one event delivered twice, back to back                                  | None      |
-| DELAYED_EVENT    | one event delivered up to `max_delay_ns` late, outside its order's       | None      |
+| DELAYED_EVENT    | one event delivered up to `max_delay_ms` late, outside its order's       | None      |
 |                  | ordered stream: it can arrive after events decided later (an ACCEPTED    |           |
 |                  | after a FILL, a FILL after the CANCELED)                                 |           |
 
@@ -27,12 +27,11 @@ None means there is nothing to classify: the client must simply cope (deduplicat
 from __future__ import annotations
 
 import enum
-import math
 import random
 from collections import Counter
 from dataclasses import dataclass, field
 
-from alluse.model import InvalidInput
+from alluse.brokers.paper.config import FaultConfig
 from alluse.model.errors import ErrorClass
 
 PACING_REASON = "pacing: request rate limit exceeded, retry later"
@@ -60,56 +59,6 @@ TRUE_CLASS: dict[FaultKind, ErrorClass | None] = {
     FaultKind.DUPLICATE_EVENT: None,
     FaultKind.DELAYED_EVENT: None,
 }
-
-_RATES = (
-    "lose_submit_rate",
-    "lose_response_rate",
-    "drop_ack_rate",
-    "duplicate_event_rate",
-    "delay_rate",
-    "disconnect_rate",
-    "pacing_reject_rate",
-    "permanent_reject_rate",
-)
-
-
-@dataclass(slots=True)
-class FaultConfig:
-    """Probabilities per submit (disconnect, lost submit/response, pacing, permanent reject), per
-    accepted order (dropped ack) or per event (duplicate, delay). The default injects nothing."""
-
-    seed: int = 0
-    lose_submit_rate: float = 0.0
-    lose_response_rate: float = 0.0
-    drop_ack_rate: float = 0.0
-    duplicate_event_rate: float = 0.0
-    delay_rate: float = 0.0
-    max_delay_ns: int = 0
-    disconnect_rate: float = 0.0
-    disconnect_ns: int = 0
-    pacing_reject_rate: float = 0.0
-    permanent_reject_rate: float = 0.0
-
-    def __post_init__(self) -> None:
-        if type(self.seed) is not int:
-            raise InvalidInput("faults.seed", self.seed, "must be an integer")
-        for name in _RATES:
-            rate = getattr(self, name)
-            if isinstance(rate, bool) or not isinstance(rate, int | float) or not (math.isfinite(rate)):
-                raise InvalidInput(f"faults.{name}", rate, "must be a number between 0 and 1")
-            if not 0 <= rate <= 1:
-                raise InvalidInput(f"faults.{name}", rate, "must be between 0 and 1")
-        for name, rate_name in (("max_delay_ns", "delay_rate"), ("disconnect_ns", "disconnect_rate")):
-            value = getattr(self, name)
-            if type(value) is not int or value < 0:
-                raise InvalidInput(f"faults.{name}", value, "must be a non-negative integer (ns)")
-            if getattr(self, rate_name) > 0 and value == 0:
-                raise InvalidInput(f"faults.{name}", value, f"must be positive when {rate_name} > 0")
-
-    @property
-    def enabled(self) -> bool:
-        return any(getattr(self, name) > 0 for name in _RATES)
-
 
 @dataclass(slots=True, frozen=True)
 class InjectedFault:

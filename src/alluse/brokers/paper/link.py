@@ -73,6 +73,9 @@ class ClientLink:
 
     # ------------------------------------------------------------------ connection
 
+    def set_faults(self, faults: FaultInjector) -> None:
+        self._faults = faults
+
     def disconnect(self, duration_ns: Unchecked) -> None:
         """Drop the connection for `duration_ns`; a drop while down extends the outage."""
         if type(duration_ns) is not int or duration_ns <= 0:

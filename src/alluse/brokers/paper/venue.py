@@ -16,18 +16,12 @@ How it models a venue:
   cancel and the queries raise BrokerDisconnected and events that come due are lost, but the
   venue keeps trading (resting orders fill, DAY orders expire), as a broker does while its
   client is away.
-- Orders take the displayed touch (buy at the ask, sell at the bid) up to the displayed
-  size. Displayed size is consumed per quote: several orders matched against one quote
-  share its size; the next quote brings fresh size.
-- Fills are priced at the touch, also for a resting limit that a later quote crosses (the
-  client gets the improvement). Fills of orders that rested are flagged maker ("M").
-- DAY orders expire at the first session close (`session_close_utc_hour` UTC) after they were
-  accepted; options expire at `model.expiry_ns` (the one expiry time the chain service and
-  strategies use too): working orders in them expire and positions settle (worthless,
-  assigned or exercised against the underlying's mid). Both timers are re-armed on restart;
-  a close or an expiry that passed while the venue was down is carried out at once.
-- Selling puts that open or grow a short position needs free cash of strike * multiplier
-  per contract; positions and working sell-put orders both hold collateral.
+- Orders take the displayed touch up to the displayed size (matching.py); fills of orders
+  that rested are flagged maker ("M").
+- DAY orders expire at the session close, options at their expiry, where positions settle
+  (settlement.py). Both timers are re-armed on restart; a close or an expiry that passed while
+  the venue was down is carried out at once.
+- Selling puts needs free cash as collateral (accounts.py).
 - A client order id is used once: a resend of an id the venue has (working or final) is
   refused with DUPLICATE_ORDER_REASON, except after a pacing reject, which does not use it up.
 """
@@ -37,7 +31,6 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import ClassVar, Protocol
@@ -50,8 +43,9 @@ from alluse.brokers.base import (
     SettlementHandler,
     VenueOrder,
 )
+from alluse.brokers.paper.accounts import VenueAccount
 from alluse.brokers.paper.commissions import commission_increment
-from alluse.brokers.paper.config import PaperVenueConfig
+from alluse.brokers.paper.config import FaultConfig, PaperVenueConfig
 from alluse.brokers.paper.faults import (
     PACING_REASON,
     VENUE_REJECT_REASON,
@@ -60,6 +54,8 @@ from alluse.brokers.paper.faults import (
     InjectedFault,
 )
 from alluse.brokers.paper.link import ClientLink, Event
+from alluse.brokers.paper.matching import Touch, take, touch_of
+from alluse.brokers.paper.settlement import next_session_close, settlement_fills
 from alluse.brokers.paper.store import (
     RECEIPT_ACCEPTED,
     RECEIPT_DUPLICATE,
@@ -77,6 +73,7 @@ from alluse.brokers.paper.store import (
 )
 from alluse.common.clock import NS, Clock
 from alluse.common.metrics import Metric, counter, gauge
+from alluse.common.sqlite_files import SYNCHRONOUS_MODES
 from alluse.model import (
     Fill,
     Instrument,
@@ -92,10 +89,7 @@ from alluse.model import (
     Unchecked,
     check_order_fields,
     expiry_ns,
-    float_decimal,
     parse_symbol,
-    put_collateral,
-    to_money,
 )
 from alluse.model.errors import BrokerDisconnected, ErrorClass
 from alluse.model.events import EventKind, OrderEvent, SettlementEvent
@@ -112,48 +106,12 @@ IOC_REMAINDER = "IOC remainder"
 SESSION_CLOSE = "session close"
 UNKNOWN_ORDER = "unknown order"
 ALREADY_FILLED = "already filled"
-EXPIRED_WORTHLESS = "expired worthless"
-ASSIGNED = "assigned"
-EXERCISED = "exercised"
-
-_DAY_NS = 86_400 * NS
 EXPIRY_QUOTE_RETRY_NS = 60 * NS  # no underlying quote at expiry: look again this much later...
 EXPIRY_QUOTE_RETRIES = 60  # ...this many times, then settle as worthless with a warning
-_HOUR_NS = 3_600 * NS
-_ZERO = Decimal(0)
 
 
 class QuoteSource(Protocol):
     def get(self, instrument_id: str) -> Quote | None: ...
-
-
-@dataclass(slots=True)
-class _Account:
-    name: str
-    cash: Decimal
-    positions: dict[str, int]
-    working: dict[str, OrderRecord] = field(default_factory=dict)
-
-
-@dataclass(slots=True)
-class _Touch:
-    """One quote's displayed liquidity, and how much of it orders have already taken."""
-
-    key: tuple[object, ...]
-    bid: Decimal | None  # None: that side shows nothing usable
-    ask: Decimal | None
-    bid_left: int
-    ask_left: int
-
-
-def _quote_key(q: Quote) -> tuple[object, ...]:
-    return (q.ts_event, q.ts_recv, q.bid, q.ask, q.bid_size, q.ask_size)
-
-
-def _side_price(price: float, size: int) -> Decimal | None:
-    if type(size) is not int or size <= 0 or not (math.isfinite(price) and price > 0):
-        return None
-    return to_money(price)
 
 
 class PaperVenue:
@@ -166,25 +124,38 @@ class PaperVenue:
         quote_source: QuoteSource,
         config: PaperVenueConfig | None = None,
         store_path: str | Path | None = None,
+        *,
+        id_prefix: Unchecked = "P1",
+        store_synchronous: Unchecked = "NORMAL",
     ) -> None:
+        """`id_prefix` starts the venue's order and fill ids. Their sequence numbers continue across
+        restarts from the store; a prefix per session (the kernel uses the journal's session number)
+        also keeps them apart when the store is in memory. `store_synchronous` is the store's SQLite mode."""
+        if not isinstance(id_prefix, str) or not id_prefix:
+            raise InvalidInput("id_prefix", id_prefix, "must be a non-empty string")
+        if store_synchronous not in SYNCHRONOUS_MODES:
+            raise InvalidInput("store_synchronous", store_synchronous, "must be OFF, NORMAL or FULL")
+        config = config if config is not None else PaperVenueConfig()
         self._clock = clock
         self._registry = registry
         self._quotes = quote_source
-        self._config = config if config is not None else PaperVenueConfig()
+        self._id_prefix: str = id_prefix
+        self._ack_ns = config.ack_latency_ns
+        self._fill_ns = config.fill_latency_ns
+        self._close_hour = config.session_close_utc_hour
+        self._commissions = config.commissions
         self._store: VenueStore = (
-            MemoryVenueStore()
-            if store_path is None
-            else SqliteVenueStore(store_path, synchronous=self._config.store_synchronous)
+            MemoryVenueStore() if store_path is None else SqliteVenueStore(store_path, synchronous=store_synchronous)
         )
-        self._faults = FaultInjector(self._config.faults) if self._config.faults.enabled else None
+        self._faults = FaultInjector(config.faults) if config.faults.enabled else None
         self._link = ClientLink(clock, self._faults)
-        self._accounts: dict[str, _Account] = {}
+        self._accounts: dict[str, VenueAccount] = {}
         self._orders: dict[str, OrderRecord] = {}  # every client order id the venue took or refused
         self._working: dict[str, OrderRecord] = {}
         self._book: dict[str, dict[str, OrderRecord]] = {}  # instrument id -> working orders, time priority
         self._fills: list[Fill] = []
         self._fills_of: dict[str, list[Fill]] = {}  # client order id (or settlement id) -> its fills
-        self._touches: dict[str, _Touch] = {}
+        self._touches: dict[str, Touch] = {}
         self._expiry_watch: set[str] = set()
         self._closes_armed: set[int] = set()
         self._batch = Batch()  # the decision being made
@@ -247,7 +218,7 @@ class PaperVenue:
             else:
                 reason = f"already {record.status.value.lower()}"
             event = OrderEvent(EventKind.CANCEL_REJECTED, client_order_id, now, reason=reason)
-            self._outbox.append((self._config.ack_latency_ns, event))
+            self._outbox.append((self._ack_ns, event))
         else:
             self._cancel_entry(entry, CANCEL_REQUESTED)
         self._commit()
@@ -281,7 +252,7 @@ class PaperVenue:
         acct = self._accounts.get(account)
         if acct is None:
             raise InvalidInput("account", account, REJECT_UNKNOWN_ACCOUNT)
-        return AccountSnapshot(account, acct.cash, dict(acct.positions), self._reserved(acct))
+        return AccountSnapshot(account, acct.cash, dict(acct.positions), acct.reserved(self._instrument_of))
 
     # ------------------------------------------------------------------ connection
 
@@ -359,7 +330,7 @@ class PaperVenue:
         return True
 
     def _create_account(self, name: str, cash: Decimal, positions: dict[str, int]) -> None:
-        self._accounts[name] = _Account(name, cash, dict(positions))
+        self._accounts[name] = VenueAccount(name, cash, dict(positions))
         self._batch.accounts[name] = (cash, positions)
         self._commit()
         for instrument_id in positions:
@@ -381,6 +352,15 @@ class PaperVenue:
     def fault_counts(self) -> dict[FaultKind, int]:
         return {} if self._faults is None else dict(self._faults.counts)
 
+    def set_faults(self, config: FaultConfig) -> None:
+        """Change the faults injected from now on (a test, a control call). What was injected stays recorded
+        and the seeded stream goes on (the new config's seed is not used once faults were drawn)."""
+        if self._faults is None:
+            self._faults = FaultInjector(config)
+        else:
+            self._faults.config = config
+        self._link.set_faults(self._faults)
+
     def close(self) -> None:
         self._store.close()
 
@@ -390,7 +370,7 @@ class PaperVenue:
         book = self._book.get(quote.instrument_id)
         if not book:
             return
-        touch = self._touch(quote)
+        touch = touch_of(quote, self._touches)
         if touch is None:
             return
         for entry in tuple(book.values()):
@@ -433,14 +413,14 @@ class PaperVenue:
     def _refuse(self, key: str, now: int, outcome: str, event: OrderEvent) -> None:
         self.rejects += 1
         self._batch.receipts.append(Receipt(key, now, outcome))
-        self._outbox.append((self._config.ack_latency_ns, event))
+        self._outbox.append((self._ack_ns, event))
 
     def _accept(self, order: Order, instrument: Instrument, now: int) -> None:
         cid = order.client_order_id
         self._venue_seq += 1
         entry = OrderRecord(  # positional: this is the hot path
             cid,
-            f"{self._config.id_prefix}-{self._venue_seq:06d}",
+            f"{self._id_prefix}-{self._venue_seq:06d}",
             self._venue_seq,
             order.account,
             instrument.id,
@@ -461,10 +441,10 @@ class PaperVenue:
             or not faults.draw(FaultKind.DROPPED_ACK, faults.config.drop_ack_rate, cid, now)
         ):
             event = OrderEvent(EventKind.ACCEPTED, cid, now, entry.venue_order_id)
-            self._outbox.append((self._config.ack_latency_ns, event))
+            self._outbox.append((self._ack_ns, event))
         quote = self._quotes.get(instrument.id)
         if quote is not None:
-            touch = self._touch(quote)
+            touch = touch_of(quote, self._touches)
             if touch is not None:
                 self._match(entry, touch)
         if not entry.status.is_open:
@@ -495,49 +475,23 @@ class PaperVenue:
             if now >= expiry_ns(instrument):
                 return OPTION_EXPIRED
             if instrument.right is Right.PUT and order.side is Side.SELL:
-                extra = self._put_collateral(acct, instrument, qty) - self._put_collateral(acct, instrument, 0)
-                if extra > 0 and acct.cash - self._reserved(acct) < extra:
+                extra = acct.put_collateral(instrument, qty) - acct.put_collateral(instrument, 0)
+                if extra > 0 and acct.cash - acct.reserved(self._instrument_of) < extra:
                     return REJECT_INSUFFICIENT_CASH
         return instrument
 
     # ------------------------------------------------------------------ matching
 
-    def _touch(self, quote: Quote) -> _Touch | None:
-        """The quote's liquidity left to take, or None for a crossed quote (bad data never fills)."""
-        key = _quote_key(quote)
-        touch = self._touches.get(quote.instrument_id)
-        if touch is not None and touch.key == key:
-            return touch
-        bid = _side_price(quote.bid, quote.bid_size)
-        ask = _side_price(quote.ask, quote.ask_size)
-        if bid is not None and ask is not None and bid > ask:
-            log.warning("ignoring crossed quote %r", quote)
-            return None
-        bid_size = quote.bid_size if bid is not None else 0
-        touch = _Touch(key, bid, ask, bid_size, quote.ask_size if ask is not None else 0)
-        self._touches[quote.instrument_id] = touch
-        return touch
-
-    def _match(self, entry: OrderRecord, touch: _Touch) -> None:
-        if entry.side is Side.BUY:
-            price, available = touch.ask, touch.ask_left
-            if price is None or available <= 0 or (entry.limit_price is not None and price > entry.limit_price):
-                return
-            qty = min(available, entry.quantity - entry.filled_qty)
-            touch.ask_left -= qty
-        else:
-            price, available = touch.bid, touch.bid_left
-            if price is None or available <= 0 or (entry.limit_price is not None and price < entry.limit_price):
-                return
-            qty = min(available, entry.quantity - entry.filled_qty)
-            touch.bid_left -= qty
-        self._execute(entry, qty, price)
+    def _match(self, entry: OrderRecord, touch: Touch) -> None:
+        taken = take(entry, touch)
+        if taken is not None:
+            self._execute(entry, taken[0], taken[1])
 
     def _execute(self, entry: OrderRecord, qty: int, price: Decimal) -> None:
         now = self._clock.now_ns()
         instrument: Instrument = entry.instrument  # type: ignore[assignment]  # working orders have one
         fee = commission_increment(
-            instrument, entry.filled_qty, entry.filled_value, qty, price, self._config.commissions
+            instrument, entry.filled_qty, entry.filled_value, qty, price, self._commissions
         )
         entry.filled_qty += qty
         entry.filled_value += price * qty * instrument.multiplier
@@ -562,31 +516,24 @@ class PaperVenue:
             entry.status = OrderStatus.PARTIALLY_FILLED
             self._batch.orders[entry.client_order_id] = entry
         event = OrderEvent(EventKind.FILL, entry.client_order_id, now, entry.venue_order_id, fill=fill)
-        self._outbox.append((self._config.fill_latency_ns, event))
+        self._outbox.append((self._fill_ns, event))
 
-    def _book_fill(self, acct: _Account, fill: Fill, multiplier: int) -> None:
+    def _book_fill(self, acct: VenueAccount, fill: Fill, multiplier: int) -> None:
         """Apply a fill to the account and the venue's execution record."""
         self._apply_fill(acct, fill, multiplier)
         self._fills.append(fill)
         self._fills_of.setdefault(fill.client_order_id, []).append(fill)
         self._batch.fills.append(fill)
 
-    def _apply_fill(self, acct: _Account, fill: Fill, multiplier: int) -> None:
-        sign = fill.side.sign
-        acct.cash -= sign * fill.quantity * fill.price * multiplier + fill.commission
-        iid = fill.instrument_id
-        position = acct.positions.get(iid, 0) + sign * fill.quantity
-        if position:
-            acct.positions[iid] = position
-            instrument = self._instrument_of(iid)
+    def _apply_fill(self, acct: VenueAccount, fill: Fill, multiplier: int) -> None:
+        if acct.book(fill, multiplier):
+            instrument = self._instrument_of(fill.instrument_id)
             if isinstance(instrument, Option):
                 self._watch_expiry(instrument)
-        else:
-            acct.positions.pop(iid, None)
 
     def _next_fill_id(self) -> str:
         self._fill_seq += 1
-        return f"{self._config.id_prefix}-F{self._fill_seq:08d}"
+        return f"{self._id_prefix}-F{self._fill_seq:08d}"
 
     # ------------------------------------------------------------------ order lifecycle
 
@@ -601,7 +548,7 @@ class PaperVenue:
         if isinstance(entry.instrument, Option):
             self._watch_expiry(entry.instrument)
         if entry.time_in_force is TimeInForce.DAY:
-            close = self._next_session_close(entry.ts_accepted)
+            close = next_session_close(entry.ts_accepted, self._close_hour)
             if close not in self._closes_armed:
                 self._closes_armed.add(close)
                 self._clock.call_at(close, self._on_session_close, close)
@@ -623,7 +570,7 @@ class PaperVenue:
         self.cancels += 1
         now = self._clock.now_ns()
         event = OrderEvent(EventKind.CANCELED, entry.client_order_id, now, entry.venue_order_id, reason=reason)
-        self._outbox.append((self._config.ack_latency_ns, event))
+        self._outbox.append((self._ack_ns, event))
 
     def _expire(self, entry: OrderRecord, reason: str) -> None:
         self._retire(entry, OrderStatus.EXPIRED, reason)
@@ -631,10 +578,6 @@ class PaperVenue:
         self._outbox.append(
             (0, OrderEvent(EventKind.EXPIRED, entry.client_order_id, now, entry.venue_order_id, reason=reason))
         )
-
-    def _next_session_close(self, ts: int) -> int:
-        close = ts - ts % _DAY_NS + self._config.session_close_utc_hour * _HOUR_NS
-        return close if close > ts else close + _DAY_NS
 
     def _on_session_close(self, close: int) -> None:
         """Expire the DAY orders accepted before this close (a close missed while down fires late)."""
@@ -660,87 +603,22 @@ class PaperVenue:
             self._clock.call_later(EXPIRY_QUOTE_RETRY_NS, self._on_option_expiry, option, attempt + 1)
             return
         self._expiry_watch.discard(option.id)
+        now = self._clock.now_ns()
         for acct in tuple(self._accounts.values()):
             position = acct.positions.get(option.id)
             if position:
-                self._settle(acct, option, position)
+                reason, fills = settlement_fills(
+                    acct.name, option, position, self._usable_mid(option.underlying), self._next_fill_id, now
+                )
+                for fill in fills:
+                    self._book_fill(acct, fill, option.multiplier if fill.instrument_id == option.id else 1)
+                self._outbox.append((0, SettlementEvent(acct.name, reason, tuple(fills), now)))
         self._commit()
 
     def _usable_mid(self, instrument_id: str) -> float | None:
         quote = self._quotes.get(instrument_id)
         mid = quote.mid if quote is not None else math.nan
         return mid if math.isfinite(mid) and mid > 0 else None
-
-    def _settle(self, acct: _Account, option: Option, position: int) -> None:
-        """Close an expiring position at 0; if in the money, deliver the stock at the strike.
-
-        Without a usable underlying quote the option cannot be judged in the money: it is
-        treated as worthless and a warning says so.
-        """
-        now = self._clock.now_ns()
-        name = acct.name
-        settlement_id = f"settle:{name}:{option.id}"
-        contracts = abs(position)
-        close = Fill(
-            client_order_id=settlement_id,
-            account=name,
-            instrument_id=option.id,
-            side=Side.BUY if position < 0 else Side.SELL,
-            quantity=contracts,
-            price=_ZERO,
-            commission=_ZERO,
-            ts_event=now,
-            fill_id=self._next_fill_id(),
-            liquidity="X",
-        )
-        self._book_fill(acct, close, option.multiplier)
-        fills = [close]
-        mid = self._usable_mid(option.underlying)
-        if mid is None:
-            log.warning("no usable quote for %s at expiry of %s: settling as worthless", option.underlying, option.id)
-            in_the_money = False
-        else:
-            underlying = float_decimal(mid)
-            in_the_money = underlying < option.strike if option.right is Right.PUT else underlying > option.strike
-        reason = EXPIRED_WORTHLESS
-        if in_the_money:
-            reason = ASSIGNED if position < 0 else EXERCISED
-            # short put / long call take the stock; long put / short call deliver it
-            buys_stock = (option.right is Right.PUT) == (position < 0)
-            delivery = Fill(
-                client_order_id=settlement_id,
-                account=name,
-                instrument_id=option.underlying,
-                side=Side.BUY if buys_stock else Side.SELL,
-                quantity=contracts * option.multiplier,
-                price=option.strike,
-                commission=_ZERO,
-                ts_event=now,
-                fill_id=self._next_fill_id(),
-                liquidity="X",
-            )
-            self._book_fill(acct, delivery, 1)  # shares
-            fills.append(delivery)
-        self._outbox.append((0, SettlementEvent(name, reason, tuple(fills), now)))
-
-    def _put_collateral(self, acct: _Account, option: Option, extra_sell: int) -> Decimal:
-        selling = extra_sell + sum(
-            e.quantity - e.filled_qty
-            for e in acct.working.values()
-            if e.instrument_id == option.id and e.side is Side.SELL
-        )
-        return put_collateral(option, acct.positions.get(option.id, 0), selling)
-
-    def _reserved(self, acct: _Account) -> Decimal:
-        puts = {
-            inst.id: inst
-            for inst in (self._instrument_of(i) for i in acct.positions)
-            if isinstance(inst, Option) and inst.right is Right.PUT
-        }
-        for e in acct.working.values():
-            if isinstance(e.instrument, Option) and e.instrument.right is Right.PUT and e.side is Side.SELL:
-                puts[e.instrument.id] = e.instrument
-        return sum((self._put_collateral(acct, put, 0) for put in puts.values()), _ZERO)
 
     # ------------------------------------------------------------------ store
 
@@ -764,7 +642,7 @@ class PaperVenue:
     def _restore(self, state: StoredState) -> None:
         """Load what the store holds: accounts (seed plus fills), every order (working ones back in the book), ids."""
         for name, (cash, positions) in state.accounts.items():
-            self._accounts[name] = _Account(name, cash, dict(positions))
+            self._accounts[name] = VenueAccount(name, cash, dict(positions))
             for instrument_id in positions:
                 instrument = self._instrument_of(instrument_id)
                 if isinstance(instrument, Option):

@@ -1,0 +1,227 @@
+"""The kernel: the one place that builds a trading process's engines from one config and wires them.
+
+`alluse run` (app/system.py), the benchmarks (bench/core.py) and the tests all build through
+`build_kernel`: every engine is made after what it reads, and the two listeners that close a loop (a
+halt cancels working orders, a new loss watermark is journaled) are attached last, here.
+Brokers are registered by name in `BROKERS`: a broker is a subpackage of `alluse.brokers` and an
+entry here; `run.broker` picks one. Start-up is recovery (`Kernel.recover`): the journal is read,
+positions and cash rebuilt from its fills and the broker reconciled, before anything trades.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+
+from alluse.app.config import Config, ConfigError
+from alluse.brokers.base import Broker
+from alluse.brokers.paper import PaperVenue
+from alluse.common.bus import MessageBus
+from alluse.common.clock import Clock
+from alluse.common.metrics import MetricSource
+from alluse.execution.journal import Journal
+from alluse.execution.oms import OrderManager, RecoveryReport
+from alluse.marketdata import DataEngine, OptionChainService, QuoteCache, SimulatedMarket
+from alluse.model import Instrument, TradingState
+from alluse.model.registry import InstrumentRegistry
+from alluse.portfolio import ExecutionQuality, Ledger
+from alluse.portfolio.valuation import LedgerValuation
+from alluse.risk import RiskContext, RiskGate, TradingStates
+from alluse.strategies.wheel import WheelStrategy
+
+log = logging.getLogger("alluse.kernel")
+
+JOURNAL_FILE = "journal.db"
+VENUE_FILE = "venue.db"
+OPERATOR_SOURCE = "cli"  # the source `alluse halt`/`resume` journal their changes under (app.operator)
+
+
+@dataclass(slots=True, frozen=True)
+class BrokerContext:
+    """What a broker may be built from, besides its own config section."""
+
+    clock: Clock
+    registry: InstrumentRegistry
+    cache: QuoteCache
+    engine: DataEngine
+    data_dir: Path | None  # None: the broker keeps nothing on disk
+    session: int  # the journal session about to start (a paper venue numbers its ids by it)
+    synchronous: str  # the journal's SQLite durability, for a broker that keeps a store
+
+
+@dataclass(slots=True, frozen=True)
+class BrokerPlugin:
+    build: Callable[[Config, BrokerContext], Broker]
+    # after recovery: hand the broker what the journal says the accounts hold (a simulated broker has
+    # no other source; a real one ignores it)
+    seed_accounts: Callable[[Broker, Ledger, Iterable[str]], None]
+
+
+def _build_paper(config: Config, ctx: BrokerContext) -> Broker:
+    venue = PaperVenue(
+        ctx.clock,
+        ctx.registry,
+        ctx.cache.fresh_view(),
+        config.venue,
+        store_path=None if ctx.data_dir is None else ctx.data_dir / VENUE_FILE,  # its own records, apart from ours
+        id_prefix=f"P{ctx.session}",
+        store_synchronous=ctx.synchronous,
+    )
+    ctx.engine.subscribe_all(venue.on_quote)  # it fills against the live quotes
+    return venue
+
+
+def _seed_paper(broker: Broker, ledger: Ledger, accounts: Iterable[str]) -> None:
+    assert isinstance(broker, PaperVenue)
+    for account in accounts:
+        positions = {p.instrument_id: p.quantity for p in ledger.open_positions(account)}
+        broker.load_account(account, ledger.cash.get(account, Decimal(0)), positions)
+
+
+BROKERS: dict[str, BrokerPlugin] = {"paper": BrokerPlugin(_build_paper, _seed_paper)}
+
+
+@dataclass(slots=True)
+class Kernel:
+    config: Config
+    clock: Clock
+    bus: MessageBus
+    registry: InstrumentRegistry
+    cache: QuoteCache
+    engine: DataEngine
+    chains: OptionChainService
+    market: SimulatedMarket | None  # the feed; None where the caller feeds quotes itself
+    journal: Journal
+    broker: Broker
+    broker_plugin: BrokerPlugin | None  # None: a broker the caller built
+    ledger: Ledger
+    quality: ExecutionQuality
+    states: TradingStates
+    risk: RiskGate
+    oms: OrderManager
+    strategy: WheelStrategy | None
+
+    def recover(self) -> RecoveryReport:
+        """Rebuild the book from the journal and reconcile with the broker; then the broker's accounts are
+        seeded from it. The only start path."""
+        initial = {name: account.cash for name, account in self.config.accounts.items()}
+        report = self.oms.recover(initial)
+        if self.broker_plugin is not None:
+            self.broker_plugin.seed_accounts(self.broker, self.ledger, self.config.accounts)
+        return report
+
+    def metric_sources(self) -> list[MetricSource]:
+        """Every component's plain counters, for the collector and the Prometheus exporter."""
+        sources: list[object] = [self.engine, self.cache, self.oms, self.risk, self.broker, self.ledger]
+        sources.append(LedgerValuation(self.ledger, self.cache.fresh_mid))
+        return [s for s in sources if isinstance(s, MetricSource)]
+
+    def on_state_change(self, account: str, old: TradingState, new: TradingState, reason: str, source: str) -> None:
+        """Journal a trading-state change (unless the operator's own journal record made it) and cancel the
+        account's working orders on HALTED: a halt holds, and cancels, even when the journal cannot record it."""
+        try:
+            if source != OPERATOR_SOURCE:
+                self.journal.record_trading_state(account, new.value, reason, source, self.clock.now_ns())
+        finally:
+            log.warning("%s: %s -> %s (%s: %s)", account, old.value, new.value, source, reason)
+            if new is TradingState.HALTED:
+                cancelled = self.oms.cancel_all(account)
+                log.warning("%s halted: %d working orders cancelled", account, cancelled)
+
+    def close(self) -> None:
+        self.journal.close()
+        self.broker.close()
+
+
+def build_kernel(
+    config: Config,
+    clock: Clock,
+    data_dir: Path | None,
+    *,
+    instruments: Iterable[Instrument] = (),
+    feed: bool = True,
+    journal: Journal | None = None,
+    broker: Broker | None = None,
+) -> Kernel:
+    """The engines of one trading process, wired, not yet started (call `recover`, then start the feed).
+
+    `data_dir` holds the journal and the broker's own files (None: the broker keeps nothing on disk; a
+    journal must then be given). `instruments` are known from the start besides the feed's; `feed=False`
+    builds no simulated market (the caller feeds quotes). A caller may bring its own `journal` or
+    `broker` (tests do).
+    """
+    bus = MessageBus()
+    registry = InstrumentRegistry(instruments)
+    mc = config.market
+    cache = QuoteCache(clock, mc.quote_ttl_ns, mc.option_cache_capacity, registry.is_option)
+    engine = DataEngine(registry, cache, clock)
+    chains = OptionChainService(registry, cache, clock, rate=mc.rate)
+    market = SimulatedMarket(mc, clock, registry, seed=config.run.seed) if feed else None
+    if journal is None:
+        if data_dir is None:
+            raise ValueError("build_kernel: without a data_dir, bring a journal")
+        journal = Journal.from_config(data_dir / JOURNAL_FILE, config.journal)
+    plugin = None
+    if broker is None:
+        plugin = BROKERS.get(config.run.broker)
+        if plugin is None:
+            known = ", ".join(sorted(BROKERS))
+            raise ConfigError(f"run.broker = {config.run.broker!r}: unknown broker (known: {known})")
+        context = BrokerContext(clock, registry, cache, engine, data_dir, journal.sessions() + 1,
+                                config.journal.synchronous)  # fmt: skip
+        broker = plugin.build(config, context)
+
+    def multiplier_of(instrument_id: str) -> int:
+        return registry.resolve(instrument_id).multiplier
+
+    ledger = Ledger(multiplier_of)
+    mid_of = cache.fresh_mid
+    states = TradingStates(config.accounts)
+    for account, (state, reason, _source) in journal.trading_states().items():
+        if account in config.accounts:
+            states.seed(account, state, reason)  # a halt survives a restart
+    context = RiskContext(clock, registry, ledger, mid_of, chains.greeks_for, lambda a: ledger.equity(a, mid_of))
+    risk = RiskGate(context, config.risk, states)
+    risk.attach(bus)  # before the strategy subscribes: exposure is counted before decisions see an event
+    for account, (day, day_start, peak) in journal.watermarks().items():
+        risk.loss.seed(account, day, day_start, peak)
+    quality = ExecutionQuality()
+    oms = OrderManager(
+        clock=clock,
+        bus=bus,
+        registry=registry,
+        journal=journal,
+        broker=broker,
+        risk=risk,
+        ledger=ledger,
+        quality=quality,
+        mid_of=mid_of,
+        accounts=config.accounts,
+        config=config.execution,
+        journal_flush_ns=config.journal.flush_ns,
+        seed=config.run.seed,
+    )
+    strategy = None
+    if config.strategy.enabled:
+        strategy = WheelStrategy(
+            config=config.strategy,
+            clock=clock,
+            bus=bus,
+            oms=oms,
+            ledger=ledger,
+            registry=registry,
+            chains=chains,
+            quote_of=cache.get_fresh,
+            spot_of=mid_of,
+            state_of=states.get,
+        )
+    kernel = Kernel(config, clock, bus, registry, cache, engine, chains, market, journal, broker, plugin, ledger,
+                    quality, states, risk, oms, strategy)  # fmt: skip
+    states.on_change = kernel.on_state_change
+    risk.loss.on_watermark = lambda account, w: journal.record_watermark(
+        account, w.day, w.day_start, w.peak, clock.now_ns()
+    )
+    return kernel
