@@ -62,6 +62,7 @@ from alluse.common.sqlite_files import open_readonly, open_wal
 from alluse.execution.intent_log import (
     IntentLog,
     IntentLogBusy,
+    IntentLogCorrupt,
     IntentLogFull,
     IntentRecord,
     log_path,
@@ -197,8 +198,9 @@ def _check_row(row: tuple) -> None:
 
 
 def _intent_statements(record: IntentRecord) -> tuple[tuple[str, tuple], tuple]:
-    """The event statement and the order row an intent record stands for."""
-    ts, kind, detail, row = record.body
+    """The event statement and the order row an intent record stands for (see _log_intent)."""
+    ts, kind, detail = record.fields[:3]
+    row = record.fields[3:]
     return (_INSERT_EVENT, (ts, kind, row[0], row[1], row[8], detail)), row
 
 
@@ -363,12 +365,14 @@ class Journal:
                 time.sleep(0.05)
         try:
             owner = self._log.owner
-            if owner is not None and owner != self.journal_id:
-                self._set_aside(path, f"of-journal-{owner}" if owner.isalnum() else "unrecognised", read_records(path))
+            if self._log.format == 1:
+                self._start_over_format1(path)
+            elif owner is not None and owner != self.journal_id:
+                self._set_aside(path, f"of-journal-{owner}" if owner.isalnum() else "unrecognised")
             elif owner is None and self._log.holds_anything():
-                self._set_aside(path, "unrecognised", [])
+                self._set_aside(path, "unrecognised")
             else:
-                self._replay(read_records(path, self.journal_id))
+                self._replay(self._logged_records())
             assert self.journal_id is not None
             self._log.start_over(self.journal_id)
         except BaseException:
@@ -379,7 +383,30 @@ class Journal:
             self._log.close()
             self._log = None
 
-    def _set_aside(self, path: Path, suffix: str, records: list[IntentRecord]) -> None:
+    def _start_over_format1(self, path: Path) -> None:
+        """A log of the release before this format pickled its records, and unpickling a file of the data
+        directory can run code: it is never read. Empty (its release committed what it held), it starts
+        over; otherwise that release is the one to commit its intents."""
+        assert self._log is not None
+        if self._log.holds_format1_records():
+            raise JournalError(
+                f"journal {self.path}: its intent log {path} is of an earlier alluse (format 1) and may hold "
+                "intents not yet committed; run that release once on this data dir to commit them, or move "
+                "the file aside to discard them"
+            )
+        log.info("journal: %s is of an earlier alluse (format 1) and holds no intents; starting it over", path)
+
+    def _logged_records(self) -> list[IntentRecord]:
+        """The records this journal's log holds; one this version cannot read refuses the journal."""
+        try:
+            return read_records(log_path(self.path), self.journal_id)
+        except IntentLogCorrupt as exc:
+            raise JournalError(
+                f"journal {self.path}: its intent log holds a record this version cannot read ({exc}); "
+                "nothing was changed: move the file aside to start without it"
+            ) from None
+
+    def _set_aside(self, path: Path, suffix: str) -> None:
         """A log that is not this journal's (journal.db was replaced after a crash, or the file is not
         one this version wrote): its intents are not this journal's to commit, but they may be orders
         that were sent, so the file is copied aside, synced, for a person to look at."""
@@ -390,10 +417,13 @@ class Journal:
             os.fsync(fd)
         finally:
             os.close(fd)
+        try:
+            readable = f"{len(read_records(path))} intents readable"
+        except IntentLogCorrupt as exc:
+            readable = f"unreadable: {exc}"
         log.error(
-            "journal: %s is not this journal's (%s; %d intents readable); not committed, copied to %s",
-            path, suffix, len(records), aside,
-        )  # fmt: skip
+            "journal: %s is not this journal's (%s; %s); not committed, copied to %s", path, suffix, readable, aside
+        )
 
     def _replay(self, records: list[IntentRecord]) -> None:
         fresh = [r for r in records if r.lsn > self._committed_lsn]
@@ -462,12 +492,12 @@ class Journal:
         _check_row(row)
         if type(kind) is not str or type(detail) is not str:
             raise ValueError(f"journal: kind={kind!r}, detail={detail!r}: must be strings")
-        body = (ts, kind, detail, row)
+        fields = (ts, kind, detail) + row  # flat: a record holds plain values (intent_log.encode_record)
         try:
-            self._log.append(self._lsn + 1, body)
+            self._log.append(self._lsn + 1, fields)
         except IntentLogFull:
             self.flush()  # commits what the log holds, which starts it over
-            self._log.append(self._lsn + 1, body)
+            self._log.append(self._lsn + 1, fields)
         self._lsn += 1
 
     def _defer(self, statements: list[tuple[str, tuple]], order_row: tuple | None = None) -> None:
@@ -588,7 +618,7 @@ class Journal:
         records past that snapshot's committed number are laid over it: a commit landing in between
         is then seen once, from the database, never hidden and never overlaid by an older row."""
         self.flush()
-        logged = read_records(log_path(self.path), self.journal_id) if self.readonly and self.journal_id else []
+        logged = self._logged_records() if self.readonly and self.journal_id else []
         state = JournalState()
         self._db.execute("BEGIN")  # one snapshot for everything below
         try:
