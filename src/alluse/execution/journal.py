@@ -1,6 +1,7 @@
 """The order journal: SQLite in WAL mode, written before any broker sees an order.
 
-Tables (schema version in `meta`):
+Tables (schema version SCHEMA_VERSION in `meta`; a writable open upgrades an older file with the steps
+in MIGRATIONS, none yet: common/migrations.py):
 - `events`   append-only: every order lifecycle step, fill, settlement and deposit, in order;
 - `orders`   the current state of every order (a view maintained in the same transaction
              as the event that changed it, so it never disagrees with `events`);
@@ -58,6 +59,7 @@ from mypy_extensions import mypyc_attr
 
 from alluse.app.config import JournalConfig
 from alluse.common.clock import NS
+from alluse.common.migrations import Step
 from alluse.common.sqlite_files import open_readonly, open_wal
 from alluse.execution.intent_log import (
     IntentLog,
@@ -74,6 +76,10 @@ from alluse.model.rows import FILL_COLUMNS, FILL_COLUMNS_DDL, INSERT_FILL, fill_
 log = logging.getLogger("alluse.journal")
 
 SCHEMA_VERSION = 1
+# Version `to - 1` -> `to`, oldest first. `alluse run` reads the journal read-only (resume_ns) before its
+# writable open upgrades it, and a read-only open refuses an older file: a step the readers can ignore lets
+# them pass `readable_from` (sqlite_files.open_readonly); any other needs resume_ns to open it for writing.
+MIGRATIONS: tuple[Step, ...] = ()
 
 # `events` is append-only (no row is ever deleted), so a plain INTEGER PRIMARY KEY numbers it in order
 # without AUTOINCREMENT's extra write to sqlite_sequence per row: 2 us less per order (3 rows) in the
@@ -292,7 +298,9 @@ class Journal:
         if readonly:
             self._db = open_readonly(self.path, "journal", **store)
         else:
-            self._db = open_wal(self.path, "journal", schema=_SCHEMA, synchronous=synchronous, **store)
+            self._db = open_wal(
+                self.path, "journal", schema=_SCHEMA, steps=MIGRATIONS, synchronous=synchronous, **store
+            )
             if background_checkpoint:
                 self._db.execute("PRAGMA wal_autocheckpoint=0")
                 self._checkpointer = _Checkpointer(self.path)
