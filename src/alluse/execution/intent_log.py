@@ -23,15 +23,15 @@ that appends to it: a second writer on the same journal (`alluse halt` while `al
 cannot take the lock and commits its intents straight to SQLite instead, and never replays another
 process's log.
 
-A payload is a record of format 2 (all little-endian): `<format u8><lsn i64><fields u16><numbers u16>`,
+A payload is a record of format 2 (little-endian): `<format u8><lsn i64><fields u16><numbers u16>`,
 `numbers` i64 values, then UTF-8 text: one tag character per field (`i` an int, `s` a text, `N` None,
 `f` a float) followed by the text fields end to end. An int field's number is its value, a text field's
-its length in characters, a float field's its IEEE 754 bits. The reader only unpacks and checks (it
-never evaluates anything): a whole frame that does not decode exactly (another format, an unknown tag,
-a length past the end, bytes left over, invalid UTF-8) raises IntentLogCorrupt, naming the file.
-Format 1 pickled its records, and a file from data directory must never run code when it is read:
-such a log is not read at all (see `holds_format1_records`). Packing every number in one call keeps an
-append near pickle's cost (docs/performance.md).
+its length in characters, a float field's its IEEE 754 bits; packing every number in one call keeps an
+append near what pickling cost (docs/performance.md). The reader only unpacks and checks, it never
+evaluates anything: a whole frame that does not decode exactly (another format, an unknown tag, a length
+past the end, bytes left over, invalid UTF-8) raises IntentLogCorrupt, naming the file. Format 1
+pickled its records, and unpickling a file of the data directory can run code: a format-1 log is never
+read (the journal starts it over if it holds nothing, else refuses to open; see `holds_format1_records`).
 """
 
 from __future__ import annotations

@@ -22,8 +22,8 @@ tail, and start-up reconciliation books it again from the broker (the CR-1 test 
 at random points to prove it). Without `group_commit` every event is its own transaction.
 
 With `intent_log` (and group commit) an intent is made durable by one append to the intent log
-(intent_log.py: a copy into a memory-mapped file, about 1 µs) instead of an SQLite commit (about
-25 µs), and its statements ride with the next group commit like a broker event's; opening the
+(intent_log.py: a record encoded into a memory-mapped file, about 2 µs) instead of an SQLite commit
+(about 25 µs), and its statements ride with the next group commit like a broker event's; opening the
 journal replays any the log holds past the last commit. Readers in other processes see intents when
 they are committed (within `flush_ms`); a read-only `load()` also overlays the orders the log holds
 (an order sent just before a crash, before the restart replays it). Events are numbered in commit
