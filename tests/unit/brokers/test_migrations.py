@@ -192,3 +192,25 @@ def test_a_new_file_is_laid_out_at_the_current_version_without_running_steps(tmp
     )  # fmt: skip
     assert stored_version(db) == 2
     db.close()
+
+
+def test_a_new_file_whose_layout_fails_is_left_without_tables(tmp_path):
+    path = tmp_path / "new.db"
+    with pytest.raises(sqlite3.OperationalError):
+        open_wal(path, "thing", version=1, marker_table="things", schema="CREATE TABLE things (a); CREATE TABLE (")
+    db = sqlite3.connect(path)
+    assert db.execute("SELECT name FROM sqlite_master").fetchall() == []  # not half laid out
+    db.close()
+    open_wal(path, "thing", version=1, marker_table="things", schema="CREATE TABLE IF NOT EXISTS things (a)").close()
+
+
+def test_a_store_that_never_recorded_its_version_is_taken_as_version_1(tmp_path):
+    """Laid out by a release whose open recorded the version in a statement of its own, and killed just before."""
+    path = v1_copy(tmp_path)
+    db = sqlite3.connect(path)
+    db.execute("DELETE FROM meta WHERE key = 'schema_version'")
+    db.commit()
+    db.close()
+    ran = []
+    open_at(path, 2, (Step(2, "counted", lambda db: ran.append(stored_version(db))),)).close()
+    assert ran == [1] and contents(path)["meta"].count(("schema_version", "2")) == 1
