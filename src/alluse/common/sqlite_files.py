@@ -1,23 +1,36 @@
 """Opening the project's own SQLite files safely: refuse a foreign or newer file before touching it.
 
-Every store (the order journal, the paper venue's book) is a SQLite file with a `meta` table
-holding `schema_version` and one table that marks what kind of file it is. A file that is not
-SQLite, is another program's database, is another of our stores, or was written by a newer
-version is refused with a clear error and left byte-for-byte as it was: the header is read
-with plain file I/O and the schema check only reads, before any pragma or DDL runs.
+Every store (the order journal, the paper venue's book, the metrics store, the alert history) is a
+SQLite file with a `meta` table holding `schema_version` and one table that marks what kind of file
+it is. A file that is not SQLite, is another program's database, is another of our stores, or was
+written by a newer version is refused with a clear error and left byte-for-byte as it was: the
+header is read with plain file I/O and the schema check only reads, before any pragma or DDL runs.
+
+A writable open lays out a new file in one transaction and upgrades an older one in place with the
+store's steps (common/migrations.py). A read-only open never changes a file: one older than its
+reader understands (`readable_from`, by default the current version) is refused, saying that a
+writable open upgrades it.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Sequence
 from pathlib import Path
+
+from alluse.common.migrations import (
+    ErrorFactory,
+    Step,
+    check_steps,
+    check_upgradable,
+    refuse_newer,
+    stored_version,
+    upgrade,
+)
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 SYNCHRONOUS_MODES = ("OFF", "NORMAL", "FULL")
 BUSY_TIMEOUT_MS = 2000
-
-ErrorFactory = Callable[[str], Exception]
 
 
 class SqliteFileError(Exception):
@@ -45,10 +58,11 @@ def check_schema(
     marker_table: str,
     create: bool,
     error: ErrorFactory = SqliteFileError,
-) -> None:
-    """Read-only check that `db` is ours (has `meta` and `marker_table`) and not newer than `version`.
+) -> int:
+    """Read-only check that `db` is ours (has `meta` and `marker_table`) and not newer than `version`;
+    returns its schema version.
 
-    An empty database passes when `create` is true (the caller is about to lay out its schema).
+    An empty database passes, as version 0, when `create` is true (the caller is about to lay out its schema).
     """
     try:
         tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
@@ -60,14 +74,10 @@ def check_schema(
     if "meta" not in tables or marker_table not in tables:
         if tables or not create:
             raise error(f"{what} {path}: a SQLite database but not an alluse {what}")
-        return
-    row = db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
-    found = int(row[0]) if row else 0
-    if found > version:
-        raise error(
-            f"{what} {path}: schema version {found} is newer than this program's {version}; "
-            "upgrade alluse (file left untouched)"
-        )
+        return 0
+    found = stored_version(db)
+    refuse_newer(path, what, found, version, error)
+    return found
 
 
 def open_wal(
@@ -77,42 +87,70 @@ def open_wal(
     version: int,
     marker_table: str,
     schema: str,
+    steps: Sequence[Step] = (),
     synchronous: str = "NORMAL",
     error: ErrorFactory = SqliteFileError,
 ) -> sqlite3.Connection:
-    """Check, then open (creating if needed) a store in WAL mode with `meta` and its schema laid out.
+    """Check, then open (creating if needed) a store in WAL mode: a file older than `version` is first
+    upgraded by `steps` (one transaction, see common/migrations.py); then `meta` and `schema` (the
+    current layout, CREATE ... IF NOT EXISTS) are laid out in one transaction, a no-op on a file that has them.
 
     The connection is in autocommit mode (`isolation_level=None`): callers wrap each write in
     an explicit BEGIN/COMMIT so one decision is one transaction.
     """
     if synchronous not in SYNCHRONOUS_MODES:
         raise ValueError(f"synchronous={synchronous!r}: expected one of {', '.join(SYNCHRONOUS_MODES)}")
+    check_steps(steps, version)
     check_sqlite_header(path, what, error)
     path.parent.mkdir(parents=True, exist_ok=True)
     db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")  # another process (the CLI) may write too
     try:
-        check_schema(db, path, what, version=version, marker_table=marker_table, create=True, error=error)
+        found = check_schema(db, path, what, version=version, marker_table=marker_table, create=True, error=error)
+        if found:
+            check_upgradable(path, what, found, version, steps, error)  # before the pragmas write the header
         db.execute("PRAGMA journal_mode=WAL")
         db.execute(f"PRAGMA synchronous={synchronous}")
-        db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
-        db.executescript(schema)
-        db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(version),))
+        if 0 < found < version:
+            upgrade(db, path, what, version=version, steps=steps, error=error)
+        db.executescript(  # a script of its own transaction: executescript commits any other first
+            "BEGIN IMMEDIATE;\n"
+            "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);\n"
+            f"{schema};\n"
+            f"INSERT OR IGNORE INTO meta VALUES ('schema_version', '{int(version)}');\n"
+            "COMMIT;"
+        )
     except BaseException:
         db.close()
         raise
     return db
 
 
-def open_readonly(path: Path, what: str, *, version: int, marker_table: str, error: ErrorFactory = SqliteFileError):
-    """An existing store, read-only (the CLI's readers): checked like `open_wal`, never created or changed."""
+def open_readonly(
+    path: Path,
+    what: str,
+    *,
+    version: int,
+    marker_table: str,
+    readable_from: int | None = None,
+    error: ErrorFactory = SqliteFileError,
+) -> sqlite3.Connection:
+    """An existing store, read-only (the CLI's readers): checked like `open_wal`, never created or changed.
+    A file older than `readable_from` (default `version`), which the reader's queries do not understand,
+    is refused: only a writable open upgrades it."""
     check_sqlite_header(path, what, error)
     if not path.exists():
         raise error(f"{what} {path}: no such file")
     db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)
     db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     try:
-        check_schema(db, path, what, version=version, marker_table=marker_table, create=False, error=error)
+        found = check_schema(db, path, what, version=version, marker_table=marker_table, create=False, error=error)
+        oldest = version if readable_from is None else readable_from
+        if found < oldest:
+            raise error(
+                f"{what} {path}: schema version {found} is older than this program reads (from {oldest}); "
+                "a writable open (`alluse run`) upgrades it (file left untouched)"
+            )
     except BaseException:
         db.close()
         raise

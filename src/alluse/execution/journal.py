@@ -1,6 +1,7 @@
 """The order journal: SQLite in WAL mode, written before any broker sees an order.
 
-Tables (schema version in `meta`):
+Tables (schema version SCHEMA_VERSION in `meta`; a writable open upgrades an older file with the steps
+in MIGRATIONS, none yet: common/migrations.py):
 - `events`   append-only: every order lifecycle step, fill, settlement and deposit, in order;
 - `orders`   the current state of every order (a view maintained in the same transaction
              as the event that changed it, so it never disagrees with `events`);
@@ -21,8 +22,8 @@ tail, and start-up reconciliation books it again from the broker (the CR-1 test 
 at random points to prove it). Without `group_commit` every event is its own transaction.
 
 With `intent_log` (and group commit) an intent is made durable by one append to the intent log
-(intent_log.py: a copy into a memory-mapped file, about 1 µs) instead of an SQLite commit (about
-25 µs), and its statements ride with the next group commit like a broker event's; opening the
+(intent_log.py: a record encoded into a memory-mapped file, about 2 µs) instead of an SQLite commit
+(about 25 µs), and its statements ride with the next group commit like a broker event's; opening the
 journal replays any the log holds past the last commit. Readers in other processes see intents when
 they are committed (within `flush_ms`); a read-only `load()` also overlays the orders the log holds
 (an order sent just before a crash, before the restart replays it). Events are numbered in commit
@@ -57,11 +58,13 @@ from typing import Any
 from mypy_extensions import mypyc_attr
 
 from alluse.common.clock import NS
+from alluse.common.migrations import Step
 from alluse.common.sqlite_files import open_readonly, open_wal
 from alluse.execution.config import JournalConfig
 from alluse.execution.intent_log import (
     IntentLog,
     IntentLogBusy,
+    IntentLogCorrupt,
     IntentLogFull,
     IntentRecord,
     log_path,
@@ -73,6 +76,10 @@ from alluse.model.rows import FILL_COLUMNS, FILL_COLUMNS_DDL, INSERT_FILL, fill_
 log = logging.getLogger("alluse.journal")
 
 SCHEMA_VERSION = 1
+# Version `to - 1` -> `to`, oldest first. `alluse run` reads the journal read-only (resume_ns) before its
+# writable open upgrades it, and a read-only open refuses an older file: a step the readers can ignore lets
+# them pass `readable_from` (sqlite_files.open_readonly); any other needs resume_ns to open it for writing.
+MIGRATIONS: tuple[Step, ...] = ()
 
 # `events` is append-only (no row is ever deleted), so a plain INTEGER PRIMARY KEY numbers it in order
 # without AUTOINCREMENT's extra write to sqlite_sequence per row: 2 us less per order (3 rows) in the
@@ -197,8 +204,9 @@ def _check_row(row: tuple) -> None:
 
 
 def _intent_statements(record: IntentRecord) -> tuple[tuple[str, tuple], tuple]:
-    """The event statement and the order row an intent record stands for."""
-    ts, kind, detail, row = record.body
+    """The event statement and the order row an intent record stands for (see _log_intent)."""
+    ts, kind, detail = record.fields[:3]
+    row = record.fields[3:]
     return (_INSERT_EVENT, (ts, kind, row[0], row[1], row[8], detail)), row
 
 
@@ -290,7 +298,9 @@ class Journal:
         if readonly:
             self._db = open_readonly(self.path, "journal", **store)
         else:
-            self._db = open_wal(self.path, "journal", schema=_SCHEMA, synchronous=synchronous, **store)
+            self._db = open_wal(
+                self.path, "journal", schema=_SCHEMA, steps=MIGRATIONS, synchronous=synchronous, **store
+            )
             if background_checkpoint:
                 self._db.execute("PRAGMA wal_autocheckpoint=0")
                 self._checkpointer = _Checkpointer(self.path)
@@ -363,12 +373,14 @@ class Journal:
                 time.sleep(0.05)
         try:
             owner = self._log.owner
-            if owner is not None and owner != self.journal_id:
-                self._set_aside(path, f"of-journal-{owner}" if owner.isalnum() else "unrecognised", read_records(path))
+            if self._log.format == 1:
+                self._start_over_format1(path)
+            elif owner is not None and owner != self.journal_id:
+                self._set_aside(path, f"of-journal-{owner}" if owner.isalnum() else "unrecognised")
             elif owner is None and self._log.holds_anything():
-                self._set_aside(path, "unrecognised", [])
+                self._set_aside(path, "unrecognised")
             else:
-                self._replay(read_records(path, self.journal_id))
+                self._replay(self._logged_records())
             assert self.journal_id is not None
             self._log.start_over(self.journal_id)
         except BaseException:
@@ -379,7 +391,30 @@ class Journal:
             self._log.close()
             self._log = None
 
-    def _set_aside(self, path: Path, suffix: str, records: list[IntentRecord]) -> None:
+    def _start_over_format1(self, path: Path) -> None:
+        """A log of the release before this format pickled its records, and unpickling a file of the data
+        directory can run code: it is never read. Empty (its release committed what it held), it starts
+        over; otherwise that release is the one to commit its intents."""
+        assert self._log is not None
+        if self._log.holds_format1_records():
+            raise JournalError(
+                f"journal {self.path}: its intent log {path} is of an earlier alluse (format 1) and may hold "
+                "intents not yet committed; run that release once on this data dir to commit them, or move "
+                "the file aside to discard them"
+            )
+        log.info("journal: %s is of an earlier alluse (format 1) and holds no intents; starting it over", path)
+
+    def _logged_records(self) -> list[IntentRecord]:
+        """The records this journal's log holds; one this version cannot read refuses the journal."""
+        try:
+            return read_records(log_path(self.path), self.journal_id)
+        except IntentLogCorrupt as exc:
+            raise JournalError(
+                f"journal {self.path}: its intent log holds a record this version cannot read ({exc}); "
+                "nothing was changed: move the file aside to start without it"
+            ) from None
+
+    def _set_aside(self, path: Path, suffix: str) -> None:
         """A log that is not this journal's (journal.db was replaced after a crash, or the file is not
         one this version wrote): its intents are not this journal's to commit, but they may be orders
         that were sent, so the file is copied aside, synced, for a person to look at."""
@@ -390,10 +425,13 @@ class Journal:
             os.fsync(fd)
         finally:
             os.close(fd)
+        try:
+            readable = f"{len(read_records(path))} intents readable"
+        except IntentLogCorrupt as exc:
+            readable = f"unreadable: {exc}"
         log.error(
-            "journal: %s is not this journal's (%s; %d intents readable); not committed, copied to %s",
-            path, suffix, len(records), aside,
-        )  # fmt: skip
+            "journal: %s is not this journal's (%s; %s); not committed, copied to %s", path, suffix, readable, aside
+        )
 
     def _replay(self, records: list[IntentRecord]) -> None:
         fresh = [r for r in records if r.lsn > self._committed_lsn]
@@ -462,12 +500,12 @@ class Journal:
         _check_row(row)
         if type(kind) is not str or type(detail) is not str:
             raise ValueError(f"journal: kind={kind!r}, detail={detail!r}: must be strings")
-        body = (ts, kind, detail, row)
+        fields = (ts, kind, detail) + row  # flat: a record holds plain values (intent_log.encode_record)
         try:
-            self._log.append(self._lsn + 1, body)
+            self._log.append(self._lsn + 1, fields)
         except IntentLogFull:
             self.flush()  # commits what the log holds, which starts it over
-            self._log.append(self._lsn + 1, body)
+            self._log.append(self._lsn + 1, fields)
         self._lsn += 1
 
     def _defer(self, statements: list[tuple[str, tuple]], order_row: tuple | None = None) -> None:
@@ -588,7 +626,7 @@ class Journal:
         records past that snapshot's committed number are laid over it: a commit landing in between
         is then seen once, from the database, never hidden and never overlaid by an older row."""
         self.flush()
-        logged = read_records(log_path(self.path), self.journal_id) if self.readonly and self.journal_id else []
+        logged = self._logged_records() if self.readonly and self.journal_id else []
         state = JournalState()
         self._db.execute("BEGIN")  # one snapshot for everything below
         try:

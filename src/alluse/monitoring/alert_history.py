@@ -1,7 +1,8 @@
 """Alert history: every FIRING and RESOLVED event, in SQLite (WAL) in a file of its own (data/alerts.db).
 
 Separate from the metrics store so that a full or locked metrics database never loses the record
-of the alert that says so. Schema (version in `meta`):
+of the alert that says so. Schema (version SCHEMA_VERSION in `meta`, upgraded by a writable open with
+the steps in MIGRATIONS, none yet: common/migrations.py):
 - `alerts`  one row per event: seq, ts_ns (wall, epoch ns), rule, severity, state (firing|resolved),
             metric, comparison, value, threshold (the line crossed), started_ns (when the episode
             fired), description.
@@ -12,12 +13,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from alluse.common.migrations import Step
 from alluse.common.sqlite_files import open_readonly, open_wal
 from alluse.monitoring.alert_events import AlertEvent, AlertStatus
 from alluse.monitoring.config import ALERT_SEVERITIES
 
 ALERTS_FILE = "alerts.db"
 SCHEMA_VERSION = 1
+MIGRATIONS: tuple[Step, ...] = ()  # version `to - 1` -> `to`, oldest first
 _WHAT = "alert history"
 _MARKER_TABLE = "alerts"
 _STATES = (AlertStatus.FIRING.value, AlertStatus.RESOLVED.value)
@@ -60,7 +63,7 @@ class AlertHistory:
         if readonly:
             self._db = open_readonly(self.path, _WHAT, **store)
         else:
-            self._db = open_wal(self.path, _WHAT, schema=_SCHEMA, synchronous=synchronous, **store)
+            self._db = open_wal(self.path, _WHAT, schema=_SCHEMA, steps=MIGRATIONS, synchronous=synchronous, **store)
 
     def record(self, e: AlertEvent) -> None:
         self._db.execute(

@@ -1,6 +1,7 @@
 """The metrics store: every collected sample in SQLite (WAL), written off the caller's thread.
 
-Schema (version in `meta`; the `samples_1m` table marks the file as a metrics store):
+Schema (version SCHEMA_VERSION in `meta`, upgraded by a writable open with the steps in MIGRATIONS, none
+yet: common/migrations.py; the `samples_1m` table marks the file as a metrics store):
 - `series`     id INTEGER PRIMARY KEY, name TEXT UNIQUE (a `Sample.series` key), last_ts_ns, last_value:
                the newest sample, updated in the same transaction as the samples, so `latest()` is one
                small read however many samples are kept;
@@ -38,6 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from alluse.common.metrics import LatencyHistogram, Metric, Sample, counter, gauge, histogram
+from alluse.common.migrations import Step
 from alluse.common.sqlite_files import BUSY_TIMEOUT_MS, SYNCHRONOUS_MODES, open_readonly, open_wal
 from alluse.monitoring.store_writer import MINUTE_NS, SampleWriter
 
@@ -45,6 +47,7 @@ log = logging.getLogger("alluse.monitoring.store")
 
 METRICS_FILE = "metrics.db"
 SCHEMA_VERSION = 1
+MIGRATIONS: tuple[Step, ...] = ()  # version `to - 1` -> `to`, oldest first
 _WHAT = "metrics store"
 _MARKER_TABLE = "samples_1m"
 
@@ -209,6 +212,7 @@ def open_for_writing(path: Path, *, synchronous: str = "NORMAL") -> sqlite3.Conn
         version=SCHEMA_VERSION,
         marker_table=_MARKER_TABLE,
         schema=_SCHEMA,
+        steps=MIGRATIONS,
         synchronous=synchronous,
         error=MetricsStoreError,
     )

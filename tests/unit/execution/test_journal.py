@@ -304,7 +304,7 @@ def test_close_stops_the_checkpoint_thread_even_when_the_last_commit_fails(tmp_p
     assert not thread.is_alive()
     assert committed(tmp_path / "j.db") == []
     # the intent stays in its log for the next open to commit; reconciliation books the broker events
-    assert [r.body[1] for r in read_records(log_path(tmp_path / "j.db"))] == ["SUBMIT"]
+    assert [r.fields[1] for r in read_records(log_path(tmp_path / "j.db"))] == ["SUBMIT"]
 
 
 def test_every_read_of_broker_data_commits_the_waiting_events_first(tmp_path):
@@ -516,7 +516,7 @@ def test_a_log_record_that_cannot_be_committed_stops_the_open_cleanly(tmp_path):
     path = tmp_path / "j.db"
     Journal(path).close()
     damaged = IntentLog(log_path(path), fsync=False)
-    damaged.append(1, (5, "SUBMIT", "", ("C1", None)))  # written by a bug: not an order row
+    damaged.append(1, (5, "SUBMIT", "", "C1", None))  # written by a bug: not an order row
     damaged.close()
     with pytest.raises(JournalError, match="move the file aside"):
         Journal(path)
@@ -570,7 +570,7 @@ def test_a_log_another_journal_left_is_set_aside_not_replayed(tmp_path, caplog):
     assert j.replayed == 0 and j.load().orders == {}
     assert "is not this journal's" in caplog.text and "2 intents readable" in caplog.text
     (kept,) = tmp_path.glob("j.db-intents.of-journal-*")
-    assert [r.body[3][0] for r in read_records(kept)] == ["C0", "C1"]  # kept for a person to look at
+    assert [r.fields[3] for r in read_records(kept)] == ["C0", "C1"]  # kept for a person to look at
     assert read_records(log_path(path)) == []  # and the log is this journal's now
     j.close()
     crash_after_intents(path, 1, prefix="X")  # the new journal crashes early in its life

@@ -2,7 +2,8 @@
 
 A broker keeps its book when its client crashes; so does the paper venue. This file is the
 venue's truth, separate from the order journal, so that reconciliation after a crash compares
-two independent records. Tables (schema version in `meta`):
+two independent records. Tables (schema version SCHEMA_VERSION in `meta`; a writable open upgrades an
+older file with the steps in MIGRATIONS, none yet: common/migrations.py):
 - `accounts`/`positions` each account's opening cash and positions, as seeded; its current
              cash and positions are those plus its fills, replayed on load, so they can never
              disagree with the fills (and a fill writes three rows, not five);
@@ -26,12 +27,14 @@ from pathlib import Path
 from typing import ClassVar, Protocol
 
 from alluse.brokers.base import VenueOrder
+from alluse.common.migrations import Step
 from alluse.common.sqlite_files import open_wal
 from alluse.model import Fill, Instrument, OrderStatus, OrderType, Side, TimeInForce
 from alluse.model.errors import BrokerError, ErrorClass
 from alluse.model.rows import FILL_COLUMNS, FILL_COLUMNS_DDL, INSERT_FILL, fill_from_row, fill_row
 
 SCHEMA_VERSION = 1
+MIGRATIONS: tuple[Step, ...] = ()  # version `to - 1` -> `to`, oldest first
 _WHAT = "venue store"
 _MARKER_TABLE = "receipts"
 
@@ -247,6 +250,7 @@ class SqliteVenueStore:
             version=SCHEMA_VERSION,
             marker_table=_MARKER_TABLE,
             schema=_SCHEMA,
+            steps=MIGRATIONS,
             synchronous=synchronous,
             error=VenueStoreError,
         )
