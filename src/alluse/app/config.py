@@ -18,16 +18,14 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 
 from alluse.analytics.config import AnalyticsConfig
 from alluse.brokers.paper.config import PaperVenueConfig
-from alluse.common.config_base import PositiveFloat, Section
+from alluse.common.config_base import ConfigError, PositiveFloat, Section
 from alluse.execution.config import ExecutionConfig, JournalConfig
 from alluse.marketdata.config import MarketConfig
 from alluse.monitoring.config import AlertsConfig, MonitoringConfig
 from alluse.risk.config import RiskConfig
 from alluse.strategies.config import StrategyConfig
 
-
-class ConfigError(Exception):
-    """The configuration is unusable; the message lists each bad key and its value."""
+__all__ = ["AccountConfig", "Config", "ConfigError", "RunConfig", "load_config"]
 
 
 class RunConfig(Section):

@@ -17,6 +17,10 @@ FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
 Rate = Annotated[float, Field(ge=0, le=1)]
 
 
+class ConfigError(Exception):
+    """The configuration is unusable; the message names each bad key and its value."""
+
+
 class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 

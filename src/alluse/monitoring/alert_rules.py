@@ -12,7 +12,7 @@ import operator
 from collections.abc import Callable, Iterable
 from difflib import get_close_matches
 
-from alluse.app.config import ConfigError
+from alluse.common.config_base import ConfigError
 from alluse.monitoring import series as s
 from alluse.monitoring.config import AlertRuleConfig, AlertsConfig
 
