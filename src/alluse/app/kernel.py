@@ -16,13 +16,14 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
+from alluse.app import operator
 from alluse.app.config import Config, ConfigError
 from alluse.brokers.base import Broker
 from alluse.brokers.paper import PaperVenue
 from alluse.common.bus import MessageBus
 from alluse.common.clock import Clock
 from alluse.common.metrics import MetricSource
-from alluse.execution.journal import Journal
+from alluse.execution.journal import JOURNAL_FILE, Journal
 from alluse.execution.oms import OrderManager, RecoveryReport
 from alluse.marketdata import DataEngine, OptionChainService, QuoteCache, SimulatedMarket
 from alluse.model import Instrument, TradingState
@@ -34,9 +35,7 @@ from alluse.strategies.wheel import WheelStrategy
 
 log = logging.getLogger("alluse.kernel")
 
-JOURNAL_FILE = "journal.db"
 VENUE_FILE = "venue.db"
-OPERATOR_SOURCE = "cli"  # the source `alluse halt`/`resume` journal their changes under (app.operator)
 
 
 @dataclass(slots=True, frozen=True)
@@ -100,6 +99,7 @@ class Kernel:
     ledger: Ledger
     quality: ExecutionQuality
     states: TradingStates
+    operator: operator.OperatorInbox  # `alluse halt`/`reducing`/`resume` from another process
     risk: RiskGate
     oms: OrderManager
     strategy: WheelStrategy | None
@@ -123,7 +123,7 @@ class Kernel:
         """Journal a trading-state change (unless the operator's own journal record made it) and cancel the
         account's working orders on HALTED: a halt holds, and cancels, even when the journal cannot record it."""
         try:
-            if source != OPERATOR_SOURCE:
+            if source != operator.SOURCE:  # the operator's command is its own journal record
                 self.journal.record_trading_state(account, new.value, reason, source, self.clock.now_ns())
         finally:
             log.warning("%s: %s -> %s (%s: %s)", account, old.value, new.value, source, reason)
@@ -180,6 +180,8 @@ def build_kernel(
     ledger = Ledger(multiplier_of)
     mid_of = cache.fresh_mid
     states = TradingStates(config.accounts)
+    # made before the states are seeded: a command journaled in between is read again (harmless), not missed
+    inbox = operator.OperatorInbox(journal, config.accounts)
     for account, (state, reason, _source) in journal.trading_states().items():
         if account in config.accounts:
             states.seed(account, state, reason)  # a halt survives a restart
@@ -219,7 +221,7 @@ def build_kernel(
             state_of=states.get,
         )
     kernel = Kernel(config, clock, bus, registry, cache, engine, chains, market, journal, broker, plugin, ledger,
-                    quality, states, risk, oms, strategy)  # fmt: skip
+                    quality, states, inbox, risk, oms, strategy)  # fmt: skip
     states.on_change = kernel.on_state_change
     risk.loss.on_watermark = lambda account, w: journal.record_watermark(
         account, w.day, w.day_start, w.peak, clock.now_ns()

@@ -12,11 +12,12 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 
+from alluse.app import operator
 from alluse.app.config import Config
-from alluse.app.kernel import JOURNAL_FILE, OPERATOR_SOURCE, Kernel, build_kernel
+from alluse.app.kernel import Kernel, build_kernel
 from alluse.common.clock import NS, Clock, LiveClock, datetime_to_ns
 from alluse.common.metrics import MetricSource
-from alluse.execution.journal import resume_ns
+from alluse.execution.journal import JOURNAL_FILE, resume_ns
 from alluse.execution.oms import RecoveryReport
 from alluse.model import Quote
 from alluse.monitoring.alert_events import AlertEvent
@@ -38,7 +39,6 @@ class TradingSystem:
         self.recovery: RecoveryReport | None = None
         self.started = False
         self.closed = False
-        self._state_seq = 0
         self._risk_timer = None
         self.monitoring: Monitoring | None = None
 
@@ -46,8 +46,6 @@ class TradingSystem:
 
     def start(self) -> RecoveryReport:
         c = self.c
-        changes = c.journal.trading_state_changes(0)  # all reflected already: the states were seeded at build
-        self._state_seq = changes[-1][0] if changes else 0
         self.recovery = c.recover()
         if c.market is not None:
             c.market.start(c.engine.on_quotes)
@@ -64,15 +62,11 @@ class TradingSystem:
             self._risk_timer = self.clock.call_later(RISK_EVALUATE_EVERY_NS, self._evaluate_risk)
 
     def follow_operator(self) -> int:
-        """Apply `alluse halt`/`resume` commands journaled by another process since the last look."""
-        applied = 0
-        for seq, account, state, detail in self.c.journal.trading_state_changes(self._state_seq):
-            self._state_seq = seq
-            prefix = f"{OPERATOR_SOURCE}:"
-            if detail.startswith(prefix) and account in self.config.accounts:
-                self.c.risk.states.set(account, state, detail.removeprefix(prefix).strip(), OPERATOR_SOURCE)
-                applied += 1
-        return applied
+        """Apply `alluse halt`/`reducing`/`resume` commands journaled by another process since the last look."""
+        commands = self.c.operator.read()
+        for command in commands:
+            self.c.states.set(command.account, command.state, command.reason, operator.SOURCE)
+        return len(commands)
 
     def _stop_timers(self) -> None:
         c = self.c

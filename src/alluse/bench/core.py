@@ -13,11 +13,11 @@ from decimal import Decimal
 from pathlib import Path
 
 from alluse.app.config import AccountConfig, Config, RunConfig
-from alluse.app.kernel import JOURNAL_FILE, Kernel, build_kernel
+from alluse.app.kernel import Kernel, build_kernel
 from alluse.brokers.paper import PaperVenue, PaperVenueConfig
 from alluse.common.clock import NS, TestClock
 from alluse.execution.config import ExecutionConfig, JournalConfig
-from alluse.execution.journal import Journal
+from alluse.execution.journal import JOURNAL_FILE, Journal
 from alluse.execution.oms import OrderManager
 from alluse.marketdata import MarketConfig, QuoteCache
 from alluse.model import Equity, Order, OrderType, Quote, Side

@@ -25,7 +25,7 @@ from alluse.bench.core import START_NS, build_core
 from alluse.bench.figures import Figure
 from alluse.brokers.paper import PaperVenueConfig
 from alluse.common.clock import MS, NS
-from alluse.execution.journal import resume_ns
+from alluse.execution.journal import JOURNAL_FILE, resume_ns
 
 log = logging.getLogger("alluse.bench")
 
@@ -43,7 +43,7 @@ def _venue_config() -> PaperVenueConfig:
 
 def run_bursts(data_dir: Path, seed: int, max_orders: int) -> None:
     core = build_core(
-        data_dir, venue_config=_venue_config(), seed=seed, start_ns=resume_ns(data_dir / "journal.db", START_NS)
+        data_dir, venue_config=_venue_config(), seed=seed, start_ns=resume_ns(data_dir / JOURNAL_FILE, START_NS)
     )
     rng = random.Random(seed)
     sys.stdout.write("READY\n")  # the crash test waits for this line before it picks its moment
@@ -97,7 +97,7 @@ class CrashCheck:
 
 def verify(data_dir: Path) -> CrashCheck:
     """Restart on `data_dir` (recovery + reconciliation) and compare the journal with the venue's records."""
-    core = build_core(data_dir, venue_config=_venue_config(), start_ns=resume_ns(data_dir / "journal.db", START_NS))
+    core = build_core(data_dir, venue_config=_venue_config(), start_ns=resume_ns(data_dir / JOURNAL_FILE, START_NS))
     try:
         core.settle(limit_ns=5 * NS)  # events in flight after the restart arrive; nothing new is sent
         core.oms.reconcile()

@@ -75,6 +75,7 @@ from alluse.model.rows import FILL_COLUMNS, FILL_COLUMNS_DDL, INSERT_FILL, fill_
 
 log = logging.getLogger("alluse.journal")
 
+JOURNAL_FILE = "journal.db"  # its name in a data dir
 SCHEMA_VERSION = 1
 # Version `to - 1` -> `to`, oldest first. `alluse run` reads the journal read-only (resume_ns) before its
 # writable open upgrades it, and a read-only open refuses an older file: a step the readers can ignore lets

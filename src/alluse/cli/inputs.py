@@ -1,0 +1,47 @@
+"""Options and checks several commands share. A bad value is refused as an InvalidInput naming the
+option and the value, which `main` prints as one line (exit code 2). alluse.model (and the asyncio
+its clock imports, some 40 ms) is loaded only to raise one: `alluse --help` does without."""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+SQLITE_MAX_INT = 2**63 - 1  # a LIMIT, or a time in nanoseconds, beyond this overflows SQLite's integer
+
+
+def add_data_dir(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data-dir", type=Path, default=Path("data"))
+
+
+def check_count(option: str, value: int, minimum: int) -> None:
+    if value < minimum:
+        raise _invalid(option, value, f"must be at least {minimum}")
+    if value > SQLITE_MAX_INT:
+        raise _invalid(option, value, f"must be at most {SQLITE_MAX_INT}")
+
+
+def check_span(option: str, value: float, unit: str, unit_ns: float) -> None:
+    """A span back from now, in `unit`s: positive, and reaching back to 1970 at most (no data is
+    older, and further back the nanoseconds overflow). NaN fails the comparison too."""
+    if not 0 < value * unit_ns <= time.time_ns():
+        raise _invalid(option, value, f"must be a positive number of {unit} (back to 1970 at most)")
+
+
+def check_writable_dir(option: str, path: Path) -> None:
+    """Made if missing, and written to once: a person learns of a bad directory before the work starts,
+    not from a traceback after it (a permission check alone misses read-only file systems)."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as exc:
+        raise _invalid(option, str(path), f"cannot write there ({exc.strerror or exc})") from None
+
+
+def _invalid(option: str, value: object, reason: str) -> Exception:
+    from alluse.model import InvalidInput
+
+    return InvalidInput(option, value, reason)

@@ -1,0 +1,38 @@
+"""`alluse halt`, `alluse reducing` and `alluse resume`: the operator's commands to a data dir's
+trading system, running or not (see alluse.app.operator)."""
+
+from __future__ import annotations
+
+import argparse
+
+from alluse.cli.inputs import add_data_dir
+from alluse.cli.output import console
+
+COMMANDS = (  # subcommand, the alluse.app.operator.Command it sends, help
+    ("halt", "HALT", "stop new orders on an account (all by default); working ones are cancelled"),
+    ("reducing", "REDUCING", "only orders that close a position, on an account (all by default)"),
+    ("resume", "RESUME", "let an account trade again"),
+)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    for name, command, help_text in COMMANDS:
+        p = sub.add_parser(name, help=help_text)
+        add_data_dir(p)
+        p.add_argument("--account", action="append", help="the account (repeatable; default: every account)")
+        p.add_argument("--reason", default="operator", help="recorded with the change")
+        if name == "halt":  # older than `alluse reducing`, and kept
+            p.add_argument("--reducing", dest="operator_command", action="store_const", const="REDUCING",
+                           help="REDUCING instead of HALTED: only closing orders")  # fmt: skip
+        p.set_defaults(func=operator_command, operator_command=command)
+
+
+def operator_command(args: argparse.Namespace) -> int:
+    """Journaled, so a running system picks it up within a second and a restart keeps it."""
+    from alluse.app.operator import Command, send
+
+    command = Command[args.operator_command]
+    sent = send(args.data_dir, command, args.reason, args.account or ())
+    accounts = ", ".join(c.account for c in sent)
+    console.print(f"{accounts} -> {command.state.value} ({args.reason})", markup=False, highlight=False)
+    return 0
