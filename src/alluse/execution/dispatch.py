@@ -191,13 +191,13 @@ class Dispatcher:
             flight.timer = self.clock.call_later(delay, self._requery, coid)
             return
         self.counters.status_queries += 1
-        flight = self.waiting.get(coid)
-        if flight is not None:
-            flight.failed_queries = 0
+        asked = self.waiting.get(coid)
+        if asked is not None:
+            asked.failed_queries = 0
         if venue_order is None:
             reason = "no answer, and the venue does not know the order"
-            if flight is not None and flight.last_error:
-                reason += f" (the send raised {flight.last_error})"
+            if asked is not None and asked.last_error:
+                reason += f" (the send raised {asked.last_error})"
             self.not_at_venue(order, reason)
         else:
             self.heard(coid)
