@@ -3,10 +3,10 @@
     make bench && python scripts/publish_bench.py            # from bench-results/
     python scripts/publish_bench.py --check                  # README agrees with docs/validation.md?
 
-The README's Benchmarks section shows the latest full run: its header line (when, where), the
-targets table, the before/after table and the NautilusTrader table. They are copied here from the
-report the run wrote, never typed, and `--check` (run by the tests) fails when the README shows
-other figures than docs/validation.md.
+The README's Benchmarks section shows the latest full run: its header line (when, where), then the
+targets table, the before/after table and the NautilusTrader table, in that order. They are copied
+there from the report the run wrote, never typed, and `--check` (run by the tests) fails when the
+README shows other figures than docs/validation.md.
 """
 
 from __future__ import annotations
@@ -21,16 +21,10 @@ REPO = Path(__file__).resolve().parent.parent
 README = REPO / "README.md"
 REPORT = REPO / "docs" / "validation.md"
 RUN_LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d UTC, (full|quick) run, .*$", re.MULTILINE)
-TABLES = (  # the report's section title, and the header row the README's copy starts with
-    ("## Targets", "| workload | figure | median | spread (min - max) | target | status |"),
-    (
-        "## What each optimisation buys (same run)",
-        "| workload | figure | optimised | with it switched off | x better |",
-    ),
-    (
-        "## Side by side with NautilusTrader (same run, same work)",
-        "| workload | figure | ours | NautilusTrader | x better |",
-    ),
+TABLES = (  # the report's sections whose first table the README shows, in the order the README shows them
+    "## Targets",
+    "## What each optimisation buys (same run)",
+    "## Side by side with NautilusTrader (same run, same work)",
 )
 
 
@@ -44,24 +38,35 @@ def table_at(text: str, start: int) -> str:
     return "\n".join(lines)
 
 
+def next_table(text: str, start: int) -> int:
+    """Where the first table at or after `start` begins, or -1."""
+    at = text.find("\n|", start)
+    return at if at < 0 else at + 1
+
+
 def published(report: str, readme: str) -> str:
-    """The README with the report's run line and tables in place of its own."""
+    """The README with the report's run line in place of its own, and the tables after it replaced, one
+    by one, by the first table of each of the report's sections in TABLES (found by place, not by their
+    header rows: a run that reports in a new format replaces the tables of the old one)."""
     run_line = RUN_LINE.search(report)
     if run_line is None or "full run" not in run_line.group(0):
         raise SystemExit("the report is not from a full run (`make bench`): not published")
     readme_run = RUN_LINE.search(readme)
     if readme_run is None:
         raise SystemExit("README.md has no run line to replace")
-    readme = readme.replace(readme_run.group(0), run_line.group(0), 1)
-    for title, header in TABLES:
+    readme = readme[: readme_run.start()] + run_line.group(0) + readme[readme_run.end() :]
+    at = readme_run.start() + len(run_line.group(0))
+    for title in TABLES:
         section = report.find(f"{title}\n")
-        if section < 0:
-            raise SystemExit(f"the report has no section {title!r}")
-        new = table_at(report, report.index(header, section))
-        at = readme.find(header)
+        start = -1 if section < 0 else next_table(report, section)
+        if start < 0:
+            raise SystemExit(f"the report has no table under {title!r}")
+        new = table_at(report, start)
+        at = next_table(readme, at)
         if at < 0:
-            raise SystemExit(f"README.md has no table starting {header!r}")
+            raise SystemExit(f"README.md has no table after its run line for {title!r}")
         readme = readme[:at] + new + readme[at + len(table_at(readme, at)) :]
+        at += len(new)
     return readme
 
 

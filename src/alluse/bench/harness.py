@@ -1,6 +1,10 @@
-"""Runs the benchmark workloads, repeats them, and turns their figures into rows with a median, a
-spread and a verdict against the targets (figures.TARGETS). Every number in a row comes from the
-repeats of this run; a workload that fails leaves its targets "not measured", never passed.
+"""Runs the benchmark workloads, repeats them, and turns their figures into rows with a median and a
+spread (targets.py judges them). Every number in a row comes from the repeats of this run; a
+workload that fails leaves its rows out, so its targets are "not measured", never passed.
+
+A workload that NautilusTrader also runs (the `compare` extra; `--only` names it "NT") runs in
+rounds with it: ours, theirs, then theirs, ours, and so on, so that a machine that slows down for a
+minute slows both sides of a ratio alike, and neither side always goes first.
 """
 
 from __future__ import annotations
@@ -15,9 +19,11 @@ import time
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
+from typing import TypeVar
 
 from alluse import build
-from alluse.bench.figures import OPTIMISED, TARGETS, Figure, Target, WorkloadSkipped
+from alluse.bench.figures import OPTIMISED, Figure, WorkloadSkipped
 
 log = logging.getLogger("alluse.bench")
 
@@ -30,17 +36,22 @@ WORKLOADS: dict[str, str] = {
     "CR-1": "alluse.bench.cr1:cr1_figures",
     "MON-1": "alluse.bench.mon1:mon1_figures",
     "AN-1": "alluse.bench.an1:an1_figures",
-    # MD-1 and OR-1 through NautilusTrader (the `compare` extra), for side-by-side ratios
-    "NT": "alluse.bench.nautilus:compare_figures",
+}
+NT = "NT"  # what `--only` calls the NautilusTrader runs
+# our workload -> the same work through NautilusTrader, for the targets judged against it
+NT_WORKLOADS: dict[str, str] = {
+    "MD-1": "alluse.bench.nautilus:nautilus_md1_figures",
+    "OR-1": "alluse.bench.nautilus:nautilus_or1_figures",
 }
 
 Workload = Callable[[bool], list[Figure]]
+T = TypeVar("T")
 Progress = Callable[[str, int, int], None]  # (workload, repeat index, repeats) as each run starts
 
 
 @dataclass(slots=True)
 class Row:
-    """One figure of one variant over the repeats."""
+    """One figure of one variant over the repeats, in the order they ran."""
 
     workload: str
     name: str
@@ -48,7 +59,6 @@ class Row:
     unit: str
     higher_is_better: bool
     values: list[float]
-    target: Target | None = None
 
     @property
     def median(self) -> float:
@@ -61,20 +71,6 @@ class Row:
     @property
     def high(self) -> float:
         return max(self.values)
-
-    @property
-    def judged(self) -> float:
-        """What the target holds to: the median, or the worst repeat for a target judged so."""
-        if self.target is None or self.target.judge != "worst":
-            return self.median
-        return self.high if self.target.comparison == "<=" else self.low
-
-    @property
-    def status(self) -> str:
-        """ "pass"/"fail" against its target, "no target" (a before variant, or a figure shown for context)."""
-        if self.target is None:
-            return "no target"
-        return "pass" if self.target.met_by(self.judged) else "fail"
 
 
 @dataclass(slots=True)
@@ -105,45 +101,60 @@ class BenchRun:
     machine: Machine
     workloads: list[str]
     rows: list[Row] = field(default_factory=list)
-    failures: dict[str, str] = field(default_factory=dict)  # workload -> what went wrong
-    skipped: dict[str, str] = field(default_factory=dict)  # workload -> why it could not run on this install
+    failures: dict[str, str] = field(default_factory=dict)  # workload ("NT OR-1" for theirs) -> what went wrong
+    skipped: dict[str, str] = field(default_factory=dict)  # workload (NT) -> why it could not run on this install
 
     def row(self, workload: str, name: str, variant: str = OPTIMISED) -> Row | None:
+        """The row of that figure; a `variant` ending in a space matches any variant it starts (any version
+        of another system)."""
         return next(
-            (r for r in self.rows if (r.workload, r.name, r.variant) == (workload, name, variant)),
+            (
+                r
+                for r in self.rows
+                if (r.workload, r.name) == (workload, name)
+                and (r.variant == variant or (variant.endswith(" ") and r.variant.startswith(variant)))
+            ),
             None,
         )
 
 
-def load(name: str) -> Workload:
-    module, _, function = WORKLOADS[name].partition(":")
+def nt_side(name: str) -> str:
+    """The key of NautilusTrader's run of our workload `name`: what the loader loads and a failure is filed under."""
+    return f"{NT} {name}"
+
+
+RUNNABLE: dict[str, str] = {**WORKLOADS, **{nt_side(name): spec for name, spec in NT_WORKLOADS.items()}}
+
+
+def load(key: str) -> Workload:
+    module, _, function = RUNNABLE[key].partition(":")
     return getattr(importlib.import_module(module), function)
 
 
 def parse_only(text: str | None) -> list[str]:
-    """`--only MD-1,OR-1` -> the workloads in the order they run; an unknown name is an error naming it."""
+    """`--only MD-1,OR-1,NT` -> the workloads in the order they run; an unknown name is an error naming it."""
+    known = [*WORKLOADS, NT]
     if text is None:
-        return list(WORKLOADS)
+        return known
     wanted = [w.strip().upper() for w in text.split(",") if w.strip()]
-    unknown = [w for w in wanted if w not in WORKLOADS]
+    unknown = [w for w in wanted if w not in known]
     if unknown or not wanted:
         raise ValueError(f"--only={text!r}: unknown workload(s) {', '.join(unknown) or '(none given)'}; "
-                         f"expected some of {', '.join(WORKLOADS)}")  # fmt: skip
-    return [w for w in WORKLOADS if w in wanted]
+                         f"expected some of {', '.join(known)}")  # fmt: skip
+    if NT in wanted and not any(w in NT_WORKLOADS for w in wanted):
+        raise ValueError(f"--only={text!r}: {NT} runs in rounds with {' or '.join(NT_WORKLOADS)}; name one of them too")
+    return [w for w in known if w in wanted]
 
 
-def collect(figures_per_repeat: Sequence[list[Figure]], targets: Sequence[Target] = TARGETS) -> list[Row]:
-    """Rows from the figures of each repeat; the target of (workload, name) judges the optimised variant."""
+def collect(figures_per_repeat: Sequence[list[Figure]]) -> list[Row]:
+    """Rows from the figures of each repeat, each row's values in the order of the repeats."""
     rows: dict[tuple[str, str, str], Row] = {}
     for figures in figures_per_repeat:
         for f in figures:
             key = (f.workload, f.name, f.variant)
             row = rows.get(key)
             if row is None:
-                target = None
-                if f.variant == OPTIMISED:
-                    target = next((t for t in targets if (t.workload, t.name) == (f.workload, f.name)), None)
-                row = rows[key] = Row(f.workload, f.name, f.variant, f.unit, f.higher_is_better, [], target)
+                row = rows[key] = Row(f.workload, f.name, f.variant, f.unit, f.higher_is_better, [])
             row.values.append(f.value)
     return list(rows.values())
 
@@ -156,29 +167,70 @@ def run_bench(
     progress: Progress | None = None,
     loader: Callable[[str], Workload] = load,
 ) -> BenchRun:
+    """Each workload in `names` `repeats` times; with NT among them, in rounds with NautilusTrader's run
+    of the same work (see `_rounds`)."""
     if repeats < 1:
         raise ValueError(f"repeats={repeats!r}: must be at least 1")
     started, t0 = time.time_ns(), time.perf_counter()
     run = BenchRun(started, 0.0, quick, repeats, Machine.this(), list(names))
     for name in names:
-        per_repeat = []
-        try:
-            workload = loader(name)
-            for i in range(repeats):
-                if progress:
-                    progress(name, i, repeats)
-                # each run starts without the garbage of the ones before it: a trading core left for the
-                # cycle collector (~120k objects after OR-1's variants) made a gen-2 pass inside the next
-                # run's timing cost its paced p99 65 ms instead of 0.9 ms (measured)
-                gc.collect()
-                per_repeat.append(workload(quick))
-        except WorkloadSkipped as exc:
-            run.skipped[name] = str(exc)
-            continue
-        except Exception as exc:  # one broken workload must not cost the others their figures
-            log.error("workload %s failed:\n%s", name, traceback.format_exc())
-            run.failures[name] = f"{type(exc).__name__}: {exc}"
-            continue
-        run.rows += collect(per_repeat)
+        if name == NT:
+            continue  # it runs in the rounds of the workloads it repeats
+        sides = [name]
+        if NT in names and name in NT_WORKLOADS and NT not in run.skipped:
+            sides.append(nt_side(name))
+        _rounds(run, name, sides, quick=quick, repeats=repeats, progress=progress, loader=loader)
     run.seconds = time.perf_counter() - t0
     return run
+
+
+def _rounds(
+    run: BenchRun,
+    name: str,
+    sides: list[str],
+    *,
+    quick: bool,
+    repeats: int,
+    progress: Progress | None,
+    loader: Callable[[str], Workload],
+) -> None:
+    """`repeats` rounds of one workload: in each, every side runs once (ours, and NautilusTrader's when it
+    is compared), in the order ours, theirs in even rounds and theirs, ours in odd ones, as
+    benchmarks/or1_ab.py alternates its sides. The n-th value of each side's rows is from round n,
+    which is what a ratio pairs up. A side that is skipped or fails drops out with none of its
+    figures kept; when that side is ours, so does the whole workload."""
+    workloads = {side: w for side in sides if (w := _attempt(run, side, partial(loader, side))) is not None}
+    live = list(workloads)
+    figures: dict[str, list[list[Figure]]] = {side: [] for side in live}
+    for i in range(repeats):
+        if name not in live:
+            break
+        if progress:
+            progress(name, i, repeats)
+        in_turn = list(live) if i % 2 == 0 else live[::-1]  # copies: a side may drop out of `live` in this round
+        for side in in_turn:
+            # each run starts without the garbage of the ones before it: a trading core left for the
+            # cycle collector (~120k objects after OR-1's variants) made a gen-2 pass inside the next
+            # run's timing cost its paced p99 65 ms instead of 0.9 ms (measured)
+            gc.collect()
+            got = _attempt(run, side, partial(workloads[side], quick))
+            if got is None:
+                live.remove(side)
+            else:
+                figures[side].append(got)
+    if name in live:
+        for side in live:
+            run.rows += collect(figures[side])
+
+
+def _attempt(run: BenchRun, side: str, call: Callable[[], T]) -> T | None:
+    """`call()`, or None with the reason filed: skipped (an optional extra is missing: under NT for
+    NautilusTrader's sides) or failed (one broken workload must not cost the others their figures)."""
+    try:
+        return call()
+    except WorkloadSkipped as exc:
+        run.skipped[NT if side.startswith(f"{NT} ") else side] = str(exc)
+    except Exception as exc:
+        log.error("workload %s failed:\n%s", side, traceback.format_exc())
+        run.failures[side] = f"{type(exc).__name__}: {exc}"
+    return None

@@ -1,9 +1,10 @@
 """MD-1 and OR-1 side by side with NautilusTrader (issue #6 part 3), in the same run as ours.
 
 NautilusTrader is an optional extra (`pip install -e '.[compare]'`): without it this module still
-imports, `compare_available()` returns None and `compare_figures` raises `CompareUnavailable`, which
-the harness reports as skipped. With it, the same work as our MD-1 and OR-1 goes through its real
-components, set up through its public BacktestEngine API with logging bypassed:
+imports, `compare_available()` returns None and the workloads raise `CompareUnavailable`, which the
+harness reports as skipped (and the targets judged against NautilusTrader as not judged). With it,
+the same work as our MD-1 and OR-1 goes through its real components, set up through its public
+BacktestEngine API with logging bypassed; the harness runs each in rounds alternating with ours:
 
 - MD-1: our exact quote stream (md.generate_quotes over md.build_registry's 50 stocks and 450
   options) as QuoteTicks, each handed to the kernel's `DataEngine.process`, which stores it in the
@@ -70,13 +71,8 @@ def compare_available() -> str | None:
 def _variant() -> str:
     version = compare_available()
     if version is None:
-        raise CompareUnavailable(f"NautilusTrader is not installed: {INSTALL_HINT}")
+        raise CompareUnavailable(f"NautilusTrader is not installed (the compare extra: {INSTALL_HINT})")
     return f"{OTHER_SYSTEM}{version}"
-
-
-def compare_figures(quick: bool) -> list[Figure]:
-    """The workload the harness runs: MD-1 and OR-1 through NautilusTrader, once each."""
-    return nautilus_md1_figures(quick) + nautilus_or1_figures(quick)
 
 
 # ---------------------------------------------------------------------------- set-up

@@ -31,6 +31,7 @@ def bench_command(args: argparse.Namespace) -> int:
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
     from alluse.bench.harness import parse_only, run_bench
+    from alluse.bench.targets import run_failed
     from alluse.bench.validation import CHECKLIST, evaluate, run_tests, write_reports
 
     try:
@@ -68,30 +69,36 @@ def bench_command(args: argparse.Namespace) -> int:
     _print_bench(run, checklist)
     md, js = write_reports(run, checklist, args.out)
     console.print(f"validation report: {md}, {js}", highlight=False)
-    failed = run.failures or any(r.status == "fail" for r in run.rows)
-    return 1 if failed else 0
+    return 1 if run_failed(run) else 0
 
 
 def _print_bench(run: BenchRun, checklist: list[ItemResult]) -> None:
     from rich.markup import escape
     from rich.table import Table
 
-    from alluse.bench.validation import before_after, number, side_by_side
+    from alluse.bench.targets import GOALS, TARGETS, judge, number
+    from alluse.bench.validation import VERDICT_COLUMNS, before_after, side_by_side, verdict_cells
 
     m = run.machine
     table = Table(title=f"benchmarks: {'quick' if run.quick else 'full'}, {run.repeats} repeat(s), {run.seconds:.0f} s "
                         f"on {m.cpu} ({m.cores} cores), Python {m.python}")  # fmt: skip
-    for col in ("workload", "figure", "variant", "median", "spread (min - max)", "target", "status"):
+    for col in ("workload", "figure", "variant", "median", "spread (min - max)"):
         table.add_column(col, justify="right" if col in ("median",) else "left")
-    colour = {"pass": "green", "fail": "red"}
     for r in run.rows:
-        target = "-" if r.target is None else f"{r.target.comparison} {number(r.target.limit)} {r.unit}"
-        status = f"[{colour.get(r.status, 'dim')}]{r.status}[/]"
         table.add_row(r.workload, r.name, r.variant, f"{number(r.median)} {r.unit}",
-                      f"{number(r.low)} - {number(r.high)}", target, status)  # fmt: skip
+                      f"{number(r.low)} - {number(r.high)}")  # fmt: skip
     for name, why in run.failures.items():
-        table.add_row(name, "(workload failed)", "-", "-", "-", "-", f"[red]not measured[/]: {escape(why)}")
+        table.add_row(name, "(workload failed)", "-", "-", f"[red]not measured[/]: {escape(why)}")
     console.print(table)
+    colour = {"pass": "green", "met": "green", "fail": "red", "not met": "yellow"}
+    for title, targets in (("targets, judged against the same run", TARGETS), ("goals (never fail the run)", GOALS)):
+        verdicts = Table(title=title)
+        for col in VERDICT_COLUMNS:
+            verdicts.add_column(col)
+        for v in judge(run, targets):
+            *cells, status = verdict_cells(v)
+            verdicts.add_row(*map(escape, cells), f"[{colour.get(v.status, 'dim')}]{escape(status)}[/]")
+        console.print(verdicts)
     for after, before, gain in before_after(run):
         console.print(f"  {after.workload} {after.name}: {number(after.median)} {after.unit} optimised vs "
                       f"{number(before.median)} with {before.variant} ({gain:.2f}x)", highlight=False)  # fmt: skip

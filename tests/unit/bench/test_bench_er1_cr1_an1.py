@@ -7,7 +7,8 @@ import pytest
 from alluse.bench.an1 import an1_figures
 from alluse.bench.cr1 import cr1_figures, run_bursts, verify
 from alluse.bench.er1 import er1_figures
-from alluse.bench.figures import OPTIMISED, TARGETS
+from alluse.bench.figures import OPTIMISED
+from alluse.bench.targets import TARGETS
 
 
 def _check_targets_find(figures, workload):

@@ -4,8 +4,9 @@ import time
 
 import pytest
 
-from alluse.bench.figures import OPTIMISED, TARGETS
+from alluse.bench.figures import OPTIMISED
 from alluse.bench.or1 import VARIANTS, or1_figures, paced_figures, run_or1
+from alluse.bench.targets import TARGETS
 from alluse.execution.config import JournalConfig
 
 NAMES = {"latency p50": "us", "latency p99": "us", "latency p99.9": "us", "throughput": "orders/s"}

@@ -41,3 +41,16 @@ def test_only_a_full_run_is_published():
     quick = report.replace(", full run, ", ", quick run, ", 1)
     with pytest.raises(SystemExit, match="not from a full run"):
         publisher.published(quick, (REPO / "README.md").read_text(encoding="utf-8"))
+
+
+def test_a_report_in_a_new_format_replaces_the_readme_tables_of_the_old_one():
+    """The README's tables are found by place (after the run line, in the report's order), not by header."""
+    publisher = _publisher()
+    report = (REPO / "docs" / "validation.md").read_text(encoding="utf-8")
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    old_header = next(line for line in report.split("## Targets\n", 1)[1].splitlines() if line.startswith("|"))
+    new_format = report.replace(old_header, "| workload | figure | ours | reference | judged | limit | status |", 1)
+    new_readme = publisher.published(new_format, readme)
+    assert "| workload | figure | ours | reference | judged | limit | status |" in new_readme
+    assert old_header not in new_readme and publisher.published(new_format, new_readme) == new_readme
+    assert len(new_readme.splitlines()) == len(readme.splitlines())  # replaced, nothing added or lost
