@@ -30,7 +30,10 @@ REPO = Path(__file__).resolve().parent.parent
 RUN = """
 import json, sys
 from alluse.bench.or1 import PACED_RATE, run_or1
-from alluse.app.config import JournalConfig
+try:
+    from alluse.execution.config import JournalConfig
+except ImportError:  # a revision from before each engine kept its own config section
+    from alluse.config import JournalConfig
 run_or1(2000, JournalConfig())  # warm-up
 r = run_or1(int(sys.argv[1]), JournalConfig(), rate=PACED_RATE if sys.argv[2] == "paced" else None)
 print(json.dumps([r.percentile_us(50), r.percentile_us(99), r.orders_per_s]))
