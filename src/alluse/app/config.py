@@ -30,8 +30,8 @@ __all__ = ["AccountConfig", "Config", "ConfigError", "RunConfig", "load_config"]
 
 class RunConfig(Section):
     duration_s: PositiveFloat = 60.0  # wall-clock seconds
-    speed: PositiveFloat = 8000.0  # simulated seconds per wall second (1 = real time)
-    seed: int = 7
+    speed: Annotated[float, Field(gt=0, le=1e7, allow_inf_nan=False)] = 8000.0  # simulated s per wall s (1 = real time)
+    seed: Annotated[int, Field(ge=0)] = 7  # numpy's generators take no negative seed
     data_dir: str = "data"
     start: str = "auto"  # ISO-8601 UTC start of simulated time, or "auto": last Monday 14:30 UTC
     broker: str = "paper"  # a name in the kernel's broker registry (app/kernel.py BROKERS)
@@ -108,8 +108,10 @@ def load_config(path: str | Path | None = None, overrides: dict[str, dict[str, A
             data = tomllib.loads(p.read_text())
         except FileNotFoundError:
             raise ConfigError(f"config file {p}: not found") from None
-        except tomllib.TOMLDecodeError as exc:
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise ConfigError(f"config file {p}: not valid TOML ({exc})") from None
+        except OSError as exc:  # a directory, no permission
+            raise ConfigError(f"config file {p}: cannot be read ({exc.strerror or exc})") from None
     for section, values in (overrides or {}).items():
         if not isinstance(data.get(section, {}), dict):
             raise ConfigError(f"config key {section!r} must be a table")

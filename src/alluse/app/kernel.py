@@ -160,19 +160,26 @@ def build_kernel(
     engine = DataEngine(registry, cache, clock)
     chains = OptionChainService(registry, cache, clock, rate=mc.rate)
     market = SimulatedMarket(mc, clock, registry, seed=config.run.seed) if feed else None
-    if journal is None:
-        if data_dir is None:
-            raise ValueError("build_kernel: without a data_dir, bring a journal")
-        journal = Journal.from_config(data_dir / JOURNAL_FILE, config.journal)
     plugin = None
-    if broker is None:
+    if broker is None:  # checked before any file is opened
         plugin = BROKERS.get(config.run.broker)
         if plugin is None:
             known = ", ".join(sorted(BROKERS))
             raise ConfigError(f"run.broker = {config.run.broker!r}: unknown broker (known: {known})")
+    own_journal = journal is None
+    if journal is None:
+        if data_dir is None:
+            raise ValueError("build_kernel: without a data_dir, bring a journal")
+        journal = Journal.from_config(data_dir / JOURNAL_FILE, config.journal)
+    if plugin is not None:
         context = BrokerContext(clock, registry, cache, engine, data_dir, journal.sessions() + 1,
                                 config.journal.synchronous)  # fmt: skip
-        broker = plugin.build(config, context)
+        try:
+            broker = plugin.build(config, context)
+        except BaseException:  # a broker that cannot start (its store refused): the journal is not left open
+            if own_journal:
+                journal.close()
+            raise
 
     def multiplier_of(instrument_id: str) -> int:
         return registry.resolve(instrument_id).multiplier

@@ -73,3 +73,35 @@ def test_the_demo_config_loads():
 
     cfg = load_config(Path(__file__).parents[3] / "configs" / "demo.toml")
     assert cfg.venue.faults.pacing_reject_rate > 0
+
+
+@pytest.mark.parametrize(
+    ("text", "named"),
+    [
+        ("[run]\nseed = -1\n", "run.seed = -1"),
+        ("[run]\nspeed = inf\n", "run.speed = inf"),
+        ("[run]\nspeed = 1e300\n", "run.speed = 1e+300"),
+        ('[run]\nbroker = "ibkr"\n', None),  # a name the kernel checks against its registry (test_kernel)
+        ("[market]\nstep_interval_s = 0\n", "market.step_interval_s = 0"),
+        ("[venue]\nack_latency_ms = -2\n", "venue.ack_latency_ms = -2"),
+        ("[execution]\nack_timeout_ms = 0\n", "execution.ack_timeout_ms = 0"),
+        ('[journal]\nsynchronous = "SOMETIMES"\n', "journal.synchronous = 'SOMETIMES'"),
+    ],
+)
+def test_each_engine_section_names_its_bad_key_and_value(tmp_path, text, named):
+    path = write(tmp_path, text)
+    if named is None:
+        assert load_config(path).run.broker == "ibkr"
+        return
+    with pytest.raises(ConfigError) as exc:
+        load_config(path)
+    assert named in str(exc.value) and str(exc.value).count("\n") == 1  # the heading and one line: that key
+
+
+def test_a_config_path_that_is_a_directory_or_binary_is_a_clear_error(tmp_path):
+    with pytest.raises(ConfigError, match="cannot be read"):
+        load_config(tmp_path)
+    binary = tmp_path / "c.toml"
+    binary.write_bytes(b"\xff\xfe\x00")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_config(binary)
