@@ -2,10 +2,10 @@
 
 Metrics sampled every second are far from independent (CPU, memory or a latency percentile now is
 close to what it was a second ago), and an ordinary least-squares p-value that treats n such samples
-as n independent ones is far too small: on trendless AR(1) noise (phi 0.9, 3600 samples) it called
-60% of the series significant at alpha 0.05. The p-value here uses the effective number of
-independent samples instead, n_eff = n (1 - r1) / (1 + r1) with r1 the lag-1 autocorrelation of the
-residuals (Bretherton et al. 1999; Santer et al. 2000), which brings that share back near alpha.
+as n independent ones is far too small: it finds trends in trendless noise (docs/performance.md says
+how often). The p-value here uses the effective number of independent samples instead,
+n_eff = n (1 - r1) / (1 + r1) with r1 the lag-1 autocorrelation of the residuals (Bretherton et al.
+1999; Santer et al. 2000), which brings the share of such false trends back near alpha.
 """
 
 from __future__ import annotations

@@ -3,9 +3,10 @@
 `alluse run` (app/system.py), the benchmarks (bench/core.py) and the tests all build through
 `build_kernel`: every engine is made after what it reads, and the two listeners that close a loop (a
 halt cancels working orders, a new loss watermark is journaled) are attached last, here.
-Brokers are registered by name in `BROKERS`: a broker is a subpackage of `alluse.brokers` and an
-entry here; `run.broker` picks one. Start-up is recovery (`Kernel.recover`): the journal is read,
-positions and cash rebuilt from its fills and the broker reconciled, before anything trades.
+Brokers are registered by name in `BROKERS`: a broker is a subpackage of `alluse.brokers`, its config
+section in app/config.py and an entry here; `run.broker` picks one. Start-up is recovery
+(`Kernel.recover`): the journal is read, positions and cash rebuilt from its fills and the broker
+reconciled, before anything trades.
 """
 
 from __future__ import annotations

@@ -65,7 +65,7 @@ ConnectionHandler = Callable[[bool], None]
 class Broker(Protocol):
     """Calls are synchronous and non-blocking; answers come back as events.
 
-    `submit`, `cancel` and the queries raise `BrokerDisconnected` (execution.errors) while the
+    `submit`, `cancel` and the queries raise `BrokerDisconnected` (model.errors) while the
     connection is down; the request then did not reach the venue. A submit whose answer never
     comes has an unknown outcome: the order manager asks `order_status`, it never resends blindly.
     """

@@ -44,7 +44,7 @@ def bench_command(args: argparse.Namespace) -> int:
     check_writable_dir("--out", args.out)  # before the workloads run, not after
     logging.getLogger("alluse").setLevel(logging.ERROR)  # the workloads inject faults on purpose
     # redrawn only between runs: rich's refresh thread (10 a second) would take the GIL in the middle of
-    # the measurements (it put MD-2's p99 at 30 us instead of 11 and its p99.9 at 0.8 ms instead of 0.05)
+    # the measurements (docs/performance.md)
     progress = Progress(
         TextColumn("[bold]bench"), BarColumn(), TextColumn("{task.fields[what]}"), TimeRemainingColumn(),
         console=err, transient=True, auto_refresh=False,

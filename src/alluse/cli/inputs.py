@@ -1,6 +1,6 @@
 """Options and checks several commands share. A bad value is refused as an InvalidInput naming the
 option and the value, which `main` prints as one line (exit code 2). alluse.model (and the asyncio
-its clock imports, some 40 ms) is loaded only to raise one: `alluse --help` does without."""
+its clock imports, docs/performance.md) is loaded only to raise one: `alluse --help` does without."""
 
 from __future__ import annotations
 

@@ -21,7 +21,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         add_data_dir(p)
         p.add_argument("--account", action="append", help="the account (repeatable; default: every account)")
         p.add_argument("--reason", default="operator", help="recorded with the change")
-        if name == "halt":  # older than `alluse reducing`, and kept
+        if name == "halt":  # `halt --reducing` is `alluse reducing` by another name
             p.add_argument("--reducing", dest="operator_command", action="store_const", const="REDUCING",
                            help="REDUCING instead of HALTED: only closing orders")  # fmt: skip
         p.set_defaults(func=operator_command, operator_command=command)

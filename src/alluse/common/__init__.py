@@ -1,1 +1,2 @@
-"""Building blocks every layer uses: the clock, the message bus, counters and histograms, SQLite helpers."""
+"""Building blocks every layer uses: the clock, the message bus, counters and histograms, SQLite helpers
+and store migrations, and what every config section is made of."""

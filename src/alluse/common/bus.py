@@ -49,6 +49,6 @@ class MessageBus:
 
 
 # Topics used across components.
-TOPIC_ORDER_EVENT = "order.event"  # payload: OrderEvent (execution.events)
+TOPIC_ORDER_EVENT = "order.event"  # payload: (Order, OrderEvent) (model.events)
 TOPIC_FILL = "order.fill"  # payload: Fill
 TOPIC_ORDER_DENIED = "order.denied"  # payload: Order (with reason)

@@ -1,9 +1,10 @@
 """Hot-path metrics: plain counters and fixed-bucket latency histograms owned by each component.
 
-A prometheus_client `Counter.inc` costs ~1.2 us and `Histogram.observe` ~2 us on this machine,
-too much per quote. So components keep plain ints and a `LatencyHistogram` (a bisect and two
-additions) and expose them through `metrics()`; the collector reads them once a second and the
-Prometheus exporter renders them at scrape time. Reading never changes what is read.
+A prometheus_client call per quote would cost more than the engine spends on the quote itself
+(docs/performance.md, "What monitoring costs the trading loop"). So components keep plain ints and
+a `LatencyHistogram` (a bisect and three additions) and expose them through `metrics()`; the
+collector reads them once a second and the Prometheus exporter renders them at scrape time.
+Reading never changes what is read.
 
 Naming follows Prometheus conventions: `alluse_` prefix, counters end in `_total`, histograms
 measure seconds (kept in ns internally, converted when rendered), gauges carry their unit.

@@ -110,7 +110,7 @@ def apply(order: Order, trigger: Trigger, ts_ns: int, fill: Fill | None = None, 
         total = filled + qty
         if filled:
             order.avg_fill_price = (order.avg_fill_price * filled + fill.price * qty) / Decimal(total)
-        else:  # the first fill's price, without a Decimal division (+ 0: a -0 price averages to 0, as before)
+        else:  # the first fill's price, without a Decimal division (+ 0: a -0 price averages to 0)
             order.avg_fill_price = fill.price + 0
         order.filled_qty = total
     order.status = new

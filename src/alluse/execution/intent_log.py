@@ -1,16 +1,15 @@
 """The journal's intent log: a file that makes an intent durable before the broker sees it.
 
-An SQLite commit costs this machine about 15 µs of its own plus 3 µs a statement, and an order
-needs several. So the journal puts each intent here, defers its SQLite statements to the next group
-commit, and starts the file over once a commit has carried them. A record's sequence number (LSN)
-is stored in the same SQLite transaction, so after a crash the records past it are exactly the
-intents SQLite is missing.
+An SQLite commit for every intent would put a whole commit on every order's path (docs/performance.md,
+"The journal: intent log and group commit"). So the journal puts each intent here, defers its SQLite
+statements to the next group commit, and starts the file over once a commit has carried them. A
+record's sequence number (LSN) is stored in the same SQLite transaction, so after a crash the records
+past it are exactly the intents SQLite is missing.
 
 The file is a fixed-size shared memory map (CAPACITY, its blocks reserved at open), so an append is
 a copy into the page cache: no system call, no block allocation. Like a WAL commit with
 synchronous=NORMAL it survives a crash of the process (the kernel owns the dirty pages), not a power
-loss; with `fsync` each append is also written through (msync). (An earlier version appended with
-`os.write` to a file truncated after each commit; py-spy put 8% of an order's time on that call.)
+loss; with `fsync` each append is also written through (msync).
 
 The file starts with a preamble naming the journal it belongs to (a log left beside a journal.db
 that has since been replaced is set aside, not replayed). Frames follow it:

@@ -22,13 +22,13 @@ tail, and start-up reconciliation books it again from the broker (the CR-1 test 
 at random points to prove it). Without `group_commit` every event is its own transaction.
 
 With `intent_log` (and group commit) an intent is made durable by one append to the intent log
-(intent_log.py: a record encoded into a memory-mapped file, about 2 µs) instead of an SQLite commit
-(about 25 µs), and its statements ride with the next group commit like a broker event's; opening the
-journal replays any the log holds past the last commit. Readers in other processes see intents when
-they are committed (within `flush_ms`); a read-only `load()` also overlays the orders the log holds
-(an order sent just before a crash, before the restart replays it). Events are numbered in commit
-order: a record another process commits meanwhile (`alluse halt`) can come before an intent made
-durable earlier. Opening a writable journal commits what a crashed process left in the log, whether
+(intent_log.py: a record encoded into a memory-mapped file) instead of an SQLite commit
+(docs/performance.md measures both), and its statements ride with the next group commit like a broker
+event's; opening the journal replays any the log holds past the last commit. Readers in other processes
+see intents when they are committed (within `flush_ms`); a read-only `load()` also overlays the orders
+the log holds (an order sent just before a crash, before the restart replays it). Events are numbered
+in commit order: a record another process commits meanwhile (`alluse halt`) can come before an intent
+made durable earlier. Opening a writable journal commits what a crashed process left in the log, whether
 or not the new one uses the log itself.
 
 With WAL and synchronous=NORMAL a committed transaction survives a process crash (kill -9);

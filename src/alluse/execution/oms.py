@@ -4,8 +4,9 @@ Strategies hand it orders; it validates them, runs the pre-trade check, journals
 them to the broker. Its parts each do one job: `recording` (state machine + journal, restored together on
 failure), `dispatch` (orders in flight: sends, retries, ack timeouts, status queries), `order_events` (what
 the broker says, applied), `reconcile` (the journal made to agree with the venue at start and after a
-reconnect). Recovery is the only start path (`recover`). ARCHITECTURE rules 1-4: journal before send, the
-client order id as idempotency key, errors classified, an unknown outcome asked about, never resent blindly.
+reconnect). Recovery is the only start path (`recover`). The rules it keeps (docs/architecture.md):
+journal before send, the client order id as idempotency key, errors classified, an unknown outcome asked
+about, never resent blindly.
 
 Order latencies are measured in wall time; execution quality in the trading clock's time (the paper venue's
 latency is simulated in clock time, which is what a strategy waiting for its fill experiences).

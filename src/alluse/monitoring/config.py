@@ -16,7 +16,7 @@ ALERT_SEVERITIES = ("info", "warning", "critical")
 class AlertRuleConfig(Section):
     """One alert rule: `metric comparison threshold` held for `for_s` wall seconds fires it.
 
-    `metric` is a series as the collector names it (`name:suffix{labels}`, see monitoring.metrics.Sample);
+    `metric` is a series as the collector names it (`name:suffix{labels}`, see common.metrics.Sample);
     whether it exists is checked at start against the collector's series, not here. With
     `clear_threshold` a firing alert resolves only once the value is past it on the good side
     (hysteresis), so a value hovering at the threshold cannot flap.

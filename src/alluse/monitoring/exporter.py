@@ -1,11 +1,11 @@
 """Prometheus text exposition of the components' readings, rendered only when scraped.
 
-Nothing is pushed to prometheus_client on the hot path (its calls cost 1-2 us each): components keep
+Nothing is pushed to prometheus_client on the hot path (common/metrics.py says why): components keep
 plain counters and `LatencyHistogram`s, and at scrape time this exporter reads every `MetricSource`
 and turns the readings into prometheus_client's custom-collector families on a private registry.
 Latency histograms are kept in ns and exposed in seconds, with cumulative `le` buckets.
 
-prometheus_client formats about 3 us per line, so 500 series with 100 histograms take ~10 ms: too long
+Formatting a few hundred series takes prometheus_client milliseconds (docs/performance.md): too long
 to hold the trading loop. Reading (`read`) is one quick pass on the loop; formatting (`Scrape.chunks`)
 comes in slices of `SLICE_LINES` lines so the HTTP server can hand the loop back between them.
 

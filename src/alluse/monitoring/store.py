@@ -8,8 +8,8 @@ yet: common/migrations.py; the `samples_1m` table marks the file as a metrics st
 - `samples`    raw points: minute (= ts_ns // 60e9), series_id, ts_ns (epoch ns, wall time), value REAL;
                PRIMARY KEY (minute, series_id, ts_ns) WITHOUT ROWID. Clustering by minute keeps a batch's
                inserts on the current minute's few pages; a (series_id, ts_ns) key touches one page per
-               series per batch and measured 3-4x slower, worse as the file grows. A repeated
-               (series, ts_ns) replaces the earlier value;
+               series per batch, which is slower, and more so as the file grows (docs/performance.md).
+               A repeated (series, ts_ns) replaces the earlier value;
 - `samples_1m` the 1-minute downsample: series_id, minute_ts_ns (the minute's start), count, sum, min, max;
                PRIMARY KEY (series_id, minute_ts_ns) WITHOUT ROWID. Kept indefinitely (~720k rows a day at
                500 series).
@@ -19,7 +19,7 @@ deletes its raw rows, in one transaction, at most every `fold_every_s` (so raw d
 retention_s and retention_s + 60 s + fold_every_s). A sample arriving after its minute was folded is
 merged into that minute at the next fold.
 
-Writes never block the caller: `submit` puts the batch on a bounded queue (~7 us for 500 samples) and one writer
+Writes never block the caller: `submit` only puts the batch on a bounded queue, and one writer
 thread, with its own connection, writes what has queued in one transaction. A full queue, a failing
 write (locked beyond the busy timeout, disk full, read-only) or a file refused at open (not SQLite,
 another program's, newer, damaged: left untouched) drops samples and counts them; `healthy` is False

@@ -86,7 +86,7 @@ class Ledger:
         pos.quantity += signed
         if not pos.quantity:
             pos.avg_cost = ZERO
-        elif len(lots) == 1:  # the usual case: one lot, whose price is the average (+ 0: -0 shows as 0, as before)
+        elif len(lots) == 1:  # the usual case: one lot, whose price is the average (+ 0: a -0 price shows as 0)
             pos.avg_cost = lots[0][1] + 0
         else:
             pos.avg_cost = sum((abs(q) * p for q, p in lots), ZERO) / abs(pos.quantity)

@@ -1,4 +1,4 @@
-"""Heavy analytics libraries stay off the trading path (ARCHITECTURE.md: the trading path starts fast)."""
+"""Heavy analytics libraries stay off the trading path (docs/architecture.md: the trading path starts fast)."""
 
 import subprocess
 import sys
