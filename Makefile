@@ -5,11 +5,12 @@ BIN    := $(VENV)/bin
 STAMP_RUN  := $(VENV)/.installed-run
 STAMP_TEST := $(VENV)/.installed-test
 STAMP_BENCH := $(VENV)/.installed-bench
+JOBS   ?= auto
 # the modules setup.py compiles and those they import: an edit to one reinstalls (recompiles) before the next run
 COMPILED_SRC := $(shell $(PYTHON) -c 'import runpy; b = runpy.run_path("src/alluse/build.py"); print(*map(b["module_source"], b["build_inputs"]()))')
 BUILD_INPUTS := pyproject.toml setup.py src/alluse/build.py $(COMPILED_SRC)
 
-.PHONY: run test bench clean
+.PHONY: run test check bench promtool clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -20,27 +21,37 @@ $(STAMP_RUN): $(BUILD_INPUTS) | $(BIN)/python
 	touch $@
 
 $(STAMP_TEST): $(BUILD_INPUTS) | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -e '.[test,dev]'
 	touch $@ $(STAMP_RUN)
 
 run: $(STAMP_RUN)
 	$(BIN)/alluse run --config configs/demo.toml $(ARGS)
 
-# The suite runs against the build installed (compiled where the machine could), then, if that one is
-# compiled, once more on the sources (ALLUSE_PURE=1): both builds must keep every guarantee.
-test: $(STAMP_TEST)
+promtool:
 	bash scripts/ensure-promtool.sh
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
-	if $(BIN)/python -c 'import sys, alluse.build as b; sys.exit(not b.compiled_modules())'; then \
-		ALLUSE_PURE=1 $(BIN)/python -m pytest $(PYTEST_ARGS); fi
 
-# the full run judges MD-1's and OR-1's targets against NautilusTrader on the same work: the compare extra
+# Lint and types, the whole suite on the build installed (compiled where the machine could), then, if that
+# one is compiled, the tests that drive compiled modules once more on the sources (ALLUSE_PURE=1; the
+# `compiled_path` marker, tests/conftest.py): both builds must keep every guarantee. The install and
+# promtool's apt-get overlap; the suite runs on every core (pytest-xdist).
+test:
+	$(MAKE) --no-print-directory -j2 $(STAMP_TEST) promtool
+	$(MAKE) --no-print-directory check
+	$(BIN)/python -m pytest -n $(JOBS) $(PYTEST_ARGS)
+	if $(BIN)/python -c 'import sys, alluse.build as b; sys.exit(not b.compiled_modules())'; then \
+		ALLUSE_PURE=1 $(BIN)/python -m pytest -n $(JOBS) -m compiled_path $(PYTEST_ARGS); fi
+
+check: $(STAMP_TEST)
+	$(BIN)/ruff check src tests benchmarks scripts
+	$(BIN)/mypy
+
+# with NautilusTrader (the compare extra): the targets judged against it need it in the same run
 $(STAMP_BENCH): $(BUILD_INPUTS) | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[test,compare]'
+	$(BIN)/python -m pip install --quiet -e '.[test,dev,compare]'
 	touch $@ $(STAMP_TEST) $(STAMP_RUN)
 
 bench: $(STAMP_BENCH)
 	$(BIN)/alluse bench --out bench-results
 
 clean:
-	rm -rf $(VENV) .pytest_cache build src/*.egg-info
+	rm -rf $(VENV) .pytest_cache .mypy_cache build src/*.egg-info

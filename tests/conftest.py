@@ -1,7 +1,24 @@
-"""Which build of the order path the suite runs against (see alluse.build and the Makefile)."""
+"""Which build of the order path the suite runs against (see alluse.build and the Makefile), and which tests
+drive the compiled modules themselves: `make test` runs those a second time on the sources (ALLUSE_PURE=1)."""
+
+from functools import cache
+from pathlib import Path
+
+import pytest
 
 import alluse.build
 
 
 def pytest_report_header() -> str:
     return f"alluse: {alluse.build.describe()}"
+
+
+@cache
+def _exercises_compiled(path: Path) -> bool:
+    return alluse.build.exercises_compiled(path)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "slow" not in item.keywords and _exercises_compiled(item.path):  # end-to-end runs go once
+            item.add_marker(pytest.mark.compiled_path)

@@ -64,6 +64,10 @@ COMPILED: tuple[str, ...] = (
 )
 
 
+# the modules that build the compiled engines into a working order path (a test through them drives compiled code)
+WIRING: frozenset[str] = frozenset({"app.kernel", "app.system", "bench.core"})
+
+
 def source_path(module: str) -> Path:
     return PACKAGE_DIR.joinpath(*module.split(".")).with_suffix(".py")
 
@@ -89,12 +93,30 @@ def build_inputs() -> list[str]:
     needs a rebuild as much as a change to a compiled module."""
     modules = set(COMPILED)
     for module in COMPILED:
-        for node in ast.walk(ast.parse(source_path(module).read_text())):
-            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("alluse."):
-                base = node.module.removeprefix("alluse.")
-                candidates = [base] + [f"{base}.{alias.name}" for alias in node.names]
-                modules.update(c for c in candidates if module_source(c) is not None)
+        modules.update(imported_modules(source_path(module)))
     return sorted(modules)
+
+
+def imported_modules(path: Path) -> set[str]:
+    """The package's modules a source file imports (anywhere in it), named relative to `alluse`."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("alluse."):
+            base = node.module.removeprefix("alluse.")
+            found.update(c for c in [base, *(f"{base}.{a.name}" for a in node.names)] if module_source(c) is not None)
+        elif isinstance(node, ast.Import):
+            found.update(a.name.removeprefix("alluse.") for a in node.names if a.name.startswith("alluse."))
+    return found
+
+
+def exercises_compiled(path: Path) -> bool:
+    """Does a test file drive compiled code itself: import a compiled module, a package whose front door
+    imports one, or the kernel that wires them? The pure pass of `make test` runs these again on the
+    sources; the rest run once."""
+    imported = imported_modules(path)
+    fronts = (m for m in imported if module_source(m) == PACKAGE_DIR.joinpath(*m.split("."), "__init__.py"))
+    reached = imported.union(*(imported_modules(PACKAGE_DIR.joinpath(*m.split("."), "__init__.py")) for m in fronts))
+    return bool(reached & (set(COMPILED) | WIRING))
 
 
 def module_source(module: str) -> Path | None:

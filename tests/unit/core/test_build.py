@@ -113,3 +113,19 @@ def test_the_installed_build_is_compiled_where_the_machine_can_compile():
     if shutil.which("cc") is None and shutil.which("gcc") is None:
         pytest.skip("no C compiler here: the sources are the build")
     assert sorted(build.compiled_modules()) == sorted(build.COMPILED), build.describe()
+
+
+@pytest.mark.parametrize(
+    ("source", "drives"),
+    [
+        ("from alluse.execution.oms import OrderManager\n", True),  # a compiled module
+        ("from alluse.brokers.paper import PaperVenue\n", True),  # through the package's front door
+        ("def test():\n    from alluse.app.kernel import build_kernel\n", True),  # the wiring, imported late
+        ("import alluse.analytics.trends\n", False),
+        ("from alluse.model import Order\n", False),  # a value, not an engine
+    ],
+)
+def test_a_test_file_drives_compiled_code_when_it_imports_it_or_its_wiring(tmp_path, source, drives):
+    test_file = tmp_path / "test_x.py"
+    test_file.write_text(source)
+    assert build.exercises_compiled(test_file) is drives
