@@ -63,6 +63,7 @@ class RiskGate:
         self.passed = 0
         self.rebuild_corrections = 0  # accounts whose incremental totals a rebuild had to correct
         self._limits: dict[str, RiskLimits] = {}
+        self._counted = False  # the first rebuild (at recovery) is the first count, not a correction
 
     # ------------------------------------------------------------------ wiring
 
@@ -80,9 +81,10 @@ class RiskGate:
     def rebuild(self, open_orders: Iterable[Order]) -> list[str]:
         """Recount everything from the ledger and the working orders (after recovery, or as a check)."""
         differed = self.exposure.rebuild(open_orders)
-        if differed:
+        if differed and self._counted:
             self.rebuild_corrections += len(differed)
             log.warning("risk exposure rebuilt; incremental totals differed for %s", ", ".join(differed))
+        self._counted = True
         return differed
 
     def limits(self, account: str) -> RiskLimits:

@@ -48,6 +48,7 @@ class Env:
         )
         self.gate = RiskGate(self.ctx, config if config is not None else RiskConfig(), self.states)
         self.gate.attach(self.bus)
+        self.gate.rebuild([])  # the first count, as the order manager's recovery makes it
         self._seq = 0
         self._fills = 0
 

@@ -6,7 +6,7 @@ from decimal import Decimal
 import risk_env
 from risk_env import CALL, PUT
 
-from alluse.model import OrderStatus, Side
+from alluse.model import Fill, OrderStatus, Side
 from alluse.portfolio import Ledger
 from alluse.risk import DenyReason, RiskGate
 from alluse.risk.config import RiskConfig
@@ -95,3 +95,13 @@ def test_checks_never_scan_positions_or_orders(make_env, monkeypatch):
     for order in (env.order(qty=5), env.order(PUT.id, Side.SELL, 1, "3.00"), env.order(CALL.id, Side.BUY, 1, "0.20")):
         assert env.submit(order) is None
     env.fill(env.open[order.client_order_id], 1)
+
+
+def test_the_first_count_at_recovery_is_not_a_correction(make_env, caplog):
+    env = make_env()
+    env.hold(PUT.id, -1, "3.00")
+    fresh = RiskGate(env.ctx, RiskConfig(), env.states)  # a restart: positions in the ledger, nothing counted
+    assert fresh.rebuild(env.open.values()) == ["A"]
+    assert fresh.rebuild_corrections == 0 and "differed" not in caplog.text
+    env.ledger.apply_fill(Fill("X", "A", PUT.id, Side.BUY, 1, Decimal("3.00"), Decimal(0), 0, "gone"))  # no event
+    assert fresh.rebuild(env.open.values()) == ["A"] and fresh.rebuild_corrections == 1 and "differed" in caplog.text
