@@ -170,9 +170,9 @@ def build_kernel(
         if plugin is None:
             known = ", ".join(sorted(BROKERS))
             raise ConfigError(f"run.broker = {config.run.broker!r}: unknown broker (known: {known})")
-        context = BrokerContext(clock, registry, cache, engine, data_dir, journal.sessions() + 1,
-                                config.journal.synchronous)  # fmt: skip
-        broker = plugin.build(config, context)
+        broker_context = BrokerContext(clock, registry, cache, engine, data_dir, journal.sessions() + 1,
+                                       config.journal.synchronous)  # fmt: skip
+        broker = plugin.build(config, broker_context)
 
     def multiplier_of(instrument_id: str) -> int:
         return registry.resolve(instrument_id).multiplier
@@ -185,8 +185,8 @@ def build_kernel(
     for account, (state, reason, _source) in journal.trading_states().items():
         if account in config.accounts:
             states.seed(account, state, reason)  # a halt survives a restart
-    context = RiskContext(clock, registry, ledger, mid_of, chains.greeks_for, lambda a: ledger.equity(a, mid_of))
-    risk = RiskGate(context, config.risk, states)
+    risk_context = RiskContext(clock, registry, ledger, mid_of, chains.greeks_for, lambda a: ledger.equity(a, mid_of))
+    risk = RiskGate(risk_context, config.risk, states)
     risk.attach(bus)  # before the strategy subscribes: exposure is counted before decisions see an event
     for account, (day, day_start, peak) in journal.watermarks().items():
         risk.loss.seed(account, day, day_start, peak)
