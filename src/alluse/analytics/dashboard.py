@@ -461,7 +461,7 @@ def _panel_stats(fig: Figure, spec: SubplotSpec, report: Report) -> None:
         colLabels=("series", *columns),
         colWidths=(0.4, *([0.1] * len(columns))),
         cellLoc="right",
-        bbox=(0.0, 1.0 - height, 1.0, height),
+        bbox=(0.0, 1.0 - height, 1.0, height),  # type: ignore[arg-type]  # documented [x, y, w, h]; stubs say Bbox only
     )
     table.auto_set_font_size(False)
     table.set_fontsize(8.5)

@@ -92,7 +92,8 @@ def build_report(
     )
     skipped += missing
 
-    anomalies, forecasts = None, []
+    anomalies = None
+    forecasts: list[Forecast] = []
     if series:
         grid = align(series, data.window, choose_step_ns(series, data.window, config.max_grid_rows))
         step("anomalies")

@@ -5,12 +5,14 @@ what the CLI prints) or as plain text (summary.txt)."""
 from __future__ import annotations
 
 import re
+from typing import Literal, assert_never
 
 from alluse.analytics.grading import score_text
 from alluse.analytics.results import Check, Report
 from alluse.analytics.units import display, short_name, utc_text
 
-Block = tuple[str, object]  # ("h1"|"h2"|"p", str) | ("list", list[str]) | ("table", (headers, rows))
+Table = tuple[list[str], list[list[str]]]  # headers, rows
+Block = tuple[Literal["h1", "h2", "p"], str] | tuple[Literal["list"], list[str]] | tuple[Literal["table"], Table]
 
 
 def _span(seconds: float) -> str:
@@ -104,37 +106,41 @@ def _md_item(text: str) -> str:
 
 def markdown(report: Report) -> str:
     lines: list[str] = []
-    for kind, body in blocks(report):
-        if kind == "h1":
-            lines += [f"# {body}", ""]
-        elif kind == "h2":
-            lines += [f"## {body}", ""]
-        elif kind == "p":
-            lines += [str(body), ""]
-        elif kind == "list":
-            lines += [f"- {_md_item(item)}" for item in body] + [""]  # type: ignore[union-attr]
-        else:
-            headers, rows = body  # type: ignore[misc]
-            lines.append("| " + " | ".join(headers) + " |")
-            lines.append("|" + "---|" * len(headers))
-            lines += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in rows]
-            lines.append("")
+    for block in blocks(report):
+        match block:
+            case ("h1", title):
+                lines += [f"# {title}", ""]
+            case ("h2", title):
+                lines += [f"## {title}", ""]
+            case ("p", paragraph):
+                lines += [paragraph, ""]
+            case ("list", items):
+                lines += [f"- {_md_item(item)}" for item in items] + [""]
+            case ("table", (headers, rows)):
+                lines.append("| " + " | ".join(headers) + " |")
+                lines.append("|" + "---|" * len(headers))
+                lines += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in rows]
+                lines.append("")
+            case _:
+                assert_never(block)
     return "\n".join(lines)
 
 
 def text(report: Report) -> str:
     lines: list[str] = []
-    for kind, body in blocks(report):
-        if kind in ("h1", "h2"):
-            lines += [str(body), "=" * len(str(body)) if kind == "h1" else "-" * len(str(body))]
-        elif kind == "p":
-            lines += [str(body), ""]
-        elif kind == "list":
-            lines += [f"  * {item}" for item in body] + [""]  # type: ignore[union-attr]
-        else:
-            headers, rows = body  # type: ignore[misc]
-            widths = [max(len(str(r[i])) for r in [headers, *rows]) for i in range(len(headers))]
-            for r in [headers, *rows]:
-                lines.append("  ".join(str(c).ljust(wd) for c, wd in zip(r, widths, strict=True)).rstrip())
-            lines.append("")
+    for block in blocks(report):
+        match block:
+            case ("h1" | "h2" as kind, title):
+                lines += [title, "=" * len(title) if kind == "h1" else "-" * len(title)]
+            case ("p", paragraph):
+                lines += [paragraph, ""]
+            case ("list", items):
+                lines += [f"  * {item}" for item in items] + [""]
+            case ("table", (headers, rows)):
+                widths = [max(len(str(r[i])) for r in [headers, *rows]) for i in range(len(headers))]
+                for r in [headers, *rows]:
+                    lines.append("  ".join(str(c).ljust(wd) for c, wd in zip(r, widths, strict=True)).rstrip())
+                lines.append("")
+            case _:
+                assert_never(block)
     return "\n".join(lines)

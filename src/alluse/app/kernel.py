@@ -172,11 +172,12 @@ def build_kernel(
         if data_dir is None:
             raise ValueError("build_kernel: without a data_dir, bring a journal")
         journal = Journal.from_config(data_dir / JOURNAL_FILE, config.journal)
-    if plugin is not None:
-        context = BrokerContext(clock, registry, cache, engine, data_dir, journal.sessions() + 1,
-                                config.journal.synchronous)  # fmt: skip
+    if broker is None:
+        assert plugin is not None  # looked up above, or refused
+        broker_context = BrokerContext(clock, registry, cache, engine, data_dir, journal.sessions() + 1,
+                                       config.journal.synchronous)  # fmt: skip
         try:
-            broker = plugin.build(config, context)
+            broker = plugin.build(config, broker_context)
         except BaseException:  # a broker that cannot start (its store refused): the journal is not left open
             if own_journal:
                 journal.close()
@@ -193,8 +194,8 @@ def build_kernel(
     for account, (state, reason, _source) in journal.trading_states().items():
         if account in config.accounts:
             states.seed(account, state, reason)  # a halt survives a restart
-    context = RiskContext(clock, registry, ledger, mid_of, chains.greeks_for, lambda a: ledger.equity(a, mid_of))
-    risk = RiskGate(context, config.risk, states)
+    risk_context = RiskContext(clock, registry, ledger, mid_of, chains.greeks_for, lambda a: ledger.equity(a, mid_of))
+    risk = RiskGate(risk_context, config.risk, states)
     risk.attach(bus)  # before the strategy subscribes: exposure is counted before decisions see an event
     for account, (day, day_start, peak) in journal.watermarks().items():
         risk.loss.seed(account, day, day_start, peak)

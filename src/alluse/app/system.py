@@ -15,7 +15,7 @@ from pathlib import Path
 from alluse.app import operator
 from alluse.app.config import Config
 from alluse.app.kernel import Kernel, build_kernel
-from alluse.common.clock import NS, Clock, LiveClock, datetime_to_ns
+from alluse.common.clock import NS, Clock, LiveClock, TimerHandle, datetime_to_ns
 from alluse.common.metrics import MetricSource
 from alluse.execution.journal import JOURNAL_FILE, resume_ns
 from alluse.execution.oms import RecoveryReport
@@ -39,7 +39,7 @@ class TradingSystem:
         self.recovery: RecoveryReport | None = None
         self.started = False
         self.closed = False
-        self._risk_timer = None
+        self._risk_timer: TimerHandle | None = None
         self.monitoring: Monitoring | None = None
 
     # ------------------------------------------------------------------ lifecycle

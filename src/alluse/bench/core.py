@@ -130,8 +130,8 @@ def build_core(
     journal = Journal.from_config(data_dir / JOURNAL_FILE, config.journal)
     kernel = build_kernel(config, clock, data_dir if venue_store else None, instruments=map(Equity, symbols),
                           feed=False, journal=journal)  # fmt: skip
-    assert isinstance(kernel.broker, PaperVenue)
     k = kernel
+    assert isinstance(k.broker, PaperVenue)
     core = TradingCore(k, clock, k.broker, symbols, k.registry, k.cache, k.journal, k.ledger, k.risk, k.oms)
     core.quote_all()
     kernel.recover()

@@ -70,6 +70,7 @@ def crash(data_dir: Path, seed: int) -> None:
     with log_path.open("w") as stderr:
         argv = [sys.executable, "-m", "alluse.bench.cr1", "--data-dir", str(data_dir), "--seed", str(seed)]
         proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=stderr, text=True)
+        assert proc.stdout is not None  # stdout=PIPE
         try:
             ready = proc.stdout.readline().strip() == "READY"
             if ready:

@@ -26,7 +26,7 @@ from alluse.bench.core import TradingCore, build_core
 from alluse.bench.figures import OPTIMISED, Figure
 from alluse.bench.md import FEED_BATCH, MD1_QUICK, MD1_QUOTES, build_registry, check_delivery, generate_quotes, run_once
 from alluse.common.clock import NS
-from alluse.common.metrics import LatencyHistogram, Metric, Sample, counter, histogram
+from alluse.common.metrics import LatencyHistogram, Metric, MetricSource, Sample, counter, histogram
 from alluse.marketdata import DataEngine
 from alluse.model import Quote
 from alluse.model.registry import InstrumentRegistry
@@ -138,7 +138,7 @@ def collector_bench(data_dir: Path, series: int = COLLECTOR_SERIES) -> Collector
     for k in range(3):
         core.oms.submit(core.order(k))
     core.settle()
-    sources = [engine, core.cache, core.oms, core.risk, core.venue, core.ledger]
+    sources: list[MetricSource] = [engine, core.cache, core.oms, core.risk, core.venue, core.ledger]
     sources.append(LedgerValuation(core.ledger, core.cache.fresh_mid))
     resources = ResourceSampler(data_dir)
     real = sum(len(series_of(m)) for source in (*sources, resources) for m in source.metrics())

@@ -70,8 +70,12 @@ class Broker(Protocol):
     comes has an unknown outcome: the order manager asks `order_status`, it never resends blindly.
     """
 
-    name: str
-    connected: bool
+    # read, never set, by the order manager: a class attribute or a computed property satisfies them
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def connected(self) -> bool: ...
 
     def set_event_handler(self, on_order_event: OrderEventHandler, on_settlement: SettlementHandler) -> None: ...
 

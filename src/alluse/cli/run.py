@@ -67,7 +67,7 @@ def run_command(args: argparse.Namespace) -> int:
     )
     task = progress.add_task("run", total=config.run.duration_s, status="starting")
 
-    announced = []
+    announced: list[bool] = []
 
     def show(system, elapsed: float) -> None:
         m = system.monitoring

@@ -17,6 +17,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TypedDict
 
 from alluse.common.migrations import (
     ErrorFactory,
@@ -35,6 +36,14 @@ BUSY_TIMEOUT_MS = 2000
 
 class SqliteFileError(Exception):
     """The file cannot be used; it has not been touched."""
+
+
+class StoreIdentity(TypedDict):
+    """The keywords `open_wal` and `open_readonly` share: what makes a file this store's, and its error."""
+
+    version: int
+    marker_table: str
+    error: ErrorFactory
 
 
 def check_sqlite_header(path: Path, what: str, error: ErrorFactory = SqliteFileError) -> None:

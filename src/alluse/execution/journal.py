@@ -53,13 +53,12 @@ import uuid
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 from mypy_extensions import mypyc_attr
 
 from alluse.common.clock import NS
 from alluse.common.migrations import Step
-from alluse.common.sqlite_files import open_readonly, open_wal
+from alluse.common.sqlite_files import StoreIdentity, open_readonly, open_wal
 from alluse.execution.config import JournalConfig
 from alluse.execution.intent_log import (
     IntentLog,
@@ -294,7 +293,7 @@ class Journal:
     ) -> None:
         self.path = Path(path)
         self.readonly = readonly
-        store: dict[str, Any] = {"version": SCHEMA_VERSION, "marker_table": "events", "error": JournalError}
+        store: StoreIdentity = {"version": SCHEMA_VERSION, "marker_table": "events", "error": JournalError}
         self._checkpointer: _Checkpointer | None = None
         if readonly:
             self._db = open_readonly(self.path, "journal", **store)

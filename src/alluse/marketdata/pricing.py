@@ -9,6 +9,7 @@ poisons the rest of a chain; callers decide what a NaN means for them.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import NamedTuple
 
 import numpy as np
@@ -42,8 +43,13 @@ class Greeks(NamedTuple):
         return self.theta / 365.0
 
 
-def _arrays(*args: ArrayLike) -> list[np.ndarray]:
+def _arrays(*args: ArrayLike) -> Sequence[np.ndarray]:
     return np.broadcast_arrays(*(np.asarray(a, dtype=np.float64) for a in args))
+
+
+def _select(index: np.ndarray, *arrays: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Each array's elements at `index` (a mask or positions)."""
+    return tuple(a[index] for a in arrays)
 
 
 def _unwrap(x: np.ndarray) -> FloatArray:
@@ -144,7 +150,7 @@ def implied_vol(
         # reproduces the price, the rest bracket each root within a factor of two.
         grid, _ = _price_and_vega(S[:, None], K[:, None], T[:, None], r[:, None], _SIGMA_GRID, call[:, None])
         reachable = (price >= grid[:, 0] - ptol) & (price <= grid[:, -1] + ptol)
-        idx, price, S, K, T, r, call, ptol, grid = (a[reachable] for a in (idx, price, S, K, T, r, call, ptol, grid))
+        idx, price, S, K, T, r, call, ptol, grid = _select(reachable, idx, price, S, K, T, r, call, ptol, grid)
         below = (grid < price[:, None]).sum(axis=1)
         lo = _SIGMA_GRID[np.clip(below - 1, 0, _SIGMA_GRID.size - 2)]
         hi = _SIGMA_GRID[np.clip(below, 1, _SIGMA_GRID.size - 1)]
@@ -158,8 +164,8 @@ def implied_vol(
             if done.any():
                 out[idx[done]] = sigma[done]
                 keep = ~done
-                idx, price, S, K, T, r, call, ptol, lo, hi, sigma, model, diff, vega = (
-                    a[keep] for a in (idx, price, S, K, T, r, call, ptol, lo, hi, sigma, model, diff, vega)
+                idx, price, S, K, T, r, call, ptol, lo, hi, sigma, model, diff, vega = _select(
+                    keep, idx, price, S, K, T, r, call, ptol, lo, hi, sigma, model, diff, vega
                 )
             lo = np.where(diff < 0, sigma, lo)
             hi = np.where(diff > 0, sigma, hi)

@@ -14,7 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from alluse.common.migrations import Step
-from alluse.common.sqlite_files import open_readonly, open_wal
+from alluse.common.sqlite_files import StoreIdentity, open_readonly, open_wal
 from alluse.monitoring.alert_events import AlertEvent, AlertStatus
 from alluse.monitoring.config import ALERT_SEVERITIES
 
@@ -59,7 +59,7 @@ def _event(row: tuple) -> AlertEvent:
 class AlertHistory:
     def __init__(self, path: str | Path, *, readonly: bool = False, synchronous: str = "NORMAL") -> None:
         self.path = Path(path)
-        store = {"version": SCHEMA_VERSION, "marker_table": _MARKER_TABLE, "error": AlertHistoryError}
+        store: StoreIdentity = {"version": SCHEMA_VERSION, "marker_table": _MARKER_TABLE, "error": AlertHistoryError}
         if readonly:
             self._db = open_readonly(self.path, _WHAT, **store)
         else:
@@ -97,7 +97,8 @@ class AlertHistory:
             raise ValueError(f"severity={severity!r}: expected one of {', '.join(ALERT_SEVERITIES)}")
         if limit < 1:
             raise ValueError(f"limit={limit!r}: must be at least 1")
-        where, params = [], []
+        where: list[str] = []
+        params: list[str | int] = []
         for column, value in (("state", state), ("severity", severity), ("rule", rule)):
             if value is not None:
                 where.append(f"{column} = ?")

@@ -130,7 +130,7 @@ class AlertEngine:
             if status is not AlertStatus.INACTIVE:
                 status, since = AlertStatus.INACTIVE, now
         else:
-            if status is not AlertStatus.PENDING:
+            if status is not AlertStatus.PENDING or since is None:  # a PENDING state always has its since_ns
                 status, since = AlertStatus.PENDING, now
             if now - since >= t.for_ns:
                 status, since, t.fired_ns = AlertStatus.FIRING, now, now
@@ -171,8 +171,8 @@ class AlertEngine:
         firing = dict.fromkeys(ALERT_SEVERITIES, 0)
         for st in self.firing():
             firing[st.rule.severity] += 1
-        for severity, n in firing.items():
-            yield gauge(s.ALERTS_FIRING, "Alerts firing now", n, severity=severity)
+        for severity, count in firing.items():
+            yield gauge(s.ALERTS_FIRING, "Alerts firing now", count, severity=severity)
         for n in self.notifiers:
             yield counter(s.ALERT_NOTIFICATIONS_TOTAL, "Alert events delivered", n.delivered, notifier=n.name)
             yield counter(

@@ -66,8 +66,9 @@ CACHE_STALE_READS = "alluse_quote_cache_stale_reads_total"
 
 PERCENTILES: tuple[tuple[float, str], ...] = ((0.5, "p50"), (0.9, "p90"), (0.99, "p99"))
 
-SampleSink = Callable[[list[Sample]], None]
-ValueSink = Callable[[dict[str, float], int], None]
+# hooks called after each tick; what they return is not used
+SampleSink = Callable[[list[Sample]], object]
+ValueSink = Callable[[dict[str, float], int], object]
 
 
 # Series the collector computes from several readings, whatever the sources are.
@@ -188,9 +189,10 @@ class Collector:
         earlier, then = previous_h
         interval = snap.minus(earlier) if snap.count >= earlier.count else snap
         out.append(Sample(self._name(series, "rate"), now, interval.count * NS_PER_S / (now - then)))
-        if interval.count > 0:
-            for q, suffix in PERCENTILES:
-                out.append(Sample(self._name(series, suffix), now, interval.percentile_ns(q) / NS_PER_S))
+        for q, suffix in PERCENTILES:
+            estimate_ns = interval.percentile_ns(q)  # None when the interval observed nothing
+            if estimate_ns is not None:
+                out.append(Sample(self._name(series, suffix), now, estimate_ns / NS_PER_S))
 
     def _name(self, series: str, suffix: str) -> str:
         key = (series, suffix)

@@ -196,13 +196,14 @@ def _check_values(m: Metric) -> None:
             raise MetricExportError(m.name, f"value={snap!r}: needs a HistogramSnapshot with len(bounds_ns)+1 counts")
     else:
         value = m.value
-        if not isinstance(value, numbers.Real):
+        # float apart: numbers.Real takes numpy's numbers too, but a type checker does not count float among them
+        if isinstance(value, HistogramSnapshot) or not isinstance(value, (float, numbers.Real)):
             raise MetricExportError(m.name, f"value={value!r}: a {m.kind.value} needs a number")
         if m.kind is MetricKind.COUNTER and not (0 <= value < math.inf):
             raise MetricExportError(m.name, f"value={value!r}: a counter must be finite and >= 0")
-    for label, value in m.labels:
-        if not isinstance(value, str):
-            raise MetricExportError(m.name, f"label {label}={value!r}: label values must be str")
+    for label, text in m.labels:
+        if not isinstance(text, str):
+            raise MetricExportError(m.name, f"label {label}={text!r}: label values must be str")
 
 
 def _parts(name: str, fam: _Family, max_lines: int) -> Iterator[tuple[PromFamily, int]]:
