@@ -44,7 +44,7 @@ def md1_overhead(quotes_n: int, repeats: int, batch: int) -> list[float]:
         run = instrumentation_overhead(registry, quotes, repeats, per_quote, batch)
         overheads.append(run.overhead_pct)
         snap = run.engine_on.feed_latency.snapshot()
-        p50, p99 = snap.percentile_ns(0.5) / 1e3, snap.percentile_ns(0.99) / 1e3
+        p50, p99 = ((snap.percentile_ns(q) or 0.0) / 1e3 for q in (0.5, 0.99))  # 0: nothing timed
         print(
             f"   {label:<24}{run.off_ns:>10.0f}{run.on_ns:>10.0f}{run.overhead_pct:>9.1f}%"
             f"{snap.count:>9,}{p50:>9.1f}{p99:>9.1f}"
@@ -98,7 +98,7 @@ async def live_run(c: Collector, synthetic: Synthetic, seconds: float) -> float:
     share = cpu / wall * 100
     lag = c.loop_lag_s or 0.0
     print(
-        f"   live for {wall:.1f} s: {ticks.count} ticks of {ticks.mean_ns / 1e3:,.0f} us mean (cold caches) = "
+        f"   live for {wall:.1f} s: {ticks.count} ticks of {(ticks.mean_ns or 0.0) / 1e3:,.0f} us mean (cold caches) = "
         f"{tick_share:.3f}% of one core; whole process {cpu * 1e3:.0f} ms = {share:.3f}%; loop lag {lag * 1e3:.2f} ms"
     )
     return share

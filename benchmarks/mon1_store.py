@@ -78,7 +78,7 @@ def measure_reads(path: Path, n_series: int) -> tuple[float, float]:
     return statistics.median(q) / 1e6, statistics.median(latest) / 1e6
 
 
-def measure_fold(path: Path, n_samples: int) -> float:
+def measure_fold(path: Path, n_samples: int) -> tuple[float, int]:
     """Samples folded into 1-minute rows per second, for the whole file at once."""
     writer, db = open_writer(path)
     t0 = time.perf_counter_ns()
