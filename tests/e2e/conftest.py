@@ -35,3 +35,12 @@ def alluse():
 def spawn():
     """Start the `alluse` command in the background."""
     return _spawn
+
+
+@pytest.fixture
+def no_report(tmp_path) -> str:
+    """A config whose run writes no report at its end: for the runs of tests that are not about the report
+    (it costs each run a few seconds of CPU: the analytics libraries and their fits)."""
+    path = tmp_path / "no-report.toml"
+    path.write_text("[analytics]\nreport_on_exit = false\n")
+    return str(path)

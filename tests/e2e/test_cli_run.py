@@ -66,22 +66,24 @@ def test_journal_that_is_not_sqlite_is_refused_untouched(alluse, tmp_path):
     assert res.returncode == 2 and "not a SQLite database" in res.stderr
 
 
-def test_halt_and_resume_on_a_data_dir(alluse, data_dir):
-    res = alluse("run", "--duration", "3", "--speed", "20000", "--data-dir", str(data_dir))
+def test_halt_and_resume_on_a_data_dir(alluse, data_dir, no_report):
+    run = ("run", "--config", no_report, "--duration", "3", "--speed", "20000", "--data-dir", str(data_dir))
+    res = alluse(*run)
     assert res.returncode == 0, res.stderr
     res = alluse("halt", "--data-dir", str(data_dir), "--account", "Gen-Acc", "--reason", "end of week")
     assert res.returncode == 0 and "Gen-Acc -> HALTED" in res.stdout
     res = alluse("halt", "--data-dir", str(data_dir), "--account", "Nobody")
     assert res.returncode == 2 and "account='Nobody'" in res.stderr
-    res = alluse("run", "--duration", "3", "--speed", "20000", "--data-dir", str(data_dir))
+    res = alluse(*run)
     assert "Gen-Acc HALTED" in res.stdout and "Rev-Acc ACTIVE" in res.stdout
     assert alluse("resume", "--data-dir", str(data_dir)).returncode == 0
-    res = alluse("run", "--duration", "3", "--speed", "20000", "--data-dir", str(data_dir))
+    res = alluse(*run)
     assert "Gen-Acc ACTIVE" in res.stdout
 
 
-def test_truncated_journal_is_a_clear_error_and_left_untouched(alluse, data_dir):
-    assert alluse("run", "--duration", "2", "--speed", "20000", "--data-dir", str(data_dir)).returncode == 0
+def test_truncated_journal_is_a_clear_error_and_left_untouched(alluse, data_dir, no_report):
+    run = ("run", "--config", no_report, "--duration", "2", "--speed", "20000", "--data-dir", str(data_dir))
+    assert alluse(*run).returncode == 0
     path = data_dir / "journal.db"
     import sqlite3
 

@@ -24,11 +24,10 @@ def get(url: str, timeout: float = 2.0) -> tuple[int, str]:
         return r.status, r.read().decode()
 
 
-def test_metrics_and_health_answer_during_a_run(spawn, alluse, data_dir):
+def test_metrics_and_health_answer_during_a_run(spawn, alluse, data_dir, no_report):
     port = free_port()
-    proc = spawn(
-        "run", "--duration", "12", "--speed", "20000", "--data-dir", str(data_dir), "--metrics-port", str(port)
-    )
+    proc = spawn("run", "--config", no_report, "--duration", "12", "--speed", "20000", "--data-dir", str(data_dir),
+                 "--metrics-port", str(port))  # fmt: skip
     deadline = time.monotonic() + 30
     health = None
     while time.monotonic() < deadline and proc.poll() is None:

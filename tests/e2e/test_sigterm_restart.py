@@ -39,9 +39,10 @@ def _wait_for_orders(path, proc, minimum=3, timeout=60.0):
     raise AssertionError("the run produced no orders in time")
 
 
-def test_sigterm_stops_cleanly_and_restart_recovers(alluse, spawn, data_dir):
+def test_sigterm_stops_cleanly_and_restart_recovers(alluse, spawn, data_dir, no_report):
     journal = data_dir / "journal.db"
-    proc = spawn("run", "--duration", "90", "--speed", "20000", "--seed", "5", "--data-dir", str(data_dir))
+    proc = spawn("run", "--config", no_report, "--duration", "90", "--speed", "20000", "--seed", "5", "--data-dir",
+                 str(data_dir))
     _wait_for_orders(journal, proc)
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=60)
@@ -54,7 +55,8 @@ def test_sigterm_stops_cleanly_and_restart_recovers(alluse, spawn, data_dir):
     assert all(n == 1 for n in firsts1.values()) and set(firsts1) == set(orders1)
     assert fills1 == distinct1
 
-    res = alluse("run", "--duration", "6", "--speed", "20000", "--seed", "5", "--data-dir", str(data_dir))
+    res = alluse("run", "--config", no_report, "--duration", "6", "--speed", "20000", "--seed", "5", "--data-dir",
+                 str(data_dir))
     assert res.returncode == 0, res.stderr
     assert f"recovered {len(orders1)} orders" in res.stdout and "consistent" in res.stdout
     orders2, firsts2, (fills2, distinct2) = _snapshot(journal)
@@ -65,16 +67,18 @@ def test_sigterm_stops_cleanly_and_restart_recovers(alluse, spawn, data_dir):
     assert fills2 == distinct2 and fills2 >= fills1
 
 
-def test_sigkill_then_restart_recovers_and_agrees_with_the_venue(alluse, spawn, data_dir):
+def test_sigkill_then_restart_recovers_and_agrees_with_the_venue(alluse, spawn, data_dir, no_report):
     journal = data_dir / "journal.db"
-    proc = spawn("run", "--duration", "90", "--speed", "20000", "--seed", "6", "--data-dir", str(data_dir))
+    proc = spawn("run", "--config", no_report, "--duration", "90", "--speed", "20000", "--seed", "6", "--data-dir",
+                 str(data_dir))
     _wait_for_orders(journal, proc, minimum=5)
     proc.send_signal(signal.SIGKILL)
     proc.communicate(timeout=30)
     assert proc.returncode == -signal.SIGKILL
     orders1, firsts1, _ = _snapshot(journal)
 
-    res = alluse("run", "--duration", "6", "--speed", "20000", "--seed", "6", "--data-dir", str(data_dir))
+    res = alluse("run", "--config", no_report, "--duration", "6", "--speed", "20000", "--seed", "6", "--data-dir",
+                 str(data_dir))
     assert res.returncode == 0, res.stderr
     assert f"recovered {len(orders1)} orders" in res.stdout
     assert "INCONSISTENT" not in res.stdout and "consistent" in res.stdout  # ledger = journal = venue
