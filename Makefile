@@ -5,7 +5,8 @@ BIN    := $(VENV)/bin
 STAMP_RUN  := $(VENV)/.installed-run
 STAMP_TEST := $(VENV)/.installed-test
 STAMP_BENCH := $(VENV)/.installed-bench
-JOBS   ?= auto
+# pytest workers: twice the cores, as the end-to-end tests mostly wait on runs of a fixed wall time
+JOBS   ?= $(shell echo $$(( 2 * $$(nproc 2>/dev/null || echo 1) )))
 # the modules setup.py compiles and those they import: an edit to one reinstalls (recompiles) before the next run
 COMPILED_SRC := $(shell $(PYTHON) -c 'import runpy; b = runpy.run_path("src/alluse/build.py"); print(*map(b["module_source"], b["build_inputs"]()))')
 BUILD_INPUTS := pyproject.toml setup.py src/alluse/build.py $(COMPILED_SRC)
@@ -33,13 +34,14 @@ promtool:
 # Lint and types, the whole suite on the build installed (compiled where the machine could), then, if that
 # one is compiled, the tests that drive compiled modules once more on the sources (ALLUSE_PURE=1; the
 # `compiled_path` marker, tests/conftest.py): both builds must keep every guarantee. The install and
-# promtool's apt-get overlap; the suite runs on every core (pytest-xdist).
+# promtool's apt-get overlap; the suite runs on every core (pytest-xdist, idle workers
+# taking tests from busy ones).
 test:
 	$(MAKE) --no-print-directory -j2 $(STAMP_TEST) promtool
 	$(MAKE) --no-print-directory check
-	$(BIN)/python -m pytest -n $(JOBS) $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(JOBS) --dist worksteal $(PYTEST_ARGS)
 	if $(BIN)/python -c 'import sys, alluse.build as b; sys.exit(not b.compiled_modules())'; then \
-		ALLUSE_PURE=1 $(BIN)/python -m pytest -n $(JOBS) -m compiled_path $(PYTEST_ARGS); fi
+		ALLUSE_PURE=1 $(BIN)/python -m pytest -n $(JOBS) --dist worksteal -m compiled_path $(PYTEST_ARGS); fi
 
 check: $(STAMP_TEST)
 	$(BIN)/ruff check src tests benchmarks scripts
