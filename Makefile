@@ -17,12 +17,20 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
+# The package's dependencies (and those of the extras given) install while pip builds the package itself,
+# which compiles the order path (about a minute): two pip processes writing different files of the venv.
+define install
+	$(BIN)/python scripts/requirements.py $(1) > $(VENV)/requirements.txt
+	$(BIN)/python -m pip install --quiet --no-deps -e . & build=$$!; \
+	$(BIN)/python -m pip install --quiet -r $(VENV)/requirements.txt; deps=$$?; wait $$build && exit $$deps
+endef
+
 $(STAMP_RUN): $(BUILD_INPUTS) | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e .
+	$(call install)
 	touch $@
 
 $(STAMP_TEST): $(BUILD_INPUTS) | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[test,dev]'
+	$(call install,test dev)
 	touch $@ $(STAMP_RUN)
 
 run: $(STAMP_RUN)
@@ -49,7 +57,7 @@ check: $(STAMP_TEST)
 
 # with NautilusTrader (the compare extra): the targets judged against it need it in the same run
 $(STAMP_BENCH): $(BUILD_INPUTS) | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[test,dev,compare]'
+	$(call install,test dev compare)
 	touch $@ $(STAMP_TEST) $(STAMP_RUN)
 
 bench: $(STAMP_BENCH)
