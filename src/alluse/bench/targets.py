@@ -202,7 +202,7 @@ TARGETS: tuple[Target, ...] = (
     Target("MD-2", "latency p99", "<=", 18.9, "us", PACED_LOOP),
     Target("OR-1", "latency p50", ">=", 4.81, "us", _nautilus("latency p50")),
     Target("OR-1", "latency p99", ">=", 0.91, "us", _nautilus("latency p99")),
-    Target("OR-1", "throughput", ">=", 5.55, "orders/s", _nautilus("throughput")),
+    Target("OR-1", "throughput", ">=", 4.9, "orders/s", _nautilus("throughput")),
     # the same path paced at a steady rate, timed from each order's due time (no coordinated omission)
     Target("OR-1", "paced latency p99 at 2,500 orders/s", "<=", 500, "us",
            absolute="machine-dependent (NautilusTrader is not run paced)"),

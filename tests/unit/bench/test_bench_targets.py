@@ -61,17 +61,17 @@ def target(workload, name, *, goal=False):
 
 def test_a_ratio_to_nautilus_passes_and_fails_both_ways():
     p50_target, rate_target = target("OR-1", "latency p50"), target("OR-1", "throughput")
-    assert (p50_target.limit, rate_target.limit) == (4.81, 5.55)
+    assert (p50_target.limit, rate_target.limit) == (4.81, 4.9)
     # lower is better: theirs / ours; higher is better: ours / theirs
     fast = or1_run(ours=[(40, 20_000)], theirs=[(240, 3_000)])  # 6x and 6.67x
-    slow = or1_run(ours=[(60, 15_000)], theirs=[(240, 3_000)])  # 4x and 5x
+    slow = or1_run(ours=[(60, 14_400)], theirs=[(240, 3_000)])  # 4x and 4.8x
     assert [(verdict(fast, t).judged, verdict(fast, t).status) for t in (p50_target, rate_target)] == [
         (6.0, PASS),
         (pytest.approx(20_000 / 3_000), PASS),
     ]
     assert [(verdict(slow, t).judged, verdict(slow, t).status) for t in (p50_target, rate_target)] == [
         (4.0, FAIL),
-        (5.0, FAIL),
+        (pytest.approx(4.8), FAIL),
     ]
     # the same code on a machine twice as slow, NautilusTrader slowed alike: the same verdicts
     halved = or1_run(ours=[(80, 10_000)], theirs=[(480, 1_500)])
