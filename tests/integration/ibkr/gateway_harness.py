@@ -15,6 +15,7 @@ from alluse.brokers.ibkr.gateway.wire import FrameReader, frame, handshake
 from alluse.brokers.paper import PaperVenueConfig
 from alluse.common.clock import LiveClock
 from alluse.marketdata.config import MarketConfig, Underlying
+from alluse.model import Quote
 
 ACCOUNT = "DU0001"
 
@@ -30,6 +31,13 @@ async def start_gateway(config: GatewayConfig | None = None, venue: PaperVenueCo
     gateway = Gateway(exchange, config)
     await gateway.start()
     return gateway
+
+
+def trade_through(gateway: Gateway, instrument_id: str, limit_price: float | None) -> None:
+    """The market moves to a resting buy's limit (an ask at it), as it may while a client is away."""
+    assert limit_price is not None
+    now = gateway.clock.now_ns()
+    gateway.exchange.engine.on_quote(Quote(instrument_id, limit_price - 0.05, limit_price, 100, 100, now, now))
 
 
 async def wait_for(condition: Callable[[], object], timeout_s: float = 10.0, what: str = "") -> None:

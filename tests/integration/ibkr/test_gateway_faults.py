@@ -5,11 +5,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
-from gateway_harness import RawClient, start_gateway, wait_for
+from gateway_harness import RawClient, start_gateway, trade_through, wait_for
 from ib_async import IB, LimitOrder, Stock
 
 from alluse.brokers.ibkr.gateway.server import Gateway, GatewayFault
-from alluse.model import Quote
 
 
 @pytest.fixture
@@ -152,9 +151,7 @@ async def test_fills_made_while_the_client_was_away_are_there_when_it_returns(gw
     gw.inject(GatewayFault.DISCONNECT)
     await wait_for(lambda: not ib.isConnected(), what="the disconnect")
     [order] = gw.exchange.orders.values()
-    assert order.limit_price is not None
-    now = gw.clock.now_ns()  # the market moves down through the limit while the client is away
-    gw.exchange.engine.on_quote(Quote("TSLA", order.limit_price - 0.05, order.limit_price, 100, 100, now, now))
+    trade_through(gw, "TSLA", order.limit_price)
     await wait_for(lambda: order.done, what="the fill while away")
     again = IB()
     await again.connectAsync("127.0.0.1", gw.port, clientId=1, timeout=5)
