@@ -17,6 +17,8 @@ from typing import Annotated, Any
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from alluse.analytics.config import AnalyticsConfig
+from alluse.brokers.ibkr.config import IbkrConfig
+from alluse.brokers.ibkr.gateway.config import GatewayConfig
 from alluse.brokers.paper.config import PaperVenueConfig
 from alluse.common.config_base import ConfigError, PositiveFloat, Section
 from alluse.execution.config import ExecutionConfig, JournalConfig
@@ -33,17 +35,19 @@ class RunConfig(Section):
     speed: Annotated[float, Field(gt=0, le=1e7, allow_inf_nan=False)] = 8000.0  # simulated s per wall s (1 = real time)
     seed: Annotated[int, Field(ge=0)] = 7  # numpy's generators take no negative seed
     data_dir: str = "data"
-    start: str = "auto"  # ISO-8601 UTC start of simulated time, or "auto": last Monday 14:30 UTC
+    start: str = "auto"  # ISO-8601 UTC start of simulated time, "auto": last Monday 14:30 UTC, or "now"
     broker: str = "paper"  # a name in the kernel's broker registry (app/kernel.py BROKERS)
 
     @field_validator("start")
     @classmethod
     def _check_start(cls, v: str) -> str:
-        if v != "auto":
+        if v not in ("auto", "now"):
             datetime.fromisoformat(v.replace("Z", "+00:00"))
         return v
 
     def start_datetime(self, today: datetime | None = None) -> datetime:
+        if self.start == "now":
+            return today or datetime.now(UTC)
         if self.start != "auto":
             dt = datetime.fromisoformat(self.start.replace("Z", "+00:00"))
             return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
@@ -60,6 +64,8 @@ class Config(Section):
     run: RunConfig = RunConfig()
     market: MarketConfig = MarketConfig()
     venue: PaperVenueConfig = PaperVenueConfig()
+    ibkr: IbkrConfig = IbkrConfig()
+    gateway: GatewayConfig = GatewayConfig()  # the local TWS-protocol gateway (ibkr.local_gateway, `alluse gateway`)
     risk: RiskConfig = RiskConfig()
     journal: JournalConfig = JournalConfig()
     execution: ExecutionConfig = ExecutionConfig()
@@ -76,6 +82,10 @@ class Config(Section):
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Config:
+        real_ib = self.run.broker == "ibkr" and not self.ibkr.local_gateway
+        if real_ib and (self.run.speed != 1 or self.run.start != "now"):
+            raise ValueError(f"run.speed = {self.run.speed}, run.start = {self.run.start!r}: a real IB gateway trades "
+                             "in real time; set speed = 1.0 and start = \"now\"")  # fmt: skip
         for name in self.risk.accounts:
             if name not in self.accounts:
                 raise ValueError(f"risk.accounts.{name}: not in [accounts] (a typo would silently apply no limits)")
@@ -95,6 +105,9 @@ def _format(exc: ValidationError) -> str:
         msg = err["msg"]
         if err["type"] == "extra_forbidden":
             msg = "unknown key"
+        if not err["loc"]:  # a check across sections: its message names the keys and values itself
+            lines.append(f"  {msg.removeprefix('Value error, ')}")
+            continue
         lines.append(f"  {key} = {err.get('input')!r}: {msg}")
     return "invalid configuration:\n" + "\n".join(lines)
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from alluse.app import operator
 from alluse.app.config import Config, ConfigError
-from alluse.brokers.base import Broker
+from alluse.brokers.base import Broker, Connecting
 from alluse.brokers.paper import PaperVenue
 from alluse.common.bus import MessageBus
 from alluse.common.clock import Clock
@@ -58,6 +58,7 @@ class BrokerPlugin:
     # after recovery: hand the broker what the journal says the accounts hold (a simulated broker has
     # no other source; a real one ignores it)
     seed_accounts: Callable[[Broker, Ledger, Iterable[str]], None]
+    feeds_market: bool = False  # the broker brings the quotes (no simulated market is built)
 
 
 def _build_paper(config: Config, ctx: BrokerContext) -> Broker:
@@ -74,14 +75,58 @@ def _build_paper(config: Config, ctx: BrokerContext) -> Broker:
     return venue
 
 
-def _seed_paper(broker: Broker, ledger: Ledger, accounts: Iterable[str]) -> None:
+def _seed_paper(broker: Broker | PaperVenue, ledger: Ledger, accounts: Iterable[str]) -> None:
     assert isinstance(broker, PaperVenue)
     for account in accounts:
         positions = {p.instrument_id: p.quantity for p in ledger.open_positions(account)}
         broker.load_account(account, ledger.cash.get(account, Decimal(0)), positions)
 
 
-BROKERS: dict[str, BrokerPlugin] = {"paper": BrokerPlugin(_build_paper, _seed_paper)}
+def _build_ibkr(config: Config, ctx: BrokerContext) -> Broker:
+    # imported here: ib_async costs a quarter of a second to import, which a paper run need not pay
+    from alluse.brokers.ibkr.broker import IbkrBroker
+    from alluse.brokers.ibkr.gateway.exchange import Exchange
+    from alluse.brokers.ibkr.gateway.server import Gateway
+    from alluse.brokers.ibkr.market_data import Band, IbkrMarketData
+    from alluse.brokers.ibkr.order_ids import ORDER_IDS_FILE, OrderIds
+
+    gateway = None
+    if config.ibkr.local_gateway:  # the project's own TWS-protocol gateway, in this process, on its own market
+        accounts = {name: a.cash for name, a in config.accounts.items()}
+        exchange = Exchange(ctx.clock, config.market, config.venue, accounts, config.run.seed, open_accounts=False)
+        gateway = Gateway(exchange, config.gateway)
+    ids = OrderIds(None if ctx.data_dir is None else ctx.data_dir / ORDER_IDS_FILE)
+    broker = IbkrBroker(config.ibkr, ctx.clock, ctx.registry, ids, local_gateway=gateway)
+    bands = [Band(u, s.delta_min, s.delta_max, config.strategy.min_dte, config.strategy.max_dte)
+             for s in config.strategy.sleeves for u in s.underlyings]  # fmt: skip
+
+    def vol_guess(underlying: str) -> float:  # before IB's own model volatility is known
+        found = config.market.underlyings.get(underlying)
+        return found.vol if found is not None else 0.4
+
+    broker.market_data = IbkrMarketData(broker.ib, config.ibkr, ctx.clock, ctx.registry, ctx.engine.on_quotes, bands,
+                                        config.market.weekly_expiries, vol_guess, config.market.rate)  # fmt: skip
+    return broker
+
+
+def _seed_ibkr(broker: Broker, ledger: Ledger, accounts: Iterable[str]) -> None:
+    """IB is the truth for its accounts; only the local gateway's simulated venue is told what the journal holds."""
+    from alluse.brokers.ibkr.broker import IbkrBroker
+
+    assert isinstance(broker, IbkrBroker)
+    held = [p.instrument_id for a in accounts for p in ledger.open_positions(a)]
+    if broker.market_data is not None:
+        broker.market_data.pin_held(held)
+    if broker.local_gateway is not None:
+        _seed_paper(broker.local_gateway.exchange.venue, ledger, accounts)
+        for account in accounts:
+            broker.local_gateway.publish_account(account, positions=True)
+
+
+BROKERS: dict[str, BrokerPlugin] = {
+    "paper": BrokerPlugin(_build_paper, _seed_paper),
+    "ibkr": BrokerPlugin(_build_ibkr, _seed_ibkr, feeds_market=True),
+}
 
 
 @dataclass(slots=True)
@@ -132,6 +177,15 @@ class Kernel:
                 cancelled = self.oms.cancel_all(account)
                 log.warning("%s halted: %d working orders cancelled", account, cancelled)
 
+    async def connect(self) -> None:
+        """A networked broker connects (and lists its instruments) before `recover` reads its book."""
+        if isinstance(self.broker, Connecting):
+            await self.broker.start()
+
+    async def disconnect(self) -> None:
+        if isinstance(self.broker, Connecting):
+            await self.broker.stop()
+
     def close(self) -> None:
         self.journal.close()
         self.broker.close()
@@ -160,13 +214,14 @@ def build_kernel(
     cache = QuoteCache(clock, mc.quote_ttl_ns, mc.option_cache_capacity, registry.is_option)
     engine = DataEngine(registry, cache, clock)
     chains = OptionChainService(registry, cache, clock, rate=mc.rate)
-    market = SimulatedMarket(mc, clock, registry, seed=config.run.seed) if feed else None
     plugin = None
     if broker is None:  # checked before any file is opened
         plugin = BROKERS.get(config.run.broker)
         if plugin is None:
             known = ", ".join(sorted(BROKERS))
             raise ConfigError(f"run.broker = {config.run.broker!r}: unknown broker (known: {known})")
+    feed = feed and not (plugin is not None and plugin.feeds_market)
+    market = SimulatedMarket(mc, clock, registry, seed=config.run.seed) if feed else None
     own_journal = journal is None
     if journal is None:
         if data_dir is None:

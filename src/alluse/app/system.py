@@ -144,7 +144,9 @@ async def run_live(
 
     Monitoring starts first (a busy metrics port or a bad alert rule stops us before any order),
     then recovery and trading. `on_progress(system, wall_seconds_elapsed)` is called about twice a
-    second (the CLI's status line), `on_alert(event)` as alerts fire and resolve.
+    second (the CLI's status line), `on_alert(event)` as alerts fire and resolve. A networked broker stays
+    connected after the return (the summary reads its accounts): the caller closes the system, then awaits
+    `system.c.disconnect()`.
     """
     data = Path(data_dir if data_dir is not None else config.run.data_dir)
     start_ns = resume_start_ns(config, data / JOURNAL_FILE)
@@ -164,6 +166,7 @@ async def run_live(
                 on_alert,
             )
             await system.monitoring.start()
+        await system.c.connect()  # a networked broker: connected before recovery reads its book
         system.start()
         t0 = loop.time()
         while not stop.is_set() and (elapsed := loop.time() - t0) < config.run.duration_s:
@@ -183,6 +186,7 @@ async def run_live(
             await _stop_monitoring(system)
         finally:
             system.close()
+            await system.c.disconnect()
         raise
     try:
         await _stop_monitoring(system)

@@ -105,3 +105,12 @@ class FaultInjecting(Protocol):
     """A broker that injects faults on purpose (the paper venue, to rehearse a real broker's): how many of each."""
 
     def fault_counts(self) -> Mapping[Any, int]: ...
+
+
+@runtime_checkable
+class Connecting(Protocol):
+    """A broker that connects over a network: started before recovery reads its book, stopped after the run."""
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...

@@ -97,16 +97,17 @@ def run_command(args: argparse.Namespace) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        return await run_live(config, stop, on_progress=show, on_alert=alert)
+        system = await run_live(config, stop, on_progress=show, on_alert=alert)
+        try:  # in the loop: a networked broker's accounts are read while it is still connected
+            return system, build_summary(system, time.perf_counter() - t0, system.sim_start_ns)
+        finally:
+            system.close()
+            await system.c.disconnect()
 
     t0 = time.perf_counter()
     wall_start_ns = time.time_ns()
     with progress:
-        system = asyncio.run(main_task())
-    try:
-        summary = build_summary(system, time.perf_counter() - t0, system.sim_start_ns)
-    finally:
-        system.close()
+        system, summary = asyncio.run(main_task())
     _print_summary(summary)
     _print_alerts(fired, system)
     _report_on_exit(config, wall_start_ns)

@@ -14,7 +14,7 @@ TRADING_ERROR_RATIO = "alluse_trading_error_ratio"  # rejected / submitted order
 ORDER_LATENCY_P99 = derived("alluse_order_ack_latency_seconds", "p99")
 QUOTES_ACCEPTED_RATE = derived('alluse_quotes_total{outcome="accepted"}', "rate")  # quotes per second
 FEED_LATENCY_P99 = derived("alluse_feed_latency_seconds", "p99")  # feed to subscriber, seconds
-BROKER_CONNECTED = 'alluse_broker_connected{broker="paper"}'  # 1 connected, 0 not; the built-in paper venue
+BROKER_CONNECTED = "alluse_broker_connected"  # 1 connected, 0 not; one broker a process (its name: alluse_broker_info)
 PROCESS_RSS_BYTES = "alluse_process_rss_bytes"
 PROCESS_CPU_PERCENT = "alluse_process_cpu_percent"  # psutil: 100 = one full core
 STALE_QUOTE_RATIO = "alluse_stale_quote_ratio"  # stale reads / reads over the interval, 0..1

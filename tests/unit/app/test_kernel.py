@@ -34,10 +34,10 @@ def test_the_paper_venue_comes_from_the_registry_and_is_seeded_from_the_recovere
 
 
 def test_an_unknown_broker_is_refused_by_its_key_before_any_file_is_opened(tmp_path):
-    with pytest.raises(ConfigError, match=r"run.broker = 'ibkr': unknown broker \(known: paper\)"):
-        build_kernel(config(broker="ibkr"), TestClock(T0), tmp_path)
+    with pytest.raises(ConfigError, match=r"run.broker = 'schwab': unknown broker \(known: ibkr, paper\)"):
+        build_kernel(config(broker="schwab"), TestClock(T0), tmp_path)
     assert list(tmp_path.iterdir()) == []
-    assert sorted(BROKERS) == ["paper"]
+    assert sorted(BROKERS) == ["ibkr", "paper"]
 
 
 def test_a_halt_cancels_the_accounts_working_orders_and_is_journaled(tmp_path):

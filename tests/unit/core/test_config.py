@@ -81,7 +81,11 @@ def test_the_demo_config_loads():
         ("[run]\nseed = -1\n", "run.seed = -1"),
         ("[run]\nspeed = inf\n", "run.speed = inf"),
         ("[run]\nspeed = 1e300\n", "run.speed = 1e+300"),
-        ('[run]\nbroker = "ibkr"\n', None),  # a name the kernel checks against its registry (test_kernel)
+        ('[run]\nbroker = "schwab"\n', None),  # a name the kernel checks against its registry (test_kernel)
+        ('[run]\nbroker = "ibkr"\n', "a real IB gateway trades in real time"),  # wall-clock only
+        ("[gateway]\nserver_version = 177\n", "gateway.server_version = 177"),
+        ('[gateway]\nhost = "0.0.0.0"\n', "gateway.host = '0.0.0.0'"),
+        ("[ibkr]\nclient_ids = []\n", "ibkr.client_ids = []"),
         ("[market]\nstep_interval_s = 0\n", "market.step_interval_s = 0"),
         ("[venue]\nack_latency_ms = -2\n", "venue.ack_latency_ms = -2"),
         ("[execution]\nack_timeout_ms = 0\n", "execution.ack_timeout_ms = 0"),
@@ -91,7 +95,7 @@ def test_the_demo_config_loads():
 def test_each_engine_section_names_its_bad_key_and_value(tmp_path, text, named):
     path = write(tmp_path, text)
     if named is None:
-        assert load_config(path).run.broker == "ibkr"
+        assert load_config(path).run.broker == "schwab"
         return
     with pytest.raises(ConfigError) as exc:
         load_config(path)

@@ -11,7 +11,6 @@ their commission (on IB's commission report, which follows the execution).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from decimal import Decimal
 from typing import ClassVar
 
@@ -23,9 +22,11 @@ from alluse.brokers.ibkr import orders
 from alluse.brokers.ibkr.config import IbkrConfig
 from alluse.brokers.ibkr.connection import ConnectionSupervisor
 from alluse.brokers.ibkr.errors import Scope, classify
+from alluse.brokers.ibkr.gateway.server import Gateway
+from alluse.brokers.ibkr.market_data import IbkrMarketData
 from alluse.brokers.ibkr.order_ids import OrderIds
 from alluse.common.clock import Clock
-from alluse.common.metrics import Metric, counter
+from alluse.common.metrics import Metric, counter, gauge
 from alluse.model import Fill, InvalidInput, Order, Unchecked
 from alluse.model.errors import BrokerDisconnected, ErrorClass
 from alluse.model.events import EventKind, OrderEvent
@@ -42,7 +43,8 @@ class IbkrBroker:
     name: ClassVar[str] = "ibkr"
 
     def __init__(self, config: IbkrConfig, clock: Clock, registry: InstrumentRegistry, order_ids: OrderIds,
-                 ib: IB | None = None) -> None:  # fmt: skip
+                 ib: IB | None = None, local_gateway: Gateway | None = None) -> None:  # fmt: skip
+        """`local_gateway`: the project's own gateway, started by `start` and connected to instead of config.port."""
         self.config = config
         self._clock = clock
         self._registry = registry
@@ -50,6 +52,8 @@ class IbkrBroker:
         self.ib = ib if ib is not None else IB()
         self.ib.client.MaxRequests = config.messages_per_second  # throttled below IB's limit, never refused
         self.supervisor = ConnectionSupervisor(self.ib, config, self._on_up, self._on_down)
+        self.local_gateway = local_gateway
+        self.market_data: IbkrMarketData | None = None  # attached by the kernel: quotes and chains from IB
         self._on_event: OrderEventHandler = _no_event
         self._on_settlement: SettlementHandler | None = None
         self._on_connection: ConnectionHandler | None = None
@@ -60,7 +64,6 @@ class IbkrBroker:
         self._fills_reported: set[str] = set()  # IB execution ids
         self._ib_down = False  # 1100: the socket is up, IB behind the gateway is not
         self.errors_by_scope: dict[Scope, int] = {scope: 0 for scope in Scope}
-        self.on_market_data_reset: Callable[[], None] = lambda: None  # 1101: subscriptions must be made again
         self.ib.orderStatusEvent += self._on_trade
         self.ib.commissionReportEvent += self._on_commission
         self.ib.errorEvent += self._on_error
@@ -68,14 +71,23 @@ class IbkrBroker:
     # ------------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
-        """Connect (before recovery reads the book) and keep the connection."""
+        """Connect (before recovery reads the book), list the chains and subscribe, and keep the connection."""
+        if self.local_gateway is not None:
+            self.supervisor.port = await self.local_gateway.start()
         await self.supervisor.connect()
+        if self.market_data is not None:
+            await self.market_data.start()
         self.supervisor.watch()
 
     async def stop(self) -> None:
         await self.supervisor.stop()
+        if self.local_gateway is not None:
+            await self.local_gateway.stop()
+            self.local_gateway.exchange.close()
 
     def close(self) -> None:
+        """Drop the socket (the order manager is done); `stop` also ends the supervisor and a local gateway."""
+        self.supervisor.halt()
         if self.ib.isConnected():
             self.ib.disconnect()
 
@@ -205,8 +217,8 @@ class IbkrBroker:
             self._on_down(f"IB {code}: {text}")
         elif code in (1101, 1102):
             self._ib_down = False
-            if code == 1101:
-                self.on_market_data_reset()
+            if code == 1101 and self.market_data is not None:
+                self.market_data.reset()
             self._on_up()
         elif info.scope is Scope.UNCLASSIFIED:
             log.error("IB error %d (not in the table), reqId %d: %s", code, req_id, text)
@@ -242,7 +254,10 @@ class IbkrBroker:
         return max(candidates, key=rank)
 
     def metrics(self) -> list[Metric]:
-        return [*self.supervisor.metrics(),
+        return [gauge("alluse_broker_info", "The broker this process trades through", 1, broker=self.name),
+                gauge("alluse_broker_connected", "1 while the session is up and IB behind it (no 1100)",
+                      1 if self.connected else 0),
+                *self.supervisor.metrics(), *(self.market_data.metrics() if self.market_data is not None else ()),
                 *(counter("alluse_ibkr_errors_total", "IB error messages by what they concern", n, scope=s.value)
                   for s, n in self.errors_by_scope.items())]  # fmt: skip
 

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from ib_async import IB
 
 from alluse.brokers.ibkr.config import IbkrConfig
-from alluse.common.metrics import Metric, counter, gauge
+from alluse.common.metrics import Metric, counter
 
 log = logging.getLogger("alluse.brokers.ibkr.connection")
 
@@ -100,6 +100,10 @@ class ConnectionSupervisor:
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._health_loop())
 
+    def halt(self) -> None:
+        """From now on a drop is the end, not a fault: nothing reconnects."""
+        self._stopped = True
+
     async def stop(self) -> None:
         self._stopped = True
         for task in (self._task, self._reconnecting):
@@ -153,7 +157,6 @@ class ConnectionSupervisor:
 
     def metrics(self) -> list[Metric]:
         return [
-            gauge("alluse_ibkr_connected", "1 while the IB session is up", 1.0 if self.ib.isConnected() else 0.0),
             counter("alluse_ibkr_connects_total", "sessions opened", self.connects),
             counter("alluse_ibkr_disconnects_total", "sessions lost", self.disconnects),
             counter("alluse_ibkr_reconnect_attempts_total", "reconnect attempts", self.reconnect_attempts),

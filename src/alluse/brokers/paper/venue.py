@@ -279,7 +279,8 @@ class PaperVenue:
         but a current one has ended in a reconnect."""
         up = self._link.connected
         b = self.name
-        yield gauge("alluse_broker_connected", "1 while the client connection is up", 1 if up else 0, broker=b)
+        yield gauge("alluse_broker_info", "The broker this process trades through", 1, broker=b)
+        yield gauge("alluse_broker_connected", "1 while the client connection is up", 1 if up else 0)
         yield counter("alluse_broker_disconnects_total", "Connection drops", self.disconnects, broker=b)
         reconnects = self.disconnects - (0 if up else 1)
         yield counter("alluse_broker_reconnects_total", "Connections restored", reconnects, broker=b)

@@ -83,7 +83,10 @@ class OptionComputation:
 
 class Exchange:
     def __init__(self, clock: Clock, market: MarketConfig, venue: PaperVenueConfig, accounts: Mapping[str, Decimal],
-                 seed: int, store_path: str | None = None) -> None:  # fmt: skip
+                 seed: int, store_path: str | None = None, *, open_accounts: bool = True) -> None:  # fmt: skip
+        """`accounts` are the login's managed accounts with their opening cash; `open_accounts=False` leaves them to
+        be opened (`venue.load_account`) from what the client's journal says they hold, as the kernel seeds a
+        paper venue."""
         self.clock = clock
         self.registry = InstrumentRegistry()
         self.cache = QuoteCache(clock, market.quote_ttl_ns, market.option_cache_capacity, self.registry.is_option)
@@ -93,7 +96,7 @@ class Exchange:
         self.venue = PaperVenue(clock, self.registry, self.cache.fresh_view(), venue, store_path, id_prefix="G")
         self.accounts = list(accounts)
         for account, cash in accounts.items():
-            if not self.venue.has_account(account):
+            if open_accounts and not self.venue.has_account(account):
                 self.venue.open_account(account, cash)
         self.engine.subscribe_all(self.venue.on_quote)
         self.venue.set_event_handler(self._on_order_event, self._on_settlement)
@@ -242,6 +245,8 @@ class Exchange:
 
     def positions(self, account: str) -> list[tuple[Instrument, int, float]]:
         """(instrument, signed quantity, average cost per contract as IB states it: price x multiplier)."""
+        if not self.venue.has_account(account):
+            return []
         snapshot = self.venue.account_snapshot(account)
         costs = _average_costs(f for f in self.venue.executions() if f.account == account)
         result = []
@@ -251,6 +256,8 @@ class Exchange:
         return result
 
     def account_values(self, account: str) -> dict[str, float]:
+        if not self.venue.has_account(account):
+            return {}
         snapshot = self.venue.account_snapshot(account)
         gross = 0.0
         market = 0.0

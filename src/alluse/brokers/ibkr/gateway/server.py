@@ -213,7 +213,7 @@ class Gateway:
         order = update.order
         session = self.sessions.get(order.client_id)
         if update.kind is EventKind.FILL and update.fill is not None:
-            self._after_fill(order.account)
+            self._after_fill(order.account, update.fill.instrument_id)
         if session is None:
             return  # the client is away: it finds out through reqOpenOrders/reqCompletedOrders/reqExecutions
         kind = update.kind
@@ -242,15 +242,31 @@ class Gateway:
                                         session.version))  # fmt: skip
         session.send(outgoing.commission_report(fill.fill_id, float(fill.commission), None))
 
-    def _after_fill(self, account: str) -> None:
-        """Position and account subscribers hear about a fill's effect, as TWS streams them."""
+    def _after_fill(self, account: str, instrument_id: str) -> None:
+        """Position and account subscribers hear about a fill's effect, as TWS streams them: the instrument's new
+        position, 0 included (a position closed must be heard as closed)."""
         exchange = self.exchange
+        held = {i.id: (qty, cost) for i, qty, cost in exchange.positions(account)}
+        quantity, avg_cost = held.get(instrument_id, (0, 0.0))
+        contract = exchange.contract(exchange.registry.resolve(instrument_id))
         for session in list(self.sessions.values()):
             if session.positions:
-                for instrument, quantity, avg_cost in exchange.positions(account):
-                    session.send(outgoing.position(account, exchange.contract(instrument), quantity, avg_cost))
+                session.send(outgoing.position(account, contract, quantity, avg_cost))
+        self.publish_account(account)
+
+    def publish_account(self, account: str, *, positions: bool = False) -> None:
+        """Every session subscribed to an account's values hears them again (after a fill, or the account opened);
+        `positions`: its positions too, to reqPositions subscribers (an account opened with what it holds)."""
+        held = self.exchange.positions(account) if positions else []
+        for session in list(self.sessions.values()):
+            if session.positions:
+                for instrument, quantity, avg_cost in held:
+                    session.send(outgoing.position(account, self.exchange.contract(instrument), quantity, avg_cost))
             if session.account_updates == account:
                 session.send_account(account)
+            for req_id, accounts in session.account_multi.items():
+                if account in accounts:
+                    session.send_account_multi(req_id, account)
 
     # ------------------------------------------------------------------ faults
 

@@ -64,6 +64,7 @@ class Session:
         self.data_type = LIVE
         self.account_updates: str | None = None  # the account reqAccountUpdates subscribed
         self.positions = False  # reqPositions subscribed
+        self.account_multi: dict[int, list[str]] = {}  # reqAccountUpdatesMulti: reqId -> its accounts
         self.closed = False
         self.messages_in = 0
         self._handlers: dict[int, Callable[[list[str]], None]] = {
@@ -74,8 +75,9 @@ class Session:
             In.REQ_COMPLETED_ORDERS: self._req_completed_orders, In.REQ_EXECUTIONS: self._req_executions,
             In.REQ_POSITIONS: self._req_positions, In.CANCEL_POSITIONS: self._cancel_positions,
             In.REQ_ACCOUNT_UPDATES: self._req_account_updates, In.REQ_ACCOUNT_UPDATES_MULTI: self._req_account_multi,
-            In.CANCEL_ACCOUNT_UPDATES_MULTI: _ignore, In.REQ_ACCOUNT_SUMMARY: self._req_account_summary,
-            In.CANCEL_ACCOUNT_SUMMARY: _ignore, In.REQ_CONTRACT_DATA: self._req_contract_data,
+            In.CANCEL_ACCOUNT_UPDATES_MULTI: self._cancel_account_multi,
+            In.REQ_ACCOUNT_SUMMARY: self._req_account_summary, In.CANCEL_ACCOUNT_SUMMARY: _ignore,
+            In.REQ_CONTRACT_DATA: self._req_contract_data,
             In.REQ_SEC_DEF_OPT_PARAMS: self._req_sec_def_opt_params, In.REQ_MARKET_DATA_TYPE: self._req_data_type,
             In.REQ_CURRENT_TIME: self._req_current_time, In.REQ_MANAGED_ACCTS: self._req_managed_accounts,
             In.REQ_GLOBAL_CANCEL: self._req_global_cancel,
@@ -357,12 +359,21 @@ class Session:
         req_id = incoming.integer(fields, 2, "reqId")
         account = incoming.text(fields, 3, "account")
         exchange = self.gateway.exchange
-        for name in [account] if account and account != "All" else exchange.accounts:
+        names = [account] if account and account != "All" else list(exchange.accounts)
+        for name in names:
             if name not in exchange.accounts:
                 raise BadField("account", name, "is not managed by this login")
-            for key, value in exchange.account_values(name).items():
-                self.send(outgoing.account_update_multi(req_id, name, key, f"{value:.2f}", "USD"))
+        self.account_multi[req_id] = names
+        for name in names:
+            self.send_account_multi(req_id, name)
         self.send(outgoing.account_update_multi_end(req_id))
+
+    def send_account_multi(self, req_id: int, account: str) -> None:
+        for key, value in self.gateway.exchange.account_values(account).items():
+            self.send(outgoing.account_update_multi(req_id, account, key, f"{value:.2f}", "USD"))
+
+    def _cancel_account_multi(self, fields: list[str]) -> None:
+        self.account_multi.pop(incoming.integer(fields, 2, "reqId"), None)
 
     def _req_account_summary(self, fields: list[str]) -> None:
         req_id = incoming.integer(fields, 2, "reqId")

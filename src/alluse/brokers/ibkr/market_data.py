@@ -1,0 +1,206 @@
+"""Quotes and option chains from IB into the project's data engine, within the login's market-data lines.
+
+Underlyings and what the account holds or works get pinned lines; the rest of the budget goes to the
+options the wheel will look at next: per underlying, the puts of the nearest expiries in the strategy's
+days-to-expiry window whose delta lies around its target band, re-chosen as the underlying moves
+(`prefetch`), least recently used released first (lines.py). Chains come from `reqSecDefOptParams` and one
+contract-details request per expiry, kept for `chain_ttl_s`. IB's model greeks arrive with its own markers
+for "not computed" (-1, -2), which become None here; ib_async leaves vega and theta at -2.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date
+
+import numpy as np
+from ib_async import IB, Contract, Ticker
+
+from alluse.brokers.ibkr import orders
+from alluse.brokers.ibkr.config import IbkrConfig
+from alluse.brokers.ibkr.lines import LineManager
+from alluse.common.clock import Clock
+from alluse.common.metrics import Metric
+from alluse.marketdata.engine import QuoteSink
+from alluse.marketdata.pricing import DAY_NS, YEAR_NS, greeks
+from alluse.model import Equity, Quote, Right, expiry_date_ns
+from alluse.model.registry import InstrumentRegistry
+
+log = logging.getLogger("alluse.brokers.ibkr.market_data")
+
+LIVE, DELAYED = 1, 3
+DELTA_MARGIN = 0.15  # prefetch puts this far around the band's deltas: the band moves with the market
+
+
+@dataclass(slots=True, frozen=True)
+class Band:
+    """What the strategy looks for on an underlying: puts between these deltas, within these days to expiry."""
+
+    underlying: str
+    delta_min: float
+    delta_max: float
+    min_dte: float
+    max_dte: float
+
+
+def ib_value(x: float | None, marker: float) -> float | None:
+    """None for IB's "not computed" marker (or a missing value); the value otherwise."""
+    if x is None or (isinstance(x, float) and math.isnan(x)) or x == marker:
+        return None
+    return x
+
+
+class IbkrMarketData:
+    def __init__(self, ib: IB, config: IbkrConfig, clock: Clock, registry: InstrumentRegistry, sink: QuoteSink,
+                 bands: Sequence[Band], expiries: int, vol_guess: Callable[[str], float],
+                 rate: float = 0.04) -> None:  # fmt: skip
+        self.ib = ib
+        self.config = config
+        self._clock = clock
+        self._registry = registry
+        self._sink = sink
+        self._bands = list(bands)
+        self._expiries = expiries
+        self._vol_guess = vol_guess
+        self._rate = rate
+        self.underlyings = sorted({b.underlying for b in bands})
+        self.lines = LineManager(config.market_data_lines, self._subscribe, self._unsubscribe)
+        self._tickers: dict[str, Ticker] = {}
+        self._instrument_of: dict[int, str] = {}  # id(ticker) -> instrument id
+        self._con_ids: dict[str, int] = {}
+        self._chains_loaded_ns: dict[str, int] = {}
+        self._last_prefetch_spot: dict[str, float] = {}
+        self.quotes_in = 0
+        ib.pendingTickersEvent += self._on_tickers
+
+    async def start(self) -> None:
+        self.ib.reqMarketDataType(DELAYED if self.config.market_data == "delayed" else LIVE)
+        for underlying in self.underlyings:
+            contract = orders.ib_contract(Equity(underlying))
+            await self.ib.qualifyContractsAsync(contract)
+            self._con_ids[underlying] = contract.conId
+            self._registry.add(Equity(underlying))
+            self.lines.pin([underlying])
+            await self.load_chain(underlying)
+
+    async def load_chain(self, underlying: str) -> None:
+        """List the nearest expiries' options of an underlying (reqSecDefOptParams, then contract details)."""
+        chains = await self.ib.reqSecDefOptParamsAsync(underlying, "", "STK", self._con_ids[underlying])
+        today = date.fromtimestamp(self._clock.now_ns() / 1e9)
+        expirations = sorted({e for c in chains for e in c.expirations})
+        for expiry in [e for e in expirations if _date(e) >= today][: self._expiries]:
+            contract = Contract(symbol=underlying, secType="OPT", lastTradeDateOrContractMonth=expiry,
+                                exchange="SMART", currency="USD")  # fmt: skip
+            for details in await self.ib.reqContractDetailsAsync(contract):
+                c = details.contract
+                if c is None:
+                    continue
+                option = orders.instrument_of_contract(c)
+                self._registry.add(option)
+                self._con_ids[option.id] = c.conId
+        self._chains_loaded_ns[underlying] = self._clock.now_ns()
+
+    def pin_held(self, instrument_ids: Iterable[str]) -> None:
+        """Instruments held or worked keep a line (their marks and exits need quotes)."""
+        refused = self.lines.pin(i for i in instrument_ids if i in self._registry)
+        for instrument_id in refused:
+            log.error("no market-data line for %s: the budget of %d is all pinned", instrument_id, self.lines.budget)
+
+    def prefetch(self, underlying: str) -> int:
+        """Lines for the puts the strategy will look at next on `underlying`; returns how many were new."""
+        spot = self._mid(underlying)
+        if spot is None:
+            return 0
+        self._last_prefetch_spot[underlying] = spot
+        wanted = self.wanted(underlying, spot)
+        share = max(0, (self.lines.budget - self.lines.pinned) // max(1, len(self.underlyings)))
+        return self.lines.prefetch(wanted[:share])
+
+    def wanted(self, underlying: str, spot: float) -> list[str]:
+        """Puts around the bands' deltas in the DTE window, nearest the band's middle first."""
+        now = self._clock.now_ns()
+        result: list[tuple[float, str]] = []
+        for band in (b for b in self._bands if b.underlying == underlying):
+            options = [o for o in self._registry.options_for(underlying) if o.right is Right.PUT
+                       and band.min_dte <= (expiry_date_ns(o.expiry) - now) / DAY_NS <= band.max_dte]  # fmt: skip
+            if not options:
+                continue
+            strikes = np.array([float(o.strike) for o in options])
+            t = np.array([(expiry_date_ns(o.expiry) - now) / YEAR_NS for o in options])
+            delta = np.abs(greeks(spot, strikes, t, self._rate, self._vol_guess(underlying), False).delta)
+            middle = (band.delta_min + band.delta_max) / 2
+            for option, d in zip(options, delta.tolist(), strict=True):
+                if band.delta_min - DELTA_MARGIN <= d <= band.delta_max + DELTA_MARGIN:
+                    result.append((abs(d - middle), option.id))
+        return [i for _, i in sorted(result)]
+
+    def reset(self) -> None:
+        """IB dropped every subscription (1101): make them again."""
+        for instrument_id in self.lines.release_all():
+            ticker = self._tickers.pop(instrument_id, None)
+            if ticker is not None:
+                self._instrument_of.pop(id(ticker), None)
+        self.lines.pin(self.underlyings)
+        for underlying in self.underlyings:
+            self.prefetch(underlying)
+
+    def model_greeks(self, instrument_id: str) -> tuple[float, float] | None:
+        """(iv, delta) from IB's model computation, or None where IB gave none (the project's own greeks then)."""
+        ticker = self._tickers.get(instrument_id)
+        g = None if ticker is None else ticker.modelGreeks
+        if g is None:
+            return None
+        iv, delta = ib_value(g.impliedVol, -1.0), ib_value(g.delta, -2.0)
+        return None if iv is None or delta is None else (iv, delta)
+
+    # ------------------------------------------------------------------ IB side
+
+    def _subscribe(self, instrument_id: str) -> None:
+        instrument = self._registry.resolve(instrument_id)
+        contract = orders.ib_contract(instrument, self._con_ids.get(instrument_id, 0))
+        ticker = self.ib.reqMktData(contract, "", False, False)
+        self._tickers[instrument_id] = ticker
+        self._instrument_of[id(ticker)] = instrument_id
+
+    def _unsubscribe(self, instrument_id: str) -> None:
+        ticker = self._tickers.pop(instrument_id, None)
+        if ticker is not None:
+            self._instrument_of.pop(id(ticker), None)
+            if ticker.contract is not None:
+                self.ib.cancelMktData(ticker.contract)
+
+    def _on_tickers(self, tickers: set[Ticker]) -> None:
+        now = self._clock.now_ns()
+        quotes = []
+        moved = []
+        for ticker in tickers:
+            instrument_id = self._instrument_of.get(id(ticker))
+            bid, ask = ticker.bid, ticker.ask
+            if instrument_id is None or not (bid > 0 and ask >= bid):  # also False for NaN: nothing quoted yet
+                continue
+            quotes.append(Quote(instrument_id, bid, ask, int(ticker.bidSize or 0), int(ticker.askSize or 0), now, now))
+            last = self._last_prefetch_spot.get(instrument_id)
+            if instrument_id in self.underlyings and (last is None or abs((bid + ask) / 2 - last) > 0.005 * last):
+                moved.append(instrument_id)
+        if quotes:
+            self.quotes_in += len(quotes)
+            self._sink(quotes)
+        for underlying in moved:  # after the quote is in: prefetch reads the new spot
+            self.prefetch(underlying)
+
+    def _mid(self, instrument_id: str) -> float | None:
+        ticker = self._tickers.get(instrument_id)
+        if ticker is None or not (ticker.bid > 0 and ticker.ask >= ticker.bid):
+            return None
+        return (ticker.bid + ticker.ask) / 2
+
+    def metrics(self) -> list[Metric]:
+        return self.lines.metrics()
+
+
+def _date(yyyymmdd: str) -> date:
+    return date(int(yyyymmdd[:4]), int(yyyymmdd[4:6]), int(yyyymmdd[6:8]))
+
