@@ -1,0 +1,60 @@
+"""`alluse gateway`: the local TWS-protocol gateway on its own, for an ib_async program (or `alluse run` with
+`[ibkr] port = ...`) to connect to, on the simulated market and a paper venue (brokers/ibkr/gateway)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from alluse.cli.output import console
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("gateway", help="serve the TWS socket protocol on loopback, backed by the simulated market")
+    p.add_argument("--config", type=Path, help="TOML config: [gateway], [market], [venue], [accounts]")
+    p.add_argument("--port", type=int, help="port on 127.0.0.1 (default: [gateway] port; 0 = any free port)")
+    p.add_argument("--server-version", type=int, help="176 or 178 (default: [gateway] server_version)")
+    p.add_argument("--speed", type=float, help="simulated seconds per wall second (default 1: real time)")
+    p.add_argument("--duration", type=float, help="wall seconds to serve (default: until Ctrl-C)")
+    p.set_defaults(func=gateway_command)
+
+
+def gateway_command(args: argparse.Namespace) -> int:
+    import asyncio
+    import signal
+
+    from alluse.app.config import load_config
+    from alluse.brokers.ibkr.gateway.exchange import Exchange
+    from alluse.brokers.ibkr.gateway.server import Gateway
+    from alluse.common.clock import LiveClock
+
+    overrides = {"gateway": {"port": args.port, "server_version": args.server_version}}
+    config = load_config(args.config, overrides)
+
+    async def serve() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        clock = LiveClock(loop, speed=args.speed or 1.0)
+        accounts = {name: a.cash for name, a in config.accounts.items()}
+        exchange = Exchange(clock, config.market, config.venue, accounts, config.run.seed)
+        gateway = Gateway(exchange, config.gateway)
+        port = await gateway.start()
+        console.print(f"gateway: 127.0.0.1:{port}, server version {gateway.server_version}, accounts "
+                      f"{', '.join(accounts)} (Ctrl-C stops)", highlight=False)  # fmt: skip
+        try:
+            await asyncio.wait_for(stop.wait(), timeout=args.duration)
+        except TimeoutError:
+            pass
+        finally:
+            counts = gateway.fault_counts()
+            await gateway.stop()
+            exchange.close()
+        orders = exchange.orders.values()
+        console.print(f"gateway: {len(orders)} orders, {len(exchange.executions)} executions, "
+                      f"{gateway.pacing_violations} pacing violations, faults {dict(counts) or 'none'}",
+                      highlight=False)  # fmt: skip
+
+    asyncio.run(serve())
+    return 0
