@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 OPTIMISED = "optimised"  # the default configuration: what the targets judge
 OTHER_SYSTEM = "NautilusTrader "  # variants measured through another system (side by side, not a "before")
+BARE_IB_ASYNC = "bare ib_async"  # IB-1, MD-3: the same work through ib_async alone, on the same gateway
 
 
 class WorkloadSkipped(Exception):

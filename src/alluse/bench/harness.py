@@ -36,6 +36,8 @@ WORKLOADS: dict[str, str] = {
     "CR-1": "alluse.bench.cr1:cr1_figures",
     "MON-1": "alluse.bench.mon1:mon1_figures",
     "AN-1": "alluse.bench.an1:an1_figures",
+    "IB-1": "alluse.bench.ib:ib1_figures",  # through the local TWS-protocol gateway, against bare ib_async
+    "MD-3": "alluse.bench.ib:md3_figures",
 }
 NT = "NT"  # what `--only` calls the NautilusTrader runs
 # our workload -> the same work through NautilusTrader, for the targets judged against it

@@ -21,7 +21,7 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from alluse.bench.figures import OPTIMISED, OTHER_SYSTEM
+from alluse.bench.figures import BARE_IB_ASYNC, OPTIMISED, OTHER_SYSTEM
 from alluse.bench.harness import NT, BenchRun, Row, nt_side
 
 TIMES_BETTER = "times better"  # ours / reference where higher is better, reference / ours where lower is
@@ -216,10 +216,17 @@ TARGETS: tuple[Target, ...] = (
     Target("AN-1", "report and dashboard", "<=", 30, "s", absolute=MACHINE_DEPENDENT),
 )  # fmt: skip
 
-# The next performance goals (issue #13).
+def _bare_ib_async(name: str) -> Reference:
+    return Reference(name, BARE_IB_ASYNC, TIMES_BETTER, "bare ib_async")
+
+
+# The next performance goals (issue #13; IB-1 and MD-3: issue #14, the adapter within 25% / 20% of bare
+# ib_async on the same gateway: 1 / 1.25 = 0.8 times as good, and 0.8).
 GOALS: tuple[Target, ...] = (
     Target("MD-1", "throughput", ">=", 3.5, "quotes/s", _nautilus("throughput"), goal=True),
     Target("MD-2", "latency p99", "<=", 10, "us", PACED_LOOP, goal=True),
     Target("OR-1", "latency p50", ">=", 10, "us", _nautilus("latency p50"), goal=True),
     Target("OR-1", "throughput", ">=", 8, "orders/s", _nautilus("throughput"), goal=True),
+    Target("IB-1", "latency p50", ">=", 0.8, "us", _bare_ib_async("latency p50"), goal=True),
+    Target("MD-3", "throughput", ">=", 0.8, "quotes/s", _bare_ib_async("throughput"), goal=True),
 )

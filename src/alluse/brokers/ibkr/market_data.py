@@ -10,6 +10,7 @@ for "not computed" (-1, -2), which become None here; ib_async leaves vega and th
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 from collections.abc import Callable, Iterable, Sequence
@@ -159,11 +160,27 @@ class IbkrMarketData:
     # ------------------------------------------------------------------ IB side
 
     def _subscribe(self, instrument_id: str) -> None:
-        instrument = self._registry.resolve(instrument_id)
-        contract = orders.ib_contract(instrument, self._con_ids.get(instrument_id, 0))
+        if instrument_id not in self._con_ids:  # not from a chain (a position from the journal): ask IB first
+            asyncio.get_running_loop().create_task(self._qualify_then_subscribe(instrument_id))
+            return
+        contract = orders.ib_contract(self._registry.resolve(instrument_id), self._con_ids[instrument_id])
         ticker = self.ib.reqMktData(contract, "", False, False)
         self._tickers[instrument_id] = ticker
         self._instrument_of[id(ticker)] = instrument_id
+
+    async def _qualify_then_subscribe(self, instrument_id: str) -> None:
+        contract = orders.ib_contract(self._registry.resolve(instrument_id))
+        try:
+            await self.ib.qualifyContractsAsync(contract)
+        except ConnectionError as e:
+            log.warning("%s not qualified (%s): no quotes until the next subscription", instrument_id, e)
+            return
+        if not contract.conId:
+            log.error("IB does not know %s: no quotes for it", instrument_id)
+            return
+        self._con_ids[instrument_id] = contract.conId
+        if instrument_id in self.lines and instrument_id not in self._tickers:  # still wanted
+            self._subscribe(instrument_id)
 
     def _unsubscribe(self, instrument_id: str) -> None:
         ticker = self._tickers.pop(instrument_id, None)

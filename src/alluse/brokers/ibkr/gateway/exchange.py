@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import zlib
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -103,6 +103,9 @@ class Exchange:
         self.orders: dict[int, IbOrder] = {}  # permId -> order
         self._by_venue_id: dict[str, IbOrder] = {}
         self.executions: list[Execution] = []
+        self._costs: dict[tuple[str, str], tuple[int, float]] = {}  # (account, instrument) -> (held, average price)
+        for fill in self.venue.executions():  # a venue store's history: the averages continue from it
+            self._book_cost(fill)
         self._next_perm_id = FIRST_PERM_ID
         self._con_ids: dict[str, int] = {}
         self._by_con_id: dict[int, Instrument] = {}
@@ -144,8 +147,9 @@ class Exchange:
 
     def matching(self, c: ContractRequest) -> list[Instrument]:
         """Every listed instrument a (possibly partial) contract describes, as reqContractDetails answers."""
-        for instrument in self.registry:
-            self.con_id(instrument)  # every listed instrument has its conId before anyone asks by number
+        if len(self._con_ids) != len(self.registry):
+            for instrument in self.registry:
+                self.con_id(instrument)  # every listed instrument has its conId before anyone asks by number
         if c.con_id:
             found = self._by_con_id.get(c.con_id)
             return [] if found is None else [found]
@@ -224,6 +228,7 @@ class Exchange:
             order.avg_fill_price = (order.avg_fill_price * order.filled + price * fill.quantity) / total
             order.filled += fill.quantity
             order.last_fill_price = price
+            self._book_cost(fill)
             if order.filled >= order.quantity:
                 self._finish(order, FILLED, "")
             self.executions.append(Execution(order, fill, order.filled, order.avg_fill_price))
@@ -240,6 +245,20 @@ class Exchange:
 
     def _on_settlement(self, event: SettlementEvent) -> None:
         log.info("settlement at the gateway's venue: %s", event)
+        for fill in event.fills:
+            self._book_cost(fill)
+
+    def _book_cost(self, f: Fill) -> None:
+        """Average open price per account and instrument, reset when a position goes through flat (IB's avgCost)."""
+        key = (f.account, f.instrument_id)
+        held, cost = self._costs.get(key, (0, 0.0))
+        signed = f.quantity * f.side.sign
+        new = held + signed
+        if held == 0 or (held > 0) == (signed > 0):  # opening or adding
+            cost = (cost * abs(held) + float(f.price) * abs(signed)) / abs(new)
+        elif new != 0 and (new > 0) != (held > 0):  # through flat: the remainder opened at this price
+            cost = float(f.price)
+        self._costs[key] = (new, cost)
 
     # ------------------------------------------------------------------ accounts
 
@@ -248,11 +267,11 @@ class Exchange:
         if not self.venue.has_account(account):
             return []
         snapshot = self.venue.account_snapshot(account)
-        costs = _average_costs(f for f in self.venue.executions() if f.account == account)
         result = []
         for instrument_id, quantity in sorted(snapshot.positions.items()):
             instrument = self.registry.resolve(instrument_id)
-            result.append((instrument, quantity, costs.get(instrument_id, 0.0) * instrument.multiplier))
+            cost = self._costs.get((account, instrument_id), (0, 0.0))[1]
+            result.append((instrument, quantity, cost * instrument.multiplier))
         return result
 
     def account_values(self, account: str) -> dict[str, float]:
@@ -312,20 +331,3 @@ def _is_number(text: str) -> bool:
     except ValueError:
         return False
     return True
-
-
-def _average_costs(fills: Iterable[Fill]) -> dict[str, float]:
-    """Average open price per instrument, reset when a position goes through flat (as IB's avgCost)."""
-    qty: dict[str, int] = {}
-    cost: dict[str, float] = {}
-    for f in fills:
-        signed = f.quantity * f.side.sign
-        held = qty.get(f.instrument_id, 0)
-        new = held + signed
-        if held == 0 or (held > 0) == (signed > 0):  # opening or adding
-            paid = cost.get(f.instrument_id, 0.0) * abs(held) + float(f.price) * abs(signed)
-            cost[f.instrument_id] = paid / abs(new)
-        elif new != 0 and (new > 0) != (held > 0):  # through flat: the remainder opened at this price
-            cost[f.instrument_id] = float(f.price)
-        qty[f.instrument_id] = new
-    return cost

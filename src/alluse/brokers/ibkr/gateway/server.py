@@ -29,6 +29,7 @@ from alluse.model.events import EventKind
 
 log = logging.getLogger("alluse.gateway")
 
+ACCOUNT_UPDATE_DELAY_S = 0.1
 DELAYED_TICKS = {TickType.BID: TickType.DELAYED_BID, TickType.ASK: TickType.DELAYED_ASK,
                  TickType.MODEL_OPTION: TickType.DELAYED_MODEL_OPTION}  # fmt: skip
 
@@ -64,6 +65,7 @@ class Gateway:
         self.data_paused = False  # connectivity lost or a competing session: no quotes go out
         self.connected_down = False
         self.pacing_violations = 0
+        self._dirty_accounts: set[str] = set()  # accounts whose values changed since they were last sent
         self.lines_refused = 0
         self.max_lines_used = 0
         self.port: int | None = None  # once started
@@ -252,7 +254,16 @@ class Gateway:
         for session in list(self.sessions.values()):
             if session.positions:
                 session.send(outgoing.position(account, contract, quantity, avg_cost))
-        self.publish_account(account)
+        # account values go out coalesced, as TWS batches them (it sends them every few minutes; here after
+        # ACCOUNT_UPDATE_DELAY_S, so a summary read soon after the last fill finds them current)
+        if account not in self._dirty_accounts:
+            self._dirty_accounts.add(account)
+            asyncio.get_running_loop().call_later(ACCOUNT_UPDATE_DELAY_S, self._publish_dirty)
+
+    def _publish_dirty(self) -> None:
+        accounts, self._dirty_accounts = self._dirty_accounts, set()
+        for account in sorted(accounts):
+            self.publish_account(account)
 
     def publish_account(self, account: str, *, positions: bool = False) -> None:
         """Every session subscribed to an account's values hears them again (after a fill, or the account opened);

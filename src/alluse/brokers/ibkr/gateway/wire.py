@@ -25,6 +25,11 @@ class ProtocolError(Exception):
 
 
 def field_text(value: object) -> str:
+    kind = type(value)
+    if kind is str:
+        return value  # type: ignore[return-value]
+    if kind is int:
+        return str(value)
     if value is None:
         return ""
     if isinstance(value, bool):
