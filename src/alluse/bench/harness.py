@@ -38,6 +38,7 @@ WORKLOADS: dict[str, str] = {
     "AN-1": "alluse.bench.an1:an1_figures",
     "IB-1": "alluse.bench.ib:ib1_figures",  # through the local TWS-protocol gateway, against bare ib_async
     "MD-3": "alluse.bench.ib:md3_figures",
+    "LM-1": "alluse.bench.lm1:lm1_figures",  # the market-data line manager over a simulated week
 }
 NT = "NT"  # what `--only` calls the NautilusTrader runs
 # our workload -> the same work through NautilusTrader, for the targets judged against it

@@ -214,6 +214,7 @@ TARGETS: tuple[Target, ...] = (
     Target("MON-1", "instrumentation overhead", "<=", 5, "%",
            absolute="a same-run ratio already (MD-1 with sampling on / off, interleaved)"),
     Target("AN-1", "report and dashboard", "<=", 30, "s", absolute=MACHINE_DEPENDENT),
+    Target("LM-1", "lines over the budget", "<=", 0, "lines", absolute=A_COUNT, judge="worst"),
 )  # fmt: skip
 
 def _bare_ib_async(name: str) -> Reference:
@@ -229,4 +230,6 @@ GOALS: tuple[Target, ...] = (
     Target("OR-1", "throughput", ">=", 8, "orders/s", _nautilus("throughput"), goal=True),
     Target("IB-1", "latency p50", ">=", 0.8, "us", _bare_ib_async("latency p50"), goal=True),
     Target("MD-3", "throughput", ">=", 0.8, "quotes/s", _bare_ib_async("throughput"), goal=True),
+    Target("LM-1", "prefetch hit ratio", ">=", 95, "%", goal=True,
+           absolute="a share of the strategy's own look-ups (the seed's claimed hit rate)"),
 )

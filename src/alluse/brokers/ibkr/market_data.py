@@ -27,13 +27,14 @@ from alluse.common.clock import Clock
 from alluse.common.metrics import Metric
 from alluse.marketdata.engine import QuoteSink
 from alluse.marketdata.pricing import DAY_NS, YEAR_NS, greeks
-from alluse.model import Equity, Quote, Right, expiry_date_ns
+from alluse.model import Equity, Option, Quote, Right, expiry_date_ns
 from alluse.model.registry import InstrumentRegistry
 
 log = logging.getLogger("alluse.brokers.ibkr.market_data")
 
 LIVE, DELAYED = 1, 3
 DELTA_MARGIN = 0.15  # prefetch puts this far around the band's deltas: the band moves with the market
+PREFETCH_MOVE = 0.005  # an underlying that moved this share since the last prefetch is prefetched again
 
 
 @dataclass(slots=True, frozen=True)
@@ -121,22 +122,9 @@ class IbkrMarketData:
         return self.lines.prefetch(wanted[:share])
 
     def wanted(self, underlying: str, spot: float) -> list[str]:
-        """Puts around the bands' deltas in the DTE window, nearest the band's middle first."""
-        now = self._clock.now_ns()
-        result: list[tuple[float, str]] = []
-        for band in (b for b in self._bands if b.underlying == underlying):
-            options = [o for o in self._registry.options_for(underlying) if o.right is Right.PUT
-                       and band.min_dte <= (expiry_date_ns(o.expiry) - now) / DAY_NS <= band.max_dte]  # fmt: skip
-            if not options:
-                continue
-            strikes = np.array([float(o.strike) for o in options])
-            t = np.array([(expiry_date_ns(o.expiry) - now) / YEAR_NS for o in options])
-            delta = np.abs(greeks(spot, strikes, t, self._rate, self._vol_guess(underlying), False).delta)
-            middle = (band.delta_min + band.delta_max) / 2
-            for option, d in zip(options, delta.tolist(), strict=True):
-                if band.delta_min - DELTA_MARGIN <= d <= band.delta_max + DELTA_MARGIN:
-                    result.append((abs(d - middle), option.id))
-        return [i for _, i in sorted(result)]
+        bands = [b for b in self._bands if b.underlying == underlying]
+        return puts_to_watch(self._registry.options_for(underlying), bands, spot, self._clock.now_ns(),
+                             self._vol_guess(underlying), self._rate)  # fmt: skip
 
     def reset(self) -> None:
         """IB dropped every subscription (1101): make them again."""
@@ -200,7 +188,7 @@ class IbkrMarketData:
                 continue
             quotes.append(Quote(instrument_id, bid, ask, int(ticker.bidSize or 0), int(ticker.askSize or 0), now, now))
             last = self._last_prefetch_spot.get(instrument_id)
-            if instrument_id in self.underlyings and (last is None or abs((bid + ask) / 2 - last) > 0.005 * last):
+            if instrument_id in self.underlyings and moved_enough(last, (bid + ask) / 2):
                 moved.append(instrument_id)
         if quotes:
             self.quotes_in += len(quotes)
@@ -216,6 +204,31 @@ class IbkrMarketData:
 
     def metrics(self) -> list[Metric]:
         return self.lines.metrics()
+
+
+def puts_to_watch(options: Sequence[Option], bands: Sequence[Band], spot: float, now_ns: int, vol: float,
+                  rate: float) -> list[str]:  # fmt: skip
+    """The puts the strategy will look at next: in each band's days-to-expiry window, with a model delta (at
+    `vol`) within DELTA_MARGIN of the band, nearest the band's middle first."""
+    result: list[tuple[float, str]] = []
+    for band in bands:
+        window = [o for o in options if o.right is Right.PUT
+                  and band.min_dte <= (expiry_date_ns(o.expiry) - now_ns) / DAY_NS <= band.max_dte]  # fmt: skip
+        if not window:
+            continue
+        strikes = np.array([float(o.strike) for o in window])
+        t = np.array([(expiry_date_ns(o.expiry) - now_ns) / YEAR_NS for o in window])
+        delta = np.abs(greeks(spot, strikes, t, rate, vol, False).delta)
+        middle = (band.delta_min + band.delta_max) / 2
+        for option, d in zip(window, delta.tolist(), strict=True):
+            if band.delta_min - DELTA_MARGIN <= d <= band.delta_max + DELTA_MARGIN:
+                result.append((abs(d - middle), option.id))
+    return list(dict.fromkeys(i for _, i in sorted(result)))
+
+
+def moved_enough(last: float | None, spot: float) -> bool:
+    """Far enough since the last prefetch to choose the puts again."""
+    return last is None or abs(spot - last) > PREFETCH_MOVE * last
 
 
 def _date(yyyymmdd: str) -> date:
