@@ -62,6 +62,7 @@ class RunSummary:
 RELIABILITY_COUNTERS = (
     "retries",
     "transient_rejects",
+    "throttled_rejects",
     "permanent_rejects",
     "gave_up",
     "ack_timeouts",

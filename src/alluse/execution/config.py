@@ -23,6 +23,8 @@ class ExecutionConfig(Section):
     backoff_multiplier: Annotated[float, Field(ge=1, le=100)] = 2.0
     jitter: Annotated[float, Field(ge=0, lt=1)] = 0.2  # each backoff scaled by a factor in [1 - jitter, 1 + jitter]
     ack_timeout_ms: PositiveFloat = 2000.0  # no word from the venue this long after a send: ask it
+    pacing_window_ms: PositiveFloat = 1000.0  # a send refused for the venue's rate goes again after this (IB: 1 s)
+    max_throttled: Annotated[int, Field(ge=1)] = 100  # pacing refusals of one order in a row before it is given up
 
     @model_validator(mode="after")
     def _check_backoffs(self) -> ExecutionConfig:
@@ -35,6 +37,11 @@ class ExecutionConfig(Section):
     @property
     def ack_timeout_ns(self) -> int:
         return ms_to_ns(self.ack_timeout_ms)
+
+    def pacing_window_ns(self, rng: random.Random) -> int:
+        """The wait after a pacing refusal: the venue's window, spread by the jitter so a burst refused together
+        does not come back together."""
+        return ms_to_ns(self.pacing_window_ms * rng.uniform(1, 1 + self.jitter))
 
     def backoff_ns(self, attempt: int, rng: random.Random) -> int:
         """Wait before send number `attempt + 1` (attempt >= 1 sends already made)."""

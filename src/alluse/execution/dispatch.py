@@ -38,6 +38,7 @@ class _InFlight:
     timer: TimerHandle | None = None
     parked: bool = False  # waiting for the connection to come back
     failed_queries: int = 0  # status queries that raised while connected (asked again after a backoff)
+    throttled: int = 0  # sends the venue refused for its request rate (they use no attempt)
     last_error: str = ""  # what the last failed send raised: the reason says it if the order is given up
 
 
@@ -71,6 +72,7 @@ class Dispatcher:
         self.ack_timeout_ns = config.ack_timeout_ns
         self.request_latency = LatencyHistogram()  # wall time inside broker.submit: the request itself
         self.waiting: dict[str, _InFlight] = {}
+        self._cancel_timers: dict[str, TimerHandle] = {}  # cancels sent and not yet answered
         # wired by the order manager: a synthesised broker event (given up, cancelled), and the venue's answer
         self.apply_event: Callable[[OrderEvent], None] = _ignore_event
         self.sync: Callable[[Order, VenueOrder], None] = _ignore_sync
@@ -105,15 +107,32 @@ class Dispatcher:
             flight.timer = self.clock.call_later(self.ack_timeout_ns, self._on_ack_timeout, coid, flight.attempts)
 
     def send_cancel(self, order: Order) -> None:
+        coid = order.client_order_id
         try:
-            self.broker.cancel(order.client_order_id)
+            self.broker.cancel(coid)
         except Exception as exc:
             self.counters.send_errors += 1
             if classify_exception(exc) is ErrorClass.TRANSIENT:  # not sent: the reconnect's reconciliation resends
-                log.warning("cancel of %s not sent (%s); will retry after reconnect", order.client_order_id, exc)
+                log.warning("cancel of %s not sent (%s); will retry after reconnect", coid, exc)
             else:  # the venue may have acted on it: ask where the order stands
-                log.warning("cancel of %s failed (%s); asking the venue", order.client_order_id, exc)
+                log.warning("cancel of %s failed (%s); asking the venue", coid, exc)
                 self.query(order)
+            return
+        old = self._cancel_timers.pop(coid, None)
+        if old is not None:
+            old.cancel()
+        self._cancel_timers[coid] = self.clock.call_later(self.ack_timeout_ns, self._on_cancel_timeout, coid)
+
+    def _on_cancel_timeout(self, coid: str) -> None:
+        """A cancel with no answer: ask, as for a submit. The venue's state is adopted; if it still works the
+        order, sync sends the cancel again (and this timer with it): never pending-cancel while connected."""
+        self._cancel_timers.pop(coid, None)
+        order = self.book.orders.get(coid)
+        if order is None or order.status is not OrderStatus.PENDING_CANCEL:
+            return
+        self.counters.cancel_timeouts += 1
+        if self.broker.connected:  # else the reconnect's reconciliation resolves it
+            self.query(order)
 
     def cancel(self, order: Order) -> None:
         """A cancel request the order manager has journaled: ask the venue, unless the order never left."""
@@ -135,6 +154,25 @@ class Dispatcher:
             return
         delay = self.config.backoff_ns(flight.attempts, self.rng)
         self.recorder.note(order, "RETRY", f"attempt {flight.attempts + 1} in {delay / 1e6:.1f} ms: {reason}")
+        self.counters.retries += 1
+        flight.timer = self.clock.call_later(delay, self._resend, coid)
+
+    def retry_throttled(self, order: Order, reason: str) -> None:
+        """The venue refused the send for its request rate: that send is given back (it uses no attempt), and
+        the order goes again after the venue's window; bounded by `max_throttled` refusals in a row."""
+        coid = order.client_order_id
+        flight = self.waiting.setdefault(coid, _InFlight())
+        _disarm(flight)
+        flight.attempts = max(0, flight.attempts - 1)
+        flight.throttled += 1
+        if flight.throttled > self.config.max_throttled:
+            self.give_up(order, f"gave up after {flight.throttled} pacing refusals: {reason}")
+            return
+        if not self.broker.connected:
+            flight.parked = True
+            return
+        delay = self.config.pacing_window_ns(self.rng)
+        self.recorder.note(order, "RETRY", f"paced: again in {delay / 1e6:.1f} ms: {reason}")
         self.counters.retries += 1
         flight.timer = self.clock.call_later(delay, self._resend, coid)
 

@@ -294,6 +294,7 @@ class OrderManager:
         rejects = "Rejects heard from the venue or made here, by class"
         yield counter("alluse_oms_rejects_total", rejects, c.transient_rejects, error_class="transient")
         yield counter("alluse_oms_rejects_total", rejects, c.permanent_rejects, error_class="permanent")
+        yield counter("alluse_oms_rejects_total", rejects, c.throttled_rejects, error_class="throttled")
         for name, help_text in _OMS_COUNTERS:
             yield counter(f"alluse_oms_{name}_total", help_text, getattr(c, name))
 
@@ -302,6 +303,7 @@ _OPEN_STATES = (OrderStatus.SUBMITTED, OrderStatus.ACCEPTED, OrderStatus.PARTIAL
 _OMS_COUNTERS = (  # OmsCounters fields exported as alluse_oms_<field>_total
     ("retries", "Resends scheduled after a transient failure"),
     ("ack_timeouts", "Orders not heard of within the ack timeout"),
+    ("cancel_timeouts", "Cancels not answered within the ack timeout (a status query resolves them)"),
     ("status_queries", "Order status queries answered by the venue"),
     ("failed_queries", "Order status queries that raised while connected (asked again after a backoff)"),
     ("gave_up", "Orders failed after the last retry or a permanent send error"),

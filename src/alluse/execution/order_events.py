@@ -120,6 +120,10 @@ class OrderEventHandler:
                 self.counters.transient_rejects += 1
                 self.dispatcher.retry_later(order, event.reason)
                 return
+            if event.error is ErrorClass.THROTTLED and order.status is OrderStatus.SUBMITTED:
+                self.counters.throttled_rejects += 1
+                self.dispatcher.retry_throttled(order, event.reason)
+                return
         if (
             event.kind is EventKind.CANCEL_REJECTED
             and order.status is OrderStatus.PENDING_CANCEL

@@ -32,11 +32,13 @@ class OmsCounters:
     venue_duplicate_refusals: int = 0
     settlements: int = 0
     transient_rejects: int = 0
+    throttled_rejects: int = 0  # sends refused for the venue's request rate (retried without using an attempt)
     permanent_rejects: int = 0
     send_errors: int = 0
     retries: int = 0
     gave_up: int = 0
     ack_timeouts: int = 0
+    cancel_timeouts: int = 0  # cancels not answered within the ack timeout (resolved by a status query)
     status_queries: int = 0
     failed_queries: int = 0
     disconnects: int = 0

@@ -5,6 +5,8 @@
   fast with the reason; resending cannot help.
 - UNKNOWN (no answer in time, a disconnect while the order was in flight): the order may or
   may not be at the venue; ask the venue (status query), never resend blindly.
+- THROTTLED (the venue refused for its request rate: IB's pacing): transient, and no fault of the
+  order's: wait for the venue's window and send again, without using one of the order's attempts.
 
 Brokers classify their own rejects (they know their error codes) and put the class on the
 REJECTED event; the order manager classifies exceptions from broker calls. An exception that is not
@@ -23,6 +25,7 @@ class ErrorClass(FastEnum):
     TRANSIENT = "TRANSIENT"
     PERMANENT = "PERMANENT"
     UNKNOWN = "UNKNOWN"
+    THROTTLED = "THROTTLED"
 
 
 class BrokerError(Exception):

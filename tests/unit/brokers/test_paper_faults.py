@@ -156,14 +156,14 @@ def test_pacing_reject_is_transient_and_the_id_can_be_sent_again():
     h = Harness(faults=faults)
     h.submit("b1", Side.BUY, 100, limit="100.00")
     (event,) = h.of("b1")
-    assert (event.kind, event.error, event.reason) == (REJ, ErrorClass.TRANSIENT, PACING_REASON)
+    assert (event.kind, event.error, event.reason) == (REJ, ErrorClass.THROTTLED, PACING_REASON)
     assert event.reason.startswith("pacing")
     assert h.venue.order_status("b1") is None  # not taken: nothing to report
     h.venue.set_faults(FaultConfig(seed=1))
     h.submit("b1", Side.BUY, 100, limit="100.00")
     assert h.kinds("b1") == [REJ, ACC]
     assert [r.outcome for r in h.venue.receipts()] == ["pacing", "accepted"]
-    assert recorded(h) == [(FaultKind.PACING_REJECT, "b1", ErrorClass.TRANSIENT)]
+    assert recorded(h) == [(FaultKind.PACING_REJECT, "b1", ErrorClass.THROTTLED)]
 
 
 def test_pacing_resends_get_through_in_the_end():
@@ -206,7 +206,7 @@ MIXED = {
 
 TRUE_CLASS = {
     FaultKind.DISCONNECT: ErrorClass.TRANSIENT,
-    FaultKind.PACING_REJECT: ErrorClass.TRANSIENT,
+    FaultKind.PACING_REJECT: ErrorClass.THROTTLED,
     FaultKind.PERMANENT_REJECT: ErrorClass.PERMANENT,
     FaultKind.LOST_SUBMIT: ErrorClass.UNKNOWN,
     FaultKind.LOST_RESPONSE: ErrorClass.UNKNOWN,

@@ -143,8 +143,8 @@ def test_transient_reject_is_retried_with_the_same_id_after_a_backoff(env):
     venue.silent = True
     oms.submit(o)
     venue.silent = False
-    venue.records.pop(o.client_order_id)  # the venue refused it for pacing: it holds nothing
-    venue.emit(OrderEvent(EventKind.REJECTED, o.client_order_id, 0, reason="pacing", error=ErrorClass.TRANSIENT))
+    venue.records.pop(o.client_order_id)  # the venue refused it: it holds nothing
+    venue.emit(OrderEvent(EventKind.REJECTED, o.client_order_id, 0, reason="timed out", error=ErrorClass.TRANSIENT))
     assert o.status is S.SUBMITTED and oms.counters.transient_rejects == 1
     clock.advance(79 * MS)
     assert venue.received == [o.client_order_id]  # not before the backoff (100 ms -20% jitter)
@@ -160,9 +160,9 @@ def test_transient_failures_are_bounded_then_the_order_fails_with_the_reason(env
     oms.submit(o)
     for _ in range(POLICY.max_attempts):
         venue.records.pop(o.client_order_id, None)
-        venue.emit(OrderEvent(EventKind.REJECTED, o.client_order_id, 0, reason="pacing", error=ErrorClass.TRANSIENT))
+        venue.emit(OrderEvent(EventKind.REJECTED, o.client_order_id, 0, reason="busy", error=ErrorClass.TRANSIENT))
         clock.advance(NS // 2)
-    assert o.status is S.REJECTED and o.reason.startswith("gave up after 3 attempts: pacing")
+    assert o.status is S.REJECTED and o.reason.startswith("gave up after 3 attempts: busy")
     assert len(venue.received) == 3 and oms.counters.gave_up == 1
 
 
@@ -443,3 +443,36 @@ def test_reconciliation_refuses_a_bad_fill_by_name_and_books_the_rest(tmp_path):
         assert order.status is OrderStatus.FILLED and core.ledger.position(order.account, order.instrument_id) == 100
     finally:
         core.close()
+
+
+def test_pacing_refusals_use_no_attempt_and_wait_for_the_venues_window(env):
+    """A pacing storm: the venue refuses the same order more often than it has attempts; each refusal waits for
+    the venue's window (1 s) and the order still goes through (issue #14: pacing must not eat the retry budget)."""
+    oms, venue, clock, journal = env
+    o = new(oms)
+    venue.silent = True
+    oms.submit(o)
+    for k in range(POLICY.max_attempts + 3):
+        venue.records.pop(o.client_order_id, None)
+        venue.emit(OrderEvent(EventKind.REJECTED, o.client_order_id, 0, reason="pacing", error=ErrorClass.THROTTLED))
+        assert o.status is S.SUBMITTED
+        clock.advance(999 * MS)
+        assert len(venue.received) == k + 1  # not before the window
+        clock.advance(250 * MS)  # the window, with at most the jitter's fifth on top
+        assert len(venue.received) == k + 2
+    venue.emit(OrderEvent(EventKind.ACCEPTED, o.client_order_id, 0, "V1"))  # the last send got through
+    assert o.status is S.ACCEPTED and oms.counters.throttled_rejects == POLICY.max_attempts + 3
+    assert oms.counters.gave_up == 0
+
+
+def test_a_cancel_never_answered_is_resolved_by_a_status_query(env):
+    oms, venue, clock, journal = env
+    o = new(oms)
+    oms.submit(o)
+    assert o.status is S.ACCEPTED
+    venue.silent = True  # the cancel reaches the venue, its answer never comes
+    oms.cancel(o.client_order_id)
+    assert o.status is S.PENDING_CANCEL
+    venue.records.pop(o.client_order_id)  # the venue cancelled it (and holds nothing of it any more)
+    clock.advance(POLICY.ack_timeout_ns + MS)
+    assert o.status is S.CANCELED and oms.counters.cancel_timeouts == 1

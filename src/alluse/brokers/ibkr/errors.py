@@ -35,7 +35,7 @@ class IbError:
 _T, _P, _U = ErrorClass.TRANSIENT, ErrorClass.PERMANENT, ErrorClass.UNKNOWN
 
 TABLE: dict[int, IbError] = {e.code: e for e in (
-    IbError(100, Scope.ORDER_REJECTED, _T, "pacing: past 50 messages a second; IB disconnects the client"),
+    IbError(100, Scope.ORDER_REJECTED, ErrorClass.THROTTLED, "pacing: past 50 messages a second; IB disconnects"),
     IbError(101, Scope.MARKET_DATA, _T, "market-data line budget reached; a line must be released first"),
     IbError(103, Scope.ORDER_REJECTED, _T, "duplicate order id: this send was refused; send again with a new id"),
     IbError(110, Scope.ORDER_REJECTED, _P, "price does not conform to the minimum price variation"),

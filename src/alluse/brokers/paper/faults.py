@@ -13,7 +13,7 @@ classification against the truth:
 | LOST_RESPONSE    | processed normally, but every event of that order that comes due before  | UNKNOWN   |
 |                  | the client's first `order_status(coid)` is dropped; later ones arrive    |           |
 | DROPPED_ACK      | only the order's ACCEPTED event is lost                                  | UNKNOWN   |
-| PACING_REJECT    | REJECTED, error TRANSIENT, reason "pacing: ..."; the id is not used up   | TRANSIENT |
+| PACING_REJECT    | REJECTED, error THROTTLED, reason "pacing: ..."; the id is not used up   | THROTTLED |
 | PERMANENT_REJECT | REJECTED, error PERMANENT, reason "rejected by venue"                    | PERMANENT |
 | DUPLICATE_EVENT  | one event delivered twice, back to back                                  | None      |
 | DELAYED_EVENT    | one event delivered up to `max_delay_ms` late, outside its order's       | None      |
@@ -54,7 +54,7 @@ TRUE_CLASS: dict[FaultKind, ErrorClass | None] = {
     FaultKind.LOST_SUBMIT: ErrorClass.UNKNOWN,
     FaultKind.LOST_RESPONSE: ErrorClass.UNKNOWN,
     FaultKind.DROPPED_ACK: ErrorClass.UNKNOWN,
-    FaultKind.PACING_REJECT: ErrorClass.TRANSIENT,
+    FaultKind.PACING_REJECT: ErrorClass.THROTTLED,
     FaultKind.PERMANENT_REJECT: ErrorClass.PERMANENT,
     FaultKind.DUPLICATE_EVENT: None,
     FaultKind.DELAYED_EVENT: None,

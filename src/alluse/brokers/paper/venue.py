@@ -393,7 +393,7 @@ class PaperVenue:
         if faults is not None:
             rates = faults.config
             if faults.draw(FaultKind.PACING_REJECT, rates.pacing_reject_rate, key, now):
-                event = OrderEvent(EventKind.REJECTED, cid, now, reason=PACING_REASON, error=ErrorClass.TRANSIENT)
+                event = OrderEvent(EventKind.REJECTED, cid, now, reason=PACING_REASON, error=ErrorClass.THROTTLED)
                 self._refuse(key, now, RECEIPT_PACING, event)  # the id is not used up: a resend is welcome
                 return
             if faults.draw(FaultKind.LOST_RESPONSE, rates.lose_response_rate, key, now):

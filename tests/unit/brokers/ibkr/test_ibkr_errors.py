@@ -10,7 +10,7 @@ from alluse.model.errors import ErrorClass
 T, P, U = ErrorClass.TRANSIENT, ErrorClass.PERMANENT, ErrorClass.UNKNOWN
 
 EXPECTED = {
-    100: (Scope.ORDER_REJECTED, T), 101: (Scope.MARKET_DATA, T), 103: (Scope.ORDER_REJECTED, T),
+    100: (Scope.ORDER_REJECTED, ErrorClass.THROTTLED), 101: (Scope.MARKET_DATA, T), 103: (Scope.ORDER_REJECTED, T),
     110: (Scope.ORDER_REJECTED, P), 161: (Scope.CANCEL_REFUSED, None), 200: (Scope.ORDER_REJECTED, P),
     201: (Scope.ORDER_REJECTED, P), 202: (Scope.ORDER_CANCELLED, None), 321: (Scope.ORDER_REJECTED, P),
     322: (Scope.MARKET_DATA, P), 354: (Scope.MARKET_DATA, P), 399: (Scope.ORDER_WARNING, None),
