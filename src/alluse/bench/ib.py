@@ -76,7 +76,7 @@ def _port(gateway: Gateway) -> int:
 
 
 def _config(gateway: Gateway, client_id: int) -> IbkrConfig:
-    return IbkrConfig(port=_port(gateway), client_ids=[client_id], health_interval_s=3600, messages_per_second=50)
+    return IbkrConfig(port=_port(gateway), client_ids=[client_id], health_interval_s=3600)
 
 
 # ---------------------------------------------------------------------------- IB-1

@@ -20,8 +20,9 @@ class IbkrConfig(Section):
     reconnect_initial_s: PositiveFloat = 0.5
     reconnect_max_s: PositiveFloat = 30.0
     reconnect_jitter: Annotated[float, Field(ge=0, le=1)] = 0.2  # +- share of each backoff
-    health_interval_s: PositiveFloat = 5.0  # a reqCurrentTime round trip; no answer in time: reconnect
-    messages_per_second: Annotated[int, Field(ge=1, le=50)] = 45  # below IB's 50: throttled, never refused
+    health_interval_s: PositiveFloat = 5.0  # a reqCurrentTime round trip this often...
+    health_timeout_s: PositiveFloat = 10.0  # ...unanswered this long (it may queue behind a burst): reconnect
+    messages_per_second: Annotated[int, Field(ge=10, le=50)] = 40  # below IB's 50: throttled, never refused
     market_data_lines: Annotated[int, Field(ge=1)] = 100
     market_data: Literal["live", "delayed"] = "live"
     chain_ttl_s: PositiveFloat = 3600.0  # option chains (reqSecDefOptParams + contract details) are kept this long

@@ -135,7 +135,7 @@ class ConnectionSupervisor:
             if not self.ib.isConnected():
                 continue  # a drop starts its own reconnect
             try:
-                await asyncio.wait_for(self.ib.reqCurrentTimeAsync(), timeout=interval)
+                await asyncio.wait_for(self.ib.reqCurrentTimeAsync(), timeout=self.config.health_timeout_s)
             except (TimeoutError, ConnectionError) as e:
                 self.health_failures += 1
                 log.warning("health check failed (%s); dropping the session to reconnect", type(e).__name__)

@@ -60,7 +60,7 @@ def server_status(trade: Trade) -> tuple[str, int]:
             status = entry.status
             continue
         scope = classify(entry.errorCode).scope
-        if scope is Scope.ORDER_REJECTED:
+        if scope in (Scope.ORDER_REJECTED, Scope.CONNECTIVITY):  # refused (1100, 504: IB was not there to take it)
             return "Inactive", entry.errorCode
         if scope is Scope.ORDER_CANCELLED:
             status = "Cancelled"
