@@ -15,6 +15,7 @@ from pathlib import Path
 from alluse.app import operator
 from alluse.app.config import Config
 from alluse.app.kernel import Kernel, build_kernel
+from alluse.brokers.base import ReportsHealth
 from alluse.common.clock import NS, Clock, LiveClock, TimerHandle, datetime_to_ns
 from alluse.common.metrics import MetricSource
 from alluse.execution.journal import JOURNAL_FILE, resume_ns
@@ -109,6 +110,7 @@ class TradingSystem:
             "broker_connected": connected,
             "firing_alerts": [] if self.monitoring is None else [a.rule.name for a in self.monitoring.alerts.firing()],
             "trading_states": {a: self.c.risk.states.get(a).value for a in self.config.accounts},
+            "broker": {"name": c.broker.name, **(c.broker.health() if isinstance(c.broker, ReportsHealth) else {})},
         }
 
     def loss_limit_used(self) -> float | None:

@@ -114,3 +114,10 @@ class Connecting(Protocol):
     async def start(self) -> None: ...
 
     async def stop(self) -> None: ...
+
+
+@runtime_checkable
+class ReportsHealth(Protocol):
+    """A broker with more to say on /health than connected or not (its session, its limits)."""
+
+    def health(self) -> dict[str, object]: ...

@@ -92,6 +92,8 @@ async def test_an_order_is_accepted_filled_and_found_by_its_client_order_id(gw: 
     assert [f.fill_id for f in b.executions("o-1")] == [f.fill_id for f in fills]
     assert b.order_status("never-sent") is None
     assert b.account_snapshot(ACCOUNT).positions == {"TSLA": 300}
+    health = b.health()
+    assert health["socket"] and health["ib_connectivity"] and health["client_id"] == 1
 
 
 async def test_a_cancel_is_heard_and_a_refused_cancel_too(gw: Gateway, broker) -> None:
@@ -178,3 +180,29 @@ async def test_a_client_id_in_use_makes_the_broker_take_the_next_one(gw: Gateway
     assert (first.supervisor.client_id, second.supervisor.client_id) == (7, 8)
     await first.stop()
     await second.stop()
+
+
+async def test_market_data_lists_the_chain_keeps_the_line_budget_and_lists_it_again_when_old(gw: Gateway) -> None:
+    from alluse.brokers.ibkr.market_data import Band, IbkrMarketData
+    from alluse.marketdata import DataEngine, QuoteCache
+
+    heard = Heard()
+    b = make_broker(gw, heard)
+    registry = InstrumentRegistry(gw.exchange.registry)
+    cache = QuoteCache(gw.clock, 10**15, 10_000, registry.is_option)
+    engine = DataEngine(registry, cache, gw.clock)
+    config = IbkrConfig(port=gw.port or 0, market_data_lines=6, chain_ttl_s=2.0)  # two simulated seconds
+    b.market_data = IbkrMarketData(b.ib, config, gw.clock, registry, engine.on_quotes,
+                                   [Band("TSLA", 0.3, 0.4, 0, 30)], 2, lambda u: 0.55)  # fmt: skip
+    await b.start()
+    try:
+        md = b.market_data
+        await wait_for(lambda: cache.get("TSLA") is not None, what="the underlying's quote")
+        await wait_for(lambda: md.lines.in_use == 6 and gw.lines_in_use == 6, what="the puts prefetched")
+        assert gw.max_lines_used <= 6  # never past the budget, at IB's end either
+        puts = [i for i in md.lines.ids() if i != "TSLA"]
+        await wait_for(lambda: all(cache.get(i) is not None for i in puts), what="quotes for the puts")
+        await wait_for(lambda: md.chains_reloaded >= 1, what="the chain listed again")
+        assert b.health()["market_data_lines"] == 6
+    finally:
+        await b.stop()

@@ -245,6 +245,14 @@ class IbkrBroker:
         if self._on_connection is not None:
             self._on_connection(False)
 
+    def health(self) -> dict[str, object]:
+        """The connection as /health shows it."""
+        md = self.market_data
+        return {"client_id": self.supervisor.client_id, "host": self.config.host, "port": self.supervisor.port,
+                "socket": self.ib.isConnected(), "ib_connectivity": not self._ib_down,
+                "market_data_lines": None if md is None else md.lines.in_use,
+                "market_data_line_budget": self.config.market_data_lines}  # fmt: skip
+
     # ------------------------------------------------------------------ helpers
 
     def _require_connection(self) -> None:

@@ -35,6 +35,10 @@ class LineManager:
     def pinned(self) -> int:
         return sum(self._lines.values())
 
+    def ids(self) -> list[str]:
+        """The instruments with a line, least recently used first."""
+        return list(self._lines)
+
     def __contains__(self, instrument_id: object) -> bool:
         return instrument_id in self._lines
 

@@ -23,7 +23,7 @@ from ib_async import IB, Contract, Ticker
 from alluse.brokers.ibkr import orders
 from alluse.brokers.ibkr.config import IbkrConfig
 from alluse.brokers.ibkr.lines import LineManager
-from alluse.common.clock import Clock
+from alluse.common.clock import NS, Clock
 from alluse.common.metrics import Metric
 from alluse.marketdata.engine import QuoteSink
 from alluse.marketdata.pricing import DAY_NS, YEAR_NS, greeks
@@ -75,6 +75,8 @@ class IbkrMarketData:
         self._con_ids: dict[str, int] = {}
         self._chains_loaded_ns: dict[str, int] = {}
         self._last_prefetch_spot: dict[str, float] = {}
+        self._reloading: set[str] = set()
+        self.chains_reloaded = 0
         self.quotes_in = 0
         ib.pendingTickersEvent += self._on_tickers
 
@@ -187,14 +189,31 @@ class IbkrMarketData:
             if instrument_id is None or not (bid > 0 and ask >= bid):  # also False for NaN: nothing quoted yet
                 continue
             quotes.append(Quote(instrument_id, bid, ask, int(ticker.bidSize or 0), int(ticker.askSize or 0), now, now))
-            last = self._last_prefetch_spot.get(instrument_id)
-            if instrument_id in self.underlyings and moved_enough(last, (bid + ask) / 2):
-                moved.append(instrument_id)
+            if instrument_id in self.underlyings:
+                self._refresh_chain_if_old(instrument_id, now)
+                if moved_enough(self._last_prefetch_spot.get(instrument_id), (bid + ask) / 2):
+                    moved.append(instrument_id)
         if quotes:
             self.quotes_in += len(quotes)
             self._sink(quotes)
         for underlying in moved:  # after the quote is in: prefetch reads the new spot
             self.prefetch(underlying)
+
+    def _refresh_chain_if_old(self, underlying: str, now: int) -> None:
+        """Chains are kept `chain_ttl_s` (clock time); an older one is listed again in the background (new
+        weeklies appear, expired ones go)."""
+        loaded = self._chains_loaded_ns.get(underlying)
+        if loaded is not None and now - loaded > self.config.chain_ttl_s * NS and underlying not in self._reloading:
+            self._reloading.add(underlying)
+            task = asyncio.get_running_loop().create_task(self.load_chain(underlying))
+            task.add_done_callback(lambda t: self._reloaded(underlying, t))
+
+    def _reloaded(self, underlying: str, task: asyncio.Task[None]) -> None:
+        self._reloading.discard(underlying)
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("chain of %s not listed again: %s (kept the old one)", underlying, task.exception())
+        else:
+            self.chains_reloaded += 1
 
     def _mid(self, instrument_id: str) -> float | None:
         ticker = self._tickers.get(instrument_id)
