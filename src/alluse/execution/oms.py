@@ -213,7 +213,11 @@ class OrderManager:
         book = self.book
         denial = self.risk.check(order)
         if denial is not None:
-            recorder.apply(order, fsm.Trigger.DENY, now, reason=str(denial))
+            try:
+                recorder.apply(order, fsm.Trigger.DENY, now, reason=str(denial))
+            except Exception as deny_error:  # (a name of its own: compiled, an except name keeps its first type)
+                # the message from `failed`: compiled, `recorder.journal_error` stays narrowed to None here
+                raise JournalUnavailable(f"not recording {coid}: {recorder.failed(deny_error)}") from deny_error
             book.orders[coid] = order
             self.counters.denied += 1
             log.info("order %s denied: %s", coid, denial)
@@ -221,8 +225,11 @@ class OrderManager:
             return order
         try:
             recorder.apply(order, fsm.Trigger.SUBMIT, now)  # journaled before the broker sees it
-        except BaseException:
+        except Exception as intent_error:  # not durable: not sent, and no order after it (as a failed commit)
             self.risk.release(order)  # never sent: what the check counted as working is not
+            raise JournalUnavailable(f"not sending {coid}: {recorder.failed(intent_error)}") from intent_error
+        except BaseException:
+            self.risk.release(order)
             raise
         book.orders[coid] = order
         book.open[coid] = order

@@ -85,7 +85,10 @@ class OrderRecorder:
         except Exception as exc:  # the venue has these, we could not write them: stop sending, recover on restart
             self.failed(exc)
 
-    def failed(self, exc: BaseException) -> None:
+    def failed(self, exc: BaseException) -> str:
+        """Counted, logged critical, and no new orders from now on; returns what `journal_error` now says."""
+        message = f"journal write failed: {exc}"
         self.counters.journal_failures += 1
-        self.journal_error = f"journal write failed: {exc}"
-        log.critical("%s; no new orders until restart (recovery will reconcile with the venue)", self.journal_error)
+        self.journal_error = message
+        log.critical("%s; no new orders until restart (recovery will reconcile with the venue)", message)
+        return message

@@ -11,7 +11,7 @@ from alluse.common.bus import TOPIC_ORDER_EVENT
 from alluse.common.clock import TestClock, datetime_to_ns
 from alluse.execution.intent_log import read_records
 from alluse.execution.journal import Journal
-from alluse.execution.oms import DuplicateOrderId, UnknownOrder
+from alluse.execution.oms import DuplicateOrderId, JournalUnavailable, UnknownOrder
 from alluse.model import (
     Equity,
     Fill,
@@ -206,7 +206,7 @@ def test_a_journal_failure_leaves_the_order_unsent_and_unchanged(tmp_path, filli
     oms, broker, *_ = build_env(tmp_path, journal_class=filling_journal)
     o = order(oms)
     oms.journal.full = True
-    with pytest.raises(OSError, match="disk is full"):
+    with pytest.raises(JournalUnavailable, match="disk is full"):
         oms.submit(o)
     assert o.status is OrderStatus.INITIALIZED and broker.submitted == [] and o.client_order_id not in oms.orders
 
@@ -330,10 +330,11 @@ def test_a_full_log_is_committed_and_started_over_and_if_that_fails_the_order_is
         pytest.fail("the log never filled up")
     assert read_records(log_file) == before  # nothing of the refused order in the log
     sent = list(broker.submitted)
-    oms.journal._db.execute("PRAGMA query_only=OFF")  # the disk is back
-    assert oms.submit(order(oms, quantity=99)).status is OrderStatus.SUBMITTED
+    oms.journal._db.execute("PRAGMA query_only=OFF")  # the disk is back, but a failed write stops new orders
+    with pytest.raises(JournalUnavailable):  # until a restart has recovered (as after a failed group commit)
+        oms.submit(order(oms, quantity=99))
     oms.journal.close()
-    assert set(broker.submitted) == set(sent) | {broker.submitted[-1]}
+    assert broker.submitted == sent
     assert set(broker.submitted) <= set(Journal(tmp_path / "j.db").load().orders)
 
 
@@ -391,3 +392,23 @@ def test_a_fill_repeated_inside_one_settlement_is_booked_once_and_the_journal_ke
     clock.advance(2_000_000)  # the group commit that carries it succeeds
     assert oms.journal.pending == 0 and oms.journal_error is None
     assert oms.submit(order(oms)).status is OrderStatus.SUBMITTED  # and orders still go out
+
+
+@pytest.mark.parametrize("intent_log", [True, False])
+def test_a_failing_journal_write_is_the_same_error_counter_and_critical_line_with_or_without_the_intent_log(
+    tmp_path, caplog, intent_log
+):
+    """With the intent log the failure shows at its group commit, without it at the order's own commit: either
+    way the order manager says it the same way and sends nothing more (issue #14)."""
+    oms, broker, _, clock, _ = build_env(tmp_path, intent_log=intent_log)
+    broker.journal_path = None
+    oms.submit(order(oms))
+    make_unwritable(oms.journal._db, "read-only")
+    with caplog.at_level("CRITICAL", logger="alluse.oms"):
+        with pytest.raises(JournalUnavailable, match="journal write failed: .*readonly"):
+            for _ in range(10):
+                oms.submit(order(oms))
+                clock.advance(2_000_000)  # the group commit, where there is one
+    assert oms.counters.journal_failures == 1
+    [line] = [r.getMessage() for r in caplog.records if r.levelname == "CRITICAL"]
+    assert line.startswith("journal write failed:") and "no new orders until restart" in line
