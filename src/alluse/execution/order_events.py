@@ -129,11 +129,14 @@ class OrderEventHandler:
             and order.status is OrderStatus.PENDING_CANCEL
             and order.venue_order_id is None
         ):  # a cancel refused for an order never acknowledged: does the venue have it at all? ask
+            self._cancel_refused_aside(order, event)
             self.dispatcher.query(order)
             return
         if _is_redundant(order, event):
             self.counters.redundant_events += 1
             log.debug("redundant %s for %s in %s", event.kind.value, coid, order.status.value)
+            if event.kind is EventKind.CANCEL_REJECTED:  # the order finished first: the refusal still shows
+                self._cancel_refused_aside(order, event)
             return
         fill = event.fill
         if fill is not None:
@@ -201,6 +204,13 @@ class OrderEventHandler:
             and coid not in self.dispatcher.waiting
         ):
             self.dispatcher.query(order)  # a cancel refused for an order never acknowledged: does the venue have it?
+
+    def _cancel_refused_aside(self, order: Order, event: OrderEvent) -> None:
+        """A refused cancel that changes no state here (the order finished first, or was never acknowledged) is
+        journaled as a note and published all the same: the refusal shows whichever way round the venue's
+        answers came (after the fill, or before the acknowledgement), as it does when it changes the state."""
+        self.recorder.note(order, "CANCEL_REJECTED", event.reason)
+        self.bus.publish(TOPIC_ORDER_EVENT, (order, event))
 
     def on_settlement(self, event: SettlementEvent) -> None:
         # one per fill id, even if the broker repeats one inside the event: a duplicate row would make

@@ -476,3 +476,27 @@ def test_a_cancel_never_answered_is_resolved_by_a_status_query(env):
     venue.records.pop(o.client_order_id)  # the venue cancelled it (and holds nothing of it any more)
     clock.advance(POLICY.ack_timeout_ns + MS)
     assert o.status is S.CANCELED and oms.counters.cancel_timeouts == 1
+
+
+@pytest.mark.parametrize("fill_first", [True, False])
+def test_a_refused_cancel_is_journaled_and_published_whichever_answer_comes_first(env, fill_first):
+    """The venue fills the order while our cancel is on its way: its answers (the fill, the refusal) may come in
+    either order; the refusal is in the journal and on the bus both ways (issue #14)."""
+    from alluse.common.bus import TOPIC_ORDER_EVENT
+
+    oms, venue, clock, journal = env
+    seen = []
+    oms.bus.subscribe(TOPIC_ORDER_EVENT, lambda message: seen.append(message[1].kind))
+    o = new(oms)
+    oms.submit(o)
+    venue.silent = True
+    oms.cancel(o.client_order_id)
+    refusal = OrderEvent(EventKind.CANCEL_REJECTED, o.client_order_id, 0, reason="already filled")
+    if not fill_first:
+        venue.emit(refusal)
+    venue.fill(o.client_order_id, 10)
+    if fill_first:
+        venue.emit(refusal)
+    assert o.status is S.FILLED
+    assert "CANCEL_REJECTED" in kinds(journal, o.client_order_id)
+    assert EventKind.CANCEL_REJECTED in seen
