@@ -160,3 +160,35 @@ async def test_fills_made_while_the_client_was_away_are_there_when_it_returns(gw
         assert [(f.execution.orderRef, f.execution.shares) for f in fills] == [("away-1", 1.0)]
     finally:
         again.disconnect()
+
+
+async def test_an_expiry_at_the_gateway_reaches_the_client_as_positions() -> None:
+    """Options expire (or are assigned) at the gateway's venue as in `make run`; the client hears the positions."""
+    from datetime import UTC, datetime
+    from decimal import Decimal
+
+    from alluse.brokers.ibkr.gateway.exchange import Exchange
+    from alluse.brokers.paper import PaperVenueConfig
+    from alluse.common.clock import TestClock, datetime_to_ns
+    from alluse.marketdata.config import MarketConfig, Underlying
+    from alluse.model import Right, expiry_ns
+
+    clock = TestClock(datetime_to_ns(datetime(2026, 11, 30, 15, 0, tzinfo=UTC)))  # a Monday: Friday is days away
+    market = MarketConfig(underlyings={"TSLA": Underlying(spot=250.0, vol=0.55)}, step_interval_s=3600,
+                          weekly_expiries=1, strikes_each_side=2)  # fmt: skip
+    exchange = Exchange(clock, market, PaperVenueConfig(), {"DU0001": Decimal(10**6)}, seed=7, open_accounts=False)
+    gw = Gateway(exchange)
+    await gw.start()
+    put = next(o for o in exchange.registry.options_for("TSLA") if o.right is Right.PUT)
+    exchange.venue.load_account("DU0001", Decimal(10**6), {put.id: -1})
+    ib = IB()
+    try:
+        await ib.connectAsync("127.0.0.1", gw.port, clientId=1, timeout=5)
+        assert [(p.contract.localSymbol, p.position) for p in ib.positions()] == [(put.id, -1.0)]
+        clock.advance_to(expiry_ns(put) + 3600 * 10**9)  # past the expiry: the venue settles the put
+        await wait_for(lambda: all(p.contract.localSymbol != put.id or p.position == 0 for p in ib.positions()),
+                       what="the expired put heard as gone")  # fmt: skip
+    finally:
+        ib.disconnect()
+        await gw.stop()
+        exchange.close()

@@ -245,6 +245,12 @@ class IbkrBroker:
         if self._on_connection is not None:
             self._on_connection(False)
 
+    def fault_counts(self) -> dict[str, int]:
+        """The faults the local gateway injected (none at a real IB: there the faults are not ours to count)."""
+        if self.local_gateway is None:
+            return {}
+        return {str(kind): n for kind, n in self.local_gateway.fault_counts().items()}
+
     def health(self) -> dict[str, object]:
         """The connection as /health shows it."""
         md = self.market_data

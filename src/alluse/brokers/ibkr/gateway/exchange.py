@@ -110,6 +110,7 @@ class Exchange:
         self._con_ids: dict[str, int] = {}
         self._by_con_id: dict[int, Instrument] = {}
         self.on_order: Callable[[OrderUpdate], None] = lambda update: None
+        self.on_settlement: Callable[[SettlementEvent], None] = lambda event: None  # expiry, assignment
         self.on_quote: Callable[[Quote], None] = lambda quote: None
         self.engine.subscribe_all(lambda quote: self.on_quote(quote))
 
@@ -247,6 +248,7 @@ class Exchange:
         log.info("settlement at the gateway's venue: %s", event)
         for fill in event.fills:
             self._book_cost(fill)
+        self.on_settlement(event)
 
     def _book_cost(self, f: Fill) -> None:
         """Average open price per account and instrument, reset when a position goes through flat (IB's avgCost)."""

@@ -25,7 +25,7 @@ from alluse.brokers.ibkr.gateway.wire import frame
 from alluse.common.clock import Clock
 from alluse.common.metrics import Metric, counter, gauge
 from alluse.model import Instrument, Option, Quote
-from alluse.model.events import EventKind
+from alluse.model.events import EventKind, SettlementEvent
 
 log = logging.getLogger("alluse.gateway")
 
@@ -73,6 +73,7 @@ class Gateway:
         self._tasks: set[asyncio.Task[None]] = set()
         exchange.on_order = self._on_order
         exchange.on_quote = self._on_quote
+        exchange.on_settlement = self._on_settlement
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -235,6 +236,12 @@ class Gateway:
         elif kind is EventKind.CANCEL_REJECTED:
             session.error(order.order_id, rules.CANNOT_CANCEL_CODE,
                           rules.CANNOT_CANCEL_TEXT.format(order_id=order.order_id, state=order.status))  # fmt: skip
+
+    def _on_settlement(self, event: SettlementEvent) -> None:
+        """An option expired or was assigned: IB reports no execution to the API for it, only the positions and
+        the account that changed (as TWS does after its expiry run)."""
+        for fill in event.fills:
+            self._after_fill(event.account, fill.instrument_id)
 
     def send_execution(self, session: Session, req_id: int, ex: Execution) -> None:
         fill = ex.fill
