@@ -47,6 +47,7 @@ class BrokerContext:
     registry: InstrumentRegistry
     cache: QuoteCache
     engine: DataEngine
+    chains: OptionChainService  # a broker with its own greeks (IB) lends them to the chains
     data_dir: Path | None  # None: the broker keeps nothing on disk
     session: int  # the journal session about to start (a paper venue numbers its ids by it)
     synchronous: str  # the journal's SQLite durability, for a broker that keeps a store
@@ -106,6 +107,7 @@ def _build_ibkr(config: Config, ctx: BrokerContext) -> Broker:
 
     broker.market_data = IbkrMarketData(broker.ib, config.ibkr, ctx.clock, ctx.registry, ctx.engine.on_quotes, bands,
                                         config.market.weekly_expiries, vol_guess, config.market.rate)  # fmt: skip
+    ctx.chains.broker_greeks = broker.market_data.model_greeks  # IB's model greeks first, ours where it has none
     return broker
 
 
@@ -229,7 +231,7 @@ def build_kernel(
         journal = Journal.from_config(data_dir / JOURNAL_FILE, config.journal)
     if broker is None:
         assert plugin is not None  # looked up above, or refused
-        broker_context = BrokerContext(clock, registry, cache, engine, data_dir, journal.sessions() + 1,
+        broker_context = BrokerContext(clock, registry, cache, engine, chains, data_dir, journal.sessions() + 1,
                                        config.journal.synchronous)  # fmt: skip
         try:
             broker = plugin.build(config, broker_context)

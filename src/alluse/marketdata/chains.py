@@ -10,6 +10,7 @@ prices the whole chain with one vectorised IV solve and one greeks call.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 
@@ -99,6 +100,9 @@ class OptionChainService:
         self._clock = clock
         self.rate = float(rate)
         self._indexes: dict[str, _ChainIndex] = {}
+        # a broker's own model greeks, (iv, delta) by instrument id or None, preferred where it has them (IB's
+        # tickOptionComputation); the greeks solved here from the quotes serve where it has none
+        self.broker_greeks: Callable[[str], tuple[float, float] | None] | None = None
 
     def _index(self, underlying: str) -> _ChainIndex:
         """Rebuilt only when the registry lists a different number of options (it only ever grows)."""
@@ -146,6 +150,12 @@ class OptionChainService:
         mid = (bid + ask) * 0.5
         iv = np.asarray(implied_vol(mid, spot, strikes, T, self.rate, is_call), dtype=np.float64)
         g = greeks(spot, strikes, T, self.rate, iv, is_call)
+        delta = np.asarray(g.delta, dtype=np.float64)
+        if self.broker_greeks is not None:
+            for k, i in enumerate(rows):
+                found = self.broker_greeks(index.ids[i])
+                if found is not None:
+                    iv[k], delta[k] = found
         return ChainSnapshot(
             underlying=underlying,
             spot=spot,
@@ -159,7 +169,7 @@ class OptionChainService:
             ask=ask,
             mid=mid,
             iv=iv,
-            delta=np.asarray(g.delta, dtype=np.float64),
+            delta=delta,
             gamma=np.asarray(g.gamma, dtype=np.float64),
             vega=np.asarray(g.vega, dtype=np.float64),
             theta=np.asarray(g.theta, dtype=np.float64),
@@ -206,6 +216,10 @@ class OptionChainService:
         remaining = expiry_ns(option) - now
         if remaining <= 0:
             return None
+        if self.broker_greeks is not None:
+            found = self.broker_greeks(option.id)
+            if found is not None:
+                return found
         spot_quote = self._cache.get_fresh(option.underlying)
         quote = self._cache.get_fresh(option.id)
         if spot_quote is None or quote is None:

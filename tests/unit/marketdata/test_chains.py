@@ -233,3 +233,19 @@ def test_rate_must_be_finite(market):
     with pytest.raises(InvalidInput) as err:
         OptionChainService(market.registry, market.cache, market.clock, rate=float("nan"))
     assert err.value.field == "rate"
+
+
+def test_a_brokers_model_greeks_are_preferred_where_it_has_them_and_ours_serve_elsewhere(market):
+    """IB sends model greeks with its quotes (brokers/ibkr): where it has them they decide; where it has none the
+    greeks solved from the quotes do."""
+    market.quote_all()
+    ours = market.chains.nearest_delta("XYZ", Right.PUT, 0.30, 5, 30)
+    assert ours is not None
+    favourite = next(o for o in market.options(EXPIRIES[1]) if o.right is Right.PUT and o.strike == Decimal("90"))
+    market.chains.broker_greeks = lambda i: (0.42, -0.30) if i == favourite.id else None
+    pick = market.chains.nearest_delta("XYZ", Right.PUT, 0.30, 5, 30)
+    assert pick is not None and pick.option == favourite and (pick.iv, pick.delta) == (0.42, -0.30)
+    assert market.chains.greeks_for(favourite) == (0.42, -0.30)
+    other = next(o for o in market.options(EXPIRIES[1]) if o.right is Right.PUT and o.strike == Decimal("100"))
+    iv, _ = market.chains.greeks_for(other)
+    assert iv == pytest.approx(SIGMA, abs=1e-6)  # not IB's: ours, from the quote
