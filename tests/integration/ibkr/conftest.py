@@ -1,4 +1,5 @@
-"""The `gateway` fixture: a local gateway per server version it speaks (gateway_harness.py)."""
+"""The `gateway` fixture: a local gateway per server version it speaks; `gw`: one at the default version
+(gateway_harness.py)."""
 
 from __future__ import annotations
 
@@ -17,3 +18,11 @@ async def gateway(request: pytest.FixtureRequest) -> AsyncIterator[Gateway]:
     yield gw
     await gw.stop()
     gw.exchange.close()
+
+
+@pytest.fixture
+async def gw() -> AsyncIterator[Gateway]:
+    gateway = await start_gateway()
+    yield gateway
+    await gateway.stop()
+    gateway.exchange.close()

@@ -5,18 +5,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
-from gateway_harness import RawClient, start_gateway, trade_through, wait_for
+from gateway_harness import RawClient, trade_through, wait_for
 from ib_async import IB, LimitOrder, Stock
 
 from alluse.brokers.ibkr.gateway.server import Gateway, GatewayFault
-
-
-@pytest.fixture
-async def gw() -> AsyncIterator[Gateway]:
-    gateway = await start_gateway()
-    yield gateway
-    await gateway.stop()
-    gateway.exchange.close()
 
 
 class Client:

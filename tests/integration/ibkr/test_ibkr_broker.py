@@ -9,7 +9,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from gateway_harness import ACCOUNT, start_gateway, trade_through, wait_for
+from gateway_harness import ACCOUNT, trade_through, wait_for
 
 from alluse.brokers.ibkr.broker import IbkrBroker
 from alluse.brokers.ibkr.config import IbkrConfig
@@ -31,14 +31,6 @@ class Heard:
 
     def fills(self, coid: str) -> list[OrderEvent]:
         return [e for e in self.events if e.client_order_id == coid and e.kind is EventKind.FILL]
-
-
-@pytest.fixture
-async def gw() -> AsyncIterator[Gateway]:
-    gateway = await start_gateway()
-    yield gateway
-    await gateway.stop()
-    gateway.exchange.close()
 
 
 def make_broker(gw: Gateway, heard: Heard, ids: OrderIds | None = None, client_ids: list[int] | None = None,
