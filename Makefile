@@ -61,7 +61,7 @@ $(STAMP_BENCH): $(BUILD_INPUTS) | $(BIN)/python
 	touch $@ $(STAMP_TEST) $(STAMP_RUN)
 
 bench: $(STAMP_BENCH)
-	$(BIN)/alluse bench --out bench-results
+	$(BIN)/alluse bench --repeats 5 --out bench-results
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache build src/*.egg-info
