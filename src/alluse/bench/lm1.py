@@ -2,8 +2,8 @@
 
 The simulated market runs a week in virtual time (a step every `step_interval_s`, expiries listed and
 delisted as they come). The line manager holds the five underlyings pinned and prefetches as
-IbkrMarketData does: the puts around each sleeve's delta band in its days-to-expiry window
-(`puts_to_watch`), again whenever an underlying has moved enough since its last prefetch (`moved_enough`). At every
+IbkrMarketData does, with the same `Prefetcher`: the puts around each sleeve's delta band in its
+days-to-expiry window, again whenever an underlying has moved enough since its last prefetch. At every
 strategy evaluation the strategy's pick is made with full information (every option quoted: what the
 wheel would choose if every line were open), and the look-up counts as a hit when that option has a
 line. Reported: the hit ratio, the most lines ever in use (never above the budget), evictions.
@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 
 from alluse.bench.figures import OPTIMISED, Figure
 from alluse.brokers.ibkr.lines import LineManager
-from alluse.brokers.ibkr.market_data import Band, moved_enough, puts_to_watch
+from alluse.brokers.ibkr.market_data import Band, Prefetcher
 from alluse.common.clock import NS, TestClock, datetime_to_ns
 from alluse.marketdata import DataEngine, OptionChainService, QuoteCache, SimulatedMarket
 from alluse.marketdata.config import MarketConfig
@@ -51,21 +51,15 @@ def _week(days: int, seed: int, budget: int, variant: str) -> list[Figure]:
              for s in strategy.sleeves for u in s.underlyings]  # fmt: skip
     underlyings = sorted({b.underlying for b in bands})
     lines.pin(underlyings)
-    last_spot: dict[str, float] = {}
-
-    def prefetch(underlying: str, spot: float) -> None:
-        last_spot[underlying] = spot
-        own = [b for b in bands if b.underlying == underlying]
-        vol = market_config.underlyings[underlying].vol
-        wanted = puts_to_watch(registry.options_for(underlying), own, spot, clock.now_ns(), vol, market_config.rate)
-        lines.prefetch(wanted[: (budget - lines.pinned) // len(underlyings)])
+    prefetcher = Prefetcher(lines, registry, clock, bands, lambda u: market_config.underlyings[u].vol,
+                            market_config.rate)  # fmt: skip
 
     def on_quotes(quotes: list[Quote]) -> None:
         engine.on_quotes(quotes)
         for u in underlyings:
             spot = cache.fresh_mid(u)
-            if spot is not None and moved_enough(last_spot.get(u), spot):
-                prefetch(u, spot)
+            if spot is not None:
+                prefetcher.on_spot(u, spot)
 
     market.start(on_quotes)
     end = clock.now_ns() + days * 24 * 3600 * NS

@@ -149,13 +149,11 @@ class Dispatcher:
         if flight.attempts >= self.config.max_attempts:
             self.give_up(order, f"gave up after {flight.attempts} attempts: {reason}")
             return
-        if not self.broker.connected:
-            flight.parked = True  # a disconnect does not eat attempts: reconnect resends
-            return
-        delay = self.config.backoff_ns(flight.attempts, self.rng)
-        self.recorder.note(order, "RETRY", f"attempt {flight.attempts + 1} in {delay / 1e6:.1f} ms: {reason}")
-        self.counters.retries += 1
-        flight.timer = self.clock.call_later(delay, self._resend, coid)
+        if self.broker.connected:  # a disconnect does not eat attempts: the reconnect resends
+            self._resend_after(order, flight, self.config.backoff_ns(flight.attempts, self.rng),
+                               f"attempt {flight.attempts + 1}", reason)  # fmt: skip
+        else:
+            flight.parked = True
 
     def retry_throttled(self, order: Order, reason: str) -> None:
         """The venue refused the send for its request rate: that send is given back (it uses no attempt), and
@@ -168,13 +166,16 @@ class Dispatcher:
         if flight.throttled > self.config.max_throttled:
             self.give_up(order, f"gave up after {flight.throttled} pacing refusals: {reason}")
             return
-        if not self.broker.connected:
+        if self.broker.connected:
+            self._resend_after(order, flight, self.config.pacing_window_ns(self.rng), "paced: again", reason)
+        else:
             flight.parked = True
-            return
-        delay = self.config.pacing_window_ns(self.rng)
-        self.recorder.note(order, "RETRY", f"paced: again in {delay / 1e6:.1f} ms: {reason}")
+
+    def _resend_after(self, order: Order, flight: _InFlight, delay: int, what: str, reason: str) -> None:
+        """Journal the retry and send the order again in `delay` ns (under the same id)."""
+        self.recorder.note(order, "RETRY", f"{what} in {delay / 1e6:.1f} ms: {reason}")
         self.counters.retries += 1
-        flight.timer = self.clock.call_later(delay, self._resend, coid)
+        flight.timer = self.clock.call_later(delay, self._resend, order.client_order_id)
 
     def not_at_venue(self, order: Order, reason: str, *, send_now: bool = False) -> None:
         """The venue says it never received the order: send it again (same id) — unless we asked to

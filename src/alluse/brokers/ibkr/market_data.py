@@ -64,17 +64,14 @@ class IbkrMarketData:
         self._clock = clock
         self._registry = registry
         self._sink = sink
-        self._bands = list(bands)
         self._expiries = expiries
-        self._vol_guess = vol_guess
-        self._rate = rate
         self.underlyings = sorted({b.underlying for b in bands})
         self.lines = LineManager(config.market_data_lines, self._subscribe, self._unsubscribe)
+        self.prefetcher = Prefetcher(self.lines, registry, clock, bands, vol_guess, rate)
         self._tickers: dict[str, Ticker] = {}
         self._instrument_of: dict[int, str] = {}  # id(ticker) -> instrument id
         self._con_ids: dict[str, int] = {}
         self._chains_loaded_ns: dict[str, int] = {}
-        self._last_prefetch_spot: dict[str, float] = {}
         self._reloading: set[str] = set()
         self.chains_reloaded = 0
         self.quotes_in = 0
@@ -113,21 +110,6 @@ class IbkrMarketData:
         for instrument_id in refused:
             log.error("no market-data line for %s: the budget of %d is all pinned", instrument_id, self.lines.budget)
 
-    def prefetch(self, underlying: str) -> int:
-        """Lines for the puts the strategy will look at next on `underlying`; returns how many were new."""
-        spot = self._mid(underlying)
-        if spot is None:
-            return 0
-        self._last_prefetch_spot[underlying] = spot
-        wanted = self.wanted(underlying, spot)
-        share = max(0, (self.lines.budget - self.lines.pinned) // max(1, len(self.underlyings)))
-        return self.lines.prefetch(wanted[:share])
-
-    def wanted(self, underlying: str, spot: float) -> list[str]:
-        bands = [b for b in self._bands if b.underlying == underlying]
-        return puts_to_watch(self._registry.options_for(underlying), bands, spot, self._clock.now_ns(),
-                             self._vol_guess(underlying), self._rate)  # fmt: skip
-
     def reset(self) -> None:
         """IB dropped every subscription (1101): make them again."""
         for instrument_id in self.lines.release_all():
@@ -136,7 +118,9 @@ class IbkrMarketData:
                 self._instrument_of.pop(id(ticker), None)
         self.lines.pin(self.underlyings)
         for underlying in self.underlyings:
-            self.prefetch(underlying)
+            spot = self._mid(underlying)
+            if spot is not None:
+                self.prefetcher.prefetch(underlying, spot)
 
     def model_greeks(self, instrument_id: str) -> tuple[float, float] | None:
         """(iv, delta) from IB's model computation, or None where IB gave none (the project's own greeks then)."""
@@ -191,13 +175,12 @@ class IbkrMarketData:
             quotes.append(Quote(instrument_id, bid, ask, int(ticker.bidSize or 0), int(ticker.askSize or 0), now, now))
             if instrument_id in self.underlyings:
                 self._refresh_chain_if_old(instrument_id, now)
-                if moved_enough(self._last_prefetch_spot.get(instrument_id), (bid + ask) / 2):
-                    moved.append(instrument_id)
+                moved.append((instrument_id, (bid + ask) / 2))
         if quotes:
             self.quotes_in += len(quotes)
             self._sink(quotes)
-        for underlying in moved:  # after the quote is in: prefetch reads the new spot
-            self.prefetch(underlying)
+        for underlying, spot in moved:  # after the quotes are in
+            self.prefetcher.on_spot(underlying, spot)
 
     def _refresh_chain_if_old(self, underlying: str, now: int) -> None:
         """Chains are kept `chain_ttl_s` (clock time); an older one is listed again in the background (new
@@ -215,7 +198,7 @@ class IbkrMarketData:
         else:
             self.chains_reloaded += 1
 
-    def _mid(self, instrument_id: str) -> float | None:
+    def _mid(self, instrument_id: str) -> float | None:  # an underlying's, from its line
         ticker = self._tickers.get(instrument_id)
         if ticker is None or not (ticker.bid > 0 and ticker.ask >= ticker.bid):
             return None
@@ -223,6 +206,36 @@ class IbkrMarketData:
 
     def metrics(self) -> list[Metric]:
         return self.lines.metrics()
+
+
+class Prefetcher:
+    """The prefetch policy: what the lines the underlyings and holdings leave are given to. Per underlying, an
+    equal share of them, to the puts the strategy will look at next (`puts_to_watch`), chosen again when the
+    underlying has moved enough since (`moved_enough`). IbkrMarketData runs it on IB's quotes; LM-1 measures it."""
+
+    def __init__(self, lines: LineManager, registry: InstrumentRegistry, clock: Clock, bands: Sequence[Band],
+                 vol_guess: Callable[[str], float], rate: float) -> None:  # fmt: skip
+        self.lines = lines
+        self._registry = registry
+        self._clock = clock
+        self._bands = list(bands)
+        self._underlyings = sorted({b.underlying for b in bands})
+        self._vol_guess = vol_guess
+        self._rate = rate
+        self._last_spot: dict[str, float] = {}
+
+    def on_spot(self, underlying: str, spot: float) -> int:
+        """A new spot: prefetch again if it moved enough since the last time; returns the new lines."""
+        return self.prefetch(underlying, spot) if moved_enough(self._last_spot.get(underlying), spot) else 0
+
+    def prefetch(self, underlying: str, spot: float) -> int:
+        """Lines for the puts the strategy will look at next on `underlying`; returns how many were new."""
+        self._last_spot[underlying] = spot
+        bands = [b for b in self._bands if b.underlying == underlying]
+        wanted = puts_to_watch(self._registry.options_for(underlying), bands, spot, self._clock.now_ns(),
+                               self._vol_guess(underlying), self._rate)  # fmt: skip
+        share = max(0, (self.lines.budget - self.lines.pinned) // max(1, len(self._underlyings)))
+        return self.lines.prefetch(wanted[:share])
 
 
 def puts_to_watch(options: Sequence[Option], bands: Sequence[Band], spot: float, now_ns: int, vol: float,

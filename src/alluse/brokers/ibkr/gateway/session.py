@@ -390,11 +390,14 @@ def _ignore(fields: list[str]) -> None:
     """A request that needs no answer here (the gateway already does what it asks)."""
 
 
+# where a request carries the orderId or reqId an error about it refers to
+_ID_FIELD: dict[int, int] = {In.PLACE_ORDER: 1, In.CANCEL_ORDER: 2, In.REQ_MKT_DATA: 2, In.REQ_CONTRACT_DATA: 2,
+                             In.REQ_EXECUTIONS: 2, In.REQ_SEC_DEF_OPT_PARAMS: 1}  # fmt: skip
+
+
 def _req_id_of(msg_id: int, fields: list[str]) -> int:
     """The id an error about a request refers to: its orderId or reqId where it has one, else -1."""
-    positions: dict[int, int] = {In.PLACE_ORDER: 1, In.CANCEL_ORDER: 2, In.REQ_MKT_DATA: 2, In.REQ_CONTRACT_DATA: 2,
-                                 In.REQ_EXECUTIONS: 2, In.REQ_SEC_DEF_OPT_PARAMS: 1}  # fmt: skip
-    position = positions.get(msg_id)
+    position = _ID_FIELD.get(msg_id)
     if position is None or position >= len(fields):
         return -1
     try:
