@@ -63,8 +63,10 @@ def test_paced_orders_are_timed_from_their_due_time(monkeypatch):
     paced = run_or1(100, JournalConfig(), rate=1_000)  # one order a millisecond
     lat_us = paced.latencies_ns / 1e3
     assert lat_us[9] >= 20_000  # the stalled one
-    assert all(lat_us[10:25] > 1_000)  # due during the stall, sent after it: they waited too
-    assert lat_us[10] > lat_us[20] > lat_us[24]  # the backlog drains one order at a time
+    # Due during the stall, sent after it: each waited at least from its due time until the stalled one ended
+    # (exact, whatever else the machine does: order k is due (k - 9) ms after order 9 and starts after it ends).
+    for k in range(10, 25):
+        assert lat_us[k] >= lat_us[9] - (k - 9) * 1_000 > 1_000
     with pytest.raises(ValueError, match="rate"):
         run_or1(1, JournalConfig(), rate=0)
     names = [f.name for f in paced_figures(paced)]
