@@ -12,26 +12,17 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
+from alluse.app.options_book import OptionsBook, book_json, build_book, ledger_of, read_journal, to_json_value
 from alluse.app.system import TradingSystem
 from alluse.brokers.base import Broker, FaultInjecting
 from alluse.common.clock import ns_to_datetime
-from alluse.execution.journal import Journal
-from alluse.model import Fill, Position, parse_symbol
-from alluse.portfolio import AccountTotals, Ledger, QualitySummary
-
-
-@dataclass(slots=True)
-class PositionLine:
-    account: str
-    instrument_id: str
-    quantity: int
-    avg_cost: Decimal
-    mark: float | None
-    unrealized: Decimal
+from alluse.portfolio import Ledger, QualitySummary
 
 
 @dataclass(slots=True)
 class RunSummary:
+    """What `alluse run` prints at the end; `book` holds the positions and accounts (app/options_book.py)."""
+
     journal_path: Path
     wall_seconds: float
     sim_start: str
@@ -44,8 +35,7 @@ class RunSummary:
     fills_this_run: int
     settlements_this_run: int
     commissions_this_run: Decimal
-    positions: list[PositionLine]
-    accounts: list[AccountTotals]
+    book: OptionsBook
     quality: QualitySummary
     risk_denials: dict[str, int]
     execution: dict[str, int]  # retries, status queries, reconnects... (order-manager counters, non-zero)
@@ -80,15 +70,16 @@ RELIABILITY_COUNTERS = (
 )
 
 
+def summary_json(s: RunSummary) -> dict[str, object]:
+    """The summary as one JSON object (`alluse run --json`): money as strings, exact (see
+    `options_book.to_json_value`); the book as `book_json` gives it, with its notes."""
+    out = {f: to_json_value(getattr(s, f)) for f in RunSummary.__dataclass_fields__ if f != "book"}
+    out["book"] = book_json(s.book)
+    return out
+
+
 def ledger_from_journal(path: Path) -> Ledger:
-    journal = Journal(path, readonly=True)
-    try:
-        state = journal.load()
-    finally:
-        journal.close()
-    ledger = Ledger(lambda iid: parse_symbol(iid).multiplier)
-    ledger.replay(state.deposits, state.fills)
-    return ledger
+    return ledger_of(read_journal(path)[0])
 
 
 def _positions(ledger: Ledger) -> dict[tuple[str, str], int]:
@@ -124,11 +115,10 @@ def build_summary(system: TradingSystem, wall_seconds: float, sim_start_ns: int)
     prefix = f"{c.oms.id_prefix}{session:03d}-"
     this_run = [o for o in c.oms.orders.values() if o.client_order_id.startswith(prefix)]
     this_ids = {o.client_order_id for o in this_run}
-    fills = _fills_of(system, this_ids)
+    all_fills = read_journal(system.journal_path)[0].fills
+    fills = [f for f in all_fills if f.client_order_id in this_ids]
     commissions = sum((f.commission for f in fills), Decimal(0))
-    positions = [
-        _line(system, p) for p in sorted(c.ledger.open_positions(), key=lambda p: (p.account, p.instrument_id))
-    ]
+    book = build_book(c.ledger, all_fills, system.clock.now_ns(), system.mark, c.chains.rate, c.chains.greeks_for)
     problems = check_consistency(c.ledger, system.journal_path, c.broker)
     return RunSummary(
         journal_path=system.journal_path.resolve(),
@@ -143,8 +133,7 @@ def build_summary(system: TradingSystem, wall_seconds: float, sim_start_ns: int)
         fills_this_run=len(fills),
         settlements_this_run=c.oms.counters.settlements,
         commissions_this_run=commissions,
-        positions=positions,
-        accounts=[c.ledger.totals(a, system.mark) for a in c.ledger.accounts()],
+        book=book,
         quality=c.quality.summary(),
         risk_denials={r.value: n for r, n in c.risk.denials.items() if n},
         execution={k: v for k in RELIABILITY_COUNTERS if (v := getattr(c.oms.counters, k))},
@@ -157,19 +146,6 @@ def build_summary(system: TradingSystem, wall_seconds: float, sim_start_ns: int)
         consistent=not problems,
         consistency_detail=problems,
     )
-
-
-def _fills_of(system: TradingSystem, ids: set[str]) -> list[Fill]:
-    journal = Journal(system.journal_path, readonly=True)
-    try:
-        return [f for f in journal.load().fills if f.client_order_id in ids]
-    finally:
-        journal.close()
-
-
-def _line(system: TradingSystem, p: Position) -> PositionLine:
-    mark = system.mark(p.instrument_id)
-    return PositionLine(p.account, p.instrument_id, p.quantity, p.avg_cost, mark, system.c.ledger.unrealized(p, mark))
 
 
 def _faults_injected(broker: Broker) -> dict[str, int]:

@@ -4,17 +4,23 @@ running system may hold the journal at the same time)."""
 from __future__ import annotations
 
 import argparse
+import json
 from typing import TYPE_CHECKING
 
 from alluse.cli.inputs import add_data_dir, check_count
 from alluse.cli.output import console, money
 
 if TYPE_CHECKING:
+    from alluse.app.options_book import OptionsBook
     from alluse.model import OrderStatus
 
 ORDER_COLUMNS = (
     "client order id", "account", "instrument", "side", "qty", "type", "limit", "status", "filled", "avg px", "tag",
     "reason",
+)  # fmt: skip
+POSITION_COLUMNS = (
+    "account", "instrument", "qty", "underlying px", "DTE", "delta", "theta/day", "mark (mid)", "avg cost",
+    "unrealized P&L", "note",
 )  # fmt: skip
 
 
@@ -25,8 +31,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     orders.add_argument("--limit", type=int, default=50, help="newest N orders (default 50, 0 = all)")
     orders.set_defaults(func=orders_command)
 
-    positions = sub.add_parser("positions", help="show positions and cash from a data dir's journal")
+    positions = sub.add_parser("positions", help="show the options book (positions, greeks, accounts) of a journal")
     add_data_dir(positions)
+    positions.add_argument("--json", action="store_true", help="print the book as one JSON document")
     positions.set_defaults(func=positions_command)
 
 
@@ -80,24 +87,93 @@ def _order_status(text: str) -> OrderStatus:
 
 
 def positions_command(args: argparse.Namespace) -> int:
-    from rich.table import Table
-
-    from alluse.app.run_summary import ledger_from_journal
+    from alluse.app.options_book import book_from_journal, book_json
     from alluse.execution.journal import JOURNAL_FILE
 
     path = args.data_dir / JOURNAL_FILE
-    ledger = ledger_from_journal(path)
-    table = Table(title=f"positions in {path}")
-    for col in ("account", "instrument", "qty", "avg cost", "realized P&L"):
-        table.add_column(col)
-    for p in sorted(ledger.open_positions(), key=lambda p: (p.account, p.instrument_id)):
-        table.add_row(p.account, p.instrument_id, str(p.quantity), money(p.avg_cost), money(p.realized_pnl))
-    console.print(table)
-    cash = Table(title="cash")
-    for col in ("account", "deposits", "cash", "commissions", "fills"):
-        cash.add_column(col)
-    for a in ledger.accounts():
-        t = ledger.totals(a, lambda _: None)
-        cash.add_row(a, money(t.deposits), money(t.cash), money(t.commissions), str(t.fills))
-    console.print(cash)
+    book = book_from_journal(path)
+    if args.json:
+        print_json({"journal": str(path), **book_json(book)})
+    else:
+        print_book(book, f"positions in {path}")
     return 0
+
+
+def print_json(document: dict[str, object]) -> None:
+    """One JSON document on one line, as written: no wrapping, markup or highlighting read into it."""
+    console.out(json.dumps(document, allow_nan=False), highlight=False)
+
+
+def _num(x: float | None, fmt: str) -> str:
+    return "-" if x is None else format(x, fmt)
+
+
+def print_book(book: OptionsBook, title: str) -> None:
+    """The options book as tables: the positions (a "-" carries the number of the footnote saying why), then the
+    accounts, one column each (their figures' names are long). `alluse positions` and `alluse run` share it."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    from alluse.common.clock import ns_to_datetime
+
+    notes = book.notes()
+    pos = Table(title=f"{title} as of {ns_to_datetime(book.as_of_ns):%a %Y-%m-%d %H:%M} UTC")
+    for col in POSITION_COLUMNS:
+        pos.add_column(col, justify="left" if col in ("account", "instrument", "note") else "right")
+    for p in book.lines:
+        pos.add_row(
+            escape(p.account),
+            escape(p.instrument_id),
+            str(p.quantity),
+            _num(p.underlying_price, ",.2f"),
+            _num(p.dte, ".1f"),
+            _num(p.delta, "+,.1f"),
+            _num(p.theta, "+,.2f"),
+            _num(p.mark, ",.2f"),
+            money(p.avg_cost),
+            money(p.unrealized),
+            f"[{notes.index(p.note) + 1}]" if p.note else "",
+        )
+    if not book.lines:
+        pos.add_row("-", "no open positions", *[""] * (len(POSITION_COLUMNS) - 2))
+    console.print(pos)
+    console.print(
+        "delta in shares (per-contract delta x multiplier x contracts; a stock's is its quantity), theta in money "
+        "per calendar day, both for the whole position; mark = mid of the last quote",
+        highlight=False,
+    )
+    for n, note in enumerate(notes, 1):
+        console.print(f"[{n}] {note}", highlight=False, markup=False)
+
+    accounts = Table(title="accounts")
+    accounts.add_column("")
+    for a in book.accounts:
+        accounts.add_column(escape(a.account), justify="right")
+    underlyings = sorted({u for a in book.accounts for u in a.net_delta})
+    rows: list[tuple[str, list[str]]] = [
+        (f"net delta {u} (shares)", [_num(a.net_delta[u], "+,.1f") if u in a.net_delta else "" for a in book.accounts])
+        for u in underlyings
+    ]
+    rows += [
+        ("theta per day", [_num(a.theta, "+,.2f") for a in book.accounts]),
+        ("premium collected (option sells - buys)", [money(a.premium_collected) for a in book.accounts]),
+        ("buying power used (short puts' cash + long stock)", [money(a.buying_power_used) for a in book.accounts]),
+        ("deposits", [money(a.deposits) for a in book.accounts]),
+        ("cash", [money(a.cash) for a in book.accounts]),
+        ("equity" + ("*" if any(a.at_cost for a in book.accounts) else ""), [money(a.equity) for a in book.accounts]),
+        ("return on deposits", [_num(a.return_on_deposits, "+.2%") for a in book.accounts]),
+        ("realized P&L gross (before commissions)", [money(a.realized_gross) for a in book.accounts]),
+        ("commissions", [money(a.commissions) for a in book.accounts]),
+        ("realized P&L net of commissions", [money(a.realized_net) for a in book.accounts]),
+        ("unrealized P&L", [money(a.unrealized) for a in book.accounts]),
+        ("fills", [str(a.fills) for a in book.accounts]),
+    ]
+    for label, cells in rows:
+        accounts.add_row(label, *cells)
+    console.print(accounts)
+    console.print(
+        "premium: proceeds of option sells - cost of option buys; short puts' cash: strike x multiplier x contracts; "
+        "realized P&L: closed lots (FIFO), net = gross - every commission paid; return = equity / deposits - 1"
+        + ("; * positions without a mark at their cost" if any(a.at_cost for a in book.accounts) else ""),
+        highlight=False,
+    )

@@ -24,6 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     run.add_argument("--seed", type=int, help="random seed of the simulated market")
     run.add_argument("--data-dir", type=Path, help="where the journal lives (default ./data)")
     run.add_argument("--metrics-port", type=int, help="serve /metrics and /health on this port (0 = any free port)")
+    run.add_argument("--json", action="store_true", help="end with the run summary as one JSON document, not tables")
     run.set_defaults(func=run_command)
 
 
@@ -108,9 +109,12 @@ def run_command(args: argparse.Namespace) -> int:
     wall_start_ns = time.time_ns()
     with progress:
         system, summary = asyncio.run(main_task())
-    _print_summary(summary)
+    if not args.json:
+        _print_summary(summary)
     _print_alerts(fired, system)
     _report_on_exit(config, wall_start_ns)
+    if args.json:  # the last line on stdout: `alluse run --json | tail -n 1` is the summary
+        _print_summary(summary, as_json=True)
     return 0 if summary.consistent else 1
 
 
@@ -156,9 +160,18 @@ def _duration(ms: float | None) -> str:
     return f"{ms / 60_000:.1f} min"
 
 
-def _print_summary(s: RunSummary) -> None:
+def _print_summary(s: RunSummary, as_json: bool = False) -> None:
+    """The summary as tables, or with `as_json` as one JSON document on one line (money as exact strings,
+    `app.run_summary.summary_json`)."""
     from rich.table import Table
 
+    from alluse.cli.book import print_book, print_json
+
+    if as_json:
+        from alluse.app.run_summary import summary_json
+
+        print_json(summary_json(s))
+        return
     console.rule("[bold]run summary")
     console.print(
         f"wall {s.wall_seconds:.1f}s; simulated {s.sim_start} -> {s.sim_end} UTC; session {s.session}; "
@@ -200,31 +213,7 @@ def _print_summary(s: RunSummary) -> None:
     )  # fmt: skip
     console.print("trading states: " + ", ".join(f"{a} {st}" for a, st in s.trading_states.items()))
 
-    pos = Table(title="positions")
-    for col in ("account", "instrument", "qty", "avg cost", "mark (mid)", "unrealized"):
-        pos.add_column(col, justify="left" if col in ("account", "instrument") else "right")
-    for p in s.positions:
-        pos.add_row(
-            p.account, p.instrument_id, str(p.quantity), money(p.avg_cost), _opt(p.mark, ".2f"), money(p.unrealized)
-        )
-    if not s.positions:
-        pos.add_row("-", "no open positions", "", "", "", "")
-    console.print(pos)
-
-    acc = Table(title="accounts")
-    for col in ("account", "deposits", "cash", "commissions", "realized P&L", "unrealized P&L", "fills"):
-        acc.add_column(col, justify="left" if col == "account" else "right")
-    for a in s.accounts:
-        acc.add_row(
-            a.account,
-            money(a.deposits),
-            money(a.cash),
-            money(a.commissions),
-            money(a.realized_pnl),
-            money(a.unrealized_pnl),
-            str(a.fills),
-        )
-    console.print(acc)
+    print_book(s.book, "positions")
 
     q = s.quality
     console.print(
