@@ -13,13 +13,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 from alluse.app import operator
-from alluse.app.config import Config
-from alluse.app.kernel import Kernel, build_kernel
+from alluse.app.config import Config, ConfigError
+from alluse.app.kernel import BROKERS, Kernel, build_kernel
 from alluse.brokers.base import ReportsHealth
 from alluse.common.clock import NS, Clock, LiveClock, TimerHandle, datetime_to_ns
 from alluse.common.metrics import MetricSource
 from alluse.execution.journal import JOURNAL_FILE, resume_ns
 from alluse.execution.oms import RecoveryReport
+from alluse.marketdata.replay import QuoteFeed, Recording, ReplayFeed
 from alluse.model import Quote
 from alluse.monitoring.alert_events import AlertEvent
 from alluse.monitoring.service import Monitoring
@@ -30,13 +31,19 @@ RISK_EVALUATE_EVERY_NS = 60 * NS  # loss and drawdown limits, in clock time
 
 
 class TradingSystem:
-    def __init__(self, config: Config, clock: Clock, data_dir: str | Path | None = None) -> None:
+    def __init__(
+        self, config: Config, clock: Clock, data_dir: str | Path | None = None, *, feed: QuoteFeed | None = None
+    ) -> None:
         self.config = config
         self.clock = clock
         self.data_dir = Path(data_dir if data_dir is not None else config.run.data_dir)
         self.journal_path = self.data_dir / JOURNAL_FILE
         self.sim_start_ns = clock.now_ns()
-        self.c: Kernel = build_kernel(config, clock, self.data_dir)
+        # a feed of our own (a replay) takes the simulated market's place, and its instruments are known from the start
+        self.feed = feed
+        self.c: Kernel = build_kernel(
+            config, clock, self.data_dir, feed=feed is None, instruments=() if feed is None else feed.instruments()
+        )
         self.recovery: RecoveryReport | None = None
         self.started = False
         self.closed = False
@@ -50,6 +57,8 @@ class TradingSystem:
         self.recovery = c.recover()
         if c.market is not None:
             c.market.start(c.engine.on_quotes)
+        if self.feed is not None:
+            self.feed.start(c.engine.on_quotes)
         if c.strategy is not None:
             c.strategy.start()
         self._risk_timer = self.clock.call_later(RISK_EVALUATE_EVERY_NS, self._evaluate_risk)
@@ -77,6 +86,8 @@ class TradingSystem:
             c.strategy.stop()
         if c.market is not None:
             c.market.stop()
+        if self.feed is not None:
+            self.feed.stop()
 
     def stop_trading(self) -> None:
         """Stop new decisions and market data, and ask the venue to cancel what is still working."""
@@ -141,6 +152,7 @@ async def run_live(
     data_dir: str | Path | None = None,
     on_progress: Callable[[TradingSystem, float], None] | None = None,
     on_alert: Callable[[AlertEvent], None] | None = None,
+    replay: Recording | None = None,
 ) -> TradingSystem:
     """Run for `config.run.duration_s` wall seconds, or until `stop` is set; always shut down cleanly.
 
@@ -149,12 +161,22 @@ async def run_live(
     second (the CLI's status line), `on_alert(event)` as alerts fire and resolve. A networked broker stays
     connected after the return (the summary reads its accounts): the caller closes the system, then awaits
     `system.c.disconnect()`.
+
+    With `replay`, the recorded quotes are the feed (docs/replay.md): simulated time starts at its first
+    quote (or just after the journal's last event, if later) and the run ends when it is played out.
     """
     data = Path(data_dir if data_dir is not None else config.run.data_dir)
     start_ns = resume_start_ns(config, data / JOURNAL_FILE)
+    if replay is not None:
+        plugin = BROKERS.get(config.run.broker)
+        if plugin is not None and plugin.feeds_market:
+            raise ConfigError(f"run.broker = {config.run.broker!r} brings its own quotes: a replay needs paper")
+        if replay.first_ts is not None:
+            start_ns = resume_ns(data / JOURNAL_FILE, replay.first_ts)
     loop = asyncio.get_running_loop()
     clock = LiveClock(loop, speed=config.run.speed, start_ns=start_ns)
-    system = TradingSystem(config, clock, data)
+    feed = None if replay is None else ReplayFeed(replay, clock)
+    system = TradingSystem(config, clock, data, feed=feed)
     try:
         if config.monitoring.enabled:  # built on a thread: opening and checking metrics.db may take a while
             system.monitoring = await asyncio.to_thread(
@@ -171,7 +193,11 @@ async def run_live(
         await system.c.connect()  # a networked broker: connected before recovery reads its book
         system.start()
         t0 = loop.time()
-        while not stop.is_set() and (elapsed := loop.time() - t0) < config.run.duration_s:
+        while (
+            not stop.is_set()
+            and not (feed is not None and feed.done)
+            and (elapsed := loop.time() - t0) < config.run.duration_s
+        ):
             system.follow_operator()
             if on_progress is not None:
                 on_progress(system, elapsed)

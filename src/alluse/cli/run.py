@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from alluse.cli.inputs import check_writable_dir
 from alluse.cli.output import console, money
+from alluse.cli.record import describe_replay, load_replay, print_replay
 from alluse.cli.report import write_report
 
 if TYPE_CHECKING:  # imported by the command itself: `alluse --help` and `alluse halt` need neither
@@ -24,6 +25,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     run.add_argument("--seed", type=int, help="random seed of the simulated market")
     run.add_argument("--data-dir", type=Path, help="where the journal lives (default ./data)")
     run.add_argument("--metrics-port", type=int, help="serve /metrics and /health on this port (0 = any free port)")
+    run.add_argument("--replay", type=Path, metavar="FILE_OR_DIR",
+                     help="replay recorded quotes (.csv, .csv.gz or a directory of them; docs/replay.md) "
+                          "instead of the simulated market")  # fmt: skip
     run.add_argument("--json", action="store_true", help="end with the run summary as one JSON document, not tables")
     run.set_defaults(func=run_command)
 
@@ -51,9 +55,11 @@ def run_command(args: argparse.Namespace) -> int:
         },
     }
     config = load_config(args.config, overrides)
+    recording = None if args.replay is None else load_replay(args.replay)  # a bad file: refused before the run
     check_writable_dir("run.data_dir", Path(config.run.data_dir))
+    source = "the simulated market" if recording is None else describe_replay(recording)
     console.print(
-        f"[bold]ALL-USE[/] paper trading on the simulated market: {config.run.duration_s:g}s wall at "
+        f"[bold]ALL-USE[/] paper trading on {source}: {config.run.duration_s:g}s wall at "
         f"{config.run.speed:g}x, seed {config.run.seed}, data dir {config.run.data_dir}  (Ctrl-C stops cleanly)"
     )
     console.print(f"build: {build.describe()}", highlight=False)
@@ -98,7 +104,7 @@ def run_command(args: argparse.Namespace) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        system = await run_live(config, stop, on_progress=show, on_alert=alert)
+        system = await run_live(config, stop, on_progress=show, on_alert=alert, replay=recording)
         try:  # in the loop: a networked broker's accounts are read while it is still connected
             return system, build_summary(system, time.perf_counter() - t0, system.sim_start_ns)
         finally:
@@ -111,6 +117,8 @@ def run_command(args: argparse.Namespace) -> int:
         system, summary = asyncio.run(main_task())
     if not args.json:
         _print_summary(summary)
+    if recording is not None:
+        print_replay(system)
     _print_alerts(fired, system)
     _report_on_exit(config, wall_start_ns)
     if args.json:  # the last line on stdout: `alluse run --json | tail -n 1` is the summary
