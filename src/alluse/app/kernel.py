@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -22,7 +23,8 @@ from alluse.app.config import Config, ConfigError
 from alluse.brokers.base import Broker, Connecting
 from alluse.brokers.paper import PaperVenue
 from alluse.common.bus import MessageBus
-from alluse.common.clock import Clock
+from alluse.common.clock import Clock, ns_to_datetime
+from alluse.common.market_hours import Sessions, load_market_hours
 from alluse.common.metrics import MetricSource
 from alluse.execution.journal import JOURNAL_FILE, Journal
 from alluse.execution.oms import OrderManager, RecoveryReport
@@ -32,7 +34,7 @@ from alluse.model.registry import InstrumentRegistry
 from alluse.portfolio import ExecutionQuality, Ledger
 from alluse.portfolio.valuation import LedgerValuation
 from alluse.risk import RiskContext, RiskGate, TradingStates
-from alluse.strategies.wheel import WheelStrategy
+from alluse.strategies.wheel import Phase, WheelStrategy
 
 log = logging.getLogger("alluse.kernel")
 
@@ -51,6 +53,7 @@ class BrokerContext:
     data_dir: Path | None  # None: the broker keeps nothing on disk
     session: int  # the journal session about to start (a paper venue numbers its ids by it)
     synchronous: str  # the journal's SQLite durability, for a broker that keeps a store
+    hours: Sessions  # the market's sessions: a simulated venue fills only while open
 
 
 @dataclass(slots=True, frozen=True)
@@ -71,6 +74,7 @@ def _build_paper(config: Config, ctx: BrokerContext) -> Broker:
         store_path=None if ctx.data_dir is None else ctx.data_dir / VENUE_FILE,  # its own records, apart from ours
         id_prefix=f"P{ctx.session}",
         store_synchronous=ctx.synchronous,
+        hours=ctx.hours,
     )
     ctx.engine.subscribe_all(venue.on_quote)  # it fills against the live quotes
     return venue
@@ -94,7 +98,8 @@ def _build_ibkr(config: Config, ctx: BrokerContext) -> Broker:
     gateway = None
     if config.ibkr.local_gateway:  # the project's own TWS-protocol gateway, in this process, on its own market
         accounts = {name: a.cash for name, a in config.accounts.items()}
-        exchange = Exchange(ctx.clock, config.market, config.venue, accounts, config.run.seed, open_accounts=False)
+        exchange = Exchange(ctx.clock, config.market, config.venue, accounts, config.run.seed, open_accounts=False,
+                            hours=ctx.hours)  # fmt: skip
         gateway = Gateway(exchange, config.gateway)
     ids = OrderIds(None if ctx.data_dir is None else ctx.data_dir / ORDER_IDS_FILE)
     broker = IbkrBroker(config.ibkr, ctx.clock, ctx.registry, ids, local_gateway=gateway)
@@ -140,6 +145,7 @@ class Kernel:
     cache: QuoteCache
     engine: DataEngine
     chains: OptionChainService
+    hours: Sessions
     market: SimulatedMarket | None  # the feed; None where the caller feeds quotes itself
     journal: Journal
     broker: Broker
@@ -193,6 +199,14 @@ class Kernel:
         self.broker.close()
 
 
+def market_hours(config: Config, now_ns: int, years: int = 3) -> Sessions:  # a backtest asks for its span
+    """The sessions of `market.calendar` from two weeks before `now_ns` to `years` after (a run past the end
+    stops quoting, with a warning)."""
+    today = ns_to_datetime(now_ns).date()
+    return load_market_hours(config.market.calendar, today - timedelta(days=14), today + timedelta(days=366 * years),
+                             config.venue.session_close_utc_hour)  # fmt: skip
+
+
 def build_kernel(
     config: Config,
     clock: Clock,
@@ -202,13 +216,14 @@ def build_kernel(
     feed: bool = True,
     journal: Journal | None = None,
     broker: Broker | None = None,
+    hours: Sessions | None = None,
 ) -> Kernel:
     """The engines of one trading process, wired, not yet started (call `recover`, then start the feed).
 
     `data_dir` holds the journal and the broker's own files (None: the broker keeps nothing on disk; a
     journal must then be given). `instruments` are known from the start besides the feed's; `feed=False`
     builds no simulated market (the caller feeds quotes). A caller may bring its own `journal` or
-    `broker` (tests do).
+    `broker` (tests do). `hours`: the market's sessions (default: `market.calendar` around the clock's date).
     """
     bus = MessageBus()
     registry = InstrumentRegistry(instruments)
@@ -222,8 +237,10 @@ def build_kernel(
         if plugin is None:
             known = ", ".join(sorted(BROKERS))
             raise ConfigError(f"run.broker = {config.run.broker!r}: unknown broker (known: {known})")
+    if hours is None:
+        hours = market_hours(config, clock.now_ns())
     feed = feed and not (plugin is not None and plugin.feeds_market)
-    market = SimulatedMarket(mc, clock, registry, seed=config.run.seed) if feed else None
+    market = SimulatedMarket(mc, clock, registry, seed=config.run.seed, hours=hours) if feed else None
     own_journal = journal is None
     if journal is None:
         if data_dir is None:
@@ -232,7 +249,7 @@ def build_kernel(
     if broker is None:
         assert plugin is not None  # looked up above, or refused
         broker_context = BrokerContext(clock, registry, cache, engine, chains, data_dir, journal.sessions() + 1,
-                                       config.journal.synchronous)  # fmt: skip
+                                       config.journal.synchronous, hours)  # fmt: skip
         try:
             broker = plugin.build(config, broker_context)
         except BaseException:  # a broker that cannot start (its store refused): the journal is not left open
@@ -285,8 +302,13 @@ def build_kernel(
             quote_of=cache.get_fresh,
             spot_of=mid_of,
             state_of=states.get,
+            hours=hours,
+            on_phase=lambda account, underlying, phase, why: journal.record_wheel_phase(
+                account, underlying, phase.value, why, clock.now_ns()
+            ),
         )
-    kernel = Kernel(config, clock, bus, registry, cache, engine, chains, market, journal, broker, plugin, ledger,
+        strategy.phases = {key: Phase(phase) for key, (phase, _) in journal.wheel_phases().items()}
+    kernel = Kernel(config, clock, bus, registry, cache, engine, chains, hours, market, journal, broker, plugin, ledger,
                     quality, states, inbox, risk, oms, strategy)  # fmt: skip
     states.on_change = kernel.on_state_change
     risk.loss.on_watermark = lambda account, w: journal.record_watermark(

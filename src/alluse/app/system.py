@@ -2,7 +2,12 @@
 
 Start-up is recovery: the journal is read, positions and cash rebuilt from its fills, open orders
 reconciled with the broker, and only then do market data and the strategy start. Simulated time
-resumes after the last journaled event, so a restart never moves backwards.
+resumes after the last journaled event (and where the saved simulated market stopped), so a restart
+never moves backwards; the simulated market continues from its saved state (app/market_state.py).
+
+Market hours: at every session close the market's state is saved, and an accelerated run (a live clock
+faster than the wall) skips the closed hours, stopping at every timer due meanwhile (an expiry on an
+early-close day, a delivery in flight) so each fires at its own time.
 """
 
 from __future__ import annotations
@@ -15,8 +20,10 @@ from pathlib import Path
 from alluse.app import operator
 from alluse.app.config import Config, ConfigError
 from alluse.app.kernel import BROKERS, Kernel, build_kernel
+from alluse.app.market_state import load_market_state, market_resume_ns, save_market_state
 from alluse.brokers.base import ReportsHealth
 from alluse.common.clock import NS, Clock, LiveClock, TimerHandle, datetime_to_ns
+from alluse.common.market_hours import Sessions
 from alluse.common.metrics import MetricSource
 from alluse.execution.journal import JOURNAL_FILE, resume_ns
 from alluse.execution.oms import RecoveryReport
@@ -32,7 +39,13 @@ RISK_EVALUATE_EVERY_NS = 60 * NS  # loss and drawdown limits, in clock time
 
 class TradingSystem:
     def __init__(
-        self, config: Config, clock: Clock, data_dir: str | Path | None = None, *, feed: QuoteFeed | None = None
+        self,
+        config: Config,
+        clock: Clock,
+        data_dir: str | Path | None = None,
+        *,
+        feed: QuoteFeed | None = None,
+        hours: Sessions | None = None,
     ) -> None:
         self.config = config
         self.clock = clock
@@ -42,12 +55,19 @@ class TradingSystem:
         # a feed of our own (a replay) takes the simulated market's place, and its instruments are known from the start
         self.feed = feed
         self.c: Kernel = build_kernel(
-            config, clock, self.data_dir, feed=feed is None, instruments=() if feed is None else feed.instruments()
+            config,
+            clock,
+            self.data_dir,
+            feed=feed is None,
+            instruments=() if feed is None else feed.instruments(),
+            hours=hours,
         )
         self.recovery: RecoveryReport | None = None
         self.started = False
         self.closed = False
         self._risk_timer: TimerHandle | None = None
+        self._close_timer: TimerHandle | None = None
+        self.market_restored = False
         self.monitoring: Monitoring | None = None
 
     # ------------------------------------------------------------------ lifecycle
@@ -56,20 +76,62 @@ class TradingSystem:
         c = self.c
         self.recovery = c.recover()
         if c.market is not None:
+            state = load_market_state(self.data_dir)
+            self.market_restored = state is not None and c.market.restore(state)
             c.market.start(c.engine.on_quotes)
         if self.feed is not None:
             self.feed.start(c.engine.on_quotes)
         if c.strategy is not None:
             c.strategy.start()
         self._risk_timer = self.clock.call_later(RISK_EVALUATE_EVERY_NS, self._evaluate_risk)
+        self._on_session_close()  # arms the first close (and skips ahead if the market is closed now)
         self.started = True
         return self.recovery
 
     def _evaluate_risk(self) -> None:
+        """Loss and drawdown limits move with the marks, which only move while the market is open."""
         try:
             self.c.risk.evaluate(self.clock.now_ns())
         finally:
-            self._risk_timer = self.clock.call_later(RISK_EVALUATE_EVERY_NS, self._evaluate_risk)
+            nxt = self.clock.now_ns() + RISK_EVALUATE_EVERY_NS
+            if not self.c.hours.is_open(nxt):
+                nxt = self.c.hours.next_open(nxt) or nxt
+            self._risk_timer = self.clock.call_at(nxt, self._evaluate_risk)
+
+    @property
+    def skips_closed_hours(self) -> bool:
+        """An accelerated live run jumps over closed hours; real time waits; virtual time costs nothing."""
+        return isinstance(self.clock, LiveClock) and self.clock.speed > 1
+
+    def save_market(self) -> None:
+        if self.c.market is not None:
+            save_market_state(self.data_dir, self.c.market.state())
+
+    def _on_session_close(self) -> None:
+        now = self.clock.now_ns()
+        if self.started:
+            self.save_market()
+        close = self.c.hours.next_close(now)
+        if close is not None:
+            self._close_timer = self.clock.call_at(close, self._on_session_close)
+        if self.skips_closed_hours:
+            self._skip_closed()
+
+    def _skip_closed(self) -> None:
+        """While closed, jump to the next timer due or the open, whichever comes first, and look again."""
+        assert isinstance(self.clock, LiveClock)
+        now = self.clock.now_ns()
+        hours = self.c.hours
+        if self.closed or hours.is_open(now):
+            return
+        target = hours.next_open(now)
+        if target is None:
+            return
+        head = self.clock.next_timer_ns()
+        if head is not None and head < target:
+            target = max(head, now)
+        self.clock.skip_to(target)
+        self.clock.call_at(target, self._skip_closed)
 
     def follow_operator(self) -> int:
         """Apply `alluse halt`/`reducing`/`resume` commands journaled by another process since the last look."""
@@ -80,8 +142,9 @@ class TradingSystem:
 
     def _stop_timers(self) -> None:
         c = self.c
-        if self._risk_timer is not None:
-            self._risk_timer.cancel()
+        for timer in (self._risk_timer, self._close_timer):
+            if timer is not None:
+                timer.cancel()
         if c.strategy is not None:
             c.strategy.stop()
         if c.market is not None:
@@ -101,6 +164,10 @@ class TradingSystem:
             return
         self.closed = True
         self._stop_timers()  # nothing may reach the stores after they close (an error path skips stop_trading)
+        try:
+            self.save_market()
+        except OSError as exc:  # the book is unaffected; the next run's market starts from the config
+            log.error("market state not saved in %s: %s", self.data_dir, exc)
         self.c.journal.end_session(self.clock.now_ns())
         self.c.close()
 
@@ -142,8 +209,11 @@ class TradingSystem:
 
 
 def resume_start_ns(config: Config, journal_path: Path) -> int:
-    """Simulated time starts at the configured start or just after the journal's last event."""
-    return resume_ns(journal_path, datetime_to_ns(config.run.start_datetime()))
+    """Simulated time starts at the configured start, or just after the journal's last event and where the
+    saved market stopped, whichever is latest."""
+    start = resume_ns(journal_path, datetime_to_ns(config.run.start_datetime()))
+    market = market_resume_ns(journal_path.parent)
+    return start if market is None else max(start, market)
 
 
 async def run_live(

@@ -101,7 +101,7 @@ def core_config(
     """The one config a workload's core is built from."""
     return Config(
         run=RunConfig(seed=seed),
-        market=MarketConfig(quote_ttl_s=3600, option_cache_capacity=1000),
+        market=MarketConfig(quote_ttl_s=3600, option_cache_capacity=1000, calendar="24/7"),  # the path, not hours
         venue=venue,
         risk=FLOOD_RISK,
         journal=journal or JournalConfig(),

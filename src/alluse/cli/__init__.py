@@ -12,7 +12,7 @@ import argparse
 import logging
 import sys
 
-from alluse.cli import bench, book, gateway, monitoring, operator, record, report, run
+from alluse.cli import backtest, bench, book, gateway, monitoring, operator, record, report, run
 from alluse.cli.output import error
 
 # The errors a person can cause (a bad file or option, a busy port, an unknown account): one line on
@@ -33,7 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="alluse", description="ALL-USE market integration")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-v info, -vv debug)")
     sub = parser.add_subparsers(dest="command", required=True)
-    for group in (run, record, gateway, monitoring, report, bench, operator, book):
+    for group in (run, backtest, record, gateway, monitoring, report, bench, operator, book):
         group.register(sub)
     return parser
 

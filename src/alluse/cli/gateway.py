@@ -24,6 +24,7 @@ def gateway_command(args: argparse.Namespace) -> int:
     import signal
 
     from alluse.app.config import load_config
+    from alluse.app.kernel import market_hours
     from alluse.brokers.ibkr.gateway.exchange import Exchange
     from alluse.brokers.ibkr.gateway.server import Gateway
     from alluse.common.clock import LiveClock
@@ -38,7 +39,8 @@ def gateway_command(args: argparse.Namespace) -> int:
             loop.add_signal_handler(sig, stop.set)
         clock = LiveClock(loop, speed=args.speed or 1.0)
         accounts = {name: a.cash for name, a in config.accounts.items()}
-        exchange = Exchange(clock, config.market, config.venue, accounts, config.run.seed)
+        hours = market_hours(config, clock.now_ns())  # the market's sessions, as a run's kernel keeps them
+        exchange = Exchange(clock, config.market, config.venue, accounts, config.run.seed, hours=hours)
         gateway = Gateway(exchange, config.gateway)
         port = await gateway.start()
         console.print(f"gateway: 127.0.0.1:{port}, server version {gateway.server_version}, accounts "

@@ -41,6 +41,12 @@ class Clock(Protocol):
     def call_later(self, delay_ns: int, callback: Callable[..., Any], *args: Any) -> TimerHandle: ...
 
 
+class SkippingClock(Clock, Protocol):
+    """A clock that can jump ahead: an accelerated or virtual run skips the hours the market is closed."""
+
+    def skip_to(self, ts_ns: int) -> None: ...
+
+
 def ns_to_datetime(ts_ns: int) -> datetime:
     return datetime.fromtimestamp(ts_ns / NS, tz=UTC)
 
@@ -103,6 +109,12 @@ class TestClock:
     def advance(self, delta_ns: int) -> int:
         return self.advance_to(self._now + delta_ns)
 
+    def skip_to(self, ts_ns: int) -> None:
+        """Jump to `ts_ns`: timers due in between fire at `ts_ns` (late, as after a pause), so a periodic
+        timer resumes from there instead of ticking through the skipped hours."""
+        self._now = max(self._now, ts_ns)
+        self.advance_to(ts_ns)
+
     def run_until_idle(self, limit_ns: int | None = None) -> int:
         """Fire timers until none is left (or the next is past `limit_ns`)."""
         fired = 0
@@ -114,8 +126,9 @@ class TestClock:
 class LiveClock:
     """Wall time (speed 1, real epoch) or simulated time running `speed` times faster than the wall.
 
-    Simulated time starts at `start_ns` and advances with the monotonic clock, so timers on the
-    asyncio loop fire after `delay / speed` of real time.
+    Simulated time starts at `start_ns` and advances with the monotonic clock. Timers are kept here, in
+    simulated time, with one asyncio timer armed for the earliest: so `skip_to` can jump over closed
+    market hours and the timers due in between fire at once, not after the wall time they were armed for.
     """
 
     def __init__(
@@ -127,6 +140,10 @@ class LiveClock:
         self.speed = speed
         self._wall0 = time.perf_counter_ns()
         self._start = time.time_ns() if start_ns is None else start_ns
+        self._heap: list[tuple[int, int, _ManualTimer, Callable[..., Any], tuple[Any, ...]]] = []
+        self._seq = itertools.count()
+        self._armed: asyncio.TimerHandle | None = None
+        self._armed_ns = -1  # when the asyncio timer is due (-1: none armed)
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
@@ -137,11 +154,56 @@ class LiveClock:
     def now_ns(self) -> int:
         return self._start + int((time.perf_counter_ns() - self._wall0) * self.speed)
 
-    def call_at(self, ts_ns: int, callback: Callable[..., Any], *args: Any) -> asyncio.TimerHandle:
-        return self.call_later(ts_ns - self.now_ns(), callback, *args)
+    def call_at(self, ts_ns: int, callback: Callable[..., Any], *args: Any) -> _ManualTimer:
+        handle = _ManualTimer()
+        heapq.heappush(self._heap, (ts_ns, next(self._seq), handle, callback, args))
+        if self._armed_ns < 0 or ts_ns < self._armed_ns:
+            self._arm()
+        return handle
 
-    def call_later(self, delay_ns: int, callback: Callable[..., Any], *args: Any) -> asyncio.TimerHandle:
-        return self.loop.call_later(max(0, delay_ns) / NS / self.speed, callback, *args)
+    def call_later(self, delay_ns: int, callback: Callable[..., Any], *args: Any) -> _ManualTimer:
+        return self.call_at(self.now_ns() + max(0, delay_ns), callback, *args)
+
+    def next_timer_ns(self) -> int | None:
+        heap = self._heap
+        while heap and heap[0][2].cancelled:
+            heapq.heappop(heap)
+        return heap[0][0] if heap else None
+
+    def skip_to(self, ts_ns: int) -> None:
+        """Jump simulated time forward to `ts_ns` (never back); the timers due by then fire next."""
+        now = self.now_ns()
+        if ts_ns > now:
+            self._start += ts_ns - now
+            self._arm()
+
+    def _arm(self) -> None:
+        # (`_armed_ns`, not `_armed is None`, says whether one is armed: compiled, a None assigned to the
+        # attribute would be assumed to stay None after the callbacks below)
+        if self._armed is not None:
+            self._armed.cancel()
+        heap = self._heap
+        while heap and heap[0][2].cancelled:
+            heapq.heappop(heap)
+        self._armed_ns = heap[0][0] if heap else -1
+        if heap:
+            self._armed = self.loop.call_later(max(0, self._armed_ns - self.now_ns()) / NS / self.speed, self._fire)
+
+    def _fire(self) -> None:
+        self._armed_ns = -1
+        heap = self._heap
+        now = self.now_ns()
+        while heap and heap[0][0] <= now:
+            entry = heapq.heappop(heap)
+            if entry[2].cancelled:
+                continue
+            try:
+                entry[3](*entry[4])
+            except Exception as exc:  # as asyncio does for its own callbacks: reported, the others still run
+                self.loop.call_exception_handler({"message": f"exception in clock callback {entry[3]!r}",
+                                                  "exception": exc})  # fmt: skip
+        if self._armed_ns < 0:  # a callback may have armed an earlier timer already
+            self._arm()
 
     async def sleep(self, delay_ns: int) -> None:
         await asyncio.sleep(max(0, delay_ns) / NS / self.speed)

@@ -578,6 +578,20 @@ class Journal:
         rows = self._db.execute("SELECT account, day, day_start, peak FROM risk_watermarks")
         return {account: (day, Decimal(start), Decimal(peak)) for account, day, start, peak in rows}
 
+    def record_wheel_phase(self, account: str, underlying: str, phase: str, detail: str, ts: int) -> None:
+        """The strategy's phase on one underlying (puts / shares / calls), so the book shows where the wheel is."""
+        statements = [(_INSERT_EVENT, (ts, "WHEEL", None, account, phase, f"{underlying}: {detail}"))]
+        if self.group_commit:
+            self._defer(statements)
+        else:
+            self._write(statements)
+
+    def wheel_phases(self) -> dict[tuple[str, str], tuple[str, int]]:
+        """(account, underlying) -> (phase, since ts), as last recorded."""
+        self.flush()
+        rows = self._db.execute("SELECT account, status, detail, ts FROM events WHERE kind = 'WHEEL' ORDER BY seq")
+        return {(account, detail.split(":", 1)[0]): (phase, ts) for account, phase, detail, ts in rows}
+
     def record_deposit(self, account: str, amount: Decimal, ts: int) -> None:
         self._write(
             [

@@ -176,9 +176,16 @@ class OptionChainService:
         )
 
     def nearest_delta(
-        self, underlying: str, right: Right, target_delta: float, min_dte: float, max_dte: float
+        self,
+        underlying: str,
+        right: Right,
+        target_delta: float,
+        min_dte: float,
+        max_dte: float,
+        min_strike: float | None = None,
     ) -> ChainPick | None:
-        """The nearest expiry in the DTE window, then its strike with |delta| closest to the target.
+        """The nearest expiry in the DTE window, then its strike with |delta| closest to the target
+        (only strikes at or above `min_strike`, if given: a covered call above the shares' cost).
 
         Ties in delta distance go to the lower strike, so the choice never depends on
         registry order.
@@ -192,7 +199,10 @@ class OptionChainService:
         if not (isinstance(max_dte, int | float) and np.isfinite(max_dte) and max_dte >= min_dte):
             raise InvalidInput("max_dte", max_dte, f"must be a finite number >= min_dte ({min_dte})")
         chain = self._snapshot(underlying, None, right, float(min_dte), float(max_dte))
-        candidates = np.flatnonzero(np.isfinite(chain.delta))
+        usable = np.isfinite(chain.delta)
+        if min_strike is not None:
+            usable &= chain.strikes >= min_strike - 1e-9
+        candidates = np.flatnonzero(usable)
         if not candidates.size:
             return None
         nearest = chain.expiries[candidates].min()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -39,6 +39,9 @@ class MarketConfig(Section):
     vol_clip: tuple[PositiveFloat, PositiveFloat] = (0.25, 4.0)
     options_per_step_fraction: Annotated[float, Field(gt=0, le=1)] = 1.0
     quote_ttl_s: PositiveFloat = 1800.0  # simulated seconds after which a quote is stale
+    # the sessions: "XNYS" (US equity options' regular hours, holidays and early closes from exchange_calendars)
+    # or "24/7" (always open; DAY orders expire at venue.session_close_utc_hour)
+    calendar: Literal["XNYS", "24/7"] = "XNYS"
     option_cache_capacity: Annotated[int, Field(ge=1)] = 10_000
 
     @field_validator("underlyings")

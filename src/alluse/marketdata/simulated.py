@@ -9,6 +9,11 @@ reproduce the same quote stream exactly.
 
 Options are held as flat arrays over all underlyings (one row per option), so a step
 prices every live option in one vectorised Black-Scholes call.
+
+It keeps market hours (`common.market_hours`): nothing moves or is quoted while the market is closed,
+prices move in trading time, and weekly expiries fall on the week's last session (Thursday before a
+Friday holiday). Its state (spots, volatilities, listed chains, the random stream and the last quotes)
+can be saved and restored (`state`/`restore`), so a restart on the same data continues the same market.
 """
 
 from __future__ import annotations
@@ -16,10 +21,12 @@ from __future__ import annotations
 import logging
 from datetime import date, timedelta
 from decimal import Decimal
+from typing import Any
 
 import numpy as np
 
 from alluse.common.clock import Clock, TimerHandle, ns_to_datetime
+from alluse.common.market_hours import AlwaysOpen, Sessions
 from alluse.marketdata.config import MarketConfig
 from alluse.marketdata.engine import QuoteSink
 from alluse.marketdata.pricing import YEAR_NS, bs_price
@@ -34,6 +41,7 @@ from alluse.model import (
     Right,
     expiry_date_ns,
     float_decimal,
+    parse_symbol,
 )
 from alluse.model.registry import InstrumentRegistry
 
@@ -60,6 +68,11 @@ def next_friday(after: date) -> date:
     return after + timedelta(days=(FRIDAY - after.weekday() - 1) % 7 + 1)
 
 
+def week_friday(day: date) -> date:
+    """The Friday of `day`'s week (Monday to Friday; a weekend day: the Friday after)."""
+    return day + timedelta(days=(FRIDAY - day.weekday()) % 7)
+
+
 def _floor_tick(price: np.ndarray) -> np.ndarray:
     tick = np.where(price < _TICK_BREAK, _CENT, _NICKEL)
     return np.round(np.floor(price / tick + _EPS) * tick, 2)
@@ -71,11 +84,22 @@ def _ceil_tick(price: np.ndarray) -> np.ndarray:
     return np.round(np.ceil(price / tick - _EPS) * tick, 2)
 
 
+STATE_VERSION = 1
+
+
 class SimulatedMarket:
-    def __init__(self, config: MarketConfig, clock: Clock, registry: InstrumentRegistry, seed: int) -> None:
+    def __init__(
+        self,
+        config: MarketConfig,
+        clock: Clock,
+        registry: InstrumentRegistry,
+        seed: int,
+        hours: Sessions | None = None,
+    ) -> None:
         self.config = config
         self._clock = clock
         self._registry = registry
+        self.hours: Sessions = hours if hours is not None else AlwaysOpen()
         self._rng = np.random.default_rng(seed)
         self._tickers = list(config.underlyings)
         self._ticker_index = {t: i for i, t in enumerate(self._tickers)}
@@ -94,6 +118,9 @@ class SimulatedMarket:
         self._is_call = np.empty(0, dtype=bool)
         self._timer: TimerHandle | None = None
         self._next_step_ns = 0
+        self._last_quotes: dict[str, Quote] = {}  # the marks: what a restart quotes first
+        self._resume_quotes = False
+        self._relist_ns = 0  # the session's close: the first step after it lists strikes around the new spot
         self.quotes_emitted = 0
         self.steps = 0
         self.roll_expiries()
@@ -105,6 +132,16 @@ class SimulatedMarket:
         if i is None:
             raise InvalidInput("ticker", ticker, "not an underlying of this simulated market")
         return float(self._spots[i])
+
+    def set_spot(self, ticker: str, price: float) -> None:
+        """A scenario move: the underlying jumps to `price` and moves on from there (what-if runs, tests of
+        what an assignment does)."""
+        i = self._ticker_index.get(ticker)
+        if i is None:
+            raise InvalidInput("ticker", ticker, "not an underlying of this simulated market")
+        if not (isinstance(price, int | float) and 0 < price < float("inf")):
+            raise InvalidInput("price", price, "must be a positive finite number")
+        self._spots[i] = float(price)
 
     @property
     def expiries(self) -> tuple[date, ...]:
@@ -118,28 +155,35 @@ class SimulatedMarket:
     # ------------------------------------------------------------------ listing
 
     def roll_expiries(self) -> list[date]:
-        """Delist expired chains and list new weeklies (strikes around today's spot) until
-        `weekly_expiries` expiries are live again. Returns the newly listed expiries."""
+        """Delist expired chains, list new weeklies until `weekly_expiries` expiries are live again, and list
+        the strikes around today's spot on every live expiry (an exchange adds strikes as the underlying
+        moves; the ones listed stay). Returns the newly listed expiries."""
         now = self._clock.now_ns()
         cfg = self.config
         self._expiries = [d for d in self._expiries if expiry_date_ns(d) > now]
-        last = max([ns_to_datetime(now).date(), *self._expiries])
+        friday = max([ns_to_datetime(now).date(), *(week_friday(d) for d in self._expiries)])
         added: list[date] = []
         while len(self._expiries) < cfg.weekly_expiries:
-            last = next_friday(last)  # after today or a live expiry, so it expires after now
-            self._expiries.append(last)
-            added.append(last)
+            friday = next_friday(friday)  # a week after today's or a live expiry's, so it expires after now
+            expiry = self.hours.weekly_expiry(friday)
+            if expiry is None:  # no session that week (beyond the calendar): nothing to list
+                break
+            self._expiries.append(expiry)
+            added.append(expiry)
         live = self._expiry_ns > now
         ids = [oid for oid, keep in zip(self._option_ids, live.tolist(), strict=True) if keep]
         und, strikes, exp_ns, is_call = self._und[live], self._strikes[live], self._expiry_ns[live], self._is_call[live]
         new_rows: list[tuple[str, int, float, int, bool]] = []
-        for expiry in added:
+        listed = set(ids)
+        for expiry in self._expiries:
             ens = expiry_date_ns(expiry)
             for u, ticker in enumerate(self._tickers):
                 for strike in self._strike_ladder(float(self._spots[u])):
                     for right in (Right.PUT, Right.CALL):
-                        option = self._registry.add(Option(ticker, expiry, strike, right))
-                        new_rows.append((option.id, u, float(strike), ens, right is Right.CALL))
+                        option = Option(ticker, expiry, strike, right)
+                        if option.id not in listed:
+                            self._registry.add(option)
+                            new_rows.append((option.id, u, float(strike), ens, right is Right.CALL))
         if new_rows:
             new_ids, new_und, new_strikes, new_exp, new_call = zip(*new_rows, strict=True)
             ids.extend(new_ids)
@@ -148,7 +192,7 @@ class SimulatedMarket:
             exp_ns = np.concatenate([exp_ns, np.array(new_exp, dtype=np.int64)])
             is_call = np.concatenate([is_call, np.array(new_call, dtype=bool)])
         self._option_ids, self._und, self._strikes, self._expiry_ns, self._is_call = ids, und, strikes, exp_ns, is_call
-        self._next_expiry_ns = min(expiry_date_ns(d) for d in self._expiries)
+        self._next_expiry_ns = min((expiry_date_ns(d) for d in self._expiries), default=now + 7 * 86_400 * 10**9)
         if added:
             log.info("listed expiries %s (%d live options)", ", ".join(map(str, added)), len(ids))
         return added
@@ -166,19 +210,34 @@ class SimulatedMarket:
         cfg = self.config
         rng = self._rng
         now = self._clock.now_ns()
-        dt = max(now - self._last_ns, 0) / YEAR_NS
-        self._last_ns = now
+        dt = self.hours.open_ns_between(self._last_ns, now) / self.hours.year_ns  # trading time
+        self._last_ns = max(now, self._last_ns)
         if dt > 0:
             vols = self._vols
             shock = rng.standard_normal(len(self._spots))
             self._spots *= np.exp((cfg.drift - 0.5 * vols * vols) * dt + vols * np.sqrt(dt) * shock)
-        if now >= self._next_expiry_ns:
+        if now >= self._next_expiry_ns or now >= self._relist_ns:  # an expiry passed, or a new session
             self.roll_expiries()
+            self._relist_ns = self.hours.next_close(now) or self._next_expiry_ns
         quotes = self._stock_quotes(now)
         quotes.extend(self._option_quotes(now))
+        self._emitted(quotes)
+        return quotes
+
+    def _emitted(self, quotes: list[Quote]) -> None:
+        self._last_quotes.update(zip([q.instrument_id for q in quotes], quotes, strict=True))
         self.steps += 1
         self.quotes_emitted += len(quotes)
-        return quotes
+
+    def marks(self) -> list[Quote]:
+        """The last quote of every instrument still listed, stamped now: where a restart picks up."""
+        now = self._clock.now_ns()
+        live = {*self._tickers, *self._option_ids}
+        return [
+            Quote(q.instrument_id, q.bid, q.ask, q.bid_size, q.ask_size, now, now)
+            for q in self._last_quotes.values()
+            if q.instrument_id in live
+        ]
 
     def _stock_quotes(self, now: int) -> list[Quote]:
         rng = self._rng
@@ -224,7 +283,8 @@ class SimulatedMarket:
     # ------------------------------------------------------------------ running
 
     def start(self, sink: QuoteSink) -> None:
-        """First batch at once, then one every `step_interval_ns` on a fixed grid (no drift)."""
+        """First batch at once (the restored marks, after a restart), then one every `step_interval_ns` on a
+        fixed grid (no drift), in session only: while the market is closed the next step is its open."""
         if self._timer is not None:
             raise RuntimeError("simulated market already started")
         self._next_step_ns = self._clock.now_ns()
@@ -236,7 +296,68 @@ class SimulatedMarket:
             self._timer = None
 
     def _on_timer(self, sink: QuoteSink) -> None:
+        now = self._clock.now_ns()
+        if not self.hours.is_open(now):
+            self._next_step_ns = self.hours.next_open(now) or 0
+            if not self._next_step_ns:
+                log.warning("the market calendar %s ends before %s: no more quotes", self.hours.name,
+                            ns_to_datetime(now))  # fmt: skip
+                self._timer = None
+                return
+        else:
+            self._next_step_ns += self.config.step_interval_ns
         # Rescheduled before pushing, so a failing sink cannot silently stop the feed.
-        self._next_step_ns += self.config.step_interval_ns
         self._timer = self._clock.call_at(self._next_step_ns, self._on_timer, sink)
-        sink(self.step())
+        if self.hours.is_open(now):
+            if self._resume_quotes:
+                self._resume_quotes = False
+                marks = self.marks()
+                self._emitted(marks)
+                sink(marks)
+            else:
+                sink(self.step())
+
+    # ------------------------------------------------------------------ persistence
+
+    def state(self) -> dict[str, Any]:
+        """Everything the next run on the same data needs to continue this market (JSON-ready)."""
+        return {
+            "version": STATE_VERSION,
+            "last_ns": self._last_ns,
+            "tickers": self._tickers,
+            "spots": self._spots.tolist(),
+            "vols": self._vols.tolist(),
+            "rng": self._rng.bit_generator.state,
+            "expiries": [d.isoformat() for d in self._expiries],
+            "options": self._option_ids,
+            "marks": [[q.instrument_id, q.bid, q.ask, q.bid_size, q.ask_size] for q in self.marks()],
+            "steps": self.steps,
+        }
+
+    def restore(self, state: dict[str, Any]) -> bool:
+        """Continue from a saved `state`: the first batch repeats its marks, later ones move on from its
+        spots and random stream. A state for other underlyings is not applied (False, with a warning)."""
+        if state.get("version") != STATE_VERSION or state.get("tickers") != self._tickers:
+            log.warning("saved market state is for %s (version %s); this market trades %s: starting afresh",
+                        state.get("tickers"), state.get("version"), self._tickers)  # fmt: skip
+            return False
+        self._spots = np.array(state["spots"], dtype=np.float64)
+        self._vols = np.array(state["vols"], dtype=np.float64)
+        self._rng.bit_generator.state = state["rng"]
+        self._last_ns = int(state["last_ns"])
+        self.steps = int(state["steps"])
+        options = [parse_symbol(oid) for oid in state["options"]]
+        for option in options:
+            self._registry.add(option)
+        listed = [o for o in options if isinstance(o, Option)]
+        self._option_ids = [o.id for o in listed]
+        self._und = np.array([self._ticker_index[o.underlying] for o in listed], dtype=np.intp)
+        self._strikes = np.array([float(o.strike) for o in listed], dtype=np.float64)
+        self._expiry_ns = np.array([expiry_date_ns(o.expiry) for o in listed], dtype=np.int64)
+        self._is_call = np.array([o.right is Right.CALL for o in listed], dtype=bool)
+        self._expiries = [date.fromisoformat(d) for d in state["expiries"]]
+        self._last_quotes = {m[0]: Quote(m[0], m[1], m[2], m[3], m[4], self._last_ns, self._last_ns)
+                             for m in state["marks"]}  # fmt: skip
+        self._resume_quotes = bool(self._last_quotes)
+        self.roll_expiries()  # whatever expired while we were away is delisted, the next weeks listed
+        return True

@@ -8,7 +8,7 @@ classes (`model.errors`), the instrument registry (`model.registry`) and the fil
 from alluse.model.base import CENT, FastEnum, InvalidInput, Unchecked, fast_frozen, float_decimal, to_money
 from alluse.model.enums import TERMINAL_STATUSES, OrderStatus, OrderType, Right, Side, TimeInForce, TradingState
 from alluse.model.instruments import (
-    EXPIRY_HOUR_UTC,
+    EXPIRY_TIME_NY,
     NICKEL,
     OPTION_TICK_BREAK,
     Equity,
@@ -26,7 +26,7 @@ from alluse.model.orders import Fill, Order, Position, check_order_fields
 
 __all__ = [
     "CENT",
-    "EXPIRY_HOUR_UTC",
+    "EXPIRY_TIME_NY",
     "NICKEL",
     "OPTION_TICK_BREAK",
     "TERMINAL_STATUSES",

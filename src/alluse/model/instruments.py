@@ -5,16 +5,19 @@ from __future__ import annotations
 import functools
 import re
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date, datetime, time
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from zoneinfo import ZoneInfo
 
 from alluse.common.clock import datetime_to_ns
 from alluse.model.base import CENT, InvalidInput
 from alluse.model.enums import Right, Side
 
-# US equity options stop trading at 16:00 New York, 20:00 UTC in summer time. The one
-# definition of when an option expires: the chain service, the strategy and the venue all use it.
-EXPIRY_HOUR_UTC = 20
+# US equity options stop trading at 16:00 New York (21:00 UTC in winter, 20:00 in summer time). The
+# one definition of when an option expires: the chain service, the strategy and the venue all use it.
+# (On an early-close day trading stops at 13:00; the expiry still settles at 16:00, on the last quotes.)
+NEW_YORK = ZoneInfo("America/New_York")
+EXPIRY_TIME_NY = time(16, 0)
 NICKEL = Decimal("0.05")
 OPTION_TICK_BREAK = Decimal("3.00")
 
@@ -99,7 +102,7 @@ Instrument = Equity | Option
 @functools.lru_cache(maxsize=1024)
 def expiry_date_ns(expiry: date) -> int:
     """When an option expiring on `expiry` stops trading, in ns since the epoch."""
-    return datetime_to_ns(datetime(expiry.year, expiry.month, expiry.day, EXPIRY_HOUR_UTC, tzinfo=UTC))
+    return datetime_to_ns(datetime.combine(expiry, EXPIRY_TIME_NY, tzinfo=NEW_YORK))
 
 
 def expiry_ns(option: Option) -> int:

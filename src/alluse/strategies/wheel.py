@@ -1,12 +1,19 @@
-"""The ALL-USE wheel, put side: sell cash-secured weekly puts at a target delta per account.
+"""The ALL-USE wheel: cash-secured puts, assignment, covered calls, called away, puts again.
 
-Per account sleeve and underlying, every evaluation:
-- no position and no working order: sell the put nearest the sleeve's delta band centre,
-  if its delta lies in the band, with a limit at the mid; an entry that does not fill within
-  `reprice_every_s` is cancelled and re-sent one tick closer to the bid (never below it);
-- a short put whose ask has fallen to (1 - take_profit) of the premium: buy it back;
-- near expiry (`roll_dte`): a put safely out of the money is left to expire worthless,
-  anything else is bought back (rolled), and the next evaluation sells next week's put.
+Per account sleeve and underlying the wheel is in one of three phases, read from the ledger (so a
+restart continues it): PUTS (no shares), SHARES (at least 100 shares not yet covered) or CALLS
+(short calls on the shares). Every evaluation, in session only:
+- PUTS, nothing held or working: sell the put nearest the sleeve's put delta band centre, if its delta
+  lies in the band, sized from the account's capital (`allocation` of its equity per underlying, all
+  deployed capital at most `max_deployed` of equity); SHARES: sell covered calls on the uncovered
+  round lots at the call band (strike at or above the shares' cost, `calls_above_cost`). An entry is a
+  limit at the mid; one that does not fill within `reprice_every_s` is cancelled and re-sent one tick
+  closer to the bid (never below it);
+- a short option whose ask has fallen to (1 - take_profit) of the premium: buy it back;
+- near expiry (`roll_dte`): an option safely out of the money is left to expire worthless; a threatened
+  one is bought back (rolled) if `roll_threatened`, else kept to be assigned (puts) or called away
+  (calls), which is how the wheel turns. New entries wait `entry_after_open_min` after the open and stop
+  `entry_before_close_min` before the close. Phase changes are reported to `on_phase` (the journal).
 
 It talks to the system only through the public interfaces any strategy would use: the
 order manager (submit/cancel), the ledger (positions), the chain service and the quote
@@ -16,16 +23,20 @@ cache, and order events on the bus.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
+from enum import StrEnum
 from typing import Protocol
 
 from alluse.common.bus import TOPIC_ORDER_EVENT, MessageBus
 from alluse.common.clock import NS, Clock, TimerHandle
+from alluse.common.market_hours import AlwaysOpen, Sessions
 from alluse.marketdata import OptionChainService
 from alluse.model import (
     CENT,
+    Equity,
     Option,
     Order,
     OrderType,
@@ -44,6 +55,7 @@ from alluse.strategies.config import SleeveConfig, StrategyConfig
 
 log = logging.getLogger("alluse.strategy.wheel")
 DAY_NS = 86_400 * NS
+MINUTE_NS = 60 * NS
 
 
 class OrderEntry(Protocol):
@@ -56,15 +68,24 @@ class OrderEntry(Protocol):
     def cancel(self, client_order_id: str) -> bool: ...
 
 
+class Phase(StrEnum):
+    PUTS = "puts"
+    SHARES = "shares"
+    CALLS = "calls"
+
+
 @dataclass(slots=True)
 class WheelStats:
     evaluations: int = 0
     entries_sent: int = 0
+    calls_sent: int = 0
     reprices: int = 0
     take_profits: int = 0
     rolls: int = 0
     let_expire: int = 0
+    kept_for_assignment: int = 0
     skipped_out_of_band: int = 0
+    skipped_no_capital: int = 0
     errors: int = 0
 
 
@@ -72,11 +93,30 @@ class WheelStats:
 class _Working:
     client_order_id: str
     option_id: str
-    purpose: str  # "open", "take-profit", "roll"
+    purpose: str  # "open", "call", "take-profit", "roll"
     sent_ns: int
 
 
+@dataclass(slots=True, frozen=True)
+class Holding:
+    """What one account holds of one underlying, as the wheel reads it."""
+
+    shares: int
+    share_cost: Decimal
+    short_puts: list[tuple[Option, int, Decimal]]  # (option, contracts, premium per share)
+    short_calls: list[tuple[Option, int, Decimal]]
+
+    @property
+    def phase(self) -> Phase:
+        if self.short_calls:
+            return Phase.CALLS
+        if self.shares >= 100:
+            return Phase.SHARES
+        return Phase.PUTS
+
+
 Key = tuple[str, str]  # (account, underlying)
+PhaseListener = Callable[[str, str, Phase, str], None]  # (account, underlying, phase, why)
 
 
 class WheelStrategy:
@@ -93,6 +133,8 @@ class WheelStrategy:
         quote_of: Callable[[str], Quote | None],
         spot_of: Callable[[str], float | None],
         state_of: Callable[[str], TradingState] = lambda account: TradingState.ACTIVE,
+        hours: Sessions | None = None,
+        on_phase: PhaseListener | None = None,
     ) -> None:
         self.config = config
         self.clock = clock
@@ -103,10 +145,14 @@ class WheelStrategy:
         self.quote_of = quote_of  # instrument_id -> fresh Quote | None
         self.spot_of = spot_of  # underlying -> mid | None
         self.state_of = state_of  # account -> its risk trading state
+        self.hours: Sessions = hours if hours is not None else AlwaysOpen()
+        self.on_phase = on_phase
         self.stats = WheelStats()
+        self.phases: dict[Key, Phase] = {}
         self._working: dict[Key, _Working] = {}
         self._reprices: dict[str, int] = {}  # option id -> own reprice cancels of its unfilled entries
         self._left_to_expire: set[str] = set()
+        self._kept: set[str] = set()
         self._timer: TimerHandle | None = None
         self._running = False
         bus.subscribe(TOPIC_ORDER_EVENT, self._on_order_event)
@@ -125,10 +171,24 @@ class WheelStrategy:
     def _tick(self) -> None:
         if not self._running:
             return
+        now = self.clock.now_ns()
+        every = int(self.config.evaluate_every_s * NS)
         try:
-            self.evaluate()
+            if self.hours.is_open(now):
+                self.evaluate()
         finally:
-            self._timer = self.clock.call_later(int(self.config.evaluate_every_s * NS), self._tick)
+            nxt = now + every
+            if not self.hours.is_open(nxt):  # next session's open: nothing to decide while closed
+                nxt = self.hours.next_open(nxt) or nxt
+            self._timer = self.clock.call_at(nxt, self._tick)
+
+    def _may_enter(self, now: int) -> bool:
+        """New positions only inside the session's entry window (not right after the open or before the close)."""
+        cfg = self.config
+        if not self.hours.is_open(now - int(cfg.entry_after_open_min * MINUTE_NS)):
+            return False
+        close = self.hours.next_close(now)
+        return close is not None and close - now > cfg.entry_before_close_min * MINUTE_NS
 
     # ------------------------------------------------------------------ decisions
 
@@ -145,72 +205,146 @@ class WheelStrategy:
                     self.stats.errors += 1
                     log.exception("wheel %s %s: evaluation failed", sleeve.account, underlying)
 
-    def _short_puts(self, account: str, underlying: str) -> list[tuple[Option, int, Decimal]]:
-        out = []
+    def holding(self, account: str, underlying: str) -> Holding:
+        shares, cost = 0, Decimal(0)
+        puts: list[tuple[Option, int, Decimal]] = []
+        calls: list[tuple[Option, int, Decimal]] = []
         for pos in self.ledger.open_positions(account):
             instrument = self.registry.get(pos.instrument_id)
-            if (
-                isinstance(instrument, Option)
-                and instrument.underlying == underlying
-                and instrument.right is Right.PUT
-                and pos.quantity < 0
-            ):
-                out.append((instrument, -pos.quantity, pos.avg_cost))
-        return out
+            if isinstance(instrument, Equity) and instrument.id == underlying:
+                shares, cost = pos.quantity, pos.avg_cost
+            elif isinstance(instrument, Option) and instrument.underlying == underlying and pos.quantity < 0:
+                (puts if instrument.right is Right.PUT else calls).append((instrument, -pos.quantity, pos.avg_cost))
+        return Holding(shares, cost, puts, calls)
 
     def _evaluate_one(self, sleeve: SleeveConfig, underlying: str) -> None:
         key = (sleeve.account, underlying)
         now = self.clock.now_ns()
+        held = self.holding(*key)
+        self._note_phase(key, held)
         working = self._working.get(key)
         if working is not None:
             if now - working.sent_ns >= self.config.reprice_every_s * NS and self.oms.cancel(working.client_order_id):
                 # an unfilled entry comes back a tick nearer the bid; a buy-back at the then-current ask
-                if working.purpose == "open":
+                if working.purpose in ("open", "call"):
                     self._reprices[working.option_id] = self._reprices.get(working.option_id, 0) + 1
                 self.stats.reprices += 1
             return
-        shorts = self._short_puts(*key)
-        if shorts:
-            for option, contracts, premium in shorts:
-                self._manage_short(key, option, contracts, premium, now)
-        elif self.state_of(sleeve.account) is TradingState.ACTIVE:  # REDUCING: buy-backs only
-            self._open_position(sleeve, underlying)
+        for option, contracts, premium in held.short_puts + held.short_calls:
+            if key in self._working:
+                return  # one order at a time per underlying
+            self._manage_short(key, option, contracts, premium, now)
+        if key in self._working or self.state_of(sleeve.account) is not TradingState.ACTIVE or not self._may_enter(now):
+            return  # REDUCING: buy-backs only
+        uncovered = held.shares // 100 - sum(c for _, c, _ in held.short_calls)
+        if uncovered > 0:
+            self._write_calls(sleeve, underlying, uncovered, held.share_cost)
+        elif held.shares < 100 and not held.short_puts and not held.short_calls:
+            self._open_puts(sleeve, underlying)
+
+    def _note_phase(self, key: Key, held: Holding) -> None:
+        phase = held.phase
+        if self.phases.get(key) is not phase:
+            why = f"{held.shares} shares, {sum(c for _, c, _ in held.short_puts)} short puts, " \
+                  f"{sum(c for _, c, _ in held.short_calls)} short calls"  # fmt: skip
+            self.phases[key] = phase
+            log.info("wheel %s %s: %s (%s)", *key, phase.value, why)
+            if self.on_phase is not None:
+                self.on_phase(key[0], key[1], phase, why)
 
     def _manage_short(self, key: Key, option: Option, contracts: int, premium: Decimal, now: int) -> None:
         quote = self.quote_of(option.id)
         if quote is None:
             return
         dte = (expiry_ns(option) - now) / DAY_NS
-        if quote.ask <= float(premium) * (1.0 - self.config.take_profit):
+        cfg = self.config
+        if quote.ask <= float(premium) * (1.0 - cfg.take_profit):
             self._send(key, option, Side.BUY, contracts, round_to_tick(option, quote.ask, Side.SELL), "take-profit")
             self.stats.take_profits += 1
-        elif dte < self.config.roll_dte:
-            # judged afresh every evaluation: a put left to expire is rolled if the market turns on it
+        elif dte < cfg.roll_dte:
+            # judged afresh every evaluation: an option left to expire is rolled if the market turns on it
             spot = self.spot_of(option.underlying)
-            if spot is not None and spot > float(option.strike) * (1 + self.config.expire_otm_buffer):
+            if spot is None:
+                return
+            strike = float(option.strike)
+            if option.right is Right.PUT:
+                safe = spot > strike * (1 + cfg.expire_otm_buffer)
+            else:
+                safe = spot < strike * (1 - cfg.expire_otm_buffer)
+            if safe:
                 if option.id not in self._left_to_expire:
                     self._left_to_expire.add(option.id)
                     self.stats.let_expire += 1
                     log.info("%s %s: letting %s expire (spot %.2f)", *key, option.id, spot)
-            else:
+            elif cfg.roll_threatened:
                 self._send(key, option, Side.BUY, contracts, round_to_tick(option, quote.ask, Side.SELL), "roll")
                 self.stats.rolls += 1
+            elif option.id not in self._kept:
+                self._kept.add(option.id)
+                self.stats.kept_for_assignment += 1
+                what = "assignment" if option.right is Right.PUT else "the shares to be called away"
+                log.info("%s %s: keeping %s for %s (spot %.2f)", *key, option.id, what, spot)
 
-    def _open_position(self, sleeve: SleeveConfig, underlying: str) -> None:
+    def _entry_price(self, option: Option, mid: float, bid: float) -> Decimal:
+        price = round_to_tick(option, mid, Side.SELL)
+        for _ in range(self._reprices.get(option.id, 0)):  # walk toward the bid, one tick per reprice
+            price -= option.tick_size(price - CENT)
+        return max(price, round_to_tick(option, bid, Side.SELL))
+
+    def _open_puts(self, sleeve: SleeveConfig, underlying: str) -> None:
+        cfg = self.config
         target = (sleeve.delta_min + sleeve.delta_max) / 2
-        pick = self.chains.nearest_delta(underlying, Right.PUT, target, self.config.min_dte, self.config.max_dte)
+        pick = self.chains.nearest_delta(underlying, Right.PUT, target, cfg.min_dte, cfg.max_dte)
         if pick is None:
             return
         if not sleeve.delta_min <= abs(pick.delta) <= sleeve.delta_max:
             self.stats.skipped_out_of_band += 1
             return
         option = pick.option
-        price = round_to_tick(option, pick.mid, Side.SELL)
-        for _ in range(self._reprices.get(option.id, 0)):  # walk toward the bid, one tick per reprice
-            price -= option.tick_size(price - CENT)
-        price = max(price, round_to_tick(option, pick.bid, Side.SELL))
-        self._send((sleeve.account, underlying), option, Side.SELL, sleeve.contracts, price, "open")
+        contracts = self.put_contracts(sleeve, option)
+        if contracts <= 0:
+            self.stats.skipped_no_capital += 1
+            return
+        price = self._entry_price(option, pick.mid, pick.bid)
+        self._send((sleeve.account, underlying), option, Side.SELL, contracts, price, "open")
         self.stats.entries_sent += 1
+
+    def put_contracts(self, sleeve: SleeveConfig, option: Option) -> int:
+        """Contracts of a cash-secured put: the underlying's allocation of equity, within what may still be
+        deployed (`max_deployed` of equity, less the collateral and stock already held), at most `max_contracts`."""
+        account = sleeve.account
+        equity = float(self.ledger.equity(account, self.spot_of))
+        collateral = float(option.strike) * option.multiplier
+        share = sleeve.allocation or self.config.max_deployed / len(sleeve.underlyings)
+        room = min(share * equity, self.config.max_deployed * equity - self.deployed(account))
+        return max(0, min(sleeve.max_contracts, math.floor(room / collateral)))
+
+    def deployed(self, account: str) -> float:
+        """Capital at work: short puts' collateral (strike x multiplier) and long stock at its mark (or cost)."""
+        total = 0.0
+        for pos in self.ledger.open_positions(account):
+            instrument = self.registry.get(pos.instrument_id)
+            if isinstance(instrument, Option):
+                if instrument.right is Right.PUT and pos.quantity < 0:
+                    total += float(instrument.strike) * instrument.multiplier * -pos.quantity
+            elif pos.quantity > 0:
+                mark = self.spot_of(pos.instrument_id)
+                total += (mark if mark is not None else float(pos.avg_cost)) * pos.quantity
+        return total
+
+    def _write_calls(self, sleeve: SleeveConfig, underlying: str, contracts: int, cost: Decimal) -> None:
+        cfg = self.config
+        target = (sleeve.call_delta_min + sleeve.call_delta_max) / 2
+        floor = float(cost) if cfg.calls_above_cost else None
+        pick = self.chains.nearest_delta(underlying, Right.CALL, target, cfg.min_dte, cfg.max_dte, min_strike=floor)
+        if pick is None:
+            return
+        if not sleeve.call_delta_min <= abs(pick.delta) <= sleeve.call_delta_max:
+            self.stats.skipped_out_of_band += 1
+            return
+        price = self._entry_price(pick.option, pick.mid, pick.bid)
+        self._send((sleeve.account, underlying), pick.option, Side.SELL, contracts, price, "call")
+        self.stats.calls_sent += 1
 
     def _send(self, key: Key, option: Option, side: Side, qty: int, price: Decimal, purpose: str) -> None:
         order = Order(
@@ -238,7 +372,7 @@ class WheelStrategy:
 
     def _on_order_event(self, message: tuple[Order, OrderEvent]) -> None:
         order, event = message
-        if event.kind is EventKind.FILL and order.tag == "open":
+        if event.kind is EventKind.FILL and order.tag in ("open", "call"):
             self._reprices.pop(order.instrument_id, None)
         if order.status.is_terminal:
             self._release(order)

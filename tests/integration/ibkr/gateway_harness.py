@@ -22,7 +22,8 @@ ACCOUNT = "DU0001"
 
 def small_market() -> MarketConfig:
     underlyings = {"TSLA": Underlying(spot=250.0, vol=0.55), "NVDA": Underlying(spot=135.0, vol=0.45)}
-    return MarketConfig(underlyings=underlyings, step_interval_s=1.0, weekly_expiries=2, strikes_each_side=4)
+    return MarketConfig(underlyings=underlyings, step_interval_s=1.0, weekly_expiries=2, strikes_each_side=4,
+                        calendar="24/7")  # wall-clock tests: they run on any day at any hour  # fmt: skip
 
 
 async def start_gateway(config: GatewayConfig | None = None, venue: PaperVenueConfig | None = None) -> Gateway:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from alluse.brokers.paper import PaperVenue, PaperVenueConfig
 from alluse.common.clock import TestClock, datetime_to_ns
-from alluse.model import Equity, Option, Order, OrderStatus, OrderType, Quote, Right, Side, TimeInForce
+from alluse.model import Equity, Option, Order, OrderStatus, OrderType, Quote, Right, Side, TimeInForce, expiry_ns
 from alluse.model.events import EventKind, OrderEvent, SettlementEvent
 from alluse.model.registry import InstrumentRegistry
 
@@ -18,7 +18,7 @@ STOCK = Equity("AAPL")
 EXPIRY = date(2026, 1, 16)
 PUT = Option("AAPL", EXPIRY, D("200"), Right.PUT)
 CALL = Option("AAPL", EXPIRY, D("200"), Right.CALL)
-EXPIRY_NS = datetime_to_ns(datetime(2026, 1, 16, 20, tzinfo=UTC))
+EXPIRY_NS = expiry_ns(PUT)  # 16:00 New York: 21:00 UTC in January
 
 
 class FakeQuotes:

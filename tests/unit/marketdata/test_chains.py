@@ -9,7 +9,6 @@ from alluse.marketdata.cache import QuoteCache
 from alluse.marketdata.chains import OptionChainService
 from alluse.marketdata.pricing import DAY_NS, YEAR_NS, bs_price, greeks
 from alluse.model import (
-    EXPIRY_HOUR_UTC,
     Equity,
     InvalidInput,
     Option,
@@ -64,10 +63,11 @@ def market() -> Market:
     return Market()
 
 
-def test_expiry_time_is_20_utc_on_expiry_date():
-    option = Option("XYZ", date(2025, 1, 10), Decimal(100), Right.PUT)
-    assert EXPIRY_HOUR_UTC == 20
-    assert expiry_ns(option) == datetime_to_ns(datetime(2025, 1, 10, 20, tzinfo=UTC))
+def test_expiry_time_is_the_new_york_close_on_expiry_date_in_winter_and_summer_time():
+    winter = Option("XYZ", date(2025, 1, 10), Decimal(100), Right.PUT)
+    summer = Option("XYZ", date(2025, 7, 11), Decimal(100), Right.PUT)
+    assert expiry_ns(winter) == datetime_to_ns(datetime(2025, 1, 10, 21, tzinfo=UTC))  # 16:00 EST
+    assert expiry_ns(summer) == datetime_to_ns(datetime(2025, 7, 11, 20, tzinfo=UTC))  # 16:00 EDT
 
 
 def test_snapshot_prices_the_whole_chain(market):
@@ -76,10 +76,10 @@ def test_snapshot_prices_the_whole_chain(market):
     assert len(chain) == len(EXPIRIES) * len(STRIKES) * 2
     assert chain.spot == pytest.approx(SPOT)
     assert chain.ts_ns == START
-    # Monday 14:00 to Friday 20:00 is 4.25 days.
+    # Monday 14:00 UTC to Friday 21:00 UTC (16:00 New York) is 4 days and 7 hours.
     first = chain.expiries == np.datetime64("2025-01-10")
-    np.testing.assert_allclose(chain.T[first], 4.25 / 365)
-    np.testing.assert_allclose(chain.dte[first], 4.25)
+    np.testing.assert_allclose(chain.T[first], (4 + 7 / 24) / 365)
+    np.testing.assert_allclose(chain.dte[first], 4 + 7 / 24)
     np.testing.assert_allclose(chain.strikes, [float(o.strike) for o in chain.options])
     np.testing.assert_array_equal(chain.is_call, [o.right is Right.CALL for o in chain.options])
     np.testing.assert_allclose(chain.mid, [market.theo(o) for o in chain.options])
@@ -121,7 +121,7 @@ def test_snapshot_empty_when_underlying_stale_or_missing(market):
 
 
 def test_expired_options_leave_the_chain(market):
-    market.clock.advance_to(datetime_to_ns(datetime(2025, 1, 10, 20, tzinfo=UTC)))
+    market.clock.advance_to(datetime_to_ns(datetime(2025, 1, 10, 21, tzinfo=UTC)))  # 16:00 New York
     market.quote_all(expiry=EXPIRIES[1])
     for option in market.options(EXPIRIES[0]):
         market.quote(option.id, 1.0, 1.1)
@@ -156,10 +156,10 @@ def test_nearest_delta_picks_nearest_expiry_then_strike(market, right, target):
     market.quote_all()
     pick = market.chains.nearest_delta("XYZ", right, target, 5, 30)
     assert pick is not None
-    assert pick.option.expiry == EXPIRIES[1]  # 4.25 DTE is outside [5, 30]
+    assert pick.option.expiry == EXPIRIES[1]  # 4.29 DTE is outside [5, 30]
     assert pick.option.right is right
     assert pick.option.strike == expected_strike(market, EXPIRIES[1], right, target)
-    assert pick.dte == pytest.approx(11.25)
+    assert pick.dte == pytest.approx(11 + 7 / 24)  # Monday 14:00 UTC to Friday week 21:00 UTC
     assert pick.iv == pytest.approx(SIGMA, abs=1e-6)
     assert pick.mid == pytest.approx(market.theo(pick.option))
     assert pick.bid == pick.ask == pytest.approx(pick.mid)

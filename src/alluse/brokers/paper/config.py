@@ -64,7 +64,7 @@ class FaultConfig(Section):
 class PaperVenueConfig(Section):
     ack_latency_ms: NonNegFloat = 2.0  # clock time from a decision to its answer reaching the client
     fill_latency_ms: NonNegFloat = 5.0
-    session_close_utc_hour: Annotated[int, Field(ge=0, le=23)] = 20  # DAY orders expire here
+    session_close_utc_hour: Annotated[int, Field(ge=0, le=23)] = 20  # the 24/7 calendar's daily close (DAY orders)
     commissions: CommissionSchedule = IBKR_FIXED
     faults: FaultConfig = FaultConfig()
 

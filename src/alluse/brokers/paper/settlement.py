@@ -1,9 +1,10 @@
 """When things end at the paper venue: DAY orders at the session close, options at expiry.
 
-DAY orders expire at the first session close (`session_close_utc_hour` UTC) after they were accepted;
-options expire at `model.expiry_ns` (the one expiry time the chain service and strategies use too), where
-a position settles: worthless, assigned or exercised against the underlying's mid. The fills a
-settlement books are made here; the venue books them and tells the client.
+DAY orders expire at the first session close after they were accepted (the market's hours,
+`common.market_hours`), and nothing fills while the market is closed; options expire at
+`model.expiry_ns` (the one expiry time the chain service and strategies use too), where a position
+settles: worthless, assigned or exercised against the underlying's mid. The fills a settlement
+books are made here; the venue books them and tells the client.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ import logging
 from collections.abc import Callable
 from decimal import Decimal
 
-from alluse.common.clock import NS
 from alluse.model import Fill, Option, Right, Side, float_decimal
 
 log = logging.getLogger("alluse.brokers.paper")
@@ -21,15 +21,7 @@ EXPIRED_WORTHLESS = "expired worthless"
 ASSIGNED = "assigned"
 EXERCISED = "exercised"
 
-DAY_NS = 86_400 * NS
-_HOUR_NS = 3_600 * NS
 _ZERO = Decimal(0)
-
-
-def next_session_close(ts: int, close_utc_hour: int) -> int:
-    """The first session close strictly after `ts`."""
-    close = ts - ts % DAY_NS + close_utc_hour * _HOUR_NS
-    return close if close > ts else close + DAY_NS
 
 
 def settlement_fills(

@@ -18,7 +18,8 @@ How it models a venue:
   client is away.
 - Orders take the displayed touch up to the displayed size (matching.py); fills of orders
   that rested are flagged maker ("M").
-- DAY orders expire at the session close, options at their expiry, where positions settle
+- The market's hours hold: an order sent while the market is closed is accepted and waits for the
+  open; DAY orders expire at the session close, options at their expiry, where positions settle
   (settlement.py). Both timers are re-armed on restart; a close or an expiry that passed while
   the venue was down is carried out at once.
 - Selling puts needs free cash as collateral (accounts.py).
@@ -55,7 +56,7 @@ from alluse.brokers.paper.faults import (
 )
 from alluse.brokers.paper.link import ClientLink, Event
 from alluse.brokers.paper.matching import Touch, take, touch_of
-from alluse.brokers.paper.settlement import next_session_close, settlement_fills
+from alluse.brokers.paper.settlement import settlement_fills
 from alluse.brokers.paper.store import (
     RECEIPT_ACCEPTED,
     RECEIPT_DUPLICATE,
@@ -72,6 +73,7 @@ from alluse.brokers.paper.store import (
     VenueWriteFailed,
 )
 from alluse.common.clock import NS, Clock
+from alluse.common.market_hours import AlwaysOpen, Sessions
 from alluse.common.metrics import Metric, counter, gauge
 from alluse.common.sqlite_files import SYNCHRONOUS_MODES
 from alluse.model import (
@@ -127,10 +129,13 @@ class PaperVenue:
         *,
         id_prefix: Unchecked = "P1",
         store_synchronous: Unchecked = "NORMAL",
+        hours: Sessions | None = None,
     ) -> None:
         """`id_prefix` starts the venue's order and fill ids. Their sequence numbers continue across
         restarts from the store; a prefix per session (the kernel uses the journal's session number)
-        also keeps them apart when the store is in memory. `store_synchronous` is the store's SQLite mode."""
+        also keeps them apart when the store is in memory. `store_synchronous` is the store's SQLite mode.
+        `hours`: the market's sessions (nothing fills while closed, DAY orders expire at the close); by
+        default always open, with a close every day at `config.session_close_utc_hour`."""
         if not isinstance(id_prefix, str) or not id_prefix:
             raise InvalidInput("id_prefix", id_prefix, "must be a non-empty string")
         if store_synchronous not in SYNCHRONOUS_MODES:
@@ -142,7 +147,7 @@ class PaperVenue:
         self._id_prefix: str = id_prefix
         self._ack_ns = config.ack_latency_ns
         self._fill_ns = config.fill_latency_ns
-        self._close_hour = config.session_close_utc_hour
+        self._hours: Sessions = hours if hours is not None else AlwaysOpen(config.session_close_utc_hour)
         self._commissions = config.commissions
         self._store: VenueStore = (
             MemoryVenueStore() if store_path is None else SqliteVenueStore(store_path, synchronous=store_synchronous)
@@ -369,7 +374,7 @@ class PaperVenue:
 
     def on_quote(self, quote: Quote) -> None:
         book = self._book.get(quote.instrument_id)
-        if not book:
+        if not book or not self._hours.is_open(self._clock.now_ns()):
             return
         touch = touch_of(quote, self._touches)
         if touch is None:
@@ -443,7 +448,7 @@ class PaperVenue:
         ):
             event = OrderEvent(EventKind.ACCEPTED, cid, now, entry.venue_order_id)
             self._outbox.append((self._ack_ns, event))
-        quote = self._quotes.get(instrument.id)
+        quote = self._quotes.get(instrument.id) if self._hours.is_open(now) else None  # closed: it waits
         if quote is not None:
             touch = touch_of(quote, self._touches)
             if touch is not None:
@@ -491,9 +496,7 @@ class PaperVenue:
     def _execute(self, entry: OrderRecord, qty: int, price: Decimal) -> None:
         now = self._clock.now_ns()
         instrument: Instrument = entry.instrument  # type: ignore[assignment]  # working orders have one
-        fee = commission_increment(
-            instrument, entry.filled_qty, entry.filled_value, qty, price, self._commissions
-        )
+        fee = commission_increment(instrument, entry.filled_qty, entry.filled_value, qty, price, self._commissions)
         entry.filled_qty += qty
         entry.filled_value += price * qty * instrument.multiplier
         liquidity = "M" if entry.rested and entry.order_type is OrderType.LIMIT else "T"
@@ -549,8 +552,8 @@ class PaperVenue:
         if isinstance(entry.instrument, Option):
             self._watch_expiry(entry.instrument)
         if entry.time_in_force is TimeInForce.DAY:
-            close = next_session_close(entry.ts_accepted, self._close_hour)
-            if close not in self._closes_armed:
+            close = self._hours.next_close(entry.ts_accepted)
+            if close is not None and close not in self._closes_armed:
                 self._closes_armed.add(close)
                 self._clock.call_at(close, self._on_session_close, close)
 

@@ -20,6 +20,7 @@ from alluse.brokers.ibkr.gateway.incoming import ContractRequest, PlaceOrder
 from alluse.brokers.ibkr.gateway.orders import CANCELLED, FILLED, INACTIVE, SUBMITTED, IbOrder
 from alluse.brokers.paper import PaperVenue, PaperVenueConfig
 from alluse.common.clock import NS, Clock, ns_to_datetime
+from alluse.common.market_hours import Sessions
 from alluse.marketdata import DataEngine, OptionChainService, QuoteCache, SimulatedMarket
 from alluse.marketdata.config import MarketConfig
 from alluse.marketdata.pricing import YEAR_NS, greeks
@@ -83,17 +84,19 @@ class OptionComputation:
 
 class Exchange:
     def __init__(self, clock: Clock, market: MarketConfig, venue: PaperVenueConfig, accounts: Mapping[str, Decimal],
-                 seed: int, store_path: str | None = None, *, open_accounts: bool = True) -> None:  # fmt: skip
+                 seed: int, store_path: str | None = None, *, open_accounts: bool = True,
+                 hours: Sessions | None = None) -> None:  # fmt: skip
         """`accounts` are the login's managed accounts with their opening cash; `open_accounts=False` leaves them to
         be opened (`venue.load_account`) from what the client's journal says they hold, as the kernel seeds a
-        paper venue."""
+        paper venue. `hours`: the market's sessions (default always open)."""
         self.clock = clock
         self.registry = InstrumentRegistry()
         self.cache = QuoteCache(clock, market.quote_ttl_ns, market.option_cache_capacity, self.registry.is_option)
         self.engine = DataEngine(self.registry, self.cache, clock)
         self.chains = OptionChainService(self.registry, self.cache, clock, rate=market.rate)
-        self.market = SimulatedMarket(market, clock, self.registry, seed=seed)
-        self.venue = PaperVenue(clock, self.registry, self.cache.fresh_view(), venue, store_path, id_prefix="G")
+        self.market = SimulatedMarket(market, clock, self.registry, seed=seed, hours=hours)
+        self.venue = PaperVenue(clock, self.registry, self.cache.fresh_view(), venue, store_path, id_prefix="G",
+                                hours=hours)  # fmt: skip
         self.accounts = list(accounts)
         for account, cash in accounts.items():
             if open_accounts and not self.venue.has_account(account):
