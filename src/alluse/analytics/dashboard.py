@@ -384,14 +384,14 @@ def _header(fig: Figure, report: Report) -> None:
 
 def _panel_trading(fig: Figure, spec: SubplotSpec, report: Report, series: Mapping[str, SeriesData]) -> None:
     ax = fig.add_subplot(spec)
-    _title(ax, "1  Trading system: order acknowledgement latency, error ratio")
+    _title(ax, "1  Trading system: order acknowledgement (a real venue) and own submit latency, error ratio")
     _time_panel(
         ax,
         report,
         series,
-        _Side(catalog.ORDER_LATENCY_PERCENTILES, "ack latency"),
+        _Side(catalog.PANEL_TRADING[:-1], "latency"),
         _Side(catalog.PANEL_TRADING[-1:], "error ratio"),
-        ("#1f77b4", "#ff7f0e", "#9467bd", "#d62728"),
+        ("#1f77b4", "#ff7f0e", "#9467bd", "#2ca02c", "#d62728"),
     )
 
 

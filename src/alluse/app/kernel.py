@@ -63,6 +63,8 @@ class BrokerPlugin:
     # no other source; a real one ignores it)
     seed_accounts: Callable[[Broker, Ledger, Iterable[str]], None]
     feeds_market: bool = False  # the broker brings the quotes (no simulated market is built)
+    # a simulation whose latencies are its config played on our clock: measured there, exported as simulated
+    simulated: Callable[[Config], bool] = lambda config: False
 
 
 def _build_paper(config: Config, ctx: BrokerContext) -> Broker:
@@ -131,8 +133,8 @@ def _seed_ibkr(broker: Broker, ledger: Ledger, accounts: Iterable[str]) -> None:
 
 
 BROKERS: dict[str, BrokerPlugin] = {
-    "paper": BrokerPlugin(_build_paper, _seed_paper),
-    "ibkr": BrokerPlugin(_build_ibkr, _seed_ibkr, feeds_market=True),
+    "paper": BrokerPlugin(_build_paper, _seed_paper, simulated=lambda config: True),
+    "ibkr": BrokerPlugin(_build_ibkr, _seed_ibkr, feeds_market=True, simulated=lambda c: c.ibkr.local_gateway),
 }
 
 
@@ -288,6 +290,7 @@ def build_kernel(
         config=config.execution,
         journal_flush_ns=config.journal.flush_ns,
         seed=config.run.seed,
+        simulated_venue=plugin.simulated(config) if plugin is not None else isinstance(broker, PaperVenue),
     )
     strategy = None
     if config.strategy.enabled:

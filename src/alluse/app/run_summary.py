@@ -15,7 +15,7 @@ from pathlib import Path
 from alluse.app.options_book import OptionsBook, book_json, build_book, ledger_of, read_journal, to_json_value
 from alluse.app.system import TradingSystem
 from alluse.brokers.base import Broker, FaultInjecting
-from alluse.common.clock import ns_to_datetime
+from alluse.common.clock import TestClock, ns_to_datetime
 from alluse.portfolio import Ledger, QualitySummary
 
 
@@ -46,6 +46,7 @@ class RunSummary:
     recovered_open_resolved: int
     session: int
     consistent: bool
+    reproducible: bool  # on the virtual clock (a backtest): the same inputs give the same journal
     consistency_detail: list[str] = field(default_factory=list)
 
 
@@ -144,6 +145,7 @@ def build_summary(system: TradingSystem, wall_seconds: float, sim_start_ns: int)
         recovered_open_resolved=len(system.recovery.reconcile.resolved) if system.recovery else 0,
         session=session,
         consistent=not problems,
+        reproducible=isinstance(system.clock, TestClock),
         consistency_detail=problems,
     )
 

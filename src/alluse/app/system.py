@@ -74,6 +74,7 @@ class TradingSystem:
 
     def start(self) -> RecoveryReport:
         c = self.c
+        self.sim_start_ns = self.clock.now_ns()
         self.recovery = c.recover()
         if c.market is not None:
             state = load_market_state(self.data_dir)
@@ -261,6 +262,7 @@ async def run_live(
             )
             await system.monitoring.start()
         await system.c.connect()  # a networked broker: connected before recovery reads its book
+        clock.rebase(start_ns)  # simulated time starts now, not when the build began
         system.start()
         t0 = loop.time()
         while (

@@ -39,12 +39,14 @@ WORKLOADS: dict[str, str] = {
     "IB-1": "alluse.bench.ib:ib1_figures",  # through the local TWS-protocol gateway, against bare ib_async
     "MD-3": "alluse.bench.ib:md3_figures",
     "LM-1": "alluse.bench.lm1:lm1_figures",  # the market-data line manager over a simulated week
+    "BT-1": "alluse.bench.bt1:bt1_figures",  # the whole wheel backtested, session after session
 }
 NT = "NT"  # what `--only` calls the NautilusTrader runs
 # our workload -> the same work through NautilusTrader, for the targets judged against it
 NT_WORKLOADS: dict[str, str] = {
     "MD-1": "alluse.bench.nautilus:nautilus_md1_figures",
     "OR-1": "alluse.bench.nautilus:nautilus_or1_figures",
+    "BT-1": "alluse.bench.nautilus:nautilus_bt1_figures",
 }
 
 Workload = Callable[[bool], list[Figure]]

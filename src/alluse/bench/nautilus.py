@@ -1,4 +1,4 @@
-"""MD-1 and OR-1 side by side with NautilusTrader (issue #6 part 3), in the same run as ours.
+"""MD-1, OR-1 and BT-1 side by side with NautilusTrader (issue #6 part 3), in the same run as ours.
 
 NautilusTrader is an optional extra (`pip install -e '.[compare]'`): without it this module still
 imports, `compare_available()` returns None and the workloads raise `CompareUnavailable`, which the
@@ -14,6 +14,7 @@ BacktestEngine API with logging bypassed; the harness runs each in rounds altern
   not timed; note that it is where NautilusTrader checks prices and sizes, while our engine
   validates inside the timed path. It has no batch entry point, so it is compared one call per quote.
 - OR-1: see `nautilus_or1_figures`.
+- BT-1: see `nautilus_bt1_figures`.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from alluse.bench.md import MD1_QUICK, MD1_QUOTES, build_registry, generate_quot
 from alluse.bench.or1 import FULL_ORDERS, QUICK_ORDERS, Or1Result, result_figures
 from alluse.model import Equity as OurEquity
 from alluse.model import Option as OurOption
-from alluse.model import Quote, Right
+from alluse.model import Quote, Right, parse_symbol
 
 try:
     import nautilus_trader
@@ -312,3 +313,57 @@ def nautilus_or1_figures(quick: bool, *, n: int | None = None) -> list[Figure]:
         )
     log.info("OR-1 (NautilusTrader): %d orders filled in %.3f s", n, strategy.total_ns / 1e9)
     return result_figures(Or1Result(strategy.latencies_ns, strategy.total_ns, journal_writes=0), variant)
+
+
+# ---------------------------------------------------------------------------- BT-1
+
+
+class QuoteStream(Strategy):
+    """BT-1's strategy on their side: subscribed to every instrument's quotes, counting them."""
+
+    def __init__(self, instrument_ids: list[InstrumentId]) -> None:
+        super().__init__(StrategyConfig(strategy_id="BT1-001"))
+        self.instrument_ids = instrument_ids
+        self.count = 0
+
+    def on_start(self) -> None:
+        for iid in self.instrument_ids:
+            self.subscribe_quote_ticks(iid)
+
+    def on_quote_tick(self, tick: QuoteTick) -> None:
+        self.count += 1
+
+
+def nautilus_bt1_figures(quick: bool) -> list[Figure]:
+    """One session of BT-1's market (its quotes as QuoteTicks, built untimed) through a BacktestEngine run:
+    the backtest loop (clock, the simulated exchange's book per quote), data engine, cache and one strategy
+    subscribed to every instrument. Their side does no trading: the figure is the engine's quote rate, the
+    same event count as ours for that session, where ours also runs the wheel, risk, journal and venue."""
+    from alluse.bench.bt1 import one_session_of_quotes
+
+    variant = _variant()
+    quotes = one_session_of_quotes()
+    if quick:
+        quotes = quotes[: len(quotes) // 4]
+    venue = Venue("SIM")
+    ours = {q.instrument_id for q in quotes}
+    instruments = {i: _instrument(parse_symbol(i), venue) for i in sorted(ours)}
+    ticks = [_tick(q, instruments[q.instrument_id].id) for q in quotes]
+    engine = _engine(venue)
+    try:
+        for instrument in instruments.values():
+            engine.add_instrument(instrument)
+        strategy = QuoteStream([i.id for i in instruments.values()])
+        engine.add_strategy(strategy)
+        engine.add_data(ticks)
+        t0 = perf_counter_ns()
+        engine.run(streaming=True)
+        elapsed = perf_counter_ns() - t0
+    finally:
+        engine.dispose()
+    if strategy.count != len(ticks):
+        raise RuntimeError(f"BT-1 (NautilusTrader): {strategy.count} quotes reached the strategy of {len(ticks)}")
+    return [
+        Figure("BT-1", "quote events per second", len(ticks) / (elapsed / 1e9), "quotes/s", variant,
+               higher_is_better=True),  # fmt: skip
+    ]

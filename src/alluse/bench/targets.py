@@ -215,6 +215,9 @@ TARGETS: tuple[Target, ...] = (
            absolute="a same-run ratio already (MD-1 with sampling on / off, interleaved)"),
     Target("AN-1", "report and dashboard", "<=", 30, "s", absolute=MACHINE_DEPENDENT),
     Target("LM-1", "lines over the budget", "<=", 0, "lines", absolute=A_COUNT, judge="worst"),
+    # memory that grows with simulated time does not last a year (issue #15: an accelerated run grew 20 MB/h)
+    Target("BT-1", "RSS growth over a simulated year", "<=", 100, "MB", judge="worst",
+           absolute="machine-independent mostly: what the process keeps per simulated session, times 252"),
 )  # fmt: skip
 
 def _bare_ib_async(name: str) -> Reference:
@@ -232,4 +235,7 @@ GOALS: tuple[Target, ...] = (
     Target("MD-3", "throughput", ">=", 0.8, "quotes/s", _bare_ib_async("throughput"), goal=True),
     Target("LM-1", "prefetch hit ratio", ">=", 95, "%", goal=True,
            absolute="a share of the strategy's own look-ups (the seed's claimed hit rate)"),
+    # issue #15: a simulated year of the whole wheel in at most 3 minutes on the 2-core reference machine
+    Target("BT-1", "a simulated year", "<=", 180, "s", goal=True, absolute=MACHINE_DEPENDENT),
+    Target("BT-1", "quote events per second", ">=", 1, "quotes/s", _nautilus("quote events per second"), goal=True),
 )

@@ -47,6 +47,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def record_command(args: argparse.Namespace) -> int:
     from alluse.app.config import load_config
+    from alluse.app.kernel import market_hours
     from alluse.common.clock import NS, datetime_to_ns, ns_to_datetime
     from alluse.marketdata.recorder import QuoteWriter, record_simulated
     from alluse.model import InvalidInput
@@ -62,8 +63,9 @@ def record_command(args: argparse.Namespace) -> int:
     per_day = not out.name.endswith(FILE_SUFFIXES)
     _check_out(out, per_day)
     end_ns = start_ns + round(args.days * 86_400 * NS)
+    hours = market_hours(config.model_copy(update={"market": market}), start_ns, years=1 + int(args.days) // 365)
     with QuoteWriter(out, per_day=per_day) as writer:
-        result = record_simulated(market, config.run.seed, start_ns, end_ns, writer)
+        result = record_simulated(market, config.run.seed, start_ns, end_ns, writer, hours)  # in session only
     size = sum(f.stat().st_size for f in result.files)
     span = (
         "no quotes"

@@ -185,6 +185,9 @@ def _print_summary(s: RunSummary, as_json: bool = False) -> None:
         f"wall {s.wall_seconds:.1f}s; simulated {s.sim_start} -> {s.sim_end} UTC; session {s.session}; "
         f"recovered {s.recovered_orders} orders from the journal ({s.recovered_open_resolved} open ones resolved)"
     )
+    if not s.reproducible:
+        console.print("not reproducible: on the wall clock, timers fire when the machine gets to them (a rerun with "
+                      "the same seed differs); `alluse backtest` runs on the virtual clock and reproduces")  # fmt: skip
     md = Table(title="market data", show_header=True)
     md.add_column("quotes accepted", justify="right")
     md.add_column("rejected", justify="right")

@@ -26,7 +26,7 @@ from mypy_extensions import mypyc_attr
 from alluse.brokers.base import Broker
 from alluse.common.bus import TOPIC_ORDER_DENIED, MessageBus
 from alluse.common.clock import Clock
-from alluse.common.metrics import Metric, counter, gauge, histogram
+from alluse.common.metrics import LatencyHistogram, Metric, counter, gauge, histogram
 from alluse.execution import fsm
 from alluse.execution.config import ExecutionConfig
 from alluse.execution.dispatch import Dispatcher
@@ -101,7 +101,11 @@ class OrderManager:
         id_prefix: str = "AU",
         seed: int = 0,
         dispatcher: type[Dispatcher] = Dispatcher,  # a test hands in a broken one, to see ER-1 catch it
+        simulated_venue: bool = False,
     ) -> None:
+        """`simulated_venue`: the broker is a simulation whose latencies are its configuration played on our
+        clock (the paper venue): they are measured in that clock and exported as simulated, never as the
+        process's own. What the process itself takes (`submit_latency`) is wall time either way."""
         self.clock = clock
         self.bus = bus
         self.registry = registry
@@ -121,8 +125,9 @@ class OrderManager:
         self.recorder = OrderRecorder(journal, clock, journal_flush_ns, self.counters)
         self.dispatcher = dispatcher(clock, broker, self.config, self.book, self.recorder, self.counters, seed)
         self.events = OrderEventHandler(
-            clock, bus, self.book, self.recorder, self.dispatcher, ledger, quality, self.counters
+            clock, bus, self.book, self.recorder, self.dispatcher, ledger, quality, self.counters, simulated_venue
         )
+        self.submit_latency = LatencyHistogram()  # submit -> sent (or denied): checks, risk, journal; wall time
         self.reconciler = Reconciler(
             clock, broker, self.book, self.recorder, self.dispatcher, self.events, ledger, risk.rebuild, self.counters
         )
@@ -202,6 +207,7 @@ class OrderManager:
 
     def submit(self, order: Order) -> Order:
         """Risk, journal, broker — in that order. Returns the order (DENIED carries the reason)."""
+        t0 = time.perf_counter_ns()
         self.validate(order)
         recorder = self.recorder
         if recorder.journal_error is not None:
@@ -221,6 +227,7 @@ class OrderManager:
             book.orders[coid] = order
             self.counters.denied += 1
             log.info("order %s denied: %s", coid, denial)
+            self.submit_latency.observe(time.perf_counter_ns() - t0)
             self.bus.publish(TOPIC_ORDER_DENIED, order)
             return order
         try:
@@ -234,9 +241,10 @@ class OrderManager:
         book.orders[coid] = order
         book.open[coid] = order
         book.arrival[coid] = (arrival_mid, now)
-        book.sent_wall[coid] = time.perf_counter_ns()
         self.counters.submitted += 1
         self.quality.on_sent()
+        book.sent_at[coid] = self.events.latency_now()
+        self.submit_latency.observe(time.perf_counter_ns() - t0)  # our own part, before the broker's
         self.dispatcher.send(order)
         return order
 
@@ -295,9 +303,16 @@ class OrderManager:
         yield gauge("alluse_orders_in_flight", "Orders sent and not yet heard of", len(self.dispatcher.waiting))
         request = self.dispatcher.request_latency
         yield histogram("alluse_broker_request_seconds", "Wall time of the broker's submit call", request)
+        own = "Wall time of the order path before the broker: validation, risk checks, the journal's intent"
+        yield histogram("alluse_order_submit_seconds", own, self.submit_latency)
         ack, fill = self.events.ack_latency, self.events.fill_latency
-        yield histogram("alluse_order_ack_latency_seconds", "Submit to acknowledgement, wall time", ack)
-        yield histogram("alluse_order_latency_seconds", "Submit to complete fill, wall time", fill)
+        if self.events.simulated_venue:  # the venue's configured latency on our clock: not a measurement of us
+            sim = " in the simulated venue's clock (its configured latency, not this process's)"
+            yield histogram("alluse_order_ack_latency_simulated_seconds", "Submit to acknowledgement" + sim, ack)
+            yield histogram("alluse_order_latency_simulated_seconds", "Submit to complete fill" + sim, fill)
+            ack = fill = _NOTHING_MEASURED  # the wall-time series exist (rules name them) and stay empty
+        yield histogram("alluse_order_ack_latency_seconds", "Submit to acknowledgement, wall time (a real venue)", ack)
+        yield histogram("alluse_order_latency_seconds", "Submit to complete fill, wall time (a real venue)", fill)
         rejects = "Rejects heard from the venue or made here, by class"
         yield counter("alluse_oms_rejects_total", rejects, c.transient_rejects, error_class="transient")
         yield counter("alluse_oms_rejects_total", rejects, c.permanent_rejects, error_class="permanent")
@@ -306,6 +321,7 @@ class OrderManager:
             yield counter(f"alluse_oms_{name}_total", help_text, getattr(c, name))
 
 
+_NOTHING_MEASURED = LatencyHistogram()  # never observed
 _OPEN_STATES = (OrderStatus.SUBMITTED, OrderStatus.ACCEPTED, OrderStatus.PARTIALLY_FILLED, OrderStatus.PENDING_CANCEL)
 _OMS_COUNTERS = (  # OmsCounters fields exported as alluse_oms_<field>_total
     ("retries", "Resends scheduled after a transient failure"),

@@ -89,8 +89,10 @@ class OrderEventHandler:
         ledger: Ledger,
         quality: ExecutionQuality,
         counters: OmsCounters,
+        simulated_venue: bool = False,
     ) -> None:
         self.clock = clock
+        self.simulated_venue = simulated_venue
         self.bus = bus
         self.book = book
         self.recorder = recorder
@@ -99,9 +101,14 @@ class OrderEventHandler:
         self.quality = quality
         self.counters = counters
         self.outcomes: dict[OrderStatus, int] = {s: 0 for s in OUTCOMES}  # orders that ended so, this process
-        self.ack_latency = LatencyHistogram()  # submit -> ACCEPTED heard, wall time
-        self.fill_latency = LatencyHistogram()  # submit -> the fill completing the order heard, wall time
+        self.ack_latency = LatencyHistogram()  # submit -> ACCEPTED heard, in the latency clock
+        self.fill_latency = LatencyHistogram()  # submit -> the fill completing the order heard, likewise
         self.schedule_reconcile: Callable[[], None] = _no_reconcile  # wired by the order manager
+
+    def latency_now(self) -> int:
+        """The clock latencies are measured in: a real venue's in wall time (what it and the process really
+        took, at any --speed); a simulated one's in the clock its latencies are played on."""
+        return self.clock.now_ns() if self.simulated_venue else time.perf_counter_ns()
 
     def on_order_event(self, event: OrderEvent) -> None:
         coid = event.client_order_id
@@ -178,12 +185,12 @@ class OrderEventHandler:
         arrival = book.arrival.get(coid)  # None: submitted by an earlier session
         if not was_terminal and order.status.is_terminal and order.status in self.outcomes:
             self.outcomes[order.status] += 1
-        sent_wall = book.sent_wall.get(coid)
-        if sent_wall is not None:  # wall time: what the process and the venue really took, at any --speed
+        sent_at = book.sent_at.get(coid)
+        if sent_at is not None:
             if trigger is fsm.Trigger.ACCEPT:
-                self.ack_latency.observe(time.perf_counter_ns() - sent_wall)
+                self.ack_latency.observe(self.latency_now() - sent_at)
             elif order.status is OrderStatus.FILLED and not was_terminal:
-                self.fill_latency.observe(time.perf_counter_ns() - sent_wall)
+                self.fill_latency.observe(self.latency_now() - sent_at)
         if fill is not None:
             self.ledger.apply_fill(fill)
             if arrival is not None:
@@ -192,7 +199,7 @@ class OrderEventHandler:
             self.quality.on_rejected()
         if order.status.is_terminal:
             book.open.pop(coid, None)
-            book.sent_wall.pop(coid, None)
+            book.sent_at.pop(coid, None)
             if book.arrival.pop(coid, None) is not None:
                 self.quality.on_final(order.quantity, order.filled_qty)
         self.bus.publish(TOPIC_ORDER_EVENT, (order, event))

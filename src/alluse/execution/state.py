@@ -16,7 +16,7 @@ class OrderBook:
     orders: dict[str, Order] = field(default_factory=dict)
     open: dict[str, Order] = field(default_factory=dict)
     arrival: dict[str, tuple[float | None, int]] = field(default_factory=dict)  # id -> (arrival mid, submit ts)
-    sent_wall: dict[str, int] = field(default_factory=dict)  # id -> perf_counter_ns at submit
+    sent_at: dict[str, int] = field(default_factory=dict)  # id -> when sent, in the latency clock (OrderEventHandler)
 
 
 @dataclass(slots=True)

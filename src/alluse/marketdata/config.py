@@ -29,7 +29,8 @@ class MarketConfig(Section):
             "MSFT": Underlying(spot=420.0, vol=0.22),
         }
     )
-    step_interval_s: PositiveFloat = 300.0  # simulated seconds between market updates
+    step_interval_s: PositiveFloat = 300.0  # simulated seconds between market updates (the chains repriced)
+    stock_step_interval_s: PositiveFloat | None = None  # stocks move and quote this often (None: with the chains)
     weekly_expiries: Annotated[int, Field(ge=1, le=8)] = 3
     strikes_each_side: Annotated[int, Field(ge=0, le=50)] = 8
     skew: Annotated[float, Field(ge=0, allow_inf_nan=False)] = 0.8
@@ -63,9 +64,21 @@ class MarketConfig(Section):
             raise ValueError(f"vol_clip {self.vol_clip}: must be (lo, hi) with 0 < lo <= 1 <= hi")
         return self
 
+    @model_validator(mode="after")
+    def _check_stock_step(self) -> MarketConfig:
+        stock = self.stock_step_interval_s
+        if stock is not None and stock > self.step_interval_s:
+            raise ValueError(f"stock_step_interval_s {stock}: must not exceed step_interval_s {self.step_interval_s}")
+        return self
+
     @property
     def step_interval_ns(self) -> int:
         return s_to_ns(self.step_interval_s)
+
+    @property
+    def stock_step_interval_ns(self) -> int:
+        """How often the stocks move and quote: at least as often as the chains."""
+        return s_to_ns(self.stock_step_interval_s) if self.stock_step_interval_s is not None else self.step_interval_ns
 
     @property
     def quote_ttl_ns(self) -> int:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from alluse.common.clock import TestClock, ns_to_datetime
+from alluse.common.market_hours import Sessions
 from alluse.marketdata.config import MarketConfig
 from alluse.marketdata.replay import HEADER
 from alluse.marketdata.simulated import SimulatedMarket
@@ -105,13 +106,16 @@ class RecordResult:
     last_ns: int | None
 
 
-def record_simulated(market: MarketConfig, seed: int, start_ns: int, end_ns: int, writer: QuoteWriter) -> RecordResult:
+def record_simulated(
+    market: MarketConfig, seed: int, start_ns: int, end_ns: int, writer: QuoteWriter, hours: Sessions | None = None
+) -> RecordResult:
     """Run the simulated market on a virtual clock from `start_ns` to `end_ns` and write every batch it
-    pushes. The market runs on its own timer (a batch every `step_interval_s`, with no exchange calendar:
-    around the clock), only without waiting for the wall: a seed and a start reproduce the recording exactly."""
+    pushes. The market runs on its own timer (a batch every `step_interval_s` while `hours` say it is open;
+    without hours, around the clock), only without waiting for the wall: a seed and a start reproduce the
+    recording exactly."""
     clock = TestClock(start_ns)
     registry = InstrumentRegistry()
-    sim = SimulatedMarket(market, clock, registry, seed=seed)
+    sim = SimulatedMarket(market, clock, registry, seed=seed, hours=hours)
     seen: set[str] = set()
     first_ns: int | None = None
     last_ns: int | None = None

@@ -19,6 +19,7 @@ can be saved and restored (`state`/`restore`), so a restart on the same data con
 from __future__ import annotations
 
 import logging
+import math
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
@@ -118,6 +119,7 @@ class SimulatedMarket:
         self._is_call = np.empty(0, dtype=bool)
         self._timer: TimerHandle | None = None
         self._next_step_ns = 0
+        self._next_chain_ns = 0
         self._last_quotes: dict[str, Quote] = {}  # the marks: what a restart quotes first
         self._resume_quotes = False
         self._relist_ns = 0  # the session's close: the first step after it lists strikes around the new spot
@@ -192,6 +194,9 @@ class SimulatedMarket:
             exp_ns = np.concatenate([exp_ns, np.array(new_exp, dtype=np.int64)])
             is_call = np.concatenate([is_call, np.array(new_call, dtype=bool)])
         self._option_ids, self._und, self._strikes, self._expiry_ns, self._is_call = ids, und, strikes, exp_ns, is_call
+        if len(self._last_quotes) > len(ids) + len(self._tickers):  # the delisted leave the marks (memory stays flat)
+            keep = {*ids, *self._tickers}
+            self._last_quotes = {k: q for k, q in self._last_quotes.items() if k in keep}
         self._next_expiry_ns = min((expiry_date_ns(d) for d in self._expiries), default=now + 7 * 86_400 * 10**9)
         if added:
             log.info("listed expiries %s (%d live options)", ", ".join(map(str, added)), len(ids))
@@ -205,22 +210,27 @@ class SimulatedMarket:
 
     # ------------------------------------------------------------------ quoting
 
-    def step(self) -> list[Quote]:
-        """Move every underlying over the time since the last step and quote everything live."""
+    def step(self, options: bool = True) -> list[Quote]:
+        """Move every underlying over the time since the last step and quote it, and (`options`) every live
+        option on it."""
         cfg = self.config
         rng = self._rng
         now = self._clock.now_ns()
         dt = self.hours.open_ns_between(self._last_ns, now) / self.hours.year_ns  # trading time
         self._last_ns = max(now, self._last_ns)
-        if dt > 0:
-            vols = self._vols
-            shock = rng.standard_normal(len(self._spots))
-            self._spots *= np.exp((cfg.drift - 0.5 * vols * vols) * dt + vols * np.sqrt(dt) * shock)
-        if now >= self._next_expiry_ns or now >= self._relist_ns:  # an expiry passed, or a new session
-            self.roll_expiries()
-            self._relist_ns = self.hours.next_close(now) or self._next_expiry_ns
+        if dt > 0:  # a handful of floats: plain Python beats numpy's per-call cost (a stock step a second)
+            root, drift = math.sqrt(dt), cfg.drift
+            shocks = rng.standard_normal(len(self._tickers)).tolist()
+            self._spots[:] = [
+                spot * math.exp((drift - 0.5 * vol * vol) * dt + vol * root * z)
+                for spot, vol, z in zip(self._spots.tolist(), self._vols.tolist(), shocks, strict=True)
+            ]
         quotes = self._stock_quotes(now)
-        quotes.extend(self._option_quotes(now))
+        if options:
+            if now >= self._next_expiry_ns or now >= self._relist_ns:  # an expiry passed, or a new session
+                self.roll_expiries()
+                self._relist_ns = self.hours.next_close(now) or self._next_expiry_ns
+            quotes.extend(self._option_quotes(now))
         self._emitted(quotes)
         return quotes
 
@@ -240,17 +250,16 @@ class SimulatedMarket:
         ]
 
     def _stock_quotes(self, now: int) -> list[Quote]:
-        rng = self._rng
-        n = len(self._spots)
-        ticks = rng.integers(1, 3, n)  # 1-2 cent spread
-        bid_cents = np.maximum(np.floor(self._spots * 100.0 - ticks * 0.5 + 0.5), 1.0)
-        bids = (bid_cents / 100.0).tolist()
-        asks = ((bid_cents + ticks) / 100.0).tolist()
-        sizes = (rng.integers(1, 21, (2, n)) * 100).tolist()
-        return [
-            Quote(t, b, a, bs, as_, now, now)
-            for t, b, a, bs, as_ in zip(self._tickers, bids, asks, sizes[0], sizes[1], strict=True)
-        ]
+        """A 1-2 cent spread around the spot, 100-2,000 shares each side: three uniform draws a stock."""
+        n = len(self._tickers)
+        u = self._rng.random(3 * n).tolist()
+        quotes = []
+        for i, (ticker, spot) in enumerate(zip(self._tickers, self._spots.tolist(), strict=True)):
+            tick = 1 + int(u[i] * 2.0)
+            bid = max(math.floor(spot * 100.0 - tick * 0.5 + 0.5), 1)
+            bid_size, ask_size = (1 + int(u[n + i] * 20.0)) * 100, (1 + int(u[2 * n + i] * 20.0)) * 100
+            quotes.append(Quote(ticker, bid / 100.0, (bid + tick) / 100.0, bid_size, ask_size, now, now))
+        return quotes
 
     def _option_quotes(self, now: int) -> list[Quote]:
         cfg = self.config
@@ -283,11 +292,14 @@ class SimulatedMarket:
     # ------------------------------------------------------------------ running
 
     def start(self, sink: QuoteSink) -> None:
-        """First batch at once (the restored marks, after a restart), then one every `step_interval_ns` on a
-        fixed grid (no drift), in session only: while the market is closed the next step is its open."""
+        """First batch at once (the restored marks, after a restart), then one every `stock_step_interval_ns`
+        on a fixed grid (no drift), the chains with them every `step_interval_ns`, in session only: while the
+        market is closed the next step is its open."""
         if self._timer is not None:
             raise RuntimeError("simulated market already started")
-        self._next_step_ns = self._clock.now_ns()
+        self._next_step_ns = self._next_chain_ns = self._clock.now_ns()
+        if not self._resume_quotes:  # a fresh market moves from its start (a restored one from where it stopped)
+            self._last_ns = self._next_step_ns
         self._timer = self._clock.call_at(self._next_step_ns, self._on_timer, sink)
 
     def stop(self) -> None:
@@ -305,7 +317,7 @@ class SimulatedMarket:
                 self._timer = None
                 return
         else:
-            self._next_step_ns += self.config.step_interval_ns
+            self._next_step_ns += self.config.stock_step_interval_ns
         # Rescheduled before pushing, so a failing sink cannot silently stop the feed.
         self._timer = self._clock.call_at(self._next_step_ns, self._on_timer, sink)
         if self.hours.is_open(now):
@@ -315,7 +327,10 @@ class SimulatedMarket:
                 self._emitted(marks)
                 sink(marks)
             else:
-                sink(self.step())
+                chains = now >= self._next_chain_ns
+                if chains:  # on the chains' own grid, the first step of a session included
+                    self._next_chain_ns = max(self._next_chain_ns + self.config.step_interval_ns, now)
+                sink(self.step(options=chains))
 
     # ------------------------------------------------------------------ persistence
 

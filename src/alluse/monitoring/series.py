@@ -11,7 +11,11 @@ from alluse.common.metrics import derived
 TRADING_ERROR_RATIO = "alluse_trading_error_ratio"  # rejected / submitted orders over the interval, 0..1
 # submit to acknowledgement, seconds: the order path's own latency. (Submit to fill also counts the time a
 # limit order rests waiting for the market, minutes for the wheel's entries: no alert can use that.)
+# (A simulated venue's is exported as alluse_order_ack_latency_simulated_seconds instead: its configured
+# latency played on an accelerated clock, timer jitter included, is not a measurement of this process.)
 ORDER_LATENCY_P99 = derived("alluse_order_ack_latency_seconds", "p99")
+# the process's own part of every order, any venue: validation, risk checks, the journal's intent (wall time)
+ORDER_SUBMIT_P99 = derived("alluse_order_submit_seconds", "p99")
 QUOTES_ACCEPTED_RATE = derived('alluse_quotes_total{outcome="accepted"}', "rate")  # quotes per second
 FEED_LATENCY_P99 = derived("alluse_feed_latency_seconds", "p99")  # feed to subscriber, seconds
 BROKER_CONNECTED = "alluse_broker_connected"  # 1 connected, 0 not; one broker a process (its name: alluse_broker_info)

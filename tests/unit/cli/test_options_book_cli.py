@@ -74,7 +74,7 @@ def summary() -> RunSummary:
         orders_all_time=2, fills_this_run=2, settlements_this_run=0, commissions_this_run=Decimal("1.95"),
         book=build_book(ledger, FILLS, NOW, marks.get, 0.04), quality=QualitySummary(2, 1.5, None, 1.0, 0.0),
         risk_denials={}, execution={}, faults_injected={}, trading_states={"A": "ACTIVE"}, strategy={},
-        recovered_orders=0, recovered_open_resolved=0, session=1, consistent=True,
+        recovered_orders=0, recovered_open_resolved=0, session=1, consistent=True, reproducible=False,
     )  # fmt: skip
 
 
@@ -98,6 +98,7 @@ def test_run_summary_tables_show_greeks_and_both_realized_figures(capsys):
                  "25,000.00", "consistent"):  # fmt: skip
         assert text in out, text
     assert "[1]" not in out  # every figure is known: no footnotes
+    assert "not reproducible" in out  # a wall-clock run says so
 
 
 def test_run_takes_json():
