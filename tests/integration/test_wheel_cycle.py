@@ -80,3 +80,17 @@ def test_assignment_then_covered_calls_then_called_away_then_puts_again(system):
     assert any(o.tag == "call" and o.side is Side.SELL and o.status is OrderStatus.FILLED for o in orders)
     stats = s.c.strategy.stats
     assert stats.kept_for_assignment >= 2 and stats.calls_sent >= 1
+
+
+def test_the_book_of_a_data_dir_shows_the_wheel_phase_and_the_last_marks(system):
+    from alluse.app.options_book import book_from_journal
+
+    s, clock = system
+    clock.advance(2 * HOUR)
+    s.stop_trading()
+    s.close()  # saves the market: its last quotes are the offline book's marks
+    book = book_from_journal(s.journal_path)
+    assert book.wheel == {"Rev-Acc": {"AAPL": "puts"}}
+    (line,) = book.lines
+    assert line.quantity < 0 and line.mark is not None and line.delta is not None and line.delta > 0  # short put
+    assert line.underlying_price is not None and line.dte is not None and line.theta is not None

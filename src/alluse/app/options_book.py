@@ -33,12 +33,14 @@ from pathlib import Path
 
 import numpy as np
 
+from alluse.app.market_state import load_market_state
 from alluse.common.clock import ns_to_datetime
 from alluse.execution.journal import Journal, JournalState
 from alluse.marketdata.config import MarketConfig
 from alluse.marketdata.pricing import DAY_NS, YEAR_NS, greeks, implied_vol
 from alluse.model import (
     Fill,
+    Instrument,
     InvalidInput,
     Option,
     Position,
@@ -49,6 +51,7 @@ from alluse.model import (
     put_collateral,
 )
 from alluse.portfolio import Ledger
+from alluse.strategies.wheel import holding_of
 
 ZERO = Decimal(0)
 
@@ -125,6 +128,7 @@ class OptionsBook:
     as_of_ns: int
     lines: list[BookLine] = field(default_factory=list)
     accounts: list[AccountBook] = field(default_factory=list)
+    wheel: dict[str, dict[str, str]] = field(default_factory=dict)  # account -> underlying -> puts/shares/calls
 
     def notes(self) -> list[str]:
         """The distinct reasons for a "-", in the order the lines give them (the footnotes)."""
@@ -330,11 +334,55 @@ def ledger_of(state: JournalState) -> Ledger:
 
 def book_from_journal(path: Path) -> OptionsBook:
     """The book as a data dir's journal holds it, as of its last event (simulated time for a simulated run;
-    the wall clock for a journal with no events). The journal keeps no quotes, so there are no marks:
-    marks, greeks and unrealized P&L are None, noted `NO_QUOTE_OFFLINE`, and equity is at cost."""
+    the wall clock for a journal with no events), with the wheel's phases it journaled. The journal keeps no
+    quotes: the marks are the simulated market's last ones where the data dir has them (`market.json`, as of
+    where that market stopped); without them marks, greeks and unrealized P&L are None, noted
+    `NO_QUOTE_OFFLINE`, and equity is at cost."""
     state, last = read_journal(path)
     as_of = last if last is not None else time.time_ns()
-    return build_book(ledger_of(state), state.fills, as_of, lambda _: None, MarketConfig().rate, None, NO_QUOTE_OFFLINE)
+    marks: dict[str, float] = {}
+    market = load_market_state(path.parent)
+    if market is not None:
+        marks = {m[0]: (m[1] + m[2]) / 2 for m in market.get("marks", []) if _is_mark(m)}
+        stopped = market.get("last_ns")
+        as_of = max(as_of, stopped) if marks and isinstance(stopped, int) else as_of
+    ledger = ledger_of(state)
+    book = build_book(ledger, state.fills, as_of, marks.get, MarketConfig().rate, None,
+                      NO_QUOTE if marks else NO_QUOTE_OFFLINE)  # fmt: skip
+    book.wheel = wheel_of(ledger, read_wheel_phases(path), parse_symbol)  # the pairs the wheel has journaled
+    return book
+
+
+def _is_mark(row: object) -> bool:
+    """A saved mark is [id, bid, ask, bid size, ask size] with a positive, uncrossed pair (anything else is
+    skipped, as a bad quote would be)."""
+    return (
+        isinstance(row, list)
+        and len(row) == 5
+        and isinstance(row[0], str)
+        and all(isinstance(x, int | float) and not isinstance(x, bool) for x in row[1:3])
+        and 0 < row[1] <= row[2] < math.inf
+    )
+
+
+def read_wheel_phases(path: Path) -> dict[tuple[str, str], tuple[str, int]]:
+    journal = Journal(path, readonly=True)
+    try:
+        return journal.wheel_phases()
+    finally:
+        journal.close()
+
+
+def wheel_of(
+    ledger: Ledger, pairs: Iterable[tuple[str, str]], instrument_of: Callable[[str], Instrument | None]
+) -> dict[str, dict[str, str]]:
+    """Each (account, underlying)'s wheel phase (puts / shares / calls), read from the book as the strategy
+    reads it: what the positions say now, not what was last journaled."""
+    out: dict[str, dict[str, str]] = {}
+    for account, underlying in sorted(set(pairs)):
+        held = holding_of(ledger.open_positions(account), underlying, instrument_of)
+        out.setdefault(account, {})[underlying] = held.phase.value
+    return out
 
 
 # ---------------------------------------------------------------------------------------------- JSON

@@ -12,7 +12,15 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
-from alluse.app.options_book import OptionsBook, book_json, build_book, ledger_of, read_journal, to_json_value
+from alluse.app.options_book import (
+    OptionsBook,
+    book_json,
+    build_book,
+    ledger_of,
+    read_journal,
+    to_json_value,
+    wheel_of,
+)
 from alluse.app.system import TradingSystem
 from alluse.brokers.base import Broker, FaultInjecting
 from alluse.common.clock import TestClock, ns_to_datetime
@@ -120,6 +128,9 @@ def build_summary(system: TradingSystem, wall_seconds: float, sim_start_ns: int)
     fills = [f for f in all_fills if f.client_order_id in this_ids]
     commissions = sum((f.commission for f in fills), Decimal(0))
     book = build_book(c.ledger, all_fills, system.clock.now_ns(), system.mark, c.chains.rate, c.chains.greeks_for)
+    if c.strategy is not None:
+        sleeves = system.config.strategy.sleeves
+        book.wheel = wheel_of(c.ledger, [(s.account, u) for s in sleeves for u in s.underlyings], c.registry.get)
     problems = check_consistency(c.ledger, system.journal_path, c.broker)
     return RunSummary(
         journal_path=system.journal_path.resolve(),

@@ -154,6 +154,9 @@ def print_book(book: OptionsBook, title: str) -> None:
         (f"net delta {u} (shares)", [_num(a.net_delta[u], "+,.1f") if u in a.net_delta else "" for a in book.accounts])
         for u in underlyings
     ]
+    wheeled = sorted({u for phases in book.wheel.values() for u in phases})
+    rows += [(f"wheel {u} (puts / shares / calls)", [book.wheel.get(a.account, {}).get(u, "") for a in book.accounts])
+             for u in wheeled]  # fmt: skip
     rows += [
         ("theta per day", [_num(a.theta, "+,.2f") for a in book.accounts]),
         ("premium collected (option sells - buys)", [money(a.premium_collected) for a in book.accounts]),

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
@@ -37,9 +37,11 @@ from alluse.marketdata import OptionChainService
 from alluse.model import (
     CENT,
     Equity,
+    Instrument,
     Option,
     Order,
     OrderType,
+    Position,
     Quote,
     Right,
     Side,
@@ -113,6 +115,23 @@ class Holding:
         if self.shares >= 100:
             return Phase.SHARES
         return Phase.PUTS
+
+
+def holding_of(
+    positions: Iterable[Position], underlying: str, instrument_of: Callable[[str], Instrument | None]
+) -> Holding:
+    """What `positions` (one account's) hold of `underlying`: the wheel's phase is read from this, never kept
+    apart from the book (a restart, or `alluse positions` on a data dir, reads the same)."""
+    shares, cost = 0, Decimal(0)
+    puts: list[tuple[Option, int, Decimal]] = []
+    calls: list[tuple[Option, int, Decimal]] = []
+    for pos in positions:
+        instrument = instrument_of(pos.instrument_id)
+        if isinstance(instrument, Equity) and instrument.id == underlying:
+            shares, cost = pos.quantity, pos.avg_cost
+        elif isinstance(instrument, Option) and instrument.underlying == underlying and pos.quantity < 0:
+            (puts if instrument.right is Right.PUT else calls).append((instrument, -pos.quantity, pos.avg_cost))
+    return Holding(shares, cost, puts, calls)
 
 
 Key = tuple[str, str]  # (account, underlying)
@@ -206,16 +225,7 @@ class WheelStrategy:
                     log.exception("wheel %s %s: evaluation failed", sleeve.account, underlying)
 
     def holding(self, account: str, underlying: str) -> Holding:
-        shares, cost = 0, Decimal(0)
-        puts: list[tuple[Option, int, Decimal]] = []
-        calls: list[tuple[Option, int, Decimal]] = []
-        for pos in self.ledger.open_positions(account):
-            instrument = self.registry.get(pos.instrument_id)
-            if isinstance(instrument, Equity) and instrument.id == underlying:
-                shares, cost = pos.quantity, pos.avg_cost
-            elif isinstance(instrument, Option) and instrument.underlying == underlying and pos.quantity < 0:
-                (puts if instrument.right is Right.PUT else calls).append((instrument, -pos.quantity, pos.avg_cost))
-        return Holding(shares, cost, puts, calls)
+        return holding_of(self.ledger.open_positions(account), underlying, self.registry.get)
 
     def _evaluate_one(self, sleeve: SleeveConfig, underlying: str) -> None:
         key = (sleeve.account, underlying)
