@@ -250,6 +250,12 @@ def _axis_label(what: str, name: str) -> str:
     return f"{what} ({unit})" if unit else what
 
 
+# What the other analytics pictures (backtest_panel.py) draw with, so every page has the same look.
+COLORS = _COLORS
+TITLE_SIZE, LABEL_SIZE, TICK_SIZE, LEGEND_SIZE = _TITLE_SIZE, _LABEL_SIZE, _TICK_SIZE, _LEGEND_SIZE
+title, message, time_axis, headroom, to_days = _title, _message, _time_axis, _headroom, _to_days
+
+
 @dataclass(slots=True, frozen=True)
 class _Side:
     """One y axis of a time panel: the series it draws and what its label calls them."""

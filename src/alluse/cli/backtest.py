@@ -71,6 +71,7 @@ def backtest_command(args: argparse.Namespace) -> int:
     result.digest = journal_digest(args.data_dir)
     document = {"summary": summary_json(summary), "backtest": to_json_value(result)}
     (args.data_dir / RESULTS_FILE).write_text(json.dumps(document, indent=1))
+    picture = write_picture(args.data_dir, document["backtest"])
     if args.json:
         print_json(document)
         return 0 if summary.consistent else 1
@@ -79,7 +80,27 @@ def backtest_command(args: argparse.Namespace) -> int:
         print_replay(system)
     print_results(result)
     console.print(f"results: {args.data_dir / RESULTS_FILE} (the summary and these figures, with the equity curve)")
+    if picture is not None:
+        console.print(f"equity curve and drawdown: {picture}", highlight=False, soft_wrap=True)
     return 0 if summary.consistent else 1
+
+
+PICTURE_FILE = "backtest.png"
+
+
+def write_picture(data_dir: Path, backtest: object) -> Path | None:
+    """The results drawn as DATA_DIR/backtest.png; None (said on stderr) when it cannot be: the results are
+    already written, so a picture that fails costs the run nothing else."""
+    from alluse.analytics.backtest_panel import render_backtest  # matplotlib: not for `alluse --help`
+    from alluse.cli.output import error
+
+    path = data_dir / PICTURE_FILE
+    try:
+        render_backtest(path, backtest)
+    except Exception as exc:  # a drawing bug must not cost the operator the results
+        error(f"{path}: not written ({type(exc).__name__}: {exc})", label="backtest picture")
+        return None
+    return path
 
 
 def _pct(x: float | None) -> str:
