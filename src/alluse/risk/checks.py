@@ -318,6 +318,40 @@ def check_cash_secured(v: OrderView) -> Denial | None:
     return None
 
 
+def check_covered_call(v: OrderView) -> Denial | None:
+    """A call sale that opens (or grows) a short call must be covered by shares held: no naked call, ever.
+    Short calls held and call sales working on every series of the underlying already claim their shares
+    (a working sale that would close a long call is counted too: the safe side)."""
+    option = v.instrument
+    if not (isinstance(option, Option) and option.right is Right.CALL and v.order.side is Side.SELL):
+        return None
+    opening = opening_contracts(v)
+    if opening <= 0:
+        return None
+    account, underlying = v.order.account, option.underlying
+    ctx = v.gate.ctx
+    shares = ctx.ledger.position(account, underlying)
+    claimed = 0
+    for pos in ctx.ledger.open_positions(account):
+        held = ctx.registry.get(pos.instrument_id)
+        if pos.quantity < 0 and isinstance(held, Option) and held.right is Right.CALL and held.underlying == underlying:
+            claimed -= pos.quantity * held.multiplier
+    for exp in v.acct.instruments.values():
+        working = exp.instrument
+        if exp.working_sell and isinstance(working, Option) and working.right is Right.CALL \
+                and working.underlying == underlying:  # fmt: skip
+            claimed += exp.working_sell * working.multiplier
+    needed = opening * option.multiplier
+    if shares - claimed < needed:
+        return Denial(
+            DenyReason.UNCOVERED_CALL,
+            f"call sale opens {opening} contracts of {underlying}, needing {needed} shares; {shares} held, "
+            f"{claimed} already cover short calls",
+            {"needed": needed, "shares": shares, "claimed": claimed},
+        )
+    return None
+
+
 def check_put_delta(v: OrderView) -> Denial | None:
     """Orders that open (or grow) a short put must sell inside the account's |delta| band."""
     lim = v.limits
@@ -377,6 +411,7 @@ OPTION_CHECKS: tuple[Check, ...] = (
     check_expiry_window,
     check_underlying_contracts,
     check_cash_secured,
+    check_covered_call,
     check_buying_power,
     check_put_delta,  # last: implied vol is the dearest thing the gate computes
 )

@@ -257,3 +257,23 @@ def test_closing_a_near_expiry_short_may_not_open_a_long_beyond_zero(make_env):
     env.hold(NEAR_PUT.id, -5)
     assert env.submit(env.order(NEAR_PUT.id, Side.BUY, 5, "0.50")) is None  # closing is always allowed
     assert_denied(env, env.order(NEAR_PUT.id, Side.BUY, 1, "0.50"), DenyReason.EXPIRY_WINDOW)  # this one opens
+
+
+def test_uncovered_call(env):
+    """A call sale needs shares to cover it, and calls already written or working claim theirs."""
+    sell_call = lambda qty: env.order(CALL.id, Side.SELL, qty, "0.20")  # noqa: E731
+    denial = env.submit(sell_call(1))
+    assert denial.reason is DenyReason.UNCOVERED_CALL and denial.values == {"needed": 100, "shares": 0, "claimed": 0}
+    env.hold("AAPL", 250, "200.00")
+    assert env.submit(sell_call(2)) is None  # 200 of the 250 shares now cover the working sale
+    denial = env.submit(sell_call(1))  # 50 shares left: not a round lot
+    assert denial.reason is DenyReason.UNCOVERED_CALL and denial.values["claimed"] == 200
+    assert "needing 100 shares" in denial.detail and "250 held" in denial.detail
+
+
+def test_buying_back_a_short_call_and_selling_a_long_one_need_no_shares(env):
+    env.hold(CALL.id, -1, "0.50")
+    env.hold("AAPL", 100, "200.00")
+    assert env.submit(env.order(CALL.id, Side.BUY, 1, "0.25")) is None  # closing: never blocked
+    env.hold(CALL.id, 2, "0.10")  # now long 1: selling it closes, whatever the shares
+    assert env.submit(env.order(CALL.id, Side.SELL, 1, "0.20")) is None
