@@ -8,6 +8,7 @@ process starts (`load_market_hours`) and the trading path only bisects two lists
 
 from __future__ import annotations
 
+import warnings
 from bisect import bisect_left, bisect_right
 from datetime import UTC, date, datetime, timedelta
 from typing import Protocol
@@ -164,8 +165,10 @@ def load_market_hours(name: str, first: date, last: date, close_hour_utc: int = 
         raise ValueError(f"market.calendar = {name!r}: unknown (known: {', '.join(CALENDARS)})")
     import exchange_calendars  # type: ignore[import-untyped]  # pandas: at start-up, never on the trading path
 
-    calendar = exchange_calendars.get_calendar(name, start=first.isoformat(), end=last.isoformat())
-    schedule = calendar.schedule
+    with warnings.catch_warnings():  # its own use of pandas' deprecated APIs (pandas 3): not ours to act on
+        warnings.simplefilter("ignore", DeprecationWarning)
+        calendar = exchange_calendars.get_calendar(name, start=first.isoformat(), end=last.isoformat())
+        schedule = calendar.schedule
     opens = [int(ts.value) for ts in schedule["open"]]
     closes = [int(ts.value) for ts in schedule["close"]]
     return MarketHours(name, opens, closes)
