@@ -6,6 +6,7 @@ import shutil
 import socket
 import subprocess
 import time
+import urllib.error
 import urllib.request
 
 import pytest
@@ -20,8 +21,11 @@ def free_port() -> int:
 
 
 def get(url: str, timeout: float = 2.0) -> tuple[int, str]:
-    with urllib.request.urlopen(url, timeout=timeout) as r:
-        return r.status, r.read().decode()
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as err:  # a 503 (live, not ready) carries its report too
+        return err.code, err.read().decode()
 
 
 def test_metrics_and_health_answer_during_a_run(spawn, alluse, data_dir, no_report):
@@ -34,6 +38,7 @@ def test_metrics_and_health_answer_during_a_run(spawn, alluse, data_dir, no_repo
         try:
             status, body = get(f"http://127.0.0.1:{port}/health")
             health = json.loads(body)
+            assert (status == 200) == health["ready"] and (status == 200 or health["not_ready"]), (status, health)
             if health["ready"]:
                 break
         except OSError:

@@ -23,6 +23,7 @@ class TargetConfig(Section):
     at_most: FiniteFloat | None = None
     at_least: FiniteFloat | None = None
     tolerance: Annotated[float, Field(ge=0, le=10)] = 0.25
+    critical: bool = False  # missed (not merely near): the overall grade is an F, whatever the averages
 
     @field_validator("statistic")
     @classmethod

@@ -192,6 +192,7 @@ class Grade:
     rubric: str  # the rule, stated
     components: list[ComponentHealth]
     critical_alerts: int  # critical alerts that fired in the window (each caps the grade, see rubric)
+    caps: list[str] = field(default_factory=list)  # what held the grade down, worst first ("" none)
 
 
 @dataclass(slots=True)

@@ -46,8 +46,9 @@ def blocks(report: Report) -> list[Block]:
                          f"{report.series_count} series, {report.sample_count:,} samples{folded}, "
                          f"{len(report.alerts)} alert events."))  # fmt: skip
     score = "no data" if g.score is None else f"{score_text(g.score, 1)}/100"
-    capped = f", capped: {g.critical_alerts} critical alert(s) fired" if g.critical_alerts else ""
-    out.append(("h2", f"Grade {g.letter} ({score}{capped})"))
+    out.append(("h2", f"Grade {g.letter} ({score})"))
+    if g.caps:  # the worst finding leads
+        out.append(("p", "Held down by: " + "; ".join(g.caps) + "."))
     out.append(("p", f"Rubric: {g.rubric}."))
     rows = []
     for h in g.components:

@@ -183,8 +183,15 @@ class TradingSystem:
         if c.engine.last_accept_ns is not None:  # wall seconds, like the collector's quote age
             age = (self.clock.now_ns() - c.engine.last_accept_ns) / NS / getattr(self.clock, "speed", 1.0)
         connected = bool(c.broker.connected)
+        why = [reason for reason, holds in (
+            ("starting: the journal is being recovered and the broker reconciled", not self.started),
+            ("stopped", self.closed),
+            ("the broker is not connected", not connected),
+            ("no quote yet", age is None),
+        ) if holds]  # fmt: skip
         return {
-            "ready": self.started and not self.closed and connected and age is not None,
+            "ready": not why,
+            "not_ready": why,
             "last_quote_age_s": age,
             "broker_connected": connected,
             "firing_alerts": [] if self.monitoring is None else [a.rule.name for a in self.monitoring.alerts.firing()],

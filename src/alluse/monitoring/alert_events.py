@@ -9,6 +9,8 @@ from dataclasses import dataclass
 
 from alluse.common.clock import NS, ns_to_datetime
 
+CLOSED = "closed"  # the description of a RESOLVED event the engine made to close an episode (not the value)
+
 
 class AlertStatus(enum.Enum):
     INACTIVE = "inactive"
@@ -54,6 +56,8 @@ class AlertEvent:
         cond = f"{self.metric} {self.comparison} {self.threshold:g}"
         if self.state is AlertStatus.RESOLVED:
             lasted = (self.ts_ns - self.started_ns) / NS
+            if self.description.startswith(CLOSED):  # not cleared by its value: closed, and why
+                return f"RESOLVED {self.rule}: {self.description}; lasted {lasted:.0f} s"
             past = f"past {self.threshold:g}; lasted {lasted:.0f} s"
             return f"RESOLVED {self.rule}: {self.metric} = {self.value:g} ({past})"
         return f"FIRING [{self.severity}] {self.rule}: {cond} (value {self.value:g}) {self.description}".rstrip()

@@ -11,8 +11,9 @@ not evidence either way. The collector always supplies throughput, so a stalled 
 
 Every event is recorded in the history and handed to each notifier; a failing history or
 notifier is logged and counted and never reaches the caller (the collector, and so trading).
-Restarting with a history resumes the episodes it left open, so a condition that still holds
-after a restart is not notified twice.
+An episode never stays open past the run that watched it: a clean stop closes what is still firing
+(`close_all`, "run stopped"), and an episode a crashed run left open is closed when the next run
+starts, with that reason; if the condition still holds, the new run fires a new episode of its own.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from dataclasses import dataclass, replace
 from alluse.common.clock import NS, ns_to_datetime
 from alluse.common.metrics import Metric, counter, gauge
 from alluse.monitoring import series as s
-from alluse.monitoring.alert_events import AlertEvent, AlertStatus
+from alluse.monitoring.alert_events import CLOSED, AlertEvent, AlertStatus
 from alluse.monitoring.alert_history import AlertHistory
 from alluse.monitoring.alert_rules import COMPARATORS
 from alluse.monitoring.config import ALERT_SEVERITIES, AlertRuleConfig
@@ -84,19 +85,31 @@ class AlertEngine:
         self._raised = dict.fromkeys(names, 0)  # notify() calls that raised, per notifier
         self.history_failures = 0
         if history is not None:
-            self._resume(history.open_episodes())
+            self._close_left_open(history.open_episodes())
 
-    def _resume(self, open_episodes: dict[str, AlertEvent]) -> None:
+    def _close_left_open(self, open_episodes: dict[str, AlertEvent]) -> None:
+        """Episodes a run left firing (it crashed, or could not record its stop) are closed now, with why."""
+        now = self._now_ns()
+        for fired in open_episodes.values():
+            reason = f"{CLOSED} at start: the run that fired it ended without closing it"
+            log.warning("alert %s: firing since %s in an earlier run; %s", fired.rule,
+                        ns_to_datetime(fired.started_ns).isoformat(), reason)  # fmt: skip
+            self._publish(replace(fired, state=AlertStatus.RESOLVED, ts_ns=now, description=reason))
+
+    def close_all(self, reason: str, now_ns: int | None = None) -> list[AlertEvent]:
+        """Close every firing episode (a clean stop: "run stopped"), so none stays firing in the history."""
+        now = self._now_ns() if now_ns is None else now_ns
+        events = []
         for t in self._tracks:
-            fired = open_episodes.get(t.rule.name)
-            if fired is not None:
-                t.fired_ns = fired.started_ns
-                t.state = replace(t.state, status=AlertStatus.FIRING, since_ns=fired.started_ns)
-                log.info(
-                    "alert %s: still firing from an earlier run (since %s)",
-                    t.rule.name,
-                    ns_to_datetime(fired.started_ns).isoformat(),
-                )
+            st = t.state
+            if st.status is AlertStatus.FIRING:
+                value = st.value if st.value is not None else t.rule.threshold
+                events.append(replace(self._event(t, AlertStatus.RESOLVED, value, t.clear, now),
+                                      description=f"{CLOSED}: {reason}"))  # fmt: skip
+                t.state = AlertState(t.rule, AlertStatus.INACTIVE, now, st.value, st.value_ns)
+        for event in events:
+            self._publish(event)
+        return events
 
     # ------------------------------------------------------------------ evaluation
 

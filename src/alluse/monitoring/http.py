@@ -43,7 +43,9 @@ class MetricsServer:
     `health()` is called per request on the loop and must be cheap. It returns a mapping with at least
     HEALTH_KEYS: `ready` (bool: recovered and able to trade), `last_quote_age_s` (float, None before the
     first quote), `broker_connected` (bool), `firing_alerts` (list), plus anything else JSON-serializable.
-    The answer is that mapping with `status` added: "ready" when ready, else "live".
+    The answer is that mapping with `status` added: "ready" (200) when ready, else "live" (503: up, but not
+    able to trade yet or any more; a `not_ready` list in the mapping says why), so a load balancer or an
+    orchestrator's readiness probe reads the code alone.
     """
 
     def __init__(
@@ -148,7 +150,8 @@ class MetricsServer:
             ready = report["ready"]
             if not isinstance(ready, bool):
                 raise ValueError(f"health() key 'ready'={ready!r}: must be a bool")
-            return HTTPStatus.OK, _json({"status": "ready" if ready else "live", **report})
+            code = HTTPStatus.OK if ready else HTTPStatus.SERVICE_UNAVAILABLE
+            return code, _json({"status": "ready" if ready else "live", **report})
         except Exception as exc:
             log.exception("health check failed")
             return HTTPStatus.INTERNAL_SERVER_ERROR, json.dumps({"status": "live", "error": str(exc)}).encode()

@@ -94,6 +94,7 @@ class Monitoring:
     async def stop(self) -> None:
         """Blocking parts (webhook delivery, the store's last batches) finish on threads, off the loop."""
         self.collector.stop()
+        self.alerts.close_all("run stopped")  # before the notifiers and the history close
         await self.server.stop()
         for n in self.notifiers:
             await asyncio.to_thread(n.close)

@@ -50,9 +50,9 @@ class Broken(Recorder):
         raise RuntimeError("boom")
 
 
-def engine(*rules, notifiers=None, history=None):
+def engine(*rules, notifiers=None, history=None, now_ns=lambda: T0):
     rec = Recorder()
-    eng = AlertEngine(rules or [rule()], notifiers if notifiers is not None else [rec], history, now_ns=lambda: T0)
+    eng = AlertEngine(rules or [rule()], notifiers if notifiers is not None else [rec], history, now_ns=now_ns)
     return eng, rec
 
 
@@ -444,19 +444,28 @@ def test_history_refuses_a_foreign_file_and_a_missing_one(tmp_path):
         AlertHistory(tmp_path / "none.db", readonly=True)
 
 
-def test_a_restart_resumes_open_episodes_without_notifying_twice(tmp_path):
+def test_an_episode_a_crashed_run_left_open_is_closed_at_the_next_start_with_the_reason(tmp_path):
     path = tmp_path / "alerts.db"
     eng, rec = engine(rule(), rule(name="done", metric="d"), history=AlertHistory(path))
     eng.evaluate({"m": 11, "d": 11}, at(0))
     eng.evaluate({"d": 0}, at(1))  # "done" resolves before the crash, "hot" stays open
-    eng2, rec2 = engine(rule(), rule(name="done", metric="d"), history=AlertHistory(path))
-    assert [s.rule.name for s in eng2.firing()] == ["hot"] and eng2.firing()[0].since_ns == at(0)
-    assert eng2.evaluate({"m": 12, "d": 0}, at(10)) == []
-    [resolved] = eng2.evaluate({"m": 1}, at(11))
-    assert resolved.state is AlertStatus.RESOLVED and resolved.started_ns == at(0)
-    assert [(e.rule, e.state.value) for e in AlertHistory(path).history()] == [
-        ("hot", "resolved"),
-        ("done", "resolved"),
-        ("done", "firing"),
-        ("hot", "firing"),
-    ]
+    restarted = (rule(for_s=5.0), rule(name="done", metric="d"))
+    eng2, rec2 = engine(*restarted, history=AlertHistory(path), now_ns=lambda: at(5))
+    assert eng2.firing() == []  # nothing is carried over as firing
+    [closed] = AlertHistory(path).history(limit=1)
+    assert (closed.rule, closed.state, closed.ts_ns, closed.started_ns) == ("hot", AlertStatus.RESOLVED, at(5), at(0))
+    assert closed.description.startswith("closed at start") and "ended without closing it" in closed.summary()
+    assert eng2.evaluate({"m": 12, "d": 0}, at(10)) == []  # still hot: a new episode waits its `for` again
+    [fired] = eng2.evaluate({"m": 12}, at(15))
+    assert fired.state is AlertStatus.FIRING and fired.started_ns == at(15)
+    assert [e.state for e in rec2.events] == [AlertStatus.RESOLVED, AlertStatus.FIRING]  # the closing was notified
+
+
+def test_a_clean_stop_closes_what_is_firing(tmp_path):
+    path = tmp_path / "alerts.db"
+    eng, rec = engine(rule(), history=AlertHistory(path))
+    eng.evaluate({"m": 11}, at(0))
+    [closed] = eng.close_all("run stopped", at(3))
+    assert closed.state is AlertStatus.RESOLVED and closed.description == "closed: run stopped"
+    assert eng.firing() == [] and AlertHistory(path).open_episodes() == {}
+    assert eng.close_all("run stopped", at(4)) == []  # nothing twice

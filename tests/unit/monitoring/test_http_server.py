@@ -109,17 +109,19 @@ async def test_health_reports_ready_with_the_callables_fields(server: MetricsSer
     }
 
 
-async def test_health_not_ready_is_live_with_alerts_and_extra_fields(component: Component) -> None:
+async def test_health_not_ready_is_503_live_with_why_alerts_and_extra_fields(component: Component) -> None:
     alerts = [{"rule": "broker_disconnected", "severity": "critical"}]
-    health = healthy(ready=False, broker_connected=False, last_quote_age_s=None, firing_alerts=alerts, mode="paper")
+    why = ["the broker is not connected", "no quote yet"]
+    health = healthy(ready=False, broker_connected=False, last_quote_age_s=None, firing_alerts=alerts, mode="paper",
+                     not_ready=why)  # fmt: skip
     srv = await started(component, health)
     try:
         status, _, body = await raw(srv.port, b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
     finally:
         await srv.stop()
     report = json.loads(body)
-    assert status == 200
-    assert report["status"] == "live" and report["firing_alerts"] == alerts
+    assert status == 503  # a readiness probe reads the code alone
+    assert report["status"] == "live" and report["firing_alerts"] == alerts and report["not_ready"] == why
     assert (report["last_quote_age_s"], report["broker_connected"], report["mode"]) == (None, False, "paper")
 
 
