@@ -12,7 +12,11 @@ subscribed strategy in the same run (bench/nautilus.py, `nautilus_bt1_figures`).
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import tempfile
+from dataclasses import asdict
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -56,7 +60,17 @@ def last_day(sessions: int) -> date:
 
 
 def bt1_figures(quick: bool, *, sessions: int | None = None) -> list[Figure]:
+    """Measured in a process of its own: the RSS it reports is the backtest's, not what the benchmark
+    process kept from the workloads before it (a high-water mark there hides any growth)."""
     n = sessions or (SESSIONS_QUICK if quick else SESSIONS_FULL)
+    done = subprocess.run([sys.executable, "-m", "alluse.bench.bt1", str(n)], capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"BT-1 ({n} sessions) failed in its process: {done.stderr.strip()[-2000:]}")
+    return [Figure(**f) for f in json.loads(done.stdout.strip().splitlines()[-1])]
+
+
+def measure(n: int) -> list[Figure]:
+    """`n` sessions of the backtest in this process, with its RSS at every close."""
     process = psutil.Process()
     rss: list[int] = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -105,3 +119,7 @@ def one_session_of_quotes(seed: int = SEED) -> list[Quote]:
 
 def datetime_to_ns_day(day: date) -> int:
     return datetime_to_ns(datetime(day.year, day.month, day.day, tzinfo=UTC))
+
+
+if __name__ == "__main__":  # bt1_figures runs this: one line of JSON, the figures
+    sys.stdout.write(json.dumps([asdict(f) for f in measure(int(sys.argv[1]))]) + "\n")
