@@ -101,7 +101,7 @@ def _build_ibkr(config: Config, ctx: BrokerContext) -> Broker:
     if config.ibkr.local_gateway:  # the project's own TWS-protocol gateway, in this process, on its own market
         accounts = {name: a.cash for name, a in config.accounts.items()}
         exchange = Exchange(ctx.clock, config.market, config.venue, accounts, config.run.seed, open_accounts=False,
-                            hours=ctx.hours)  # fmt: skip
+                            hours=ctx.hours, instance=ctx.session)  # ids never repeat across our restarts  # fmt: skip
         gateway = Gateway(exchange, config.gateway)
     ids = OrderIds(None if ctx.data_dir is None else ctx.data_dir / ORDER_IDS_FILE)
     broker = IbkrBroker(config.ibkr, ctx.clock, ctx.registry, ids, local_gateway=gateway)

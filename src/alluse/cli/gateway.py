@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import time
 from pathlib import Path
 
 from alluse.cli.output import console
@@ -40,7 +41,9 @@ def gateway_command(args: argparse.Namespace) -> int:
         clock = LiveClock(loop, speed=args.speed or 1.0)
         accounts = {name: a.cash for name, a in config.accounts.items()}
         hours = market_hours(config, clock.now_ns())  # the market's sessions, as a run's kernel keeps them
-        exchange = Exchange(clock, config.market, config.venue, accounts, config.run.seed, hours=hours)
+        # a start number from the wall clock (minutes): a restarted gateway's ids do not repeat the last start's
+        exchange = Exchange(clock, config.market, config.venue, accounts, config.run.seed, hours=hours,
+                            instance=time.time_ns() // 60_000_000_000)  # fmt: skip
         gateway = Gateway(exchange, config.gateway)
         port = await gateway.start()
         console.print(f"gateway: 127.0.0.1:{port}, server version {gateway.server_version}, accounts "

@@ -26,9 +26,12 @@ def small_market() -> MarketConfig:
                         calendar="24/7")  # wall-clock tests: they run on any day at any hour  # fmt: skip
 
 
-async def start_gateway(config: GatewayConfig | None = None, venue: PaperVenueConfig | None = None) -> Gateway:
+async def start_gateway(
+    config: GatewayConfig | None = None, venue: PaperVenueConfig | None = None, instance: int = 0
+) -> Gateway:
     clock = LiveClock(asyncio.get_running_loop(), speed=10.0)
-    exchange = Exchange(clock, small_market(), venue or PaperVenueConfig(), {ACCOUNT: Decimal(1_000_000)}, seed=7)
+    exchange = Exchange(clock, small_market(), venue or PaperVenueConfig(), {ACCOUNT: Decimal(1_000_000)}, seed=7,
+                        instance=instance)  # fmt: skip
     gateway = Gateway(exchange, config)
     await gateway.start()
     return gateway

@@ -43,6 +43,7 @@ from alluse.model.registry import InstrumentRegistry
 log = logging.getLogger("alluse.gateway.exchange")
 
 FIRST_PERM_ID = 1_000_001
+PERM_IDS_PER_INSTANCE = 1_000_000  # orders one start of the gateway may number before the next start's range
 ORDER_TYPES = {"LMT": OrderType.LIMIT, "MKT": OrderType.MARKET}
 TIFS = {"": TimeInForce.DAY, "DAY": TimeInForce.DAY, "GTC": TimeInForce.GTC, "IOC": TimeInForce.IOC}
 
@@ -85,18 +86,20 @@ class OptionComputation:
 class Exchange:
     def __init__(self, clock: Clock, market: MarketConfig, venue: PaperVenueConfig, accounts: Mapping[str, Decimal],
                  seed: int, store_path: str | None = None, *, open_accounts: bool = True,
-                 hours: Sessions | None = None) -> None:  # fmt: skip
+                 hours: Sessions | None = None, instance: int = 0) -> None:  # fmt: skip
         """`accounts` are the login's managed accounts with their opening cash; `open_accounts=False` leaves them to
         be opened (`venue.load_account`) from what the client's journal says they hold, as the kernel seeds a
-        paper venue. `hours`: the market's sessions (default always open)."""
+        paper venue. `hours`: the market's sessions (default always open). `instance` numbers this start of the
+        gateway: its permIds and execIds are numbered within it, so a restarted gateway never repeats one (IB's
+        are unique for good, and a client that met an id before takes it for the same order or fill)."""
         self.clock = clock
         self.registry = InstrumentRegistry()
         self.cache = QuoteCache(clock, market.quote_ttl_ns, market.option_cache_capacity, self.registry.is_option)
         self.engine = DataEngine(self.registry, self.cache, clock)
         self.chains = OptionChainService(self.registry, self.cache, clock, rate=market.rate)
         self.market = SimulatedMarket(market, clock, self.registry, seed=seed, hours=hours)
-        self.venue = PaperVenue(clock, self.registry, self.cache.fresh_view(), venue, store_path, id_prefix="G",
-                                hours=hours)  # fmt: skip
+        self.venue = PaperVenue(clock, self.registry, self.cache.fresh_view(), venue, store_path,
+                                id_prefix=f"G{instance}", hours=hours)  # fmt: skip
         self.accounts = list(accounts)
         for account, cash in accounts.items():
             if open_accounts and not self.venue.has_account(account):
@@ -109,7 +112,7 @@ class Exchange:
         self._costs: dict[tuple[str, str], tuple[int, float]] = {}  # (account, instrument) -> (held, average price)
         for fill in self.venue.executions():  # a venue store's history: the averages continue from it
             self._book_cost(fill)
-        self._next_perm_id = FIRST_PERM_ID
+        self._next_perm_id = FIRST_PERM_ID + instance * PERM_IDS_PER_INSTANCE
         self._con_ids: dict[str, int] = {}
         self._by_con_id: dict[int, Instrument] = {}
         self.on_order: Callable[[OrderUpdate], None] = lambda update: None
