@@ -120,9 +120,7 @@ class AlertEngine:
         events = []
         for t in self._tracks:
             v = values.get(t.rule.metric)
-            if v is None or math.isnan(v):
-                if t.state.status is AlertStatus.PENDING:  # a gap breaks "held for": start over (as Prometheus)
-                    t.state = AlertState(t.rule, AlertStatus.INACTIVE, now, t.state.value, t.state.value_ns)
+            if v is None or math.isnan(v):  # no data: neither fires nor resets a wait (the docstring's rule)
                 continue
             event = self._step(t, float(v), now)
             if event is not None:

@@ -26,6 +26,7 @@ import asyncio
 import logging
 import math
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from time import perf_counter_ns
 
@@ -104,7 +105,11 @@ class Collector:
         on_samples: SampleSink | None = None,
         on_values: ValueSink | None = None,
         loss_limit_used: Callable[[], float | None] | None = None,
+        error_window_s: float = 60.0,
+        error_min_orders: int = 10,
     ) -> None:
+        """The trading error ratio is rejected / sent over the last `error_window_s` of wall time, once at least
+        `error_min_orders` were sent in it (fewer: no value, "insufficient data", not a healthy 0 %)."""
         if isinstance(interval_s, bool) or not isinstance(interval_s, int | float) or not 0 < interval_s < math.inf:
             raise InvalidInput("interval_s", interval_s, "must be a positive number of seconds")
         self.interval_s = float(interval_s)
@@ -116,6 +121,9 @@ class Collector:
         self._counters: dict[str, tuple[float, int]] = {}  # series -> (last value, when read)
         self._histograms: dict[str, tuple[HistogramSnapshot, int]] = {}
         self._names: dict[tuple[str, str], str] = {}  # (series, suffix) -> derived series name
+        self._error_window_ns = round(error_window_s * NS_PER_S)
+        self._error_min_orders = error_min_orders
+        self._order_window: deque[tuple[int, float, float]] = deque()  # (when, sent, rejected) per tick
         self._quote_count: float | None = None
         self._quote_seen_ns = 0  # when the accepted-quote count last changed (or watching began)
         self._failing: set[int] = set()  # ids of sources and hooks whose failure is being logged
@@ -201,12 +209,24 @@ class Collector:
             name = self._names[key] = derived(series, suffix)
         return name
 
+    def _error_ratio(self, now: int, sent: float | None, rejected: float) -> float | None:
+        """Rejected / sent over the window, or None below the minimum count: a second with sends and no reject
+        is not a 0 % the `for` of a rule can be met on, and a quiet minute is not evidence either way."""
+        window = self._order_window
+        if sent is not None:
+            window.append((now, sent, rejected))
+        while window and window[0][0] <= now - self._error_window_ns:
+            window.popleft()
+        orders = sum(w[1] for w in window)
+        if orders < self._error_min_orders:
+            return None
+        # a rejection may belong to an order sent before the window: a share cannot pass 1
+        return min(1.0, sum(w[2] for w in window) / orders)
+
     def _derive(self, now: int, out: list[Sample], increments: dict[str, float]) -> None:
-        sent = increments.get(ORDERS_SENT)
-        if sent:  # over the interval; no orders, no ratio (a gap, not a healthy 0: it must not reset a wait)
-            rejected = increments.get(ORDERS_REJECTED, 0.0)
-            # a rejection may belong to an order sent in an earlier interval: a share cannot pass 1
-            out.append(Sample(SERIES_TRADING_ERROR_RATIO, now, min(1.0, rejected / sent)))
+        ratio = self._error_ratio(now, increments.get(ORDERS_SENT), increments.get(ORDERS_REJECTED, 0.0))
+        if ratio is not None:
+            out.append(Sample(SERIES_TRADING_ERROR_RATIO, now, ratio))
         stale = increments.get(CACHE_STALE_READS)
         hits, misses = increments.get(CACHE_HITS), increments.get(CACHE_MISSES)
         if stale is not None and hits is not None and misses is not None:  # share of all reads; 0 when none

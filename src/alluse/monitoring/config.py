@@ -98,6 +98,10 @@ class MonitoringConfig(Section):
 
     enabled: bool = True
     interval_s: Annotated[float, Field(ge=0.05, le=60)] = 1.0
+    # the trading error ratio is over the orders sent in the last `error_window_s`, and only once at least
+    # `error_min_orders` were: fewer is "insufficient data" (no value), never a healthy 0 %
+    error_window_s: Annotated[float, Field(ge=1, le=3600)] = 60.0
+    error_min_orders: Annotated[int, Field(ge=1)] = 10
     metrics_port: Annotated[int, Field(ge=0, le=65535)] | None = None  # /metrics and /health; None = off
     metrics_host: str = "127.0.0.1"
     store: bool = True  # data/metrics.db

@@ -78,6 +78,8 @@ class Monitoring:
             on_samples=self.store.submit if self.store is not None else None,
             on_values=self.alerts.evaluate,
             loss_limit_used=loss_limit_used,
+            error_window_s=mc.error_window_s,
+            error_min_orders=mc.error_min_orders,
         )
         # not the resource sampler: reading it moves its CPU baseline, which belongs to the collector's tick
         self.exporter = PrometheusExporter([*sources, *own, self.alerts, self.collector])

@@ -188,19 +188,16 @@ def test_events_alternate_and_fire_only_after_the_condition_held(steps, for_s):
         assert e.ts_ns - start >= for_s * NS - 1
 
 
-def test_a_missing_value_breaks_a_wait_but_not_a_firing_alert():
+def test_a_missing_value_neither_fires_nor_resets_a_wait():
     eng, rec = engine(rule(for_s=5), rule(name="other", metric="o"))
     eng.evaluate({"m": 11}, at(0))
     eng.evaluate({"m": 11}, at(3))
     assert status(eng) is AlertStatus.PENDING
-    eng.evaluate({"m": math.nan}, at(4))  # NaN counts as missing: the condition did not hold throughout
-    assert status(eng) is AlertStatus.INACTIVE
-    eng.evaluate({"m": 11}, at(5))
-    eng.evaluate({"m": 11}, at(9))
-    assert status(eng) is AlertStatus.PENDING  # the wait began again at 5
-    eng.evaluate({"m": 11}, at(10))
-    assert status(eng) is AlertStatus.FIRING
-    for i in range(6, 100):
+    assert eng.evaluate({"m": math.nan}, at(5)) == []  # NaN counts as missing: not evidence either way...
+    assert eng.evaluate({}, at(6)) == [] and status(eng) is AlertStatus.PENDING  # ...so no firing on it
+    [fired] = eng.evaluate({"m": 11}, at(7))  # held since 0: fires on the next value that holds
+    assert fired.state is AlertStatus.FIRING and status(eng) is AlertStatus.FIRING
+    for i in range(8, 100):
         assert eng.evaluate({}, at(i)) == []
     assert status(eng) is AlertStatus.FIRING  # no data is not a resolution
     other = next(s for s in eng.states() if s.rule.name == "other")

@@ -237,19 +237,24 @@ class Trading:
         yield counter("alluse_quote_cache_stale_reads_total", "c", n[CACHE_STALE_READS])
 
 
-def test_trading_error_ratio_over_the_interval_and_absent_when_nothing_was_sent():
+def test_trading_error_ratio_is_over_a_window_of_orders_and_absent_below_its_minimum():
     t = Trading()
-    c = Collector([t])
+    c = Collector([t], error_window_s=10, error_min_orders=10)
     assert SERIES_TRADING_ERROR_RATIO not in values(c.collect_once(T0))  # first tick: no interval yet
     assert SERIES_TRADING_ERROR_RATIO not in values(c.collect_once(T0 + S))  # no orders: no ratio
-    t.n[ORDERS_SENT] = 200
-    t.n[ORDERS_REJECTED] = 5
-    assert values(c.collect_once(T0 + 2 * S))[SERIES_TRADING_ERROR_RATIO] == pytest.approx(0.025)
-    t.n[ORDERS_SENT] = 300
-    assert values(c.collect_once(T0 + 3 * S))[SERIES_TRADING_ERROR_RATIO] == 0.0  # no new rejects
-    t.n[ORDERS_SENT] = 301
-    t.n[ORDERS_REJECTED] = 8  # rejections of orders sent before this interval
-    assert values(c.collect_once(T0 + 4 * S))[SERIES_TRADING_ERROR_RATIO] == 1.0
+    t.n[ORDERS_SENT] = 4
+    t.n[ORDERS_REJECTED] = 1
+    assert SERIES_TRADING_ERROR_RATIO not in values(c.collect_once(T0 + 2 * S))  # 4 orders: insufficient data
+    t.n[ORDERS_SENT] = 12
+    assert values(c.collect_once(T0 + 3 * S))[SERIES_TRADING_ERROR_RATIO] == pytest.approx(1 / 12)
+    t.n[ORDERS_SENT] = 20  # a second of sends without a reject is not 0 %: the window still holds the reject
+    assert values(c.collect_once(T0 + 4 * S))[SERIES_TRADING_ERROR_RATIO] == pytest.approx(1 / 20)
+    assert values(c.collect_once(T0 + 5 * S))[SERIES_TRADING_ERROR_RATIO] == pytest.approx(1 / 20)  # quiet
+    t.n[ORDERS_SENT] = 21
+    t.n[ORDERS_REJECTED] = 30  # rejections of orders sent before the window: a share cannot pass 1
+    assert values(c.collect_once(T0 + 6 * S))[SERIES_TRADING_ERROR_RATIO] == 1.0
+    t.n[ORDERS_SENT] = 25
+    assert SERIES_TRADING_ERROR_RATIO not in values(c.collect_once(T0 + 16 * S))  # the window moved on: 4 orders
 
 
 def test_stale_quote_ratio_is_the_stale_share_of_all_reads():
@@ -302,7 +307,7 @@ def test_derived_series_from_the_real_components(tmp_path):
     t = TradingRig(tmp_path)
     cache = QuoteCache(t.clock, ttl_ns=S, option_capacity=4, is_option=t.registry.is_option)
     engine = DataEngine(t.registry, cache, t.clock)
-    c = Collector([engine, engine.cache, t.oms, t.risk, t.venue, t.ledger])
+    c = Collector([engine, engine.cache, t.oms, t.risk, t.venue, t.ledger], error_min_orders=1)
     c.collect_once(T0)
     t.submit(account="B")  # rejected by the venue
     t.submit()
