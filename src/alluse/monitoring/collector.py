@@ -23,6 +23,7 @@ fixed, drift-free schedule and measures how late each tick fires (event-loop lag
 from __future__ import annotations
 
 import asyncio
+import importlib.metadata
 import logging
 import math
 import time
@@ -30,6 +31,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from time import perf_counter_ns
 
+from alluse import build
 from alluse.common.metrics import (
     HistogramSnapshot,
     LatencyHistogram,
@@ -46,6 +48,7 @@ from alluse.model import InvalidInput
 from alluse.monitoring import series
 
 log = logging.getLogger("alluse.monitoring.collector")
+_VERSION = importlib.metadata.version("alluse")
 
 NS_PER_S = 1_000_000_000
 
@@ -127,6 +130,7 @@ class Collector:
         self._quote_count: float | None = None
         self._quote_seen_ns = 0  # when the accepted-quote count last changed (or watching began)
         self._failing: set[int] = set()  # ids of sources and hooks whose failure is being logged
+        self._build = build.describe()  # once: it looks for the compiled modules on disk
         self.tick_time = LatencyHistogram()
         self.ticks = 0
         self.samples_total = 0
@@ -290,6 +294,8 @@ class Collector:
         )
         if self.loop_lag_s is not None:
             yield gauge(SERIES_EVENT_LOOP_LAG, "How late the collector's last tick fired", self.loop_lag_s)
+        yield gauge("alluse_build_info", "The running build: version, and the order path compiled or not", 1,
+                    version=_VERSION, build=self._build)  # fmt: skip
 
     # ------------------------------------------------------------------ on the loop
 

@@ -21,8 +21,8 @@ from typing import Any
 
 from alluse.common.bus import TOPIC_FILL, TOPIC_ORDER_EVENT, MessageBus
 from alluse.common.clock import Clock
-from alluse.common.metrics import Metric, counter
-from alluse.model import Fill, Option, Order, Side, float_decimal
+from alluse.common.metrics import Metric, counter, gauge
+from alluse.model import Fill, Option, Order, Side, TradingState, float_decimal
 from alluse.model.registry import InstrumentRegistry
 from alluse.portfolio.ledger import Ledger
 from alluse.risk.checks import EQUITY_CHECKS, OPTION_CHECKS, OrderView
@@ -154,6 +154,11 @@ class RiskGate:
         yield counter("alluse_risk_checks_total", "Orders checked by the risk gate", self.checked)
         for reason, n in self.denials.items():
             yield counter("alluse_risk_denials_total", "Orders denied by the risk gate", n, reason=reason.value)
+        states = "Each account's trading state: 1 for the state it is in, 0 for the others"
+        for account, now_in in self.states.snapshot().items():
+            for state in TradingState:
+                yield gauge("alluse_trading_state", states, 1 if state is now_in else 0, account=account,
+                            state=state.value.lower())  # fmt: skip
 
     # ------------------------------------------------------------------ periodic
 

@@ -64,8 +64,8 @@ def values(samples) -> dict[str, float]:
 
 
 def own(samples) -> dict[str, float]:
-    """Drops the collector's self-observation series."""
-    return {k: v for k, v in values(samples).items() if "collector" not in k}
+    """Drops the collector's self-observation series (and the build it reports)."""
+    return {k: v for k, v in values(samples).items() if "collector" not in k and "build_info" not in k}
 
 
 # ---------------------------------------------------------------------------- counters, gauges, histograms
