@@ -10,7 +10,6 @@ price are sampled: the equity curve, the drawdown and the judging of assignments
 from __future__ import annotations
 
 import hashlib
-import logging
 import math
 import sqlite3
 import time
@@ -31,8 +30,6 @@ from alluse.common.market_hours import Sessions
 from alluse.execution.journal import JOURNAL_FILE
 from alluse.marketdata.replay import Recording, ReplayFeed
 from alluse.model import Equity, Fill, Option, Right, Side, parse_symbol
-
-log = logging.getLogger("alluse.backtest")
 
 DRAIN_NS = 60 * NS  # after the last close: cancels are answered, the last events committed
 SETTLE_PREFIX = "settle:"
@@ -100,7 +97,8 @@ def run_backtest(
     on_session: Callable[[int, int], None] | None = None,
 ) -> tuple[TradingSystem, BacktestResult]:
     """Run sessions `first`..`last` on a fresh data dir; `on_session(done, total)` after each close.
-    Returns the closed system (its journal and book stay readable) and the results."""
+    Returns the system stopped but still open (the summary reads its book and broker; the caller closes it)
+    and the results."""
     if (data_dir / JOURNAL_FILE).exists() or (data_dir / MARKET_STATE_FILE).exists():
         raise ConfigError(f"--data-dir {data_dir}: holds an earlier run; a backtest starts from nothing "
                           "(remove it or name another)")  # fmt: skip

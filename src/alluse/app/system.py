@@ -95,8 +95,7 @@ class TradingSystem:
             self.c.risk.evaluate(self.clock.now_ns())
         finally:
             nxt = self.clock.now_ns() + RISK_EVALUATE_EVERY_NS
-            if not self.c.hours.is_open(nxt):
-                nxt = self.c.hours.next_open(nxt) or nxt
+            nxt = self.c.hours.next_open(nxt) or nxt  # closed then: the next open
             self._risk_timer = self.clock.call_at(nxt, self._evaluate_risk)
 
     @property

@@ -17,7 +17,7 @@ import subprocess
 import sys
 import tempfile
 from dataclasses import asdict
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +26,7 @@ import psutil
 from alluse.app.backtest import run_backtest, session_span
 from alluse.app.config import Config, load_config
 from alluse.bench.figures import OPTIMISED, Figure
-from alluse.common.clock import TestClock, datetime_to_ns, ns_to_datetime
+from alluse.common.clock import TestClock, ns_to_datetime
 from alluse.common.market_hours import load_market_hours
 from alluse.marketdata import SimulatedMarket
 from alluse.model import Quote
@@ -104,10 +104,7 @@ def one_session_of_quotes(seed: int = SEED) -> list[Quote]:
     """The quotes BT-1's market sends in its first session: what NautilusTrader is given to stream."""
     config = bt1_config(seed)
     hours = load_market_hours("XNYS", FIRST_DAY - timedelta(days=7), FIRST_DAY + timedelta(days=30))
-    open_ns = hours.next_open(datetime_to_ns_day(FIRST_DAY))
-    assert open_ns is not None
-    close_ns = hours.next_close(open_ns)
-    assert close_ns is not None
+    open_ns, close_ns = session_span(hours, FIRST_DAY, FIRST_DAY)[0]
     clock = TestClock(open_ns)
     market = SimulatedMarket(config.market, clock, InstrumentRegistry(), seed=seed, hours=hours)
     quotes: list[Quote] = []
@@ -115,10 +112,6 @@ def one_session_of_quotes(seed: int = SEED) -> list[Quote]:
     clock.advance_to(close_ns - 1)
     market.stop()
     return quotes
-
-
-def datetime_to_ns_day(day: date) -> int:
-    return datetime_to_ns(datetime(day.year, day.month, day.day, tzinfo=UTC))
 
 
 if __name__ == "__main__":  # bt1_figures runs this: one line of JSON, the figures

@@ -41,12 +41,6 @@ class Clock(Protocol):
     def call_later(self, delay_ns: int, callback: Callable[..., Any], *args: Any) -> TimerHandle: ...
 
 
-class SkippingClock(Clock, Protocol):
-    """A clock that can jump ahead: an accelerated or virtual run skips the hours the market is closed."""
-
-    def skip_to(self, ts_ns: int) -> None: ...
-
-
 def ns_to_datetime(ts_ns: int) -> datetime:
     return datetime.fromtimestamp(ts_ns / NS, tz=UTC)
 

@@ -26,8 +26,7 @@ class MarketHours:
     """Sessions as parallel sorted lists of open and close times (ns since the epoch, UTC).
 
     Outside the loaded range the market is closed: a run that outlives it stops trading rather than
-    inventing sessions (the loader covers years ahead, so this is a configuration error, logged by the
-    system when it gets near)."""
+    inventing sessions (the loader covers years ahead; the simulated market says so when it gets there)."""
 
     __slots__ = ("name", "opens", "closes", "_open_sums")
     year_ns = TRADING_YEAR_NS  # a year of trading time: prices move only while open
@@ -44,14 +43,6 @@ class MarketHours:
         for o, c in zip(opens, closes, strict=True):
             sums.append(sums[-1] + c - o)
         self._open_sums = sums  # open time before session i, for open_ns_between
-
-    @property
-    def first_ns(self) -> int:
-        return self.opens[0] if self.opens else 0
-
-    @property
-    def last_ns(self) -> int:
-        return self.closes[-1] if self.closes else 0
 
     def _session(self, ts: int) -> int:
         """The index of the last session opening at or before `ts` (-1: none)."""

@@ -129,18 +129,19 @@ class SimulatedMarket:
 
     # ------------------------------------------------------------------ state
 
-    def spot(self, ticker: str) -> float:
+    def _index(self, ticker: str) -> int:
         i = self._ticker_index.get(ticker)
         if i is None:
             raise InvalidInput("ticker", ticker, "not an underlying of this simulated market")
-        return float(self._spots[i])
+        return i
+
+    def spot(self, ticker: str) -> float:
+        return float(self._spots[self._index(ticker)])
 
     def set_spot(self, ticker: str, price: float) -> None:
         """A scenario move: the underlying jumps to `price` and moves on from there (what-if runs, tests of
         what an assignment does)."""
-        i = self._ticker_index.get(ticker)
-        if i is None:
-            raise InvalidInput("ticker", ticker, "not an underlying of this simulated market")
+        i = self._index(ticker)
         if not (isinstance(price, int | float) and 0 < price < float("inf")):
             raise InvalidInput("price", price, "must be a positive finite number")
         self._spots[i] = float(price)
@@ -309,7 +310,8 @@ class SimulatedMarket:
 
     def _on_timer(self, sink: QuoteSink) -> None:
         now = self._clock.now_ns()
-        if not self.hours.is_open(now):
+        open_now = self.hours.is_open(now)
+        if not open_now:
             self._next_step_ns = self.hours.next_open(now) or 0
             if not self._next_step_ns:
                 log.warning("the market calendar %s ends before %s: no more quotes", self.hours.name,
@@ -320,7 +322,7 @@ class SimulatedMarket:
             self._next_step_ns += self.config.stock_step_interval_ns
         # Rescheduled before pushing, so a failing sink cannot silently stop the feed.
         self._timer = self._clock.call_at(self._next_step_ns, self._on_timer, sink)
-        if self.hours.is_open(now):
+        if open_now:
             if self._resume_quotes:
                 self._resume_quotes = False
                 marks = self.marks()
@@ -351,28 +353,38 @@ class SimulatedMarket:
 
     def restore(self, state: dict[str, Any]) -> bool:
         """Continue from a saved `state`: the first batch repeats its marks, later ones move on from its
-        spots and random stream. A state for other underlyings is not applied (False, with a warning)."""
+        spots and random stream. A state for other underlyings, or one that does not read, is not applied at
+        all (False, with a warning): everything is read before anything is set."""
         if state.get("version") != STATE_VERSION or state.get("tickers") != self._tickers:
             log.warning("saved market state is for %s (version %s); this market trades %s: starting afresh",
                         state.get("tickers"), state.get("version"), self._tickers)  # fmt: skip
             return False
-        self._spots = np.array(state["spots"], dtype=np.float64)
-        self._vols = np.array(state["vols"], dtype=np.float64)
-        self._rng.bit_generator.state = state["rng"]
-        self._last_ns = int(state["last_ns"])
-        self.steps = int(state["steps"])
-        options = [parse_symbol(oid) for oid in state["options"]]
-        for option in options:
+        n = len(self._tickers)
+        try:
+            spots = np.array(state["spots"], dtype=np.float64)
+            vols = np.array(state["vols"], dtype=np.float64)
+            if spots.shape != (n,) or vols.shape != (n,) or not (np.all(spots > 0) and np.all(vols > 0)):
+                raise ValueError(f"spots and vols must be {n} positive numbers")
+            rng = np.random.default_rng(0)  # its state is the saved one, set next
+            rng.bit_generator.state = state["rng"]
+            last_ns, steps = int(state["last_ns"]), int(state["steps"])
+            listed = [o for o in map(parse_symbol, state["options"]) if isinstance(o, Option)]
+            und = np.array([self._ticker_index[o.underlying] for o in listed], dtype=np.intp)
+            expiries = [date.fromisoformat(d) for d in state["expiries"]]
+            marks = {m[0]: Quote(m[0], float(m[1]), float(m[2]), int(m[3]), int(m[4]), last_ns, last_ns)
+                     for m in state["marks"]}  # fmt: skip
+        except (KeyError, TypeError, ValueError, IndexError, InvalidInput) as exc:
+            log.warning("saved market state does not read (%s: %s): starting afresh", type(exc).__name__, exc)
+            return False
+        for option in listed:
             self._registry.add(option)
-        listed = [o for o in options if isinstance(o, Option)]
+        self._spots, self._vols, self._rng, self._last_ns, self.steps = spots, vols, rng, last_ns, steps
         self._option_ids = [o.id for o in listed]
-        self._und = np.array([self._ticker_index[o.underlying] for o in listed], dtype=np.intp)
+        self._und = und
         self._strikes = np.array([float(o.strike) for o in listed], dtype=np.float64)
         self._expiry_ns = np.array([expiry_date_ns(o.expiry) for o in listed], dtype=np.int64)
         self._is_call = np.array([o.right is Right.CALL for o in listed], dtype=bool)
-        self._expiries = [date.fromisoformat(d) for d in state["expiries"]]
-        self._last_quotes = {m[0]: Quote(m[0], m[1], m[2], m[3], m[4], self._last_ns, self._last_ns)
-                             for m in state["marks"]}  # fmt: skip
-        self._resume_quotes = bool(self._last_quotes)
+        self._expiries, self._last_quotes = expiries, marks
+        self._resume_quotes = bool(marks)
         self.roll_expiries()  # whatever expired while we were away is delisted, the next weeks listed
         return True

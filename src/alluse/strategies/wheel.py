@@ -191,15 +191,12 @@ class WheelStrategy:
         if not self._running:
             return
         now = self.clock.now_ns()
-        every = int(self.config.evaluate_every_s * NS)
         try:
             if self.hours.is_open(now):
                 self.evaluate()
         finally:
-            nxt = now + every
-            if not self.hours.is_open(nxt):  # next session's open: nothing to decide while closed
-                nxt = self.hours.next_open(nxt) or nxt
-            self._timer = self.clock.call_at(nxt, self._tick)
+            due = now + int(self.config.evaluate_every_s * NS)
+            self._timer = self.clock.call_at(self.hours.next_open(due) or due, self._tick)  # closed then: its open
 
     def _may_enter(self, now: int) -> bool:
         """New positions only inside the session's entry window (not right after the open or before the close)."""

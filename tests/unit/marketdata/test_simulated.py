@@ -291,3 +291,39 @@ def test_registry_shared_with_existing_instruments():
     registry = InstrumentRegistry([Option("TSLA", date(2025, 1, 10), Decimal(250), Right.PUT)])
     SimulatedMarket(market_config(), clock, registry, seed=0)
     assert len(registry.options_for("TSLA")) == 3 * 17 * 2  # the known contract is reused, not duplicated
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda st: st.pop("rng"),
+        lambda st: st.update(spots=st["spots"][:-1]),
+        lambda st: st.update(options=[*st["options"], "NOT AN OCC SYMBOL"]),
+        lambda st: st.update(marks=[["TSLA", "a bid"]]),
+        lambda st: st.update(expiries=["2025-13-40"]),
+    ],
+)
+def test_a_saved_state_that_does_not_read_is_not_applied_at_all(damage):
+    saved, clock, _ = make(seed=4)
+    clock.advance(5 * HOUR)
+    saved.step()
+    state = saved.state()
+    damage(state)
+    market, clock2, registry = make(seed=4)
+    before = (market.spot("TSLA"), market.option_count, len(registry))
+    assert market.restore(state) is False
+    assert (market.spot("TSLA"), market.option_count, len(registry)) == before  # nothing half-applied
+    assert market.step()  # and it runs as a fresh market
+
+
+def test_a_saved_state_restores_spots_marks_and_the_random_stream():
+    first, clock, _ = make(seed=4)
+    clock.advance(5 * HOUR)
+    first.step()
+    state = first.state()
+    second, clock2, _ = make(seed=99, start=clock.now_ns())
+    assert second.restore(state) is True
+    assert second.spot("TSLA") == first.spot("TSLA")
+    clock.advance(HOUR)
+    clock2.advance(HOUR)
+    assert as_tuples(second.step()) == as_tuples(first.step())  # the same stream from here on
