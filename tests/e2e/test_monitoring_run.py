@@ -55,6 +55,14 @@ def test_metrics_and_health_answer_during_a_run(spawn, alluse, data_dir, no_repo
         assert check.returncode == 0, check.stdout + check.stderr
     assert 'alluse_quotes_total{outcome="accepted"}' in text
     assert "alluse_order_ack_latency_seconds_bucket" in text and "# TYPE alluse_orders_total counter" in text
+    # what an operator watches (issue #16): the process, the feed's age, the connection, each account's trading
+    # state, the build, money in dollars, the session
+    for family in ("alluse_process_rss_bytes gauge", "alluse_process_cpu_seconds_total counter",
+                   "alluse_quote_age_seconds gauge", "alluse_broker_connected gauge", "alluse_trading_state gauge",
+                   "alluse_build_info gauge", "alluse_account_equity_usd gauge", "alluse_account_cash_usd gauge",
+                   "alluse_market_open gauge"):  # fmt: skip
+        assert f"# TYPE {family}" in text, family
+    assert 'alluse_trading_state{account="Gen-Acc",state="active"} 1.0' in text
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
     assert "alerts this run:" in out and "samples stored in" in out

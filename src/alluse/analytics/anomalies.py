@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from sklearn.ensemble import IsolationForest
 
-from alluse.analytics.results import NS_PER_S, Anomalies, AnomalyWindow, Grid, Outlier, Skipped, Standout
+from alluse.analytics.results import NS_PER_S, Anomalies, AnomalyWindow, Grid, Outlier, Skipped, Standout, TooShort
 
 log = logging.getLogger("alluse.analytics")
 
@@ -85,7 +85,13 @@ def find_anomalies(
     x = x[:, varies]
     data_rows = np.flatnonzero(np.isfinite(x).any(axis=1))
     if data_rows.size < min_rows:
-        return Skipped("anomalies", None, f"{data_rows.size} bins hold data, anomaly detection needs {min_rows}")
+        step_s = grid.step_ns / NS_PER_S
+        return Skipped(
+            "anomalies",
+            None,
+            f"{data_rows.size} bins of {step_s:g} s hold data: too short, anomaly detection needs {min_rows}",
+            TooShort(data_rows.size * step_s, min_rows * step_s, int(data_rows.size), min_rows),
+        )
 
     z = _robust_z(x)
     beyond = np.abs(z) > robust_threshold  # NaN (a gap) compares False

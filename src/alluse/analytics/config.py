@@ -6,7 +6,7 @@ from typing import Annotated
 
 from pydantic import Field, field_validator, model_validator
 
-from alluse.common.config_base import FiniteFloat, PositiveFloat, Section, one_of
+from alluse.common.config_base import FiniteFloat, NonNegFloat, PositiveFloat, Section, one_of
 
 TARGET_STATISTICS = ("mean", "min", "p50", "p95", "p99", "max")
 
@@ -44,6 +44,11 @@ class AnalyticsConfig(Section):
     report_dir: str = "report"  # relative to the data dir unless absolute
     max_grid_rows: Annotated[int, Field(ge=10, le=100_000)] = 1440  # aligned bins: 24 h -> 1-minute bins
     min_points: Annotated[int, Field(ge=3)] = 10  # fewest samples for a trend; anomalies and forecasts need 2x
+    # seconds after each run start (the data's first, every restart) left out of trends, anomalies and forecasts:
+    # rates need two ticks and windowed percentiles a filled window, caches and the first chains are cold
+    warmup_s: Annotated[float, Field(ge=0, le=3600)] = 30.0
+    min_trend_span_s: NonNegFloat = 180.0  # shorter (after the warm-up): "too short", no slope per hour
+    min_forecast_history_s: NonNegFloat = 600.0  # shorter history (after the warm-up): "too short", no forecast
     trend_alpha: Annotated[float, Field(gt=0, lt=1)] = 0.05  # a trend is significant when p < alpha
     contamination: Annotated[float, Field(gt=0, le=0.5)] = 0.1  # IsolationForest's expected anomaly share
     robust_threshold: Annotated[float, Field(gt=0)] = 5.0  # |value - median| / (1.4826 MAD) that is an outlier

@@ -8,13 +8,14 @@ A counter's running total is left out (it only ever rises: every trend would be 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from alluse.analytics.catalog import is_cumulative
-from alluse.analytics.results import NS_PER_HOUR, AlertRecord, SeriesData, Skipped, Window
+from alluse.analytics.results import NS_PER_HOUR, NS_PER_S, AlertRecord, RunStart, SeriesData, Skipped, Window
+from alluse.analytics.warmup import COUNTER, find_run_starts
 from alluse.monitoring.alert_history import ALERTS_FILE, AlertHistory, AlertHistoryError
 from alluse.monitoring.store import METRICS_FILE, MetricsReader, MetricsStore, MetricsStoreError
 from alluse.monitoring.store_writer import MINUTE_NS
@@ -32,6 +33,7 @@ class ReportInput:
     series: list[SeriesData]
     alerts: list[AlertRecord]
     skipped: list[Skipped]
+    run_starts: list[RunStart] = field(default_factory=list)  # where runs began (analytics/warmup.py)
 
 
 def resolve_window(reader: MetricsReader, *, hours: float | None, since_ns: int | None) -> Window | None:
@@ -114,10 +116,12 @@ def load_alerts(path: Path, window: Window) -> tuple[list[AlertRecord], Skipped 
     return records, note
 
 
-def read_data_dir(data_dir: Path, *, hours: float | None = None, since_ns: int | None = None) -> ReportInput:
+def read_data_dir(
+    data_dir: Path, *, hours: float | None = None, since_ns: int | None = None, warmup_s: float = 0.0
+) -> ReportInput:
     """The report's input from a data dir (metrics.db, alerts.db). A missing metrics store is an error;
     an empty one gives an input with no series and says why. The window starts no earlier than the
-    oldest sample in it."""
+    oldest sample in it. Run starts are looked for from `warmup_s` before the window: one there still warms up in it."""
     store_path = data_dir / METRICS_FILE
     if not store_path.exists():
         raise ReportInputError(f"data_dir={str(data_dir)!r}: no metrics store ({METRICS_FILE}); run `alluse run` first")
@@ -130,12 +134,16 @@ def read_data_dir(data_dir: Path, *, hours: float | None = None, since_ns: int |
         if window is None:
             return ReportInput(Window(0, 0), [], [], [Skipped("data", None, f"{store_path} holds no samples")])
         series = load_series(reader, window)
+        lookback = int(warmup_s * NS_PER_S)
+        counter = reader.query_rows(COUNTER, window.start_ns - lookback, window.end_ns).get(COUNTER)
     finally:
         reader.close()
-    if series:  # the report covers the data, not the empty hours before a short run began
-        window = Window(max(window.start_ns, min(int(s.ts_ns[0]) for s in series)), window.end_ns)
+    first = min((int(s.ts_ns[0]) for s in series), default=None)
+    starts = find_run_starts(counter, first, window.start_ns)
+    if first is not None:  # the report covers the data, not the empty hours before a short run began
+        window = Window(max(window.start_ns, first), window.end_ns)
     alerts, note = load_alerts(data_dir / ALERTS_FILE, window)
     skipped = [] if note is None else [note]
     if not series:
         skipped.append(Skipped("data", None, "no samples in the window"))
-    return ReportInput(window, series, alerts, skipped)
+    return ReportInput(window, series, alerts, skipped, starts)

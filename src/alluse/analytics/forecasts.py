@@ -22,8 +22,8 @@ from statsmodels.tsa.exponential_smoothing.ets import ETSModel
 from statsmodels.tsa.stattools import acf, adfuller
 from threadpoolctl import threadpool_limits
 
-from alluse.analytics.results import NS_PER_S, Forecast, Skipped
-from alluse.analytics.units import display
+from alluse.analytics.results import NS_PER_S, Forecast, Skipped, TooShort
+from alluse.analytics.units import display, span_text
 
 log = logging.getLogger("alluse.analytics")
 
@@ -160,8 +160,9 @@ def _try(name: str, fit: _Fitter, y: np.ndarray, h: int) -> _Path | str:
     return path
 
 
-def _history(values: np.ndarray, history_points: int) -> tuple[np.ndarray, int, int] | None:
-    """(filled history, how many of its bins were gaps, index of its first bin in `values`) or None.
+def _history(values: np.ndarray, history_points: int) -> tuple[np.ndarray, int, int, int] | None:
+    """(filled history, how many of its bins were gaps, index of its first bin in `values`, bins from the first
+    with data to the last, of which the history is the newest `history_points`) or None.
 
     Gaps are interpolated over the whole span with data before the newest bins are kept, so a gap
     at the start of the kept bins is filled from the bin before it rather than extrapolated."""
@@ -172,7 +173,7 @@ def _history(values: np.ndarray, history_points: int) -> tuple[np.ndarray, int, 
     first, last = int(idx[0]), int(idx[-1]) + 1
     filled = np.interp(np.arange(first, last), idx, values[idx])
     start = max(first, last - history_points)
-    return filled[start - first :], int(np.count_nonzero(~finite[start:last])), start
+    return filled[start - first :], int(np.count_nonzero(~finite[start:last])), start, last - first
 
 
 def _choose(y: np.ndarray, h: int) -> tuple[str, dict[str, float], _Path, _Path] | str:
@@ -209,16 +210,26 @@ def forecast(
     horizon_s: float,
     history_points: int,
     min_points: int,
+    min_history_s: float,
 ) -> Forecast | Skipped:
     """Forecast one grid column (bin starts `times_ns`, bin means `values`, NaN = empty bin)
-    `horizon_s` ahead, from its newest `history_points` bins."""
+    `horizon_s` ahead, from its newest `history_points` bins. A history (first to last bin with data)
+    shorter than `min_history_s` is "too short": nothing is extrapolated from it."""
     values = np.asarray(values, dtype=np.float64)
     step_s = step_ns / NS_PER_S
     hist = _history(values, history_points)
     if hist is None:
         return Skipped(PART, name, "no data in the window")
-    y, gaps, start = hist
+    y, gaps, start, available = hist
     n = len(y)
+    if available * step_s < min_history_s:
+        return Skipped(
+            PART,
+            name,
+            f"{span_text(available * step_s)} of data ({available} bins of {step_s:g} s): too short, a forecast "
+            f"needs {span_text(min_history_s)} of history",
+            TooShort(available * step_s, min_history_s, available, math.ceil(round(min_history_s / step_s, 9))),
+        )
     if 2 * gaps > n:
         return Skipped(PART, name, f"{gaps} of the {n} history bins are empty (more than half): too sparse to forecast")
     if np.ptp(y) == 0:

@@ -25,7 +25,7 @@ def generate_report(
     check_writable(out_dir)  # before minutes of work, not after
     if progress:
         progress("loading")
-    data = read_data_dir(data_dir, hours=hours, since_ns=since_ns)
+    data = read_data_dir(data_dir, hours=hours, since_ns=since_ns, warmup_s=config.warmup_s)
     report = build_report(data, config, generated_ns=generated_ns, progress=progress)
     if progress:
         progress("dashboard")

@@ -11,6 +11,7 @@ import fnmatch
 import logging
 from collections.abc import Callable, Sequence
 
+import numpy as np
 from pydantic import TypeAdapter
 
 from alluse.analytics import anomalies as anomaly_part
@@ -24,6 +25,7 @@ from alluse.analytics.insights import insights
 from alluse.analytics.results import Forecast, Grid, Report, SeriesData, SeriesStats, Skipped, Trend
 from alluse.analytics.stats import series_stats
 from alluse.analytics.trends import fit_trend
+from alluse.analytics.warmup import warmup_spans, without_warmup
 
 log = logging.getLogger("alluse.analytics")
 
@@ -69,10 +71,25 @@ def _forecasts(grid: Grid, names: list[str], config: AnalyticsConfig) -> tuple[l
             horizon_s=config.forecast_horizon_s,
             history_points=config.forecast_history_points,
             min_points=2 * config.min_points,
+            min_history_s=config.min_forecast_history_s,
         )
         for name in names
     ]
     return _split(results, Forecast)
+
+
+def _trends(series: list[SeriesData], steady: list[SeriesData], config: AnalyticsConfig) -> list[Trend | Skipped]:
+    """A trend per series, fitted on its steady part; one too short says what the warm-up took from it."""
+    out = []
+    for whole, part in zip(series, steady, strict=True):
+        fit = fit_trend(
+            part, alpha=config.trend_alpha, min_points=config.min_points, min_span_s=config.min_trend_span_s
+        )
+        if isinstance(fit, Skipped) and part is not whole:
+            left_out = int(np.count_nonzero(np.isfinite(whole.values)) - np.count_nonzero(np.isfinite(part.values)))
+            fit.reason += f"; {left_out} more samples lay in the warm-up"
+        out.append(fit)
+    return out
 
 
 def build_report(
@@ -81,21 +98,26 @@ def build_report(
     step = progress or (lambda part: None)
     series: list[SeriesData] = data.series
     skipped = list(data.skipped)
+    warmups = warmup_spans(data.run_starts, config.warmup_s, data.window)
+    steady = without_warmup(series, warmups)  # trends, anomalies and forecasts; the statistics see everything
 
     step("statistics")
     stats, missing = _split([series_stats(s) for s in series], SeriesStats)
     skipped += missing
 
     step("trends")
-    trends, missing = _split(
-        [fit_trend(s, alpha=config.trend_alpha, min_points=config.min_points) for s in series], Trend
-    )
+    trends, missing = _split(_trends(series, steady, config), Trend)
     skipped += missing
 
     anomalies = None
     forecasts: list[Forecast] = []
-    if series:
-        grid = align(series, data.window, choose_step_ns(series, data.window, config.max_grid_rows))
+    if series and not any(np.isfinite(s.values).any() for s in steady):
+        skipped += [
+            Skipped(part, None, f"every sample lies in a warm-up (the first {config.warmup_s:g} s of a run)")
+            for part in ("anomalies", "forecasts")
+        ]
+    elif series:
+        grid = align(steady, data.window, choose_step_ns(steady, data.window, config.max_grid_rows))
         step("anomalies")
         found = anomaly_part.find_anomalies(
             grid,
@@ -136,4 +158,6 @@ def build_report(
         grade=graded,
         insights=insights(trends, anomalies, forecasts, targets),
         skipped=skipped,
+        warmup_s=config.warmup_s,
+        warmups=warmups,
     )

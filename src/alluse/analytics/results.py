@@ -48,10 +48,40 @@ class Grid:
 
 
 @dataclass(slots=True)
+class TooShort:
+    """A part's data against what the part needs: it is skipped, never extrapolated from less."""
+
+    had_s: float  # the span of its data (a trend: first to last finite sample; a forecast: its history bins)
+    needs_s: float
+    had_points: int  # finite samples (trends) or history bins (forecasts)
+    needs_points: int
+
+
+@dataclass(slots=True)
 class Skipped:
     part: str  # "stats" | "trends" | "anomalies" | "forecasts" | "dashboard" | "alerts"
     series: str | None  # None: the whole part
     reason: str
+    too_short: TooShort | None = None  # set when the data was too short for the part (the reason says so)
+
+
+@dataclass(slots=True, frozen=True)
+class RunStart:
+    """Where a run (a process writing the store) began: somewhere in [earliest_ns, latest_ns], the same time
+    for a raw sample, a minute for one the store has folded into an aggregate."""
+
+    earliest_ns: int
+    latest_ns: int
+    evidence: str  # how it is known (analytics/warmup.py)
+
+
+@dataclass(slots=True)
+class WarmupSpan:
+    """[start_ns, end_ns): a run's start-up, left out of trends, anomalies and forecasts (not statistics)."""
+
+    start_ns: int
+    end_ns: int
+    evidence: str
 
 
 @dataclass(slots=True)
@@ -220,3 +250,5 @@ class Report:
     grade: Grade
     insights: list[Insight]
     skipped: list[Skipped] = field(default_factory=list)
+    warmup_s: float = 0.0  # the configured warm-up after each run start (analytics.warmup_s)
+    warmups: list[WarmupSpan] = field(default_factory=list)  # the spans it left out, oldest first

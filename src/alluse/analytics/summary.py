@@ -8,19 +8,13 @@ import re
 from typing import Literal, assert_never
 
 from alluse.analytics.grading import score_text
-from alluse.analytics.results import Check, Report
-from alluse.analytics.units import display, short_name, utc_text
+from alluse.analytics.results import Check, Report, Skipped
+from alluse.analytics.units import display, short_name, span_text, utc_text
+from alluse.common.clock import ns_to_datetime
 
 Table = tuple[list[str], list[list[str]]]  # headers, rows
 Block = tuple[Literal["h1", "h2", "p"], str] | tuple[Literal["list"], list[str]] | tuple[Literal["table"], Table]
-
-
-def _span(seconds: float) -> str:
-    if seconds < 120:
-        return f"{seconds:.0f} s"
-    if seconds < 2 * 3600:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"
+_LISTED = 3  # warm-up spans, or a part's "too short" series, shown one by one; more are summed up
 
 
 def _measured(c: Check) -> str:
@@ -38,13 +32,15 @@ def blocks(report: Report) -> list[Block]:
     w, g = report.window, report.grade
     out: list[Block] = [("h1", "ALL-USE report")]
     if report.series_count:
-        span = _span((w.end_ns - w.start_ns) / 1e9)
+        span = span_text((w.end_ns - w.start_ns) / 1e9)
         rebuilt = report.rebuilt_sample_count
         folded = (f" ({rebuilt:,} rebuilt from 1-minute aggregates: their count, mean, min and max are exact, "
                   "their spread within a minute is not)") if rebuilt else ""  # fmt: skip
         out.append(("p", f"Window {utc_text(w.start_ns)} to {utc_text(w.end_ns)} UTC ({span}): "
                          f"{report.series_count} series, {report.sample_count:,} samples{folded}, "
                          f"{len(report.alerts)} alert events."))  # fmt: skip
+        if report.warmups:
+            out.append(("p", _warmup_text(report)))
     score = "no data" if g.score is None else f"{score_text(g.score, 1)}/100"
     out.append(("h2", f"Grade {g.letter} ({score})"))
     if g.caps:  # the worst finding leads
@@ -66,7 +62,7 @@ def blocks(report: Report) -> list[Block]:
     if report.forecasts:
         out.append(("h2", "Forecasts"))
         out.append(("table", (["series", "model", "horizon", "last mean", "95% band", "held-out error"], [
-            [short_name(f.series), f.model, _span(f.horizon_s), display(f.series, f.mean[-1]),
+            [short_name(f.series), f.model, span_text(f.horizon_s), display(f.series, f.mean[-1]),
              f"{display(f.series, f.lo95[-1])} .. {display(f.series, f.hi95[-1])}",
              f"MAE {display(f.series, f.holdout_mae)}, {f.holdout_coverage95:.0%} in band"]
             for f in report.forecasts])))  # fmt: skip
@@ -78,9 +74,41 @@ def blocks(report: Report) -> list[Block]:
             out.append(("list", [f"{note} ({', '.join(names)})" for note, names in notes.items()]))
     if report.skipped:
         out.append(("h2", "Skipped"))
-        out.append(("list", [f"{s.part}{'' if s.series is None else ' ' + s.series}: {s.reason}"
-                             for s in report.skipped]))  # fmt: skip
+        out.append(("list", _skipped_items(report.skipped, bool(report.warmups))))
     return out
+
+
+def _clock(ts_ns: int) -> str:
+    return f"{ns_to_datetime(ts_ns):%H:%M:%S}"
+
+
+def _warmup_text(report: Report) -> str:
+    spans = report.warmups
+    shown = "; ".join(f"{_clock(s.start_ns)}-{_clock(s.end_ns)} UTC, {s.evidence}" for s in spans[:_LISTED])
+    more = f"; {len(spans) - _LISTED} more in report.json" if len(spans) > _LISTED else ""
+    return (f"Warm-up: the first {report.warmup_s:g} s of each run are left out of trends, anomalies and forecasts "
+            f"({shown}{more}); the statistics and the grade include them.")  # fmt: skip
+
+
+def _skipped_items(skipped: list[Skipped], warmed_up: bool) -> list[str]:
+    """One line per skipped item, except that a part's "too short" series, when more than a few (every
+    series of a short run), share one line: report.json lists each."""
+    short: dict[str, list[Skipped]] = {}
+    for s in skipped:
+        if s.too_short is not None and s.series is not None:
+            short.setdefault(s.part, []).append(s)
+    items = []
+    after = " (after the warm-up)" if warmed_up else ""
+    for s in skipped:
+        group = short.get(s.part, [])
+        if s.too_short is None or len(group) <= _LISTED:
+            items.append(f"{s.part}{'' if s.series is None else ' ' + s.series}: {s.reason}")
+        elif s is group[0]:
+            longest = max(g.too_short.had_s for g in group if g.too_short is not None)
+            needs = span_text(s.too_short.needs_s)
+            items.append(f"{s.part}: too short for {len(group)} series, at most {span_text(longest)} of data "
+                         f"each{after} where {needs} is needed (report.json lists them)")  # fmt: skip
+    return items
 
 
 # Series names carry label values, which may hold any character: each one CommonMark (and the GFM tables

@@ -14,7 +14,8 @@ import numpy as np
 from scipy import stats
 
 from alluse.analytics import catalog
-from alluse.analytics.results import NS_PER_HOUR, SeriesData, Skipped, Trend
+from alluse.analytics.results import NS_PER_HOUR, NS_PER_S, SeriesData, Skipped, TooShort, Trend
+from alluse.analytics.units import span_text
 
 
 def effective_n(residuals: np.ndarray) -> float:
@@ -38,14 +39,23 @@ def _p_value(slope: float, stderr: float, n: int, n_eff: float) -> float | None:
     return float(2 * stats.t.sf(abs(t), n_eff - 2))
 
 
-def fit_trend(s: SeriesData, *, alpha: float, min_points: int) -> Trend | Skipped:
+def fit_trend(s: SeriesData, *, alpha: float, min_points: int, min_span_s: float) -> Trend | Skipped:
     """Regress value on hours since the first finite sample, using the real timestamps so irregular
-    sampling and gaps do not bend the slope. A slope only counts (direction, worsening) when p < alpha."""
+    sampling and gaps do not bend the slope. A slope only counts (direction, worsening) when p < alpha.
+    Fewer than `min_points` finite samples, or fewer than `min_span_s` from first to last, is "too short":
+    no line, rather than a slope per hour extrapolated from a minute."""
     finite = np.isfinite(s.values)
     v = np.asarray(s.values, dtype=np.float64)[finite]
     ts = np.asarray(s.ts_ns, dtype=np.int64)[finite]
-    if v.size < min_points:
-        return Skipped("trends", s.name, f"{v.size} finite samples, a trend needs at least {min_points}")
+    had_s = (int(ts[-1]) - int(ts[0])) / NS_PER_S if v.size else 0.0
+    if v.size < min_points or had_s < min_span_s:
+        return Skipped(
+            "trends",
+            s.name,
+            f"{v.size} finite samples over {span_text(had_s)}: too short, a trend needs at least {min_points} "
+            f"over {span_text(min_span_s)}",
+            TooShort(had_s, min_span_s, int(v.size), min_points),
+        )
     t0 = int(ts[0])
     hours = (ts - t0) / NS_PER_HOUR
     span_hours = float(hours[-1] - hours[0])

@@ -23,6 +23,8 @@ def unit_of(name: str) -> tuple[float, str]:
         return 100.0, "%"
     if base.endswith("_percent"):
         return 1.0, "%"
+    if base.endswith("_usd"):
+        return 1.0, "USD"
     return 1.0, ""
 
 
@@ -50,6 +52,15 @@ def p_text(p: float | None) -> str:
     if p < 1e-16:
         return "p<1e-16"
     return f"p={p:.1e}" if p < 1e-3 else f"p={p:.3f}"
+
+
+def span_text(seconds: float) -> str:
+    """A length of time as a reader takes it: '45 s', '12 min', '3.5 h'."""
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 2 * 3600:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
 
 
 def short_name(name: str) -> str:

@@ -23,7 +23,7 @@ from alluse.app.config import Config, ConfigError
 from alluse.brokers.base import Broker, Connecting
 from alluse.brokers.paper import PaperVenue
 from alluse.common.bus import MessageBus
-from alluse.common.clock import Clock, ns_to_datetime
+from alluse.common.clock import Clock, LiveClock, ns_to_datetime
 from alluse.common.market_hours import Sessions, load_market_hours
 from alluse.common.metrics import MetricSource
 from alluse.execution.journal import JOURNAL_FILE, Journal
@@ -63,7 +63,8 @@ class BrokerPlugin:
     # no other source; a real one ignores it)
     seed_accounts: Callable[[Broker, Ledger, Iterable[str]], None]
     feeds_market: bool = False  # the broker brings the quotes (no simulated market is built)
-    # a simulation whose latencies are its config played on our clock: measured there, exported as simulated
+    # a simulation whose latencies are its config played on our clock: on an accelerated or virtual clock they are
+    # measured there and exported as simulated; at 1x they take real wall time, measured like a remote venue's
     simulated: Callable[[Config], bool] = lambda config: False
 
 
@@ -290,7 +291,8 @@ def build_kernel(
         config=config.execution,
         journal_flush_ns=config.journal.flush_ns,
         seed=config.run.seed,
-        simulated_venue=plugin.simulated(config) if plugin is not None else isinstance(broker, PaperVenue),
+        simulated_venue=(plugin.simulated(config) if plugin is not None else isinstance(broker, PaperVenue))
+        and not (isinstance(clock, LiveClock) and clock.speed == 1.0),
     )
     strategy = None
     if config.strategy.enabled:

@@ -193,10 +193,15 @@ class TradingSystem:
             "not_ready": why,
             "last_quote_age_s": age,
             "broker_connected": connected,
+            "market_open": self.market_open(),
             "firing_alerts": [] if self.monitoring is None else [a.rule.name for a in self.monitoring.alerts.firing()],
             "trading_states": {a: self.c.risk.states.get(a).value for a in self.config.accounts},
             "broker": {"name": c.broker.name, **(c.broker.health() if isinstance(c.broker, ReportsHealth) else {})},
         }
+
+    def market_open(self) -> bool:
+        """Whether the market is in session now, on the trading clock (alert rules watching the feed sleep when not)."""
+        return self.c.hours.is_open(self.clock.now_ns())
 
     def loss_limit_used(self) -> float | None:
         """The worst account's loss today as a share of its daily loss limit (None: no limits set)."""
@@ -265,6 +270,7 @@ async def run_live(
                 system.health,
                 system.loss_limit_used,
                 on_alert,
+                system.market_open,
             )
             await system.monitoring.start()
         await system.c.connect()  # a networked broker: connected before recovery reads its book

@@ -42,7 +42,7 @@ HISTORY_SERIES = tuple(
             "alluse_collector_tick_seconds:p99",
             "alluse_broker_request_seconds:p99",
             'alluse_orders_total:rate{event="submitted"}',
-            'alluse_account_equity{account="Gen-Acc"}',
+            'alluse_account_equity_usd{account="Gen-Acc"}',
         )
     )
 )

@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 
 from alluse.cli.inputs import add_data_dir, check_count, check_span
 from alluse.cli.output import console
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    alerts = sub.add_parser("alerts", help="alert history of a data dir")
+    alerts = sub.add_parser("alerts", help="alert history of a data dir, or the alert rules for Prometheus")
     add_data_dir(alerts)
+    alerts.add_argument("--prometheus-rules", action="store_true",
+                        help="print the alert rules as a Prometheus rules file instead")  # fmt: skip
+    alerts.add_argument("--config", type=Path,
+                        help="with --prometheus-rules: TOML config file, its [alerts] and [monitoring] sections "
+                             "(defaults otherwise)")  # fmt: skip
     alerts.add_argument("--state", choices=["firing", "resolved"], help="only this state")
     alerts.add_argument("--severity", choices=["info", "warning", "critical"])
     alerts.add_argument("--limit", type=int, default=50, help="newest N events (default 50)")
@@ -26,6 +32,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def alerts_command(args: argparse.Namespace) -> int:
+    if args.prometheus_rules:
+        return prometheus_rules_command(args)
     from rich.table import Table
 
     from alluse.common.clock import ns_to_datetime
@@ -44,6 +52,18 @@ def alerts_command(args: argparse.Namespace) -> int:
         table.add_row(f"{ns_to_datetime(e.ts_ns):%Y-%m-%d %H:%M:%S}", e.rule, e.severity, e.state.value,
                       f"{e.value:g}", f"{e.comparison} {e.threshold:g}", e.description)  # fmt: skip
     console.print(table)
+    return 0
+
+
+def prometheus_rules_command(args: argparse.Namespace) -> int:
+    """The rules of the config's [alerts] section, windows from its [monitoring], as a rules file on stdout."""
+    from alluse.app.config import load_config
+    from alluse.monitoring.alert_rules import run_rules
+    from alluse.monitoring.prometheus_rules import render, rules_document
+
+    config = load_config(args.config)
+    rules = run_rules(config.alerts, config.monitoring.store)
+    console.out(render(rules_document(rules, config.monitoring)), end="", highlight=False)
     return 0
 
 

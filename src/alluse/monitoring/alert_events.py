@@ -8,6 +8,7 @@ import math
 from dataclasses import dataclass
 
 from alluse.common.clock import NS, ns_to_datetime
+from alluse.monitoring.series import kind_of
 
 CLOSED = "closed"  # the description of a RESOLVED event the engine made to close an episode (not the value)
 
@@ -22,7 +23,8 @@ class AlertStatus(enum.Enum):
 @dataclass(slots=True, frozen=True)
 class AlertEvent:
     """A FIRING or RESOLVED transition: what is notified and stored. `threshold` is the line the
-    value crossed (the clear threshold for RESOLVED); `started_ns` is when the episode fired."""
+    value crossed (the clear threshold for RESOLVED); `started_ns` is when the episode fired.
+    `kind` follows from the series: a predictive or anomaly rule's events say so wherever they go."""
 
     rule: str
     severity: str
@@ -35,11 +37,17 @@ class AlertEvent:
     started_ns: int
     description: str = ""
 
+    @property
+    def kind(self) -> str:
+        """ "threshold", "predicted" (a forecast crossed the line) or "anomaly" (a value far from its normal)."""
+        return kind_of(self.metric)
+
     def to_dict(self) -> dict[str, object]:
         """JSON-ready (strict JSON: a non-finite value becomes a string)."""
         return {
             "rule": self.rule,
             "state": self.state.value,
+            "kind": self.kind,
             "severity": self.severity,
             "metric": self.metric,
             "comparison": self.comparison,
@@ -60,4 +68,5 @@ class AlertEvent:
                 return f"RESOLVED {self.rule}: {self.description}; lasted {lasted:.0f} s"
             past = f"past {self.threshold:g}; lasted {lasted:.0f} s"
             return f"RESOLVED {self.rule}: {self.metric} = {self.value:g} ({past})"
-        return f"FIRING [{self.severity}] {self.rule}: {cond} (value {self.value:g}) {self.description}".rstrip()
+        marks = self.severity if self.kind == "threshold" else f"{self.severity}, {self.kind}"
+        return f"FIRING [{marks}] {self.rule}: {cond} (value {self.value:g}) {self.description}".rstrip()

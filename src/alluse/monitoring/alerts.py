@@ -7,7 +7,8 @@ condition stops holding before `for_s`; FIRING stays until the value is past `cl
 RESOLVED event, and a value hovering at the line neither flaps nor repeats a notification.
 
 A series missing from `values` (or NaN) keeps the rule's state and timers as they are: no data is
-not evidence either way. The collector always supplies throughput, so a stalled feed reads 0.
+not evidence either way. The collector always supplies throughput, so a stalled feed reads 0; a
+`market_hours_only` rule reads no data while `market_open()` says the market is closed.
 
 Every event is recorded in the history and handed to each notifier; a failing history or
 notifier is logged and counted and never reaches the caller (the collector, and so trading).
@@ -21,7 +22,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 
 from alluse.common.clock import NS, ns_to_datetime
@@ -68,7 +69,9 @@ class AlertEngine:
         notifiers: Iterable[Notifier] = (),
         history: AlertHistory | None = None,
         now_ns: Callable[[], int] = time.time_ns,
+        market_open: Callable[[], bool] | None = None,
     ) -> None:
+        """`market_open`: whether the market is in session now (the trading clock's); without it, always."""
         self._tracks: list[_Track] = []
         for r in rules:
             if any(t.rule.name == r.name for t in self._tracks):
@@ -82,6 +85,7 @@ class AlertEngine:
             raise ValueError(f"notifier names {names}: each must be unique (they label the metrics)")
         self.history = history
         self._now_ns = now_ns
+        self._market_open = market_open if any(t.rule.market_hours_only for t in self._tracks) else None
         self._raised = dict.fromkeys(names, 0)  # notify() calls that raised, per notifier
         self.history_failures = 0
         if history is not None:
@@ -113,16 +117,22 @@ class AlertEngine:
 
     # ------------------------------------------------------------------ evaluation
 
-    def evaluate(self, values: dict[str, float], now_ns: int | None = None) -> list[AlertEvent]:
+    def evaluate(
+        self, values: Mapping[str, float], now_ns: int | None = None, notes: Mapping[str, str] | None = None
+    ) -> list[AlertEvent]:
         """Advance every rule by this interval's values; returns the events it produced (already
-        recorded and notified)."""
+        recorded and notified). `notes` says, per series, what its value means now (a forecast's interval,
+        an anomaly's z-score: monitoring/foresight.py); it leads the description of an event on that series."""
         now = self._now_ns() if now_ns is None else now_ns
+        closed = self._market_open is not None and not self._market_open()
         events = []
         for t in self._tracks:
             v = values.get(t.rule.metric)
-            if v is None or math.isnan(v):  # no data: neither fires nor resets a wait (the docstring's rule)
-                continue
+            if v is None or math.isnan(v) or (closed and t.rule.market_hours_only):  # no data: neither fires
+                continue  # nor resets a wait (the docstring's rule)
             event = self._step(t, float(v), now)
+            if event is not None and notes and (note := notes.get(t.rule.metric)):
+                event = replace(event, description=f"{note}; {event.description}" if event.description else note)
             if event is not None:
                 events.append(event)
         for event in events:

@@ -2,17 +2,18 @@
 
 - a gauge is stored as read;
 - a counter is stored cumulative, plus `:rate` (per second since the series' previous reading);
-- a histogram gives `:p50`, `:p90`, `:p99` (seconds) over the observations made since its previous
-  reading, plus `:rate` (observations per second).
+- a histogram gives `:rate` (observations per second since its previous reading) and `:p50`, `:p90`,
+  `:p99` (seconds) over the observations of the last `window_s`, once there were `min_observations`.
 
-A series' first reading has no previous one, so it gives no rate and no percentiles (nor does a
-histogram whose buckets changed). A histogram that saw nothing in the interval gives `:rate` 0 and
-no percentiles: a percentile of nothing is not 0, and an alert must not read it as "fast". A counter
-that went down was reset (a component rebuilt): its interval counts from 0, as Prometheus' rate does.
-
-Derived series (the SERIES_* constants) are computed from the interval's counter increments, so
-they describe the same interval as the rates. Everything is in wall time (the collector watches
-the process), except component latencies the components document otherwise.
+Rates of events are over a sliding window of events, not over one tick: at a few orders a second most
+ticks see none, and a percentile or a ratio of one tick's two orders is noise an alert's `for` could
+never be met on. Below the minimum count a windowed series has no value ("insufficient data"), never
+0: a percentile of nothing is not fast, and a quiet minute is no evidence of health. The ratios
+(error, fill) are computed from the window's counter increments; a series' first reading has no
+previous one, so it gives no rate and no percentiles (nor does a histogram whose buckets changed). A
+counter or histogram that went down was reset (a component rebuilt): it counts from 0 again, as
+Prometheus' rate does. Everything is in wall time (the collector watches the process), except
+component latencies the components document otherwise.
 
 A source that raises is logged and skipped for that tick; its series keep their previous readings,
 so its next rates span the gap correctly. `collect_once` depends only on its argument, the sources
@@ -54,6 +55,7 @@ NS_PER_S = 1_000_000_000
 
 # series the collector derives; alert rules name them
 SERIES_TRADING_ERROR_RATIO = series.TRADING_ERROR_RATIO  # one spelling, shared with the alert rules
+SERIES_FILL_RATIO = series.FILL_RATIO
 SERIES_STALE_QUOTE_RATIO = series.STALE_QUOTE_RATIO
 SERIES_CACHE_HIT_RATIO = series.CACHE_HIT_RATIO
 SERIES_QUOTE_AGE = series.QUOTE_AGE_SECONDS
@@ -63,6 +65,10 @@ SERIES_EVENT_LOOP_LAG = series.EVENT_LOOP_LAG_SECONDS
 # component series the derived ones are computed from (names the components' metrics() produce)
 ORDERS_SENT = 'alluse_orders_total{event="submitted"}'
 ORDERS_REJECTED = 'alluse_orders_total{event="rejected"}'  # venue rejects and permanent failures
+ORDERS_FILLED = 'alluse_orders_total{event="filled"}'
+# how orders end once sent (a denied order never reached the venue: not part of the fill ratio)
+ORDERS_ENDED = (ORDERS_FILLED, ORDERS_REJECTED, 'alluse_orders_total{event="cancelled"}',
+                'alluse_orders_total{event="expired"}')  # fmt: skip
 QUOTES_ACCEPTED = 'alluse_quotes_total{outcome="accepted"}'
 CACHE_HITS = "alluse_quote_cache_hits_total"
 CACHE_MISSES = "alluse_quote_cache_misses_total"
@@ -75,9 +81,15 @@ SampleSink = Callable[[list[Sample]], object]
 ValueSink = Callable[[dict[str, float], int], object]
 
 
+_EXPORTED_HELP = {
+    SERIES_QUOTE_AGE: "Wall seconds since the last accepted quote, at the collector's last tick",
+    SERIES_DAILY_LOSS_USED: "Today's loss as a share of the daily loss limit, worst account",
+}
+
 # Series the collector computes from several readings, whatever the sources are.
 DERIVED_SERIES = (
     SERIES_TRADING_ERROR_RATIO,
+    SERIES_FILL_RATIO,
     SERIES_STALE_QUOTE_RATIO,
     SERIES_CACHE_HIT_RATIO,
     SERIES_QUOTE_AGE,
@@ -108,13 +120,16 @@ class Collector:
         on_samples: SampleSink | None = None,
         on_values: ValueSink | None = None,
         loss_limit_used: Callable[[], float | None] | None = None,
-        error_window_s: float = 60.0,
-        error_min_orders: int = 10,
+        window_s: float = 60.0,
+        min_orders: int = 10,
+        min_observations: int = 20,
     ) -> None:
-        """The trading error ratio is rejected / sent over the last `error_window_s` of wall time, once at least
-        `error_min_orders` were sent in it (fewer: no value, "insufficient data", not a healthy 0 %)."""
+        """Ratios of orders and latency percentiles are over the last `window_s` of wall time, once it holds at
+        least `min_orders` orders (`min_observations` observations); fewer gives no value (module docstring)."""
         if isinstance(interval_s, bool) or not isinstance(interval_s, int | float) or not 0 < interval_s < math.inf:
             raise InvalidInput("interval_s", interval_s, "must be a positive number of seconds")
+        if isinstance(window_s, bool) or not isinstance(window_s, int | float) or not interval_s <= window_s < math.inf:
+            raise InvalidInput("window_s", window_s, f"must be a number of seconds >= interval_s ({interval_s})")
         self.interval_s = float(interval_s)
         self._sources: list[MetricSource] = [*sources, *(() if resources is None else (resources,)), self]
         self._wall_ns = wall_ns
@@ -122,12 +137,14 @@ class Collector:
         self._on_values = on_values
         self._loss_limit_used = loss_limit_used
         self._counters: dict[str, tuple[float, int]] = {}  # series -> (last value, when read)
-        self._histograms: dict[str, tuple[HistogramSnapshot, int]] = {}
+        self._histograms: dict[str, deque[tuple[HistogramSnapshot, int]]] = {}  # readings back to the window's start
         self._names: dict[tuple[str, str], str] = {}  # (series, suffix) -> derived series name
-        self._error_window_ns = round(error_window_s * NS_PER_S)
-        self._error_min_orders = error_min_orders
-        self._order_window: deque[tuple[int, float, float]] = deque()  # (when, sent, rejected) per tick
+        self._window_ns = round(window_s * NS_PER_S)
+        self._min_orders = min_orders
+        self._min_observations = min_observations
+        self._order_window: deque[tuple[int, dict[str, float]]] = deque()  # (when, order counter increments) per tick
         self._quote_count: float | None = None
+        self._exported: dict[str, float] = {}  # derived gauges /metrics shows, as of the last tick
         self._quote_seen_ns = 0  # when the accepted-quote count last changed (or watching began)
         self._failing: set[int] = set()  # ids of sources and hooks whose failure is being logged
         self._build = build.describe()  # once: it looks for the compiled modules on disk
@@ -194,15 +211,31 @@ class Collector:
         snap = m.value
         if not isinstance(snap, HistogramSnapshot):
             raise TypeError(f"histogram {series} carries {type(snap).__name__}, not a HistogramSnapshot")
-        previous_h = self._histograms.get(series)
-        self._histograms[series] = (snap, now)
-        if previous_h is None or now <= previous_h[1] or previous_h[0].bounds_ns != snap.bounds_ns:
+        readings = self._histograms.get(series)
+        if readings is None:
+            self._histograms[series] = deque([(snap, now)])
             return
-        earlier, then = previous_h
-        interval = snap.minus(earlier) if snap.count >= earlier.count else snap
-        out.append(Sample(self._name(series, "rate"), now, interval.count * NS_PER_S / (now - then)))
+        earlier, then = readings[-1]
+        if now <= then:
+            return
+        if earlier.bounds_ns != snap.bounds_ns:  # new buckets: a new baseline
+            readings.clear()
+            readings.append((snap, now))
+            return
+        if snap.count < earlier.count:  # reset: it counts from 0 since the last reading
+            earlier = HistogramSnapshot(snap.bounds_ns, (0,) * len(snap.counts), 0, 0)
+            readings.clear()
+            readings.append((earlier, then))
+        out.append(Sample(self._name(series, "rate"), now, (snap.count - earlier.count) * NS_PER_S / (now - then)))
+        readings.append((snap, now))
+        start = now - self._window_ns
+        while len(readings) > 2 and readings[1][1] <= start:  # keep the newest reading at or before the start
+            readings.popleft()
+        window = snap.minus(readings[0][0])
+        if window.count < self._min_observations:
+            return
         for q, suffix in PERCENTILES:
-            estimate_ns = interval.percentile_ns(q)  # None when the interval observed nothing
+            estimate_ns = window.percentile_ns(q)
             if estimate_ns is not None:
                 out.append(Sample(self._name(series, suffix), now, estimate_ns / NS_PER_S))
 
@@ -213,24 +246,31 @@ class Collector:
             name = self._names[key] = derived(series, suffix)
         return name
 
-    def _error_ratio(self, now: int, sent: float | None, rejected: float) -> float | None:
-        """Rejected / sent over the window, or None below the minimum count: a second with sends and no reject
-        is not a 0 % the `for` of a rule can be met on, and a quiet minute is not evidence either way."""
+    def _order_ratios(self, now: int, increments: dict[str, float]) -> tuple[float | None, float | None]:
+        """(error ratio: rejected / sent, fill ratio: filled / ended) over the window, each None below
+        `min_orders`: a second with sends and no reject is not a 0 % the `for` of a rule can be met on."""
         window = self._order_window
-        if sent is not None:
-            window.append((now, sent, rejected))
-        while window and window[0][0] <= now - self._error_window_ns:
+        ticked = {k: increments[k] for k in (ORDERS_SENT, *ORDERS_ENDED) if k in increments}
+        if ticked:
+            window.append((now, ticked))
+        while window and window[0][0] <= now - self._window_ns:
             window.popleft()
-        orders = sum(w[1] for w in window)
-        if orders < self._error_min_orders:
-            return None
+        total = dict.fromkeys((ORDERS_SENT, *ORDERS_ENDED), 0.0)
+        for _, counts in window:
+            for k, v in counts.items():
+                total[k] += v
+        sent, ended = total[ORDERS_SENT], sum(total[k] for k in ORDERS_ENDED)
         # a rejection may belong to an order sent before the window: a share cannot pass 1
-        return min(1.0, sum(w[2] for w in window) / orders)
+        error = min(1.0, total[ORDERS_REJECTED] / sent) if sent >= self._min_orders else None
+        fill = total[ORDERS_FILLED] / ended if ended >= self._min_orders else None
+        return error, fill
 
     def _derive(self, now: int, out: list[Sample], increments: dict[str, float]) -> None:
-        ratio = self._error_ratio(now, increments.get(ORDERS_SENT), increments.get(ORDERS_REJECTED, 0.0))
-        if ratio is not None:
-            out.append(Sample(SERIES_TRADING_ERROR_RATIO, now, ratio))
+        error, fill = self._order_ratios(now, increments)
+        if error is not None:
+            out.append(Sample(SERIES_TRADING_ERROR_RATIO, now, error))
+        if fill is not None:
+            out.append(Sample(SERIES_FILL_RATIO, now, fill))
         stale = increments.get(CACHE_STALE_READS)
         hits, misses = increments.get(CACHE_HITS), increments.get(CACHE_MISSES)
         if stale is not None and hits is not None and misses is not None:  # share of all reads; 0 when none
@@ -243,7 +283,9 @@ class Collector:
             if quotes[0] != self._quote_count:
                 self._quote_count = quotes[0]
                 self._quote_seen_ns = now
-            out.append(Sample(SERIES_QUOTE_AGE, now, (now - self._quote_seen_ns) / NS_PER_S))
+            age = (now - self._quote_seen_ns) / NS_PER_S
+            out.append(Sample(SERIES_QUOTE_AGE, now, age))
+            self._exported[SERIES_QUOTE_AGE] = age
         if self._loss_limit_used is not None:
             try:
                 used = self._loss_limit_used()
@@ -253,6 +295,9 @@ class Collector:
                 self._recovered(self._loss_limit_used, "daily loss limit reading works again")
                 if used is not None and math.isfinite(used):
                     out.append(Sample(SERIES_DAILY_LOSS_USED, now, float(used)))
+                    self._exported[SERIES_DAILY_LOSS_USED] = float(used)
+                else:
+                    self._exported.pop(SERIES_DAILY_LOSS_USED, None)
 
     def _publish(self, samples: list[Sample], now: int) -> None:
         if self._on_samples is not None:
@@ -286,7 +331,7 @@ class Collector:
 
     def metrics(self) -> Iterator[Metric]:
         yield histogram("alluse_collector_tick_seconds", "Wall time of one collection tick", self.tick_time)
-        yield counter("alluse_collector_samples_total", "Samples produced", self.samples_total)
+        yield counter(series.COLLECTOR_SAMPLES_TOTAL, "Samples produced", self.samples_total)
         yield counter("alluse_collector_source_errors_total", "Sources or readings skipped", self.source_errors)
         yield counter("alluse_collector_hook_errors_total", "Sample or value hooks that raised", self.hook_errors)
         yield counter(
@@ -296,6 +341,13 @@ class Collector:
             yield gauge(SERIES_EVENT_LOOP_LAG, "How late the collector's last tick fired", self.loop_lag_s)
         yield gauge("alluse_build_info", "The running build: version, and the order path compiled or not", 1,
                     version=_VERSION, build=self._build)  # fmt: skip
+
+    def derived_readings(self) -> Iterator[Metric]:
+        """The derived gauges as of the last tick, for /metrics. (Not in `metrics()`: that is collected as a
+        source each tick, and would store these series twice. The ratios are not here: Prometheus computes
+        them from the counters over its own window.)"""
+        for name, value in self._exported.items():
+            yield gauge(name, _EXPORTED_HELP[name], value)
 
     # ------------------------------------------------------------------ on the loop
 

@@ -10,7 +10,24 @@ from pydantic import Field, field_validator, model_validator
 from alluse.common.config_base import FiniteFloat, NonNegFloat, PositiveFloat, Section, off_is_none, one_of
 
 ALERT_COMPARISONS = (">", ">=", "<", "<=", "==", "!=")
+PREDICTIVE_COMPARISONS = (">", ">=", "<", "<=")  # a line heads past a threshold, it does not hit a value
+ANOMALY_SIDES = ("high", "low", "both")  # which departures from the normal an anomaly rule flags
 ALERT_SEVERITIES = ("info", "warning", "critical")
+
+RuleName = Annotated[str, Field(min_length=1, max_length=80, pattern=r"^[A-Za-z0-9_.-]+$")]
+SeriesName = Annotated[str, Field(min_length=1, pattern=r"^\S+$")]
+
+
+def check_clear(comparison: str, threshold: float, clear: float | None) -> None:
+    """A clear threshold lies on the good side of the threshold (hysteresis), and only where there is a side."""
+    if clear is None:
+        return
+    if comparison in ("==", "!="):
+        raise ValueError(f"clear_threshold {clear}: not allowed with comparison {comparison!r}")
+    if comparison in (">", ">=") and clear > threshold:
+        raise ValueError(f"clear_threshold {clear} is above threshold {threshold}: it must lie on the good side (<=)")
+    if comparison in ("<", "<=") and clear < threshold:
+        raise ValueError(f"clear_threshold {clear} is below threshold {threshold}: it must lie on the good side (>=)")
 
 
 class AlertRuleConfig(Section):
@@ -19,16 +36,19 @@ class AlertRuleConfig(Section):
     `metric` is a series as the collector names it (`name:suffix{labels}`, see common.metrics.Sample);
     whether it exists is checked at start against the collector's series, not here. With
     `clear_threshold` a firing alert resolves only once the value is past it on the good side
-    (hysteresis), so a value hovering at the threshold cannot flap.
+    (hysteresis), so a value hovering at the threshold cannot flap. A `market_hours_only` rule is not
+    evaluated while the market is closed (a feed that is silent at night is not stalled): those intervals
+    count as no data, which neither fires nor resets its wait.
     """
 
-    name: Annotated[str, Field(min_length=1, max_length=80, pattern=r"^[A-Za-z0-9_.-]+$")]
-    metric: Annotated[str, Field(min_length=1, pattern=r"^\S+$")]
+    name: RuleName
+    metric: SeriesName
     comparison: str
     threshold: FiniteFloat
     for_s: NonNegFloat = 0.0
     severity: str = "warning"
     clear_threshold: FiniteFloat | None = None
+    market_hours_only: bool = False
     description: str = ""
 
     @field_validator("comparison")
@@ -43,26 +63,95 @@ class AlertRuleConfig(Section):
 
     @model_validator(mode="after")
     def _check_clear(self) -> AlertRuleConfig:
-        c, t = self.clear_threshold, self.threshold
-        if c is None:
-            return self
-        if self.comparison in ("==", "!="):
-            raise ValueError(f"clear_threshold {c}: not allowed with comparison {self.comparison!r}")
-        if self.comparison in (">", ">=") and c > t:
-            raise ValueError(f"clear_threshold {c} is above threshold {t}: it must lie on the good side (<=)")
-        if self.comparison in ("<", "<=") and c < t:
-            raise ValueError(f"clear_threshold {c} is below threshold {t}: it must lie on the good side (>=)")
+        check_clear(self.comparison, self.threshold, self.clear_threshold)
         return self
+
+
+class PredictiveRuleConfig(Section):
+    """A predictive rule: fires when the straight line through `metric`'s samples of the last `window_s`,
+    read `horizon_s` ahead, is past `threshold`, for `for_s` wall seconds (monitoring/prediction.py).
+
+    Nothing is forecast from fewer than `min_points` samples or a window spanning less than `min_span_s`:
+    a line through the first seconds of a run extrapolates start-up, not a trend. The alert's series is
+    `<metric>:predicted{rule="<name>"}`, its events are marked "predicted" and carry the forecast's interval
+    and the expected crossing time.
+    """
+
+    name: RuleName
+    metric: SeriesName
+    comparison: str
+    threshold: FiniteFloat
+    horizon_s: PositiveFloat = 1800.0
+    window_s: PositiveFloat = 1800.0
+    min_span_s: NonNegFloat = 600.0
+    min_points: Annotated[int, Field(ge=5)] = 60  # 3 degrees of freedom at least for the interval
+    for_s: NonNegFloat = 120.0
+    clear_threshold: FiniteFloat | None = None
+    severity: str = "warning"
+    description: str = ""
+
+    @field_validator("comparison")
+    @classmethod
+    def _check_comparison(cls, v: str) -> str:
+        return one_of(v, PREDICTIVE_COMPARISONS, sep=" ")
+
+    @field_validator("severity")
+    @classmethod
+    def _check_severity(cls, v: str) -> str:
+        return one_of(v, ALERT_SEVERITIES)
+
+    @model_validator(mode="after")
+    def _check(self) -> PredictiveRuleConfig:
+        if self.min_span_s > self.window_s:
+            raise ValueError(f"min_span_s {self.min_span_s:g} is longer than window_s {self.window_s:g}: never met")
+        check_clear(self.comparison, self.threshold, self.clear_threshold)
+        return self
+
+
+class AnomalyRuleConfig(Section):
+    """A streaming anomaly rule: fires when `metric`'s newest value lies more than `z_threshold` robust
+    z-scores from the median of its samples of the last `window_s` (on the `side` that is bad), for `for_s`
+    wall seconds (monitoring/anomaly_stream.py). No score before the window holds `min_points` samples.
+    The robust sd is taken as at least `min_relative_scale` x |median|: a series steadier than its own
+    resolution (RSS to 0.1 %; a latency percentile read off histogram buckets a factor 2 apart, about 0.5)
+    must not make an ordinary step look extreme; a departure under `z_threshold` x that share never fires.
+    The alert's series is `<metric>:anomaly_z{rule="<name>"}`, its events are marked "anomaly" and carry the
+    z-score and the window's median.
+    """
+
+    name: RuleName
+    metric: SeriesName
+    side: str = "both"
+    z_threshold: PositiveFloat = 8.0
+    min_relative_scale: Annotated[float, Field(gt=0, le=10)] = 0.05
+    window_s: PositiveFloat = 1800.0
+    min_points: Annotated[int, Field(ge=5)] = 30
+    for_s: NonNegFloat = 10.0
+    severity: str = "warning"
+    description: str = ""
+
+    @field_validator("side")
+    @classmethod
+    def _check_side(cls, v: str) -> str:
+        return one_of(v, ANOMALY_SIDES)
+
+    @field_validator("severity")
+    @classmethod
+    def _check_severity(cls, v: str) -> str:
+        return one_of(v, ALERT_SEVERITIES)
 
 
 class AlertsConfig(Section):
     """Alert rules and where notifications go. The built-in rules apply unless `default_rules = false`;
     a rule in `rules` with a built-in rule's name replaces it, `disabled_rules` drops built-ins by name.
-    Optional settings take "off" (TOML has no null)."""
+    The same holds for the predictive rules (`predictive`) and the streaming anomaly rules (`anomaly`), whose
+    built-ins `default_rules` and `disabled_rules` cover too. Optional settings take "off" (TOML has no null)."""
 
     default_rules: bool = True
     disabled_rules: list[str] = Field(default_factory=list)
     rules: list[AlertRuleConfig] = Field(default_factory=list)
+    predictive: list[PredictiveRuleConfig] = Field(default_factory=list)
+    anomaly: list[AnomalyRuleConfig] = Field(default_factory=list)
     log: bool = True  # log each event at a level by severity
     file: str | None = "alerts.jsonl"  # JSON lines, relative to the data dir
     webhook_url: str | None = None  # HTTP(S) POST of a JSON body per event
@@ -82,9 +171,9 @@ class AlertsConfig(Section):
             raise ValueError("expected an http:// or https:// URL with a host")
         return v
 
-    @field_validator("rules")
+    @field_validator("rules", "predictive", "anomaly")
     @classmethod
-    def _unique_names(cls, rules: list[AlertRuleConfig]) -> list[AlertRuleConfig]:
+    def _unique_names(cls, rules: list[Any]) -> list[Any]:
         seen: set[str] = set()
         for r in rules:
             if r.name in seen:
@@ -98,10 +187,11 @@ class MonitoringConfig(Section):
 
     enabled: bool = True
     interval_s: Annotated[float, Field(ge=0.05, le=60)] = 1.0
-    # the trading error ratio is over the orders sent in the last `error_window_s`, and only once at least
-    # `error_min_orders` were: fewer is "insufficient data" (no value), never a healthy 0 %
-    error_window_s: Annotated[float, Field(ge=1, le=3600)] = 60.0
-    error_min_orders: Annotated[int, Field(ge=1)] = 10
+    # rates of events (error and fill ratios, latency percentiles) are over the last `window_s`, and only once it
+    # holds `min_orders` orders (`min_observations` latencies): fewer is "insufficient data" (no value), never 0 %
+    window_s: Annotated[float, Field(ge=1, le=3600)] = 60.0
+    min_orders: Annotated[int, Field(ge=1)] = 10
+    min_observations: Annotated[int, Field(ge=1)] = 20
     metrics_port: Annotated[int, Field(ge=0, le=65535)] | None = None  # /metrics and /health; None = off
     metrics_host: str = "127.0.0.1"
     store: bool = True  # data/metrics.db
@@ -113,3 +203,9 @@ class MonitoringConfig(Section):
     @classmethod
     def _off(cls, v: Any) -> Any:
         return off_is_none(v)
+
+    @model_validator(mode="after")
+    def _window_holds_ticks(self) -> MonitoringConfig:
+        if self.window_s < self.interval_s:
+            raise ValueError(f"window_s {self.window_s}: must be at least interval_s ({self.interval_s})")
+        return self

@@ -21,7 +21,7 @@ import logging
 import math
 import numbers
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -100,6 +100,17 @@ class Scrape:
                 lines += n
         if batch:
             yield _render(batch)
+
+
+@dataclass(slots=True, frozen=True)
+class ReadingsView:
+    """A source over readings another component already holds (the collector's last tick), so a scrape
+    shows them without reading, and so disturbing, what they came from."""
+
+    read: Callable[[], Iterable[Metric]]
+
+    def metrics(self) -> Iterator[Metric]:
+        return iter(self.read())
 
 
 class PrometheusExporter:

@@ -6,6 +6,10 @@ are file descriptors (files, sockets, pipes: what runs out) where the platform c
 cheaply, else the open regular files. Each reading is taken on its own: one that fails (a data
 dir unmounted, access denied) is skipped and logged once, and the others are still reported.
 Event-loop lag is not here: the collector measures it from its own schedule.
+
+/metrics shows the readings of the collector's last tick (`last_readings`): a scrape reading psutil
+itself would move the CPU baseline under the collector's feet. It also carries the process's CPU
+seconds as a counter, which Prometheus turns into a rate over any window it likes.
 """
 
 from __future__ import annotations
@@ -18,8 +22,9 @@ from typing import TypeVar
 
 import psutil
 
-from alluse.common.metrics import Metric, gauge
+from alluse.common.metrics import Metric, counter, gauge
 from alluse.model import InvalidInput
+from alluse.monitoring import series
 
 log = logging.getLogger("alluse.monitoring.resources")
 
@@ -42,8 +47,17 @@ class ResourceSampler:
         self._monotonic_ns = monotonic_ns
         self._last_cpu: tuple[float, int] | None = None  # (process CPU seconds, monotonic ns)
         self._failing: set[str] = set()
+        self._last: list[Metric] = []
+
+    def last_readings(self) -> Iterator[Metric]:
+        """What the last `metrics()` call read (for /metrics), without reading anything again."""
+        return iter(self._last)
 
     def metrics(self) -> Iterator[Metric]:
+        self._last = list(self._read_all())
+        return iter(self._last)
+
+    def _read_all(self) -> Iterator[Metric]:
         proc = self._process
         with proc.oneshot():
             rss = self._read("rss", lambda: proc.memory_info().rss)
@@ -54,6 +68,7 @@ class ResourceSampler:
             yield gauge("alluse_process_rss_bytes", "Resident memory of this process", rss)
         if times is not None:
             cpu_s = times.user + times.system
+            yield counter(series.PROCESS_CPU_SECONDS, "CPU time of this process, user and system", cpu_s)
             last = self._last_cpu
             self._last_cpu = (cpu_s, now)
             if last is not None and now > last[1]:

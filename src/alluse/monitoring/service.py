@@ -10,19 +10,26 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from alluse.common.metrics import MetricSource
+from alluse.common.metrics import Metric, MetricSource, gauge
 from alluse.monitoring import series
 from alluse.monitoring.alert_events import AlertEvent
 from alluse.monitoring.alert_history import ALERTS_FILE, AlertHistory
-from alluse.monitoring.alert_rules import rules_from_config, validate_rules
+from alluse.monitoring.alert_rules import (
+    anomaly_rules_from_config,
+    predictive_rules_from_config,
+    run_rules,
+    validate_rules,
+)
 from alluse.monitoring.alerts import AlertEngine
 from alluse.monitoring.collector import DERIVED_SERIES, Collector, series_of
 from alluse.monitoring.config import AlertsConfig, MonitoringConfig
-from alluse.monitoring.exporter import PrometheusExporter
+from alluse.monitoring.exporter import PrometheusExporter, ReadingsView
+from alluse.monitoring.foresight import Foresight
 from alluse.monitoring.http import MetricsServer
 from alluse.monitoring.notifiers import CallbackNotifier, build_notifiers
 from alluse.monitoring.resources import ResourceSampler
@@ -40,6 +47,17 @@ def known_series(sources: Iterable[MetricSource]) -> set[str]:
     return known
 
 
+@dataclass(slots=True, frozen=True)
+class MarketSession:
+    """`alluse_market_open`: whether the market is in session, stored and exported, so a Prometheus rule can hold
+    a feed rule to the session as this process's engine does."""
+
+    is_open: Callable[[], bool]
+
+    def metrics(self) -> Iterator[Metric]:
+        yield gauge(series.MARKET_OPEN, "1 while the market is in session (trading clock)", 1 if self.is_open() else 0)
+
+
 class Monitoring:
     def __init__(
         self,
@@ -50,20 +68,25 @@ class Monitoring:
         health: Callable[[], Mapping[str, Any]],
         loss_limit_used: Callable[[], float | None],
         on_alert: Callable[[AlertEvent], None] | None = None,
+        market_open: Callable[[], bool] | None = None,
     ) -> None:
         mc = self.config = config
         resources = ResourceSampler(data_dir)
-        rules = rules_from_config(alerts)
-        if not mc.store:  # nothing to watch
-            rules = [r for r in rules if r.metric != series.METRICS_STORE_HEALTHY]
+        rules = run_rules(alerts, mc.store)
+        if market_open is not None:
+            sources = [*sources, MarketSession(market_open)]
         known = known_series([*sources, resources]) | ({series.METRICS_STORE_HEALTHY} if mc.store else set())
-        validate_rules(rules, known)
+        predictive, anomaly = predictive_rules_from_config(alerts, rules), anomaly_rules_from_config(alerts)
+        validate_rules([*rules, *predictive, *anomaly], known)  # the two watch a known series, and derive their own
+        self.foresight = Foresight(predictive, anomaly)
         notifiers = build_notifiers(alerts, data_dir)
         if on_alert is not None:
             notifiers.append(CallbackNotifier(on_alert, name="console"))
         self.notifiers = notifiers
         self.history = AlertHistory(data_dir / ALERTS_FILE)
-        self.alerts = AlertEngine(rules, notifiers, self.history, now_ns=time.time_ns)
+        self.alerts = AlertEngine(
+            [*rules, *self.foresight.rules()], notifiers, self.history, now_ns=time.time_ns, market_open=market_open
+        )
         # last: the store starts a writer thread, which nothing above may leave running on an error
         self.store = (
             MetricsStore(data_dir / METRICS_FILE, retention_s=mc.retention_s, batch_max=mc.store_batch_max)
@@ -76,14 +99,22 @@ class Monitoring:
             interval_s=mc.interval_s,
             resources=resources,
             on_samples=self.store.submit if self.store is not None else None,
-            on_values=self.alerts.evaluate,
+            on_values=self._evaluate,
             loss_limit_used=loss_limit_used,
-            error_window_s=mc.error_window_s,
-            error_min_orders=mc.error_min_orders,
+            window_s=mc.window_s,
+            min_orders=mc.min_orders,
+            min_observations=mc.min_observations,
         )
-        # not the resource sampler: reading it moves its CPU baseline, which belongs to the collector's tick
-        self.exporter = PrometheusExporter([*sources, *own, self.alerts, self.collector])
+        # the resource sampler's last readings, not the sampler: reading it moves its CPU baseline, which belongs
+        # to the collector's tick
+        last_tick = [ReadingsView(resources.last_readings), ReadingsView(self.collector.derived_readings)]
+        self.exporter = PrometheusExporter([*sources, *own, self.alerts, self.collector, *last_tick])
         self.server = MetricsServer(self.exporter, health)
+
+    def _evaluate(self, values: dict[str, float], now_ns: int) -> list[AlertEvent]:
+        """The collector's values, and the forecasts and anomaly scores derived from them, to the alert engine."""
+        derived, notes = self.foresight.derive(values, now_ns)
+        return self.alerts.evaluate(derived, now_ns, notes)
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()

@@ -1,7 +1,7 @@
 """The metrics store: every collected sample in SQLite (WAL), written off the caller's thread.
 
-Schema (version SCHEMA_VERSION in `meta`, upgraded by a writable open with the steps in MIGRATIONS, none
-yet: common/migrations.py; the `samples_1m` table marks the file as a metrics store):
+Schema (version SCHEMA_VERSION in `meta`, upgraded by a writable open with the steps in MIGRATIONS:
+common/migrations.py; the `samples_1m` table marks the file as a metrics store):
 - `series`     id INTEGER PRIMARY KEY, name TEXT UNIQUE (a `Sample.series` key), last_ts_ns, last_value:
                the newest sample, updated in the same transaction as the samples, so `latest()` is one
                small read however many samples are kept;
@@ -46,8 +46,18 @@ from alluse.monitoring.store_writer import MINUTE_NS, SampleWriter
 log = logging.getLogger("alluse.monitoring.store")
 
 METRICS_FILE = "metrics.db"
-SCHEMA_VERSION = 1
-MIGRATIONS: tuple[Step, ...] = ()  # version `to - 1` -> `to`, oldest first
+SCHEMA_VERSION = 2
+# version 2: money gauges name their unit (Prometheus convention); series stored under the old names are renamed
+RENAMED_V2 = {old: f"{old}_usd" for old in (
+    "alluse_account_cash", "alluse_account_realized_pnl", "alluse_account_equity", "alluse_account_gross_exposure",
+)}  # fmt: skip
+MIGRATIONS: tuple[Step, ...] = (  # version `to - 1` -> `to`, oldest first
+    Step(2, "series: money gauges renamed to their _usd names", tuple(
+        f"UPDATE series SET name = '{new}' || substr(name, {len(old) + 1}) "
+        f"WHERE name = '{old}' OR substr(name, 1, {len(old) + 1}) = '{old}{{'"
+        for old, new in RENAMED_V2.items()
+    )),
+)  # fmt: skip
 _WHAT = "metrics store"
 _MARKER_TABLE = "samples_1m"
 
@@ -289,10 +299,10 @@ class MetricsStore:
 
     @staticmethod
     def open_readonly(path: str | Path) -> MetricsReader:
-        """An existing store for the CLI: checked, never created or changed. Raises MetricsStoreError."""
-        db = open_readonly(
-            Path(path), _WHAT, version=SCHEMA_VERSION, marker_table=_MARKER_TABLE, error=MetricsStoreError
-        )
+        """An existing store for the CLI: checked, never created or changed. Raises MetricsStoreError.
+        Version 1 reads as it is (the same tables; its money series keep their old names until a run upgrades it)."""
+        db = open_readonly(Path(path), _WHAT, version=SCHEMA_VERSION, marker_table=_MARKER_TABLE, readable_from=1,
+                           error=MetricsStoreError)  # fmt: skip
         return MetricsReader(db)
 
     # ------------------------------------------------------------------ caller side

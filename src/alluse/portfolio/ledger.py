@@ -142,10 +142,9 @@ class Ledger:
         for (account, _), pos in self.positions.items():
             realized[account] = realized.get(account, ZERO) + pos.realized_pnl
         for account in self.accounts():
-            yield gauge("alluse_account_cash", "Cash", float(self.cash.get(account, ZERO)), account=account)
-            yield gauge(
-                "alluse_account_realized_pnl", "Realized P&L", float(realized.get(account, ZERO)), account=account
-            )
+            yield gauge("alluse_account_cash_usd", "Cash, USD", float(self.cash.get(account, ZERO)), account=account)
+            pnl = float(realized.get(account, ZERO))
+            yield gauge("alluse_account_realized_pnl_usd", "Realized P&L, USD", pnl, account=account)
             yield counter(
                 "alluse_account_fills_total", "Fills booked", self.fill_count.get(account, 0), account=account
             )

@@ -31,11 +31,10 @@ class LedgerValuation:
                 unit = pos.avg_cost if mark is None else float_decimal(mark)
                 gross += abs(pos.quantity) * unit * pos.multiplier
             yield gauge(
-                "alluse_account_equity",
-                "Cash plus positions at marks",
+                "alluse_account_equity_usd",
+                "Cash plus positions at marks, USD",
                 float(ledger.equity(account, mark_of)),
                 account=account,
             )
-            yield gauge(
-                "alluse_account_gross_exposure", "Sum of |position value| at marks", float(gross), account=account
-            )
+            exposure = "Sum of |position value| at marks, USD"
+            yield gauge("alluse_account_gross_exposure_usd", exposure, float(gross), account=account)

@@ -19,7 +19,7 @@ def _times(n: int, step_s: int = STEP_S) -> np.ndarray:
 
 def _run(values, *, name: str = "x", step_s: int = STEP_S, **kw) -> Forecast | Skipped:
     values = np.asarray(values, dtype=np.float64)
-    args = {"horizon_s": 1800.0, "history_points": 720, "min_points": 20} | kw
+    args = {"horizon_s": 1800.0, "history_points": 720, "min_points": 20, "min_history_s": 0.0} | kw
     return forecast(name, _times(len(values), step_s), values, step_ns=step_s * NS_PER_S, **args)
 
 

@@ -11,7 +11,7 @@ from alluse.analytics.trends import fit_trend
 T0 = 1_700_000_000 * NS_PER_S
 LATENCY = "alluse_order_ack_latency_seconds:p99"
 THROUGHPUT = 'alluse_quotes_total:rate{outcome="accepted"}'
-CASH = 'alluse_account_cash{account="Gen-Acc"}'
+CASH = 'alluse_account_cash_usd{account="Gen-Acc"}'
 
 
 def _series(name: str, hours: np.ndarray, values: np.ndarray) -> SeriesData:
@@ -26,7 +26,7 @@ def _line(name: str, slope: float, seed: int = 0, noise: float = 1.0, n: int = 6
 
 
 def _fit(s: SeriesData) -> Trend | Skipped:
-    return fit_trend(s, alpha=0.05, min_points=10)
+    return fit_trend(s, alpha=0.05, min_points=10, min_span_s=0.0)  # the span guard: test_an_warmup.py
 
 
 def test_known_slope_is_recovered_from_irregular_samples_with_gaps() -> None:

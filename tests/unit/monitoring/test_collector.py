@@ -17,12 +17,15 @@ from alluse.monitoring.collector import (
     CACHE_HITS,
     CACHE_MISSES,
     CACHE_STALE_READS,
+    ORDERS_ENDED,
+    ORDERS_FILLED,
     ORDERS_REJECTED,
     ORDERS_SENT,
     QUOTES_ACCEPTED,
     SERIES_CACHE_HIT_RATIO,
     SERIES_DAILY_LOSS_USED,
     SERIES_EVENT_LOOP_LAG,
+    SERIES_FILL_RATIO,
     SERIES_QUOTE_AGE,
     SERIES_STALE_QUOTE_RATIO,
     SERIES_TRADING_ERROR_RATIO,
@@ -31,6 +34,9 @@ from alluse.monitoring.collector import (
 from alluse.monitoring.resources import ResourceSampler
 from alluse.portfolio import Ledger
 from alluse.portfolio.valuation import LedgerValuation
+
+ORDERS_CANCELLED = 'alluse_orders_total{event="cancelled"}'
+assert ORDERS_CANCELLED in ORDERS_ENDED
 
 S = 1_000_000_000
 T0 = 1_800_000_000 * S
@@ -106,7 +112,7 @@ def test_a_series_that_appears_later_has_no_rate_on_its_first_tick():
     assert "b_total" in tick and "b_total:rate" not in tick and "a_total:rate" in tick
 
 
-def test_histogram_percentiles_are_over_the_interval_in_seconds():
+def test_histogram_percentiles_are_over_the_window_in_seconds():
     src = Source()
     c = Collector([src])
     for _ in range(100):
@@ -125,9 +131,9 @@ def test_histogram_percentiles_are_over_the_interval_in_seconds():
     assert not any(1e-4 < tick[f"test_latency_seconds:{p}"] < 0.1 for p in ("p50", "p90", "p99"))
 
 
-def test_an_empty_interval_gives_rate_zero_and_no_percentiles():
+def test_an_empty_window_gives_rate_zero_and_no_percentiles():
     src = Source()
-    c = Collector([src])
+    c = Collector([src], window_s=1, min_observations=1)
     src.hist.observe(5 * MS)
     c.collect_once(T0)
     src.hist.observe(5 * MS)
@@ -135,6 +141,52 @@ def test_an_empty_interval_gives_rate_zero_and_no_percentiles():
     tick = own(c.collect_once(T0 + 2 * S))
     assert tick["test_latency_seconds:rate"] == 0.0
     assert not [k for k in tick if k.startswith("test_latency_seconds:p")]
+
+
+def test_percentiles_hold_the_window_and_need_its_minimum_count():
+    """A slow burst stays in p99 for the window (one quiet second does not read as fast), then ages out;
+    a window with fewer observations than the minimum has no percentile at all, not a made-up one."""
+    src = Source()
+    c = Collector([src], window_s=5, min_observations=20)
+    c.collect_once(T0)
+    for _ in range(10):
+        src.hist.observe(300 * MS)
+    assert "test_latency_seconds:p99" not in own(c.collect_once(T0 + S))  # 10 < 20: insufficient data
+    for _ in range(10):
+        src.hist.observe(300 * MS)
+    assert 0.2 < own(c.collect_once(T0 + 2 * S))["test_latency_seconds:p99"] <= 0.5  # 20 in the window
+    for t in range(3, 6):  # quiet seconds: the burst is still within the last 5 s
+        assert 0.2 < own(c.collect_once(T0 + t * S))["test_latency_seconds:p99"] <= 0.5
+    for _ in range(30):
+        src.hist.observe(3_000)
+    tick = own(c.collect_once(T0 + 6 * S))  # the window (1 s, 6 s] has dropped the first ten
+    assert 0.2 < tick["test_latency_seconds:p99"] <= 0.5 and tick["test_latency_seconds:p50"] <= 5e-6
+    assert own(c.collect_once(T0 + 7 * S))["test_latency_seconds:p99"] <= 5e-6  # the burst has left the window
+    assert "test_latency_seconds:p99" not in own(c.collect_once(T0 + 12 * S))  # and so have the rest
+
+
+def test_a_histogram_reset_counts_from_zero():
+    src = Source()
+    c = Collector([src], window_s=10, min_observations=1)
+    for _ in range(50):
+        src.hist.observe(300 * MS)
+    c.collect_once(T0)
+    src.hist = LatencyHistogram()  # the component was rebuilt
+    src.hist.observe(3_000)
+    tick = own(c.collect_once(T0 + S))
+    assert tick["test_latency_seconds:rate"] == 1.0 and tick["test_latency_seconds:p99"] <= 5e-6
+
+
+def test_the_fill_ratio_is_filled_over_ended_orders_in_the_window():
+    t = Trading()
+    c = Collector([t], window_s=10, min_orders=10)
+    c.collect_once(T0)
+    t.n[ORDERS_FILLED] = 6
+    t.n[ORDERS_CANCELLED] = 3
+    assert SERIES_FILL_RATIO not in values(c.collect_once(T0 + S))  # 9 ended: insufficient data
+    t.n[ORDERS_REJECTED] = 1
+    assert values(c.collect_once(T0 + 2 * S))[SERIES_FILL_RATIO] == pytest.approx(0.6)
+    assert SERIES_FILL_RATIO not in values(c.collect_once(T0 + 12 * S))  # the window moved on
 
 
 def test_labels_stay_after_the_suffix():
@@ -226,12 +278,15 @@ class Trading:
     """The counters the derived ratios read, as the order manager and the quote cache name them."""
 
     def __init__(self) -> None:
-        self.n = {ORDERS_SENT: 0, ORDERS_REJECTED: 0, CACHE_HITS: 0, CACHE_MISSES: 0, CACHE_STALE_READS: 0}
+        self.n = {ORDERS_SENT: 0, ORDERS_REJECTED: 0, ORDERS_FILLED: 0, ORDERS_CANCELLED: 0, CACHE_HITS: 0,
+                  CACHE_MISSES: 0, CACHE_STALE_READS: 0}  # fmt: skip
 
     def metrics(self):
         n = self.n
         yield counter("alluse_orders_total", "c", n[ORDERS_SENT], event="submitted")
         yield counter("alluse_orders_total", "c", n[ORDERS_REJECTED], event="rejected")
+        yield counter("alluse_orders_total", "c", n[ORDERS_FILLED], event="filled")
+        yield counter("alluse_orders_total", "c", n[ORDERS_CANCELLED], event="cancelled")
         yield counter("alluse_quote_cache_hits_total", "c", n[CACHE_HITS])
         yield counter("alluse_quote_cache_misses_total", "c", n[CACHE_MISSES])
         yield counter("alluse_quote_cache_stale_reads_total", "c", n[CACHE_STALE_READS])
@@ -239,7 +294,7 @@ class Trading:
 
 def test_trading_error_ratio_is_over_a_window_of_orders_and_absent_below_its_minimum():
     t = Trading()
-    c = Collector([t], error_window_s=10, error_min_orders=10)
+    c = Collector([t], window_s=10, min_orders=10)
     assert SERIES_TRADING_ERROR_RATIO not in values(c.collect_once(T0))  # first tick: no interval yet
     assert SERIES_TRADING_ERROR_RATIO not in values(c.collect_once(T0 + S))  # no orders: no ratio
     t.n[ORDERS_SENT] = 4
@@ -307,7 +362,7 @@ def test_derived_series_from_the_real_components(tmp_path):
     t = TradingRig(tmp_path)
     cache = QuoteCache(t.clock, ttl_ns=S, option_capacity=4, is_option=t.registry.is_option)
     engine = DataEngine(t.registry, cache, t.clock)
-    c = Collector([engine, engine.cache, t.oms, t.risk, t.venue, t.ledger], error_min_orders=1)
+    c = Collector([engine, engine.cache, t.oms, t.risk, t.venue, t.ledger], min_orders=1, min_observations=1)
     c.collect_once(T0)
     t.submit(account="B")  # rejected by the venue
     t.submit()
@@ -331,7 +386,7 @@ def test_derived_series_from_the_real_components(tmp_path):
 
 
 def test_the_collector_reports_its_own_tick_time_and_sample_count():
-    c = Collector([Source(a_total=1)])
+    c = Collector([Source(a_total=1)], min_observations=1)
     first = c.collect_once(T0)
     tick = values(c.collect_once(T0 + S))
     assert tick["alluse_collector_samples_total"] == len(first)
@@ -411,8 +466,9 @@ def test_resource_sampler_reports_sane_values(tmp_path):
     clock = [0]
     r = ResourceSampler(tmp_path, monotonic_ns=lambda: clock[0])
     first = {m.name: m.value for m in r.metrics()}
-    assert all(m.kind is MetricKind.GAUGE for m in r.metrics())
+    assert {m.name for m in r.metrics() if m.kind is not MetricKind.GAUGE} == {"alluse_process_cpu_seconds_total"}
     assert "alluse_process_cpu_percent" not in first  # nothing to compare with yet
+    assert first["alluse_process_cpu_seconds_total"] > 0
     assert 10_000_000 < first["alluse_process_rss_bytes"] < 64 * 2**30
     assert 0 < first["alluse_system_memory_percent"] <= 100
     assert 0 < first["alluse_data_dir_disk_used_percent"] <= 100
@@ -421,6 +477,9 @@ def test_resource_sampler_reports_sane_values(tmp_path):
     clock[0] += 10 * S
     cpu = {m.name: m.value for m in r.metrics()}["alluse_process_cpu_percent"]
     assert 0 <= cpu < 100  # a few ms of CPU in a (pretended) 10 s
+    last = {m.name: m.value for m in r.last_readings()}  # what /metrics shows: the last reading, not a new one
+    clock[0] += 10 * S
+    assert {m.name: m.value for m in r.last_readings()} == last and last["alluse_process_cpu_percent"] == cpu
 
 
 def test_resource_sampler_cpu_follows_the_process_cpu_time(tmp_path):
@@ -476,5 +535,5 @@ def test_ledger_valuation_marks_equity_and_gross_exposure():
     marks = {"AAPL": 210.0}  # MSFT has no mark: valued at cost
     got = {m.series: m.value for m in LedgerValuation(ledger, marks.get).metrics()}
     cash = 10_000 - 2_000 - 1 + 500 - 1
-    assert got['alluse_account_equity{account="A"}'] == cash + 2_100 - 500
-    assert got['alluse_account_gross_exposure{account="A"}'] == 2_100 + 500
+    assert got['alluse_account_equity_usd{account="A"}'] == cash + 2_100 - 500
+    assert got['alluse_account_gross_exposure_usd{account="A"}'] == 2_100 + 500

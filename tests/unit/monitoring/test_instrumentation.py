@@ -298,9 +298,11 @@ def test_ledger_metrics_per_account(tmp_path):
     r = by_series(t.ledger.metrics())
     check_conventions(r)
     assert set(r) == {
-        f'alluse_account_{name}{{account="{a}"}}' for name in ("cash", "realized_pnl", "fills_total") for a in "AB"
+        f'alluse_account_{name}{{account="{a}"}}'
+        for name in ("cash_usd", "realized_pnl_usd", "fills_total")
+        for a in "AB"
     }
-    assert r['alluse_account_cash{account="A"}'].value == float(t.ledger.cash["A"]) < 100_000 - 2_000
-    assert r['alluse_account_cash{account="B"}'].value == 100_000
+    assert r['alluse_account_cash_usd{account="A"}'].value == float(t.ledger.cash["A"]) < 100_000 - 2_000
+    assert r['alluse_account_cash_usd{account="B"}'].value == 100_000
     assert r['alluse_account_fills_total{account="A"}'].value == 1
-    assert r['alluse_account_realized_pnl{account="A"}'].value == 0
+    assert r['alluse_account_realized_pnl_usd{account="A"}'].value == 0

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from alluse.common.metrics import MetricKind, Sample
-from alluse.monitoring.store import MetricsStore, MetricsStoreError, open_for_writing
+from alluse.monitoring.store import SCHEMA_VERSION, MetricsStore, MetricsStoreError, open_for_writing
 from alluse.monitoring.store_writer import MINUTE_NS
 
 S = 1_000_000_000
@@ -276,7 +276,7 @@ def test_malformed_samples_are_skipped_counted_and_the_rest_written(tmp_path, st
     [
         (lambda p: p.write_bytes(b"this is not a database\n" * 50), "not a SQLite database"),
         (lambda p: sqlite3.connect(p).execute("CREATE TABLE foo (x)").connection.commit(), "not an alluse metrics"),
-        ("newer", "schema version 99 is newer than this program's 1"),
+        ("newer", f"schema version 99 is newer than this program's {SCHEMA_VERSION}"),
     ],
 )
 def test_a_foreign_or_newer_file_is_refused_untouched(tmp_path, stores, make_file, message):
