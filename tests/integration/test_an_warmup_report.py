@@ -20,7 +20,7 @@ from alluse.monitoring.store_writer import SampleWriter
 END = 1_800_000_000 * NS_PER_S
 SERIES = (s.PROCESS_CPU_PERCENT, s.ORDER_LATENCY_P99, s.PROCESS_RSS_BYTES, s.QUOTES_ACCEPTED_RATE)
 TRANSIENT_S = 5  # start-up: CPU and order latency high for the first seconds
-WARMUP_S = AnalyticsConfig().warmup_s
+WARMUP_S = 30.0  # half the one-minute run below (the default, a whole window, would take all of it)
 HOUR_S = 3600
 INCIDENT_AFTER_RESTART_S = 3600  # a real incident in the long store, far from any start
 
@@ -80,7 +80,7 @@ def one_minute(tmp_path_factory) -> Path:
 
 
 def test_a_one_minute_run_has_no_anomaly_in_its_warm_up_and_its_trends_and_forecasts_say_too_short(one_minute):
-    config = AnalyticsConfig()
+    config = AnalyticsConfig(warmup_s=WARMUP_S)
     report, files = generate_report(one_minute, one_minute / "report", config, generated_ns=END)
     assert report.warmups == [
         WarmupSpan(MINUTE_START, MINUTE_START + int(WARMUP_S * NS_PER_S), "the collector's first tick")
@@ -139,7 +139,7 @@ def restarted(tmp_path_factory) -> Path:
 
 
 def test_a_long_run_keeps_its_trends_anomalies_and_forecasts_and_a_restart_warms_up_too(restarted):
-    report = report_of(restarted, AnalyticsConfig(**LONG_CONFIG))
+    report = report_of(restarted, AnalyticsConfig(warmup_s=WARMUP_S, **LONG_CONFIG))
     assert report.anomalies is not None and report.anomalies.step_s == 10
     w = int(WARMUP_S * NS_PER_S)
     assert [(x.start_ns, x.end_ns) for x in report.warmups] == [(LONG_START, LONG_START + w), (RESTART, RESTART + w)]

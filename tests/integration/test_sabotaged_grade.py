@@ -65,6 +65,7 @@ def test_a_clean_run_grades_a_or_b(tmp_path):
     report = graded(tmp_path, sabotaged=False)
     g = report.grade
     checks = {c.name: c for h in g.components for c in h.checks}
+    print(f"\nclean run: grade {g.letter} ({g.score:.1f}/100)")  # `pytest -s` shows it
     assert g.letter in ("A", "B"), (g.letter, g.score, g.caps, [(c.name, c.status) for c in checks.values()])
     assert not g.caps and not after_grade(report).startswith("Held down")
     assert checks["order submit path p99"].status == "met" and checks["order error ratio"].status == "met"
@@ -74,6 +75,7 @@ def test_a_sabotaged_run_grades_f_and_its_summary_leads_with_why(tmp_path):
     report = graded(tmp_path, sabotaged=True)
     g = report.grade
     checks = {c.name: c for h in g.components for c in h.checks}
+    print(f"\nsabotaged run: grade {g.letter} ({g.score:.1f}/100); {after_grade(report)}")
     assert checks["order error ratio"].status == "missed" and checks["order submit path p99"].status == "missed"
     assert g.letter == "F" and g.score is not None and g.score <= 59
     trading = next(h for h in g.components if h.component == "trading")

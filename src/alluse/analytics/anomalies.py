@@ -1,10 +1,8 @@
 """When did the system behave unlike itself? Per-series robust outliers plus multivariate windows.
 
 Series differ wildly in scale (bytes next to ratios), so everything is compared in robust z-scores:
-(x - median) / scale, where scale = 1.4826 * MAD (equal to the standard deviation for Gaussian data,
-but not dragged by the spikes we are looking for). When the MAD is 0 (an error ratio that is 0 in most
-bins with a few bursts) the scale falls back to 1.2533 * mean absolute deviation from the median (also
-the standard deviation for Gaussian data), which is non-zero whenever the series varies at all.
+(x - median) / scale, with the scale of common/robust.py (1.4826 MAD, or 1.2533 mean absolute deviation
+where the MAD is 0), the one the running system's streaming anomaly rules use too.
 """
 
 from __future__ import annotations
@@ -16,11 +14,10 @@ import pandas as pd
 from sklearn.ensemble import IsolationForest
 
 from alluse.analytics.results import NS_PER_S, Anomalies, AnomalyWindow, Grid, Outlier, Skipped, Standout, TooShort
+from alluse.common.robust import median_and_scale
 
 log = logging.getLogger("alluse.analytics")
 
-_MAD_TO_SIGMA = 1.4826
-_MEAN_AD_TO_SIGMA = 1.2533
 _RESOLUTION = 1e-9  # relative: smaller differences from the median are not variation
 _STANDOUTS = 3
 
@@ -29,14 +26,9 @@ def _robust_z(x: np.ndarray) -> np.ndarray:
     """(x - median) / (1.4826 MAD) per column, or / (1.2533 mean |x - median|) where the MAD is 0 (see the
     module docstring), never below _RESOLUTION x |median|; every column must hold at least two distinct
     finite values, so the scale is > 0."""
-    median = np.nanmedian(x, axis=0)
-    dev = np.abs(x - median)
-    scale = _MAD_TO_SIGMA * np.nanmedian(dev, axis=0)
-    flat = scale == 0
-    scale[flat] = _MEAN_AD_TO_SIGMA * np.nanmean(dev[:, flat], axis=0)
     # differences far below the values' own size are floating-point noise (a histogram percentile read
     # as 0.000955 and 0.0009550000000000001), not variation: without this floor one such step scored z 3e15
-    scale = np.maximum(scale, _RESOLUTION * np.abs(median))
+    median, scale = median_and_scale(x, _RESOLUTION)
     return (x - median) / scale
 
 

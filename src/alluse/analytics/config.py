@@ -45,8 +45,9 @@ class AnalyticsConfig(Section):
     max_grid_rows: Annotated[int, Field(ge=10, le=100_000)] = 1440  # aligned bins: 24 h -> 1-minute bins
     min_points: Annotated[int, Field(ge=3)] = 10  # fewest samples for a trend; anomalies and forecasts need 2x
     # seconds after each run start (the data's first, every restart) left out of trends, anomalies and forecasts:
-    # rates need two ticks and windowed percentiles a filled window, caches and the first chains are cold
-    warmup_s: Annotated[float, Field(ge=0, le=3600)] = 30.0
+    # rates need two ticks, caches and the first chains are cold, and the windowed series (percentiles, ratios)
+    # carry start-up for a whole monitoring.window_s, so it is at least that long (checked where both are known)
+    warmup_s: Annotated[float, Field(ge=0, le=3600)] = 60.0
     min_trend_span_s: NonNegFloat = 180.0  # shorter (after the warm-up): "too short", no slope per hour
     min_forecast_history_s: NonNegFloat = 600.0  # shorter history (after the warm-up): "too short", no forecast
     trend_alpha: Annotated[float, Field(gt=0, lt=1)] = 0.05  # a trend is significant when p < alpha

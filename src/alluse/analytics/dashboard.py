@@ -390,7 +390,7 @@ def _header(fig: Figure, report: Report) -> None:
 
 def _panel_trading(fig: Figure, spec: SubplotSpec, report: Report, series: Mapping[str, SeriesData]) -> None:
     ax = fig.add_subplot(spec)
-    _title(ax, "1  Trading system: order acknowledgement (a real venue) and own submit latency, error ratio")
+    _title(ax, "1  Trading: venue ack and own submit latency, error ratio")
     _time_panel(
         ax,
         report,

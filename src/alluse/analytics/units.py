@@ -24,7 +24,7 @@ def unit_of(name: str) -> tuple[float, str]:
     if base.endswith("_percent"):
         return 1.0, "%"
     if base.endswith("_usd"):
-        return 1.0, "USD"
+        return 1.0, "$"
     return 1.0, ""
 
 
@@ -41,6 +41,8 @@ def display(name: str, value: float | None, digits: int = 3) -> str:
     shown = value * factor
     # .3g writes 2000 as "2e+03" (and 999.7 as "1e+03"): whole numbers with separators from there up
     text = f"{shown:.{digits}g}" if abs(shown) < 999.5 else f"{shown:,.{max(0, digits - 3)}f}"
+    if label == "$":  # dollars lead: $-ahead reads as money in a narrow table cell, "-$1,234" when negative
+        return f"-${text[1:]}" if text.startswith("-") else f"${text}"
     return f"{text} {label}".rstrip() if label != "/s" else f"{text}/s"
 
 

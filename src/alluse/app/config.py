@@ -86,6 +86,10 @@ class Config(Section):
         if real_ib and (self.run.speed != 1 or self.run.start != "now"):
             raise ValueError(f"run.speed = {self.run.speed}, run.start = {self.run.start!r}: a real IB gateway trades "
                              "in real time; set speed = 1.0 and start = \"now\"")  # fmt: skip
+        if 0 < self.analytics.warmup_s < self.monitoring.window_s:
+            raise ValueError(f"analytics.warmup_s = {self.analytics.warmup_s:g}: shorter than monitoring.window_s "
+                             f"({self.monitoring.window_s:g}), whose windowed series carry start-up for a whole "
+                             "window; raise it, or 0 to keep start-up in")  # fmt: skip
         for name in self.risk.accounts:
             if name not in self.accounts:
                 raise ValueError(f"risk.accounts.{name}: not in [accounts] (a typo would silently apply no limits)")

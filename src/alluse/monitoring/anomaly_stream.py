@@ -4,7 +4,7 @@ Per rule, each new sample is scored against the series' samples of the previous 
 a spike must not widen the spread it is judged by) in robust z-scores, (x - median) / scale with
 scale = 1.4826 MAD, which is the standard deviation for Gaussian data but is not dragged by the spikes
 looked for. Where the MAD is 0 (a series at one value most of the time, with bursts) the scale falls back to
-1.2533 x the mean absolute deviation from the median, as the report's anomalies do (analytics/anomalies.py).
+1.2533 x the mean absolute deviation from the median, as the report's anomalies do (common/robust.py).
 The scale is never below the rule's `min_relative_scale` x |median|, the series' resolution: a histogram
 percentile read off buckets a factor 2 apart, or RSS steady to 0.1 %, would otherwise score one ordinary step
 z 100; a window that never varied around 0 has no scale and gives no score. Only then does the sample join the
@@ -24,23 +24,17 @@ from dataclasses import dataclass
 import numpy as np
 
 from alluse.common.clock import NS
+from alluse.common.robust import median_and_scale
 from alluse.monitoring.config import AlertRuleConfig, AnomalyRuleConfig
 from alluse.monitoring.series import ANOMALY_Z, of_rule
 from alluse.monitoring.window import TimeWindow
-
-MAD_TO_SIGMA = 1.4826
-MEAN_AD_TO_SIGMA = 1.2533
 
 
 def robust_z(window: np.ndarray, x: float, floor: float) -> tuple[float, float, float] | None:
     """(z, median, scale) of `x` against the samples in `window`, the scale at least `floor` x |median|;
     None if that is 0 (the window never varied, around 0)."""
-    median = float(np.median(window))
-    dev = np.abs(window - median)
-    scale = MAD_TO_SIGMA * float(np.median(dev))
-    if scale == 0:
-        scale = MEAN_AD_TO_SIGMA * float(dev.mean())
-    scale = max(scale, floor * abs(median))
+    center, spread = median_and_scale(window, floor)
+    median, scale = float(center), float(spread)
     if scale == 0:
         return None
     return (x - median) / scale, median, scale

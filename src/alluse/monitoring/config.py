@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 from pydantic import Field, field_validator, model_validator
 
@@ -30,7 +30,41 @@ def check_clear(comparison: str, threshold: float, clear: float | None) -> None:
         raise ValueError(f"clear_threshold {clear} is below threshold {threshold}: it must lie on the good side (>=)")
 
 
-class AlertRuleConfig(Section):
+class RuleSection(Section):
+    """What every alert rule has: a name, the series it watches, how long its condition must hold, a severity."""
+
+    name: RuleName
+    metric: SeriesName
+    for_s: NonNegFloat = 0.0
+    severity: str = "warning"
+    description: str = ""
+
+    @field_validator("severity")
+    @classmethod
+    def _check_severity(cls, v: str) -> str:
+        return one_of(v, ALERT_SEVERITIES)
+
+
+class LineRuleSection(RuleSection):
+    """A rule with a line, `comparison threshold`, and optionally a clear threshold on its good side."""
+
+    COMPARISONS: ClassVar[tuple[str, ...]] = ALERT_COMPARISONS
+    comparison: str
+    threshold: FiniteFloat
+    clear_threshold: FiniteFloat | None = None
+
+    @field_validator("comparison")
+    @classmethod
+    def _check_comparison(cls, v: str) -> str:
+        return one_of(v, cls.COMPARISONS, sep=" ")
+
+    @model_validator(mode="after")
+    def _check_clear(self) -> LineRuleSection:
+        check_clear(self.comparison, self.threshold, self.clear_threshold)
+        return self
+
+
+class AlertRuleConfig(LineRuleSection):
     """One alert rule: `metric comparison threshold` held for `for_s` wall seconds fires it.
 
     `metric` is a series as the collector names it (`name:suffix{labels}`, see common.metrics.Sample);
@@ -41,33 +75,10 @@ class AlertRuleConfig(Section):
     count as no data, which neither fires nor resets its wait.
     """
 
-    name: RuleName
-    metric: SeriesName
-    comparison: str
-    threshold: FiniteFloat
-    for_s: NonNegFloat = 0.0
-    severity: str = "warning"
-    clear_threshold: FiniteFloat | None = None
     market_hours_only: bool = False
-    description: str = ""
-
-    @field_validator("comparison")
-    @classmethod
-    def _check_comparison(cls, v: str) -> str:
-        return one_of(v, ALERT_COMPARISONS, sep=" ")
-
-    @field_validator("severity")
-    @classmethod
-    def _check_severity(cls, v: str) -> str:
-        return one_of(v, ALERT_SEVERITIES)
-
-    @model_validator(mode="after")
-    def _check_clear(self) -> AlertRuleConfig:
-        check_clear(self.comparison, self.threshold, self.clear_threshold)
-        return self
 
 
-class PredictiveRuleConfig(Section):
+class PredictiveRuleConfig(LineRuleSection):
     """A predictive rule: fires when the straight line through `metric`'s samples of the last `window_s`,
     read `horizon_s` ahead, is past `threshold`, for `for_s` wall seconds (monitoring/prediction.py).
 
@@ -77,38 +88,21 @@ class PredictiveRuleConfig(Section):
     and the expected crossing time.
     """
 
-    name: RuleName
-    metric: SeriesName
-    comparison: str
-    threshold: FiniteFloat
+    COMPARISONS = PREDICTIVE_COMPARISONS
     horizon_s: PositiveFloat = 1800.0
     window_s: PositiveFloat = 1800.0
     min_span_s: NonNegFloat = 600.0
     min_points: Annotated[int, Field(ge=5)] = 60  # 3 degrees of freedom at least for the interval
     for_s: NonNegFloat = 120.0
-    clear_threshold: FiniteFloat | None = None
-    severity: str = "warning"
-    description: str = ""
-
-    @field_validator("comparison")
-    @classmethod
-    def _check_comparison(cls, v: str) -> str:
-        return one_of(v, PREDICTIVE_COMPARISONS, sep=" ")
-
-    @field_validator("severity")
-    @classmethod
-    def _check_severity(cls, v: str) -> str:
-        return one_of(v, ALERT_SEVERITIES)
 
     @model_validator(mode="after")
-    def _check(self) -> PredictiveRuleConfig:
+    def _check_span(self) -> PredictiveRuleConfig:
         if self.min_span_s > self.window_s:
             raise ValueError(f"min_span_s {self.min_span_s:g} is longer than window_s {self.window_s:g}: never met")
-        check_clear(self.comparison, self.threshold, self.clear_threshold)
         return self
 
 
-class AnomalyRuleConfig(Section):
+class AnomalyRuleConfig(RuleSection):
     """A streaming anomaly rule: fires when `metric`'s newest value lies more than `z_threshold` robust
     z-scores from the median of its samples of the last `window_s` (on the `side` that is bad), for `for_s`
     wall seconds (monitoring/anomaly_stream.py). No score before the window holds `min_points` samples.
@@ -119,26 +113,17 @@ class AnomalyRuleConfig(Section):
     z-score and the window's median.
     """
 
-    name: RuleName
-    metric: SeriesName
     side: str = "both"
     z_threshold: PositiveFloat = 8.0
     min_relative_scale: Annotated[float, Field(gt=0, le=10)] = 0.05
     window_s: PositiveFloat = 1800.0
     min_points: Annotated[int, Field(ge=5)] = 30
     for_s: NonNegFloat = 10.0
-    severity: str = "warning"
-    description: str = ""
 
     @field_validator("side")
     @classmethod
     def _check_side(cls, v: str) -> str:
         return one_of(v, ANOMALY_SIDES)
-
-    @field_validator("severity")
-    @classmethod
-    def _check_severity(cls, v: str) -> str:
-        return one_of(v, ALERT_SEVERITIES)
 
 
 class AlertsConfig(Section):

@@ -19,7 +19,8 @@ from alluse.analytics.units import display, p_text
         ('alluse_quotes_total:rate{outcome="accepted"}', 2000.3, "2,000/s"),  # not "2e+03/s"
         ('alluse_quotes_total:rate{outcome="accepted"}', 999.7, "1,000/s"),
         ("alluse_process_rss_bytes", 1000 * 2**20, "1,000 MiB"),
-        ('alluse_account_cash_usd{account="A"}', 102275.0, "102,275 USD"),
+        ('alluse_account_cash_usd{account="A"}', 102275.0, "$102,275"),
+        ("alluse_account_realized_pnl_usd", -1234.5, "-$1,234"),
         ("alluse_x", None, "n/a"),
         ("alluse_x", float("nan"), "n/a"),
     ],

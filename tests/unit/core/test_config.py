@@ -109,3 +109,12 @@ def test_a_config_path_that_is_a_directory_or_binary_is_a_clear_error(tmp_path):
     binary.write_bytes(b"\xff\xfe\x00")
     with pytest.raises(ConfigError, match="not valid TOML"):
         load_config(binary)
+
+
+def test_a_warm_up_shorter_than_the_monitoring_window_is_refused():
+    """The windowed series carry start-up for a whole window: a shorter warm-up would let it into the report."""
+    with pytest.raises(ConfigError, match="analytics.warmup_s = 30: shorter than monitoring.window_s"):
+        load_config(overrides={"analytics": {"warmup_s": 30}})
+    assert load_config(overrides={"analytics": {"warmup_s": 0}}).analytics.warmup_s == 0  # off: start-up kept in
+    shorter_window = load_config(overrides={"analytics": {"warmup_s": 30}, "monitoring": {"window_s": 30}})
+    assert shorter_window.analytics.warmup_s == 30

@@ -7,7 +7,8 @@ import pytest
 from scipy import stats
 
 from alluse.common.clock import NS
-from alluse.monitoring.anomaly_stream import MEAN_AD_TO_SIGMA, AnomalyDetector, robust_z
+from alluse.common.robust import MEAN_AD_TO_SIGMA
+from alluse.monitoring.anomaly_stream import AnomalyDetector, robust_z
 from alluse.monitoring.config import AnomalyRuleConfig
 
 T0 = 1_700_000_000 * NS
