@@ -195,6 +195,8 @@ class TradingSystem:
             "broker_connected": connected,
             "market_open": self.market_open(),
             "firing_alerts": [] if self.monitoring is None else [a.rule.name for a in self.monitoring.alerts.firing()],
+            # rules blind at the last evaluation (too few orders or latencies in the window, market closed, ...)
+            "alerts_insufficient_data": [] if self.monitoring is None else self.monitoring.alerts.insufficient_data,
             "trading_states": {a: self.c.risk.states.get(a).value for a in self.config.accounts},
             "broker": {"name": c.broker.name, **(c.broker.health() if isinstance(c.broker, ReportsHealth) else {})},
         }

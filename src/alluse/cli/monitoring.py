@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 from alluse.cli.inputs import add_data_dir, check_count, check_span
-from alluse.cli.output import console
+from alluse.cli.output import console, error
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -46,10 +46,10 @@ def alerts_command(args: argparse.Namespace) -> int:
     finally:
         history.close()
     table = Table(title=f"alerts in {args.data_dir / ALERTS_FILE} (newest first)")
-    for col in ("time (UTC)", "rule", "severity", "state", "value", "threshold", "description"):
+    for col in ("time (UTC)", "rule", "kind", "severity", "state", "value", "threshold", "description"):
         table.add_column(col)
     for e in events:
-        table.add_row(f"{ns_to_datetime(e.ts_ns):%Y-%m-%d %H:%M:%S}", e.rule, e.severity, e.state.value,
+        table.add_row(f"{ns_to_datetime(e.ts_ns):%Y-%m-%d %H:%M:%S}", e.rule, e.kind, e.severity, e.state.value,
                       f"{e.value:g}", f"{e.comparison} {e.threshold:g}", e.description)  # fmt: skip
     console.print(table)
     return 0
@@ -58,12 +58,16 @@ def alerts_command(args: argparse.Namespace) -> int:
 def prometheus_rules_command(args: argparse.Namespace) -> int:
     """The rules of the config's [alerts] section, windows from its [monitoring], as a rules file on stdout."""
     from alluse.app.config import load_config
-    from alluse.monitoring.alert_rules import run_rules
+    from alluse.monitoring.alert_rules import anomaly_rules_from_config, predictive_rules_from_config, run_rules
     from alluse.monitoring.prometheus_rules import render, rules_document
 
     config = load_config(args.config)
     rules = run_rules(config.alerts, config.monitoring.store)
-    console.out(render(rules_document(rules, config.monitoring)), end="", highlight=False)
+    predictive = predictive_rules_from_config(config.alerts, rules)
+    console.out(render(rules_document(rules, config.monitoring, predictive)), end="", highlight=False)
+    in_process = [r.name for r in anomaly_rules_from_config(config.alerts)]
+    if in_process:  # on stderr: stdout is the file
+        error(f"streaming anomaly rules run in alluse only, not exported: {', '.join(in_process)}", label="note")
     return 0
 
 

@@ -86,6 +86,9 @@ class AlertEngine:
         self.history = history
         self._now_ns = now_ns
         self._market_open = market_open if any(t.rule.market_hours_only for t in self._tracks) else None
+        # rules that had no value at the last evaluation ("insufficient data": too few orders or observations
+        # in the window, a detector still filling, the market closed): blind now, whatever their state says
+        self.insufficient_data: list[str] = [t.rule.name for t in self._tracks]
         self._raised = dict.fromkeys(names, 0)  # notify() calls that raised, per notifier
         self.history_failures = 0
         if history is not None:
@@ -126,15 +129,18 @@ class AlertEngine:
         now = self._now_ns() if now_ns is None else now_ns
         closed = self._market_open is not None and not self._market_open()
         events = []
+        blind = []
         for t in self._tracks:
             v = values.get(t.rule.metric)
             if v is None or math.isnan(v) or (closed and t.rule.market_hours_only):  # no data: neither fires
-                continue  # nor resets a wait (the docstring's rule)
+                blind.append(t.rule.name)  # nor resets a wait (the docstring's rule)
+                continue
             event = self._step(t, float(v), now)
             if event is not None and notes and (note := notes.get(t.rule.metric)):
                 event = replace(event, description=f"{note}; {event.description}" if event.description else note)
             if event is not None:
                 events.append(event)
+        self.insufficient_data = blind
         for event in events:
             self._publish(event)
         return events
@@ -194,6 +200,8 @@ class AlertEngine:
             firing[st.rule.severity] += 1
         for severity, count in firing.items():
             yield gauge(s.ALERTS_FIRING, "Alerts firing now", count, severity=severity)
+        yield gauge(s.ALERT_RULES_INSUFFICIENT_DATA, "Rules without a value at the last evaluation (they cannot fire)",
+                    len(self.insufficient_data))  # fmt: skip
         for n in self.notifiers:
             yield counter(s.ALERT_NOTIFICATIONS_TOTAL, "Alert events delivered", n.delivered, notifier=n.name)
             yield counter(

@@ -8,6 +8,10 @@ minimum counts (`min_orders`, `min_observations`; fewer is no value, never 0), a
 too (the collector's are between two ticks; Prometheus' scrapes are seconds apart). A series with no
 translation is refused, naming the rule: a rules file silently missing an alert is worse than none.
 
+A predictive rule becomes `predict_linear` over its window (the line `horizon_s` ahead past its threshold, from
+at least `min_points` samples), labelled `kind: predicted`. A streaming anomaly rule has no PromQL equivalent
+(PromQL has no rolling median absolute deviation): it runs in the process only, and the command says so.
+
 Aggregations keep `job` and `instance`, so each scraped process gets its own alert. Prometheus has no
 hysteresis: a rule's clear threshold is carried as an annotation only. Where our engine lets an interval
 without a value (or a closed market, for a `market_hours_only` rule) neither fire nor reset a rule's wait,
@@ -37,7 +41,7 @@ from alluse.monitoring.collector import (
     ORDERS_SENT,
     PERCENTILES,
 )
-from alluse.monitoring.config import AlertRuleConfig, MonitoringConfig
+from alluse.monitoring.config import AlertRuleConfig, MonitoringConfig, PredictiveRuleConfig
 
 GROUP = "alluse"
 # the labels that tell scraped processes apart: every aggregation keeps them
@@ -48,6 +52,7 @@ EXPORTED_GAUGES = frozenset({s.QUOTE_AGE_SECONDS, s.DAILY_LOSS_LIMIT_USED_RATIO,
 _QUANTILES = {suffix: q for q, suffix in PERCENTILES}
 _NAME = r"[a-zA-Z_][a-zA-Z0-9_]*"
 _SERIES = re.compile(rf"(?P<name>{_NAME})(?::(?P<suffix>[a-z0-9_]+))?(?P<labels>\{{.*\}})?\Z")
+_SELECTOR = re.compile(rf"{_NAME}(\{{[^}}]*\}})?\Z")  # a lone series selector, which takes a range as it is
 _LABELS = re.compile(rf'\{{{_NAME}="[^"\\\n]*"(?:,{_NAME}="[^"\\\n]*")*\}}\Z')
 
 
@@ -66,17 +71,12 @@ def number(x: float) -> str:
     return repr(float(x)).removesuffix(".0")
 
 
-def rules_document(rules: Iterable[AlertRuleConfig], monitoring: MonitoringConfig) -> dict[str, Any]:
+def rules_document(
+    rules: Iterable[AlertRuleConfig], monitoring: MonitoringConfig, predictive: Iterable[PredictiveRuleConfig] = ()
+) -> dict[str, Any]:
     """One group, evaluated every `monitoring.interval_s` as our engine is, with one alerting rule per rule."""
-    return {
-        "groups": [
-            {
-                "name": GROUP,
-                "interval": duration(monitoring.interval_s),
-                "rules": [alerting_rule(r, monitoring) for r in rules],
-            }
-        ]
-    }
+    alerting = [*(alerting_rule(r, monitoring) for r in rules), *(predictive_rule(r, monitoring) for r in predictive)]
+    return {"groups": [{"name": GROUP, "interval": duration(monitoring.interval_s), "rules": alerting}]}
 
 
 def render(document: dict[str, Any]) -> str:
@@ -91,12 +91,7 @@ def render(document: dict[str, Any]) -> str:
 
 def alerting_rule(rule: AlertRuleConfig, monitoring: MonitoringConfig) -> dict[str, Any]:
     """One rule as Prometheus' alerting rule; PrometheusRulesError when its series has no translation."""
-    try:
-        value = promql(rule.metric, monitoring)
-    except ValueError as exc:
-        raise PrometheusRulesError(
-            f"alert rule {rule.name!r}: metric {rule.metric!r} has no Prometheus translation ({exc})"
-        ) from None
+    value = _translated(rule.name, rule.metric, monitoring)
     if " " in value:  # not a lone selector or call: the comparison applies to the whole of it
         value = f"({value})"
     expr = f"{value} {rule.comparison} {number(rule.threshold)}"
@@ -116,6 +111,35 @@ def alerting_rule(rule: AlertRuleConfig, monitoring: MonitoringConfig) -> dict[s
         "labels": {"severity": rule.severity},
         "annotations": annotations,
     }
+
+
+def predictive_rule(rule: PredictiveRuleConfig, monitoring: MonitoringConfig) -> dict[str, Any]:
+    """A predictive rule as `predict_linear` over its window, from at least `min_points` samples (a subquery at
+    the collector's interval where the series is computed rather than scraped)."""
+    value = _translated(rule.name, rule.metric, monitoring)
+    window = duration(rule.window_s)
+    step = duration(monitoring.interval_s)
+    samples = f"{value}[{window}]" if _SELECTOR.match(value) else f"({value})[{window}:{step}]"
+    line = f"predict_linear({samples}, {number(rule.horizon_s)})"
+    expr = f"{line} {rule.comparison} {number(rule.threshold)} and count_over_time({samples}) >= {rule.min_points}"
+    condition = (f"predicted: the line through {rule.metric} over the last {window}, {duration(rule.horizon_s)} "
+                 f"ahead, {rule.comparison} {number(rule.threshold)} for {duration(rule.for_s)}")  # fmt: skip
+    return {
+        "alert": rule.name,
+        "expr": expr,
+        "for": duration(rule.for_s),
+        "labels": {"severity": rule.severity, "kind": "predicted"},
+        "annotations": {"summary": _literal(rule.description or condition), "description": _literal(condition)},
+    }
+
+
+def _translated(rule: str, metric: str, monitoring: MonitoringConfig) -> str:
+    try:
+        return promql(metric, monitoring)
+    except ValueError as exc:
+        raise PrometheusRulesError(
+            f"alert rule {rule!r}: metric {metric!r} has no Prometheus translation ({exc})"
+        ) from None
 
 
 def promql(metric: str, monitoring: MonitoringConfig) -> str:

@@ -59,6 +59,7 @@ def kind_of(series: str) -> str:
 
 # the engine's own
 ALERTS_FIRING = "alluse_alerts_firing"
+ALERT_RULES_INSUFFICIENT_DATA = "alluse_alert_rules_insufficient_data"
 ALERT_NOTIFICATIONS_TOTAL = "alluse_alert_notifications_total"
 ALERT_NOTIFIER_FAILURES_TOTAL = "alluse_alert_notifier_failures_total"
 ALERT_HISTORY_FAILURES_TOTAL = "alluse_alert_history_failures_total"

@@ -193,8 +193,11 @@ def test_a_missing_value_neither_fires_nor_resets_a_wait():
     eng.evaluate({"m": 11}, at(0))
     eng.evaluate({"m": 11}, at(3))
     assert status(eng) is AlertStatus.PENDING
+    assert eng.insufficient_data == ["other"]  # blind, and said to be
     assert eng.evaluate({"m": math.nan}, at(5)) == []  # NaN counts as missing: not evidence either way...
     assert eng.evaluate({}, at(6)) == [] and status(eng) is AlertStatus.PENDING  # ...so no firing on it
+    assert eng.insufficient_data == ["hot", "other"]
+    assert {m.value for m in eng.metrics() if m.name == "alluse_alert_rules_insufficient_data"} == {2}
     [fired] = eng.evaluate({"m": 11}, at(7))  # held since 0: fires on the next value that holds
     assert fired.state is AlertStatus.FIRING and status(eng) is AlertStatus.FIRING
     for i in range(8, 100):
