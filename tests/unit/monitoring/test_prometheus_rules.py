@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
-import shutil
 import subprocess
 from pathlib import Path
 from string import Template
@@ -59,16 +57,6 @@ def only_rule(r: AlertRuleConfig, mc: MonitoringConfig | None = None) -> dict:
 def parse(text: str) -> dict:
     """The rules file's document: comment lines, then JSON."""
     return json.loads("".join(line for line in text.splitlines(keepends=True) if not line.startswith("#")))
-
-
-@pytest.fixture
-def promtool() -> str:
-    path = shutil.which("promtool")
-    if path is None:
-        if os.environ.get("CI"):
-            pytest.fail("promtool is missing under CI: scripts/ensure-promtool.sh should have installed it")
-        pytest.skip("promtool unavailable (run scripts/ensure-promtool.sh as root)")
-    return path
 
 
 # ---------------------------------------------------------------------------- translation
