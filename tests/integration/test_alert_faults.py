@@ -169,7 +169,7 @@ def test_each_default_rule_fires_on_its_fault_notifies_and_resolves(name, tmp_pa
     statuses = got["statuses"]
     assert statuses[:2] == [AlertStatus.INACTIVE, AlertStatus.PENDING], statuses
     assert statuses[statuses.index(AlertStatus.FIRING) - 1] is AlertStatus.PENDING, statuses
-    slack = got["window_s"] + 4 * got["interval_s"] + 2.0
+    slack = got["window_s"] + 4 * got["interval_s"] + 4.0  # a busy CI machine delays ticks and resets waits
     assert rule.for_s <= got["to_firing_s"] <= rule.for_s + slack
     assert 0 <= got["to_resolved_s"] <= slack
     fired, resolved = got["fired"], got["resolved"]

@@ -342,7 +342,8 @@ def test_another_process_writing_while_events_wait_loses_nothing(tmp_path):
 
 def test_a_reader_holding_an_old_snapshot_never_makes_the_writer_wait_for_a_restart(tmp_path, monkeypatch):
     """A RESTART holds writers back until readers let go; while another process reads an old snapshot
-    the passive pass cannot finish, and no RESTART is tried (here it would stall a commit 200 ms)."""
+    the passive pass cannot finish, and no RESTART is tried (here it would stall a commit 200 ms). Counted, not
+    timed: on a loaded machine a commit can take 200 ms without any RESTART (a CI run saw 229 ms)."""
     import time
 
     from alluse.execution import journal as journal_module
@@ -354,17 +355,17 @@ def test_a_reader_holding_an_old_snapshot_never_makes_the_writer_wait_for_a_rest
     j = Journal(path, intent_log=False)
 
     def submit(i):
-        t0 = time.perf_counter()
         submitted(j, f"C{i}", i)
-        return time.perf_counter() - t0
 
     for i in range(20):
         submit(i)
     reader = sqlite3.connect(path, isolation_level=None)
     reader.execute("BEGIN")
     reader.execute("SELECT count(*) FROM events").fetchone()  # holds its snapshot until COMMIT
-    worst = max(submit(i) for i in range(20, 320) if time.sleep(0.001) is None)
-    assert worst < 0.1 and j._checkpointer.restarts == 0
+    for i in range(20, 320):
+        submit(i)
+        time.sleep(0.001)
+        assert j._checkpointer.restarts == 0, i  # never while the reader holds its snapshot
     reader.execute("COMMIT")
     reader.close()
     deadline = time.monotonic() + 5
