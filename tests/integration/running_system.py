@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from alluse.app.config import Config, load_config
-from alluse.app.system import TradingSystem, run_live
+from alluse.app.system import Service, TradingSystem, run_live
 from alluse.model import Order, OrderType, Side
 from alluse.monitoring.alert_events import AlertEvent
 
@@ -56,13 +56,13 @@ async def until(what: Callable[[], Any], timeout_s: float, why: str) -> Any:
 
 
 @asynccontextmanager
-async def running(config: Config, data_dir: Path, alerts: list[AlertEvent], orders: bool = False
-                  ) -> AsyncIterator[TradingSystem]:  # fmt: skip
+async def running(config: Config, data_dir: Path, alerts: list[AlertEvent], orders: bool = False,
+                  api: Service | None = None) -> AsyncIterator[TradingSystem]:  # fmt: skip
     """The system, once ready (and with the order load running, if asked); stopped cleanly on exit."""
     box: dict[str, TradingSystem] = {}
     stop = asyncio.Event()
     run = asyncio.create_task(run_live(config, stop, data_dir, on_progress=lambda s, _: box.setdefault("s", s),
-                                       on_alert=alerts.append))  # fmt: skip
+                                       on_alert=alerts.append, api=api))  # fmt: skip
     load = None
     try:
         system = await until(lambda: box.get("s") or run.done(), 20, "the system started")

@@ -16,6 +16,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 from pathlib import Path
+from typing import Protocol
 
 from alluse.app import operator
 from alluse.app.config import Config, ConfigError
@@ -230,6 +231,14 @@ def resume_start_ns(config: Config, journal_path: Path) -> int:
     return start if market is None else max(start, market)
 
 
+class Service(Protocol):
+    """Something that runs beside the system for the length of a run (the REST API, rpc/server.py)."""
+
+    async def start(self, system: TradingSystem) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
 async def run_live(
     config: Config,
     stop: asyncio.Event,
@@ -237,6 +246,7 @@ async def run_live(
     on_progress: Callable[[TradingSystem, float], None] | None = None,
     on_alert: Callable[[AlertEvent], None] | None = None,
     replay: Recording | None = None,
+    api: Service | None = None,
 ) -> TradingSystem:
     """Run for `config.run.duration_s` wall seconds, or until `stop` is set; always shut down cleanly.
 
@@ -245,6 +255,9 @@ async def run_live(
     second (the CLI's status line), `on_alert(event)` as alerts fire and resolve. A networked broker stays
     connected after the return (the summary reads its accounts): the caller closes the system, then awaits
     `system.c.disconnect()`.
+
+    `api` (the REST API) starts once monitoring has, before recovery (its /health says 503 until ready), serves
+    /metrics and /health in place of monitoring's own server, and stops before monitoring does.
 
     With `replay`, the recorded quotes are the feed (docs/replay.md): simulated time starts at its first
     quote (or just after the journal's last event, if later) and the run ends when it is played out.
@@ -274,7 +287,9 @@ async def run_live(
                 on_alert,
                 system.market_open,
             )
-            await system.monitoring.start()
+            await system.monitoring.start(serve_http=api is None)
+        if api is not None:
+            await api.start(system)
         await system.c.connect()  # a networked broker: connected before recovery reads its book
         if clock.speed != 1:  # accelerated: simulated time starts now, not when the build began (at 1x the wall
             clock.rebase(start_ns)  # is the truth: a real broker's clock must not lag it by the start-up)
@@ -298,18 +313,22 @@ async def run_live(
             await asyncio.sleep(0.01)
     except BaseException:
         try:
-            await _stop_monitoring(system)
+            await _stop_monitoring(system, api)
         finally:
             system.close()
             await system.c.disconnect()
         raise
     try:
-        await _stop_monitoring(system)
+        await _stop_monitoring(system, api)
     except Exception:  # monitoring must not cost the summary (or the journal's clean close)
         log.exception("monitoring did not stop cleanly")
     return system
 
 
-async def _stop_monitoring(system: TradingSystem) -> None:
-    if system.monitoring is not None:
-        await system.monitoring.stop()
+async def _stop_monitoring(system: TradingSystem, api: Service | None) -> None:
+    try:
+        if api is not None:
+            await api.stop()
+    finally:
+        if system.monitoring is not None:
+            await system.monitoring.stop()

@@ -76,12 +76,17 @@ def run_command(args: argparse.Namespace) -> int:
 
     announced: list[bool] = []
 
+    api = None
+    if config.monitoring.metrics_port is not None:
+        from alluse.rpc.server import ApiServer
+
+        api = ApiServer(config.monitoring.metrics_host, config.monitoring.metrics_port)
+
     def show(system, elapsed: float) -> None:
-        m = system.monitoring
-        if not announced and m is not None and config.monitoring.metrics_port is not None:
+        if not announced and api is not None:
             announced.append(True)
-            host = config.monitoring.metrics_host
-            console.print(f"serving http://{host}:{m.server.port}/metrics and /health", highlight=False)
+            url = f"http://{api.host}:{api.port}"
+            console.print(f"serving {url}/api/v1 (schema {url}/docs), {url}/metrics and {url}/health", highlight=False)
         c = system.c
         progress.update(
             task,
@@ -104,7 +109,7 @@ def run_command(args: argparse.Namespace) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        system = await run_live(config, stop, on_progress=show, on_alert=alert, replay=recording)
+        system = await run_live(config, stop, on_progress=show, on_alert=alert, replay=recording, api=api)
         try:  # in the loop: a networked broker's accounts are read while it is still connected
             return system, build_summary(system, time.perf_counter() - t0, system.sim_start_ns)
         finally:

@@ -123,38 +123,47 @@ class MetricsServer:
         elif path == "/metrics":
             await self._metrics(writer)
         else:
-            status, body = self._health_answer()
+            status, body = health_answer(self._health)
             await _send(writer, status, body, content_type="application/json")
 
     async def _metrics(self, writer: asyncio.StreamWriter) -> None:
         try:
-            scrape = self._exporter.read()
-            chunks: list[bytes] = []
-            for chunk in scrape.chunks():
-                chunks.append(chunk)
-                await asyncio.sleep(0)  # let quotes and orders through between slices
+            chunks = await exposition(self._exporter)
         except Exception:
             log.exception("rendering /metrics failed")
             await _send(writer, HTTPStatus.INTERNAL_SERVER_ERROR, b"rendering metrics failed; see the log\n")
             return
         await _send(writer, HTTPStatus.OK, b"".join(chunks), content_type=CONTENT_TYPE)
 
-    def _health_answer(self) -> tuple[HTTPStatus, bytes]:
-        try:
-            report = dict(self._health())
-            missing = [k for k in HEALTH_KEYS if k not in report]
-            if missing:
-                raise ValueError(f"health() result lacks key(s) {missing}")
-            if "status" in report:
-                raise ValueError(f"health() key 'status'={report['status']!r}: the server sets it from 'ready'")
-            ready = report["ready"]
-            if not isinstance(ready, bool):
-                raise ValueError(f"health() key 'ready'={ready!r}: must be a bool")
-            code = HTTPStatus.OK if ready else HTTPStatus.SERVICE_UNAVAILABLE
-            return code, _json({"status": "ready" if ready else "live", **report})
-        except Exception as exc:
-            log.exception("health check failed")
-            return HTTPStatus.INTERNAL_SERVER_ERROR, json.dumps({"status": "live", "error": str(exc)}).encode()
+
+
+async def exposition(exporter: PrometheusExporter) -> list[bytes]:
+    """/metrics' text in slices, the loop handed back between them (the REST API serves it the same way)."""
+    chunks: list[bytes] = []
+    for chunk in exporter.read().chunks():
+        chunks.append(chunk)
+        await asyncio.sleep(0)  # let quotes and orders through between slices
+    return chunks
+
+
+def health_answer(health: HealthCheck) -> tuple[HTTPStatus, bytes]:
+    """/health's code and body from the health report: 200 "ready", 503 "live" (up, not able to trade), or 500
+    with the error when the report itself is broken."""
+    try:
+        report = dict(health())
+        missing = [k for k in HEALTH_KEYS if k not in report]
+        if missing:
+            raise ValueError(f"health() result lacks key(s) {missing}")
+        if "status" in report:
+            raise ValueError(f"health() key 'status'={report['status']!r}: the server sets it from 'ready'")
+        ready = report["ready"]
+        if not isinstance(ready, bool):
+            raise ValueError(f"health() key 'ready'={ready!r}: must be a bool")
+        code = HTTPStatus.OK if ready else HTTPStatus.SERVICE_UNAVAILABLE
+        return code, _json({"status": "ready" if ready else "live", **report})
+    except Exception as exc:
+        log.exception("health check failed")
+        return HTTPStatus.INTERNAL_SERVER_ERROR, json.dumps({"status": "live", "error": str(exc)}).encode()
 
 
 def _json(report: dict[str, Any]) -> bytes:

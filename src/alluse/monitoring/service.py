@@ -116,10 +116,11 @@ class Monitoring:
         derived, notes = self.foresight.derive(values, now_ns)
         return self.alerts.evaluate(derived, now_ns, notes)
 
-    async def start(self) -> None:
+    async def start(self, serve_http: bool = True) -> None:
+        """`serve_http=False`: another server (the REST API, rpc/) serves /metrics and /health on the port."""
         loop = asyncio.get_running_loop()
         port, host = self.config.metrics_port, self.config.metrics_host
-        if port is not None:
+        if port is not None and serve_http:
             await self.server.start(host, port)
             log.info("metrics on http://%s:%d/metrics", host, self.server.port)
         self.collector.start(loop)

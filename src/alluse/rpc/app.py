@@ -1,0 +1,79 @@
+"""The API as a FastAPI application: `/health` and `/metrics` as before, and `/api/v1/...` read-only views, each
+answer typed by a model of rpc/models.py (the OpenAPI schema at `/openapi.json`, browsable at `/docs`).
+
+Handlers are plain `async def`s: FastAPI runs them on the event loop, the trading loop, so a view reads the
+components between two of their callbacks, never while one runs, and no lock is needed. Each is a quick pass
+over in-memory state; /metrics formats in slices and hands the loop back between them.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Query, Response
+
+from alluse.monitoring.exporter import CONTENT_TYPE, PrometheusExporter
+from alluse.monitoring.http import exposition, health_answer
+from alluse.rpc.models import (
+    AccountOut,
+    AlertRuleOut,
+    ConnectionOut,
+    FillOut,
+    MarketDataOut,
+    OrderOut,
+    PositionOut,
+    StatusOut,
+)
+from alluse.rpc.views import VERSION, SystemViews
+
+API = "/api/v1"
+Limit = Query(100, ge=0, description="newest N; 0 is all")
+
+
+def create_app(views: SystemViews, exporter: PrometheusExporter | None) -> FastAPI:
+    app = FastAPI(title="ALL-USE market integration", version=VERSION, openapi_url="/openapi.json")
+    system = views.system
+
+    @app.get("/health", summary="200 when ready to trade, 503 while not (the reasons in not_ready)")
+    async def health() -> Response:
+        code, body = health_answer(system.health)
+        return Response(body, status_code=code.value, media_type="application/json")
+
+    if exporter is not None:
+
+        @app.get("/metrics", summary="Prometheus text exposition")
+        async def metrics() -> Response:
+            return Response(b"".join(await exposition(exporter)), media_type=CONTENT_TYPE)
+
+    @app.get(f"{API}/status", response_model=StatusOut)
+    async def status() -> StatusOut:
+        return views.status()
+
+    @app.get(f"{API}/accounts", response_model=list[AccountOut])
+    async def accounts() -> list[AccountOut]:
+        return views.accounts()
+
+    @app.get(f"{API}/positions", response_model=list[PositionOut], summary="open positions with greeks and DTE")
+    async def positions() -> list[PositionOut]:
+        return views.positions()
+
+    @app.get(f"{API}/orders", response_model=list[OrderOut], summary="orders, newest first")
+    async def orders(working: bool = Query(False, description="only working orders"), limit: int = Limit
+                     ) -> list[OrderOut]:  # fmt: skip
+        return views.orders(working, limit)
+
+    @app.get(f"{API}/fills", response_model=list[FillOut], summary="fills, newest first")
+    async def fills(limit: int = Limit) -> list[FillOut]:
+        return views.fills_out(limit)
+
+    @app.get(f"{API}/alerts", response_model=list[AlertRuleOut], summary="every alert rule and where it stands")
+    async def alerts() -> list[AlertRuleOut]:
+        return views.alerts()
+
+    @app.get(f"{API}/market-data", response_model=MarketDataOut)
+    async def market_data() -> MarketDataOut:
+        return views.market_data()
+
+    @app.get(f"{API}/connection", response_model=ConnectionOut)
+    async def connection() -> ConnectionOut:
+        return views.connection()
+
+    return app

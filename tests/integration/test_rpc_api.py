@@ -1,0 +1,75 @@
+"""The REST API on a running system: every view answers its model, the schema is published, live state shows
+(an order's fill is in /fills and /accounts), limits mean what they say, and bad input is a 422 naming it."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+import pytest
+from running_system import STOCK, running, system_config, until
+
+from alluse.model import Order, OrderType, Side
+from alluse.monitoring.alert_events import AlertEvent
+from alluse.rpc.models import AccountOut, AlertRuleOut, ConnectionOut, FillOut, MarketDataOut, OrderOut, StatusOut
+from alluse.rpc.server import ApiServer
+
+pytestmark = pytest.mark.slow  # a running system: once, not again on the pure build
+
+
+async def exercise(data_dir) -> dict:
+    api = ApiServer("127.0.0.1", 0)
+    alerts: list[AlertEvent] = []
+    seen: dict = {}
+    async with running(system_config(data_dir), data_dir, alerts, api=api) as system:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{api.port}", timeout=5) as client:
+
+            async def get(path: str, **params) -> httpx.Response:
+                return await client.get(path, params=params)
+
+            seen["schema"] = (await get("/openapi.json")).json()
+            seen["health"] = await get("/health")
+            seen["metrics"] = await get("/metrics")
+            seen["before"] = (await get("/api/v1/fills")).json()
+            oms, account = system.c.oms, next(iter(system.config.accounts))
+            order = Order(oms.next_client_order_id(), account, STOCK, Side.BUY, 3, order_type=OrderType.MARKET)
+            oms.submit(order)
+            fills = await until(lambda: api.views.fills if api.views and api.views.fills else None, 5, "a fill")
+            seen["coid"], seen["fill_id"] = order.client_order_id, fills[-1].fill_id
+            for name in ("status", "accounts", "positions", "orders", "fills", "alerts", "market-data", "connection"):
+                seen[name] = (await get(f"/api/v1/{name}")).json()
+            seen["working"] = (await get("/api/v1/orders", working="true")).json()
+            seen["all_orders"] = (await get("/api/v1/orders", limit=0)).json()
+            seen["one_order"] = (await get("/api/v1/orders", limit=1)).json()
+            seen["negative"] = await get("/api/v1/orders", limit=-1)
+    return seen
+
+
+def test_the_api_serves_typed_views_of_the_running_system(tmp_path):
+    seen = asyncio.run(exercise(tmp_path))
+    paths = set(seen["schema"]["paths"])
+    assert {f"/api/v1/{n}" for n in ("status", "accounts", "positions", "orders", "fills", "alerts", "market-data",
+                                      "connection")} <= paths and "/health" in paths  # fmt: skip
+    assert seen["health"].status_code == 200 and seen["health"].json()["status"] == "ready"
+    assert 'alluse_quotes_total{outcome="accepted"}' in seen["metrics"].text
+    # each answer is its model, exactly
+    StatusOut.model_validate(seen["status"])
+    MarketDataOut.model_validate(seen["market-data"])
+    ConnectionOut.model_validate(seen["connection"])
+    accounts = [AccountOut.model_validate(a) for a in seen["accounts"]]
+    orders = [OrderOut.model_validate(o) for o in seen["orders"]]
+    fills = [FillOut.model_validate(f) for f in seen["fills"]]
+    rules = [AlertRuleOut.model_validate(r) for r in seen["alerts"]]
+    # live state: the order sent during the run, its fill, the account's cash after it
+    assert seen["before"] == [] and (fills[0].client_order_id, fills[0].execution_id) == (seen["coid"], seen["fill_id"])
+    assert orders[0].client_order_id == seen["coid"] and orders[0].status == "FILLED" and orders[0].filled_qty == 3
+    bought = next(a for a in accounts if a.account == fills[0].account)
+    assert bought.fills == 1 and bought.cash_usd < bought.equity_usd  # the shares are worth something
+    assert any(p["instrument_id"] == STOCK and p["quantity"] == 3 for p in seen["positions"])
+    assert seen["status"]["fills"] == 1 and seen["status"]["ready"] is True
+    assert seen["connection"]["connected"] is True and seen["market-data"]["quotes_accepted"] > 0
+    assert {r.rule for r in rules} >= {"trading_error_rate", "feed_stalled"}
+    assert next(r for r in rules if r.rule == "trading_error_rate").insufficient_data  # one order: no ratio yet
+    # limits: 0 is all, N the newest N, negative refused naming the parameter
+    assert seen["working"] == [] and len(seen["one_order"]) == 1 and len(seen["all_orders"]) >= 1
+    assert seen["negative"].status_code == 422 and "limit" in seen["negative"].text
