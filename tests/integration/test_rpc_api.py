@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import time
 
 import httpx
 import pytest
@@ -73,3 +75,43 @@ def test_the_api_serves_typed_views_of_the_running_system(tmp_path):
     # limits: 0 is all, N the newest N, negative refused naming the parameter
     assert seen["working"] == [] and len(seen["one_order"]) == 1 and len(seen["all_orders"]) >= 1
     assert seen["negative"].status_code == 422 and "limit" in seen["negative"].text
+
+
+async def stream_a_fill(data_dir) -> dict:
+    api = ApiServer("127.0.0.1", 0)
+    async with running(system_config(data_dir), data_dir, [], api=api) as system:
+        booked: dict[str, float] = {}
+        system.c.bus.subscribe("order.fill", lambda f: booked.setdefault(f.client_order_id, time.monotonic()))
+        events: list[tuple[float, str, dict]] = []
+
+        async def listen() -> None:
+            async with httpx.AsyncClient(timeout=None) as client:
+                async with client.stream("GET", f"http://127.0.0.1:{api.port}/api/v1/stream") as r:
+                    kind = None
+                    async for line in r.aiter_lines():
+                        if line.startswith("event: "):
+                            kind = line[7:]
+                        elif line.startswith("data: ") and kind is not None:
+                            events.append((time.monotonic(), kind, json.loads(line[6:])))
+
+        reader = asyncio.create_task(listen())
+        await until(lambda: api.hub.clients, 5, "the client connected")
+        oms, account = system.c.oms, next(iter(system.config.accounts))
+        order = Order(oms.next_client_order_id(), account, STOCK, Side.BUY, 2, order_type=OrderType.MARKET)
+        oms.submit(order)
+        fill = await until(lambda: next((e for e in events if e[1] == "fill"), None), 5, "the fill streamed")
+        await until(lambda: sum(e[1] == "metrics" for e in events) >= 2, 5, "two ticks streamed")
+        reader.cancel()
+        return {"coid": order.client_order_id, "booked": booked, "fill": fill, "events": events}
+
+
+def test_the_live_stream_carries_the_fill_within_a_second_and_each_tick(tmp_path):
+    got = asyncio.run(stream_a_fill(tmp_path))
+    at, _, data = got["fill"]
+    assert data["client_order_id"] == got["coid"] and data["quantity"] == 2
+    assert 0 <= at - got["booked"][got["coid"]] < 1.0  # from the fill booked (after its journal record) to the client
+    kinds = [e[1] for e in got["events"]]
+    assert kinds.index("order") < kinds.index("fill")  # the order's events come first
+    ticks = [e[2] for e in got["events"] if e[1] == "metrics"]
+    assert all('alluse_quotes_total{outcome="accepted"}' in t["values"] for t in ticks)
+    assert "dropped" not in kinds  # a client that keeps up loses nothing

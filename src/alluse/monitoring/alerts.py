@@ -79,20 +79,26 @@ class AlertEngine:
             clear = r.threshold if r.clear_threshold is None else r.clear_threshold
             state = AlertState(r, AlertStatus.INACTIVE)
             self._tracks.append(_Track(r, COMPARATORS[r.comparison], round(r.for_s * NS), clear, state))
-        self.notifiers = list(notifiers)
-        names = [n.name for n in self.notifiers]
-        if len(set(names)) != len(names):
-            raise ValueError(f"notifier names {names}: each must be unique (they label the metrics)")
+        self.notifiers: list[Notifier] = []
+        self._raised: dict[str, int] = {}  # notify() calls that raised, per notifier
+        for n in notifiers:
+            self.add_notifier(n)
         self.history = history
         self._now_ns = now_ns
         self._market_open = market_open if any(t.rule.market_hours_only for t in self._tracks) else None
         # rules that had no value at the last evaluation ("insufficient data": too few orders or observations
         # in the window, a detector still filling, the market closed): blind now, whatever their state says
         self.insufficient_data: list[str] = [t.rule.name for t in self._tracks]
-        self._raised = dict.fromkeys(names, 0)  # notify() calls that raised, per notifier
         self.history_failures = 0
         if history is not None:
             self._close_left_open(history.open_episodes())
+
+    def add_notifier(self, notifier: Notifier) -> None:
+        """One more receiver of every event from now on (the API's live stream joins once the run is up)."""
+        if notifier.name in self._raised:
+            raise ValueError(f"notifier name {notifier.name!r} used twice (names label the metrics)")
+        self.notifiers.append(notifier)
+        self._raised[notifier.name] = 0
 
     def _close_left_open(self, open_episodes: dict[str, AlertEvent]) -> None:
         """Episodes a run left firing (it crashed, or could not record its stop) are closed now, with why."""

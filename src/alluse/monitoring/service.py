@@ -79,6 +79,7 @@ class Monitoring:
         predictive, anomaly = predictive_rules_from_config(alerts, rules), anomaly_rules_from_config(alerts)
         validate_rules([*rules, *predictive, *anomaly], known)  # the two watch a known series, and derive their own
         self.foresight = Foresight(predictive, anomaly)
+        self.value_listeners: list[Callable[[dict[str, float], int], object]] = []  # each tick's values, after alerts
         notifiers = build_notifiers(alerts, data_dir)
         if on_alert is not None:
             notifiers.append(CallbackNotifier(on_alert, name="console"))
@@ -112,9 +113,16 @@ class Monitoring:
         self.server = MetricsServer(self.exporter, health)
 
     def _evaluate(self, values: dict[str, float], now_ns: int) -> list[AlertEvent]:
-        """The collector's values, and the forecasts and anomaly scores derived from them, to the alert engine."""
+        """The collector's values, and the forecasts and anomaly scores derived from them, to the alert engine;
+        then to whoever listens (the API's live stream); a listener that raises is logged and the others still hear."""
         derived, notes = self.foresight.derive(values, now_ns)
-        return self.alerts.evaluate(derived, now_ns, notes)
+        events = self.alerts.evaluate(derived, now_ns, notes)
+        for listener in self.value_listeners:
+            try:
+                listener(values, now_ns)
+            except Exception:
+                log.exception("value listener %r failed", listener)
+        return events
 
     async def start(self, serve_http: bool = True) -> None:
         """`serve_http=False`: another server (the REST API, rpc/) serves /metrics and /health on the port."""

@@ -9,6 +9,7 @@ over in-memory state; /metrics formats in slices and hands the loop back between
 from __future__ import annotations
 
 from fastapi import FastAPI, Query, Response
+from fastapi.responses import StreamingResponse
 
 from alluse.monitoring.exporter import CONTENT_TYPE, PrometheusExporter
 from alluse.monitoring.http import exposition, health_answer
@@ -22,13 +23,14 @@ from alluse.rpc.models import (
     PositionOut,
     StatusOut,
 )
+from alluse.rpc.stream import EventHub
 from alluse.rpc.views import VERSION, SystemViews
 
 API = "/api/v1"
 Limit = Query(100, ge=0, description="newest N; 0 is all")
 
 
-def create_app(views: SystemViews, exporter: PrometheusExporter | None) -> FastAPI:
+def create_app(views: SystemViews, exporter: PrometheusExporter | None, hub: EventHub) -> FastAPI:
     app = FastAPI(title="ALL-USE market integration", version=VERSION, openapi_url="/openapi.json")
     system = views.system
 
@@ -42,6 +44,12 @@ def create_app(views: SystemViews, exporter: PrometheusExporter | None) -> FastA
         @app.get("/metrics", summary="Prometheus text exposition")
         async def metrics() -> Response:
             return Response(b"".join(await exposition(exporter)), media_type=CONTENT_TYPE)
+
+    @app.get(f"{API}/stream", summary="server-sent events: fill, order, alert, metrics (each tick), dropped",
+             response_class=StreamingResponse)  # fmt: skip
+    async def stream() -> StreamingResponse:
+        return StreamingResponse(hub.frames(), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})  # fmt: skip
 
     @app.get(f"{API}/status", response_model=StatusOut)
     async def status() -> StatusOut:

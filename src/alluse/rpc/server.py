@@ -18,6 +18,7 @@ import uvicorn
 from alluse.app.system import TradingSystem
 from alluse.monitoring.http import MetricsServerError
 from alluse.rpc.app import create_app
+from alluse.rpc.stream import EventHub
 from alluse.rpc.views import SystemViews
 
 log = logging.getLogger("alluse.rpc.server")
@@ -37,6 +38,7 @@ class ApiServer:
         self.requested_port = port
         self.port = port
         self.views: SystemViews | None = None
+        self.hub = EventHub()
         self._server: _Server | None = None
         self._task: asyncio.Task[None] | None = None
 
@@ -44,7 +46,10 @@ class ApiServer:
         """Binds first (a busy port stops the run before any order, naming it), then serves."""
         views = self.views = SystemViews(system)
         views.attach()
+        self.hub.attach(views)
         exporter = system.monitoring.exporter if system.monitoring is not None else None
+        if exporter is not None:
+            exporter.add_source(self.hub)
         sock = socket.socket(socket.AF_INET6 if ":" in self.host else socket.AF_INET)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
@@ -54,7 +59,8 @@ class ApiServer:
             why = "address already in use (choose another port)" if exc.errno == errno.EADDRINUSE else str(exc)
             raise MetricsServerError(self.host, self.requested_port, why) from None
         self.port = sock.getsockname()[1]
-        config = uvicorn.Config(create_app(views, exporter), lifespan="off", log_level="warning", access_log=False)
+        app = create_app(views, exporter, self.hub)
+        config = uvicorn.Config(app, lifespan="off", log_level="warning", access_log=False)
         server = self._server = _Server(config)
         self._task = asyncio.create_task(server.serve(sockets=[sock]), name="alluse-api")
         while not server.started and not self._task.done():
@@ -66,6 +72,7 @@ class ApiServer:
     async def stop(self) -> None:
         if self._server is None or self._task is None:
             return
+        self.hub.close()  # the live streams end, or the server would wait for them
         self._server.should_exit = True
         await self._task
         self._server = self._task = None

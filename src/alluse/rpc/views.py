@@ -74,12 +74,12 @@ class SystemViews:
         oms = self.system.c.oms
         orders = oms.open_orders() if open_only else list(oms.orders.values())
         orders.sort(key=lambda o: (o.ts_last, o.client_order_id), reverse=True)
-        return [_order(o) for o in (orders[:limit] if limit else orders)]
+        return [order_out(o) for o in (orders[:limit] if limit else orders)]
 
     def fills_out(self, limit: int) -> list[FillOut]:
         """Newest first; `limit` 0 is all."""
         newest = self.fills[::-1]
-        return [_fill(f) for f in (newest[:limit] if limit else newest)]
+        return [fill_out(f) for f in (newest[:limit] if limit else newest)]
 
     # ------------------------------------------------------------------ alerts, data, connection, status
 
@@ -126,7 +126,7 @@ class SystemViews:
         )  # fmt: skip
 
 
-def _order(o: Order) -> OrderOut:
+def order_out(o: Order) -> OrderOut:
     return OrderOut(
         client_order_id=o.client_order_id, account=o.account, instrument_id=o.instrument_id, side=o.side.value,
         order_type=o.order_type.value, quantity=o.quantity, filled_qty=o.filled_qty, limit_price=o.limit_price,
@@ -136,7 +136,7 @@ def _order(o: Order) -> OrderOut:
     )  # fmt: skip
 
 
-def _fill(f: Fill) -> FillOut:
+def fill_out(f: Fill) -> FillOut:
     return FillOut(client_order_id=f.client_order_id, execution_id=f.fill_id, account=f.account,
                    instrument_id=f.instrument_id, side=f.side.value, quantity=f.quantity, price=f.price,
                    commission_usd=f.commission, time=ns_to_datetime(f.ts_event), ts_ns=f.ts_event)  # fmt: skip

@@ -273,8 +273,11 @@ def test_engine_metrics_count_firing_per_severity():
 def test_duplicate_rule_or_notifier_names_are_refused():
     with pytest.raises(ValueError, match="'hot' used twice"):
         AlertEngine([rule(), rule()], [])
-    with pytest.raises(ValueError, match="notifier names"):
+    with pytest.raises(ValueError, match="notifier name 'rec' used twice"):
         AlertEngine([rule()], [Recorder(), Recorder()])
+    eng = AlertEngine([rule()], [Recorder()])
+    with pytest.raises(ValueError, match="notifier name 'rec' used twice"):
+        eng.add_notifier(Recorder())  # nor later
 
 
 # ---------------------------------------------------------------- rules and their validation
