@@ -1,5 +1,5 @@
 """`alluse halt`, `alluse reducing` and `alluse resume`: the operator's commands to a data dir's
-trading system, running or not (see alluse.app.operator)."""
+trading system, running or not (see alluse.app.operator); `alluse token`, the REST API's bearer token."""
 
 from __future__ import annotations
 
@@ -25,6 +25,10 @@ def register(sub: argparse._SubParsersAction) -> None:
             p.add_argument("--reducing", dest="operator_command", action="store_const", const="REDUCING",
                            help="REDUCING instead of HALTED: only closing orders")  # fmt: skip
         p.set_defaults(func=operator_command, operator_command=command)
+    p = sub.add_parser("token", help="the REST API's bearer token file; --rotate replaces the token")
+    add_data_dir(p)
+    p.add_argument("--rotate", action="store_true", help="a new token, printed once (the old one stops working)")
+    p.set_defaults(func=token_command)
 
 
 def operator_command(args: argparse.Namespace) -> int:
@@ -35,4 +39,22 @@ def operator_command(args: argparse.Namespace) -> int:
     sent = send(args.data_dir, command, args.reason, args.account or ())
     accounts = ", ".join(c.account for c in sent)
     console.print(f"{accounts} -> {command.state.value} ({args.reason})", markup=False, highlight=False)
+    return 0
+
+
+def token_command(args: argparse.Namespace) -> int:
+    """The token itself is printed only when made (here on --rotate, or by `alluse run` at its first start)."""
+    from alluse.model import InvalidInput
+    from alluse.rpc.auth import read_token, rotate_token, token_path
+
+    if not args.data_dir.is_dir():
+        raise InvalidInput("--data-dir", str(args.data_dir), "is not a directory (has the system run there?)")
+    path = token_path(args.data_dir)
+    if args.rotate:
+        token = rotate_token(args.data_dir)
+        console.print(f"new API token (shown once; kept in {path}, mode 0600): {token}", markup=False, highlight=False)
+    elif read_token(args.data_dir) is None:
+        console.print(f"no API token in {args.data_dir} yet: `alluse run` makes one at its first start", markup=False)
+    else:
+        console.print(f"API token in {path} (mode 0600); send it as 'Authorization: Bearer <token>'", markup=False)
     return 0

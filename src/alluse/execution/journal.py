@@ -563,6 +563,17 @@ class Journal:
             )
         )
 
+    def record_control(self, action: str, account: str | None, detail: str, ts: int) -> None:
+        """An operator's control through the API (halt, cancel all, flatten...), with who and when in `detail`:
+        committed at once, the audit trail of every control."""
+        self._write([(_INSERT_EVENT, (ts, "CONTROL", None, account, action, detail))])
+
+    def controls(self) -> list[tuple[int, str | None, str, str]]:
+        """(ts, account, action, detail) of every CONTROL event, oldest first."""
+        self.flush()
+        rows = self._db.execute("SELECT ts, account, status, detail FROM events WHERE kind = 'CONTROL' ORDER BY seq")
+        return [(ts, account, action, detail) for ts, account, action, detail in rows]
+
     def record_watermark(self, account: str, day: int, day_start: Decimal, peak: Decimal, ts: int) -> None:
         """The loss monitor's day start and peak equity, so limits hold across a restart."""
         self._write(

@@ -8,11 +8,14 @@ over in-memory state; /metrics formats in slices and hands the loop back between
 
 from __future__ import annotations
 
-from fastapi import FastAPI, Query, Response
+from fastapi import Depends, FastAPI, HTTPException, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
 from alluse.monitoring.exporter import CONTENT_TYPE, PrometheusExporter
 from alluse.monitoring.http import exposition, health_answer
+from alluse.rpc import controls
+from alluse.rpc.auth import Guard
+from alluse.rpc.controls import CancelIn, ControlOut, FlattenIn, StateIn
 from alluse.rpc.models import (
     AccountOut,
     AlertRuleOut,
@@ -30,9 +33,37 @@ API = "/api/v1"
 Limit = Query(100, ge=0, description="newest N; 0 is all")
 
 
-def create_app(views: SystemViews, exporter: PrometheusExporter | None, hub: EventHub) -> FastAPI:
-    app = FastAPI(title="ALL-USE market integration", version=VERSION, openapi_url="/openapi.json")
+def create_app(views: SystemViews, exporter: PrometheusExporter | None, hub: EventHub, guard: Guard) -> FastAPI:
+    """Reads need the token only off loopback (`guard.read`); every control needs it (`guard.token`); no route
+    answers a cross-origin browser request."""
+    app = FastAPI(title="ALL-USE market integration", version=VERSION, openapi_url="/openapi.json",
+                  dependencies=[Depends(guard.read)])  # fmt: skip
     system = views.system
+    control = [Depends(guard.token)]
+
+    def who(request: Request) -> str:
+        return f"api from {request.client.host if request.client else 'unknown'}"
+
+    @app.post(f"{API}/control/{{action}}", response_model=ControlOut, dependencies=control,
+              summary="halt, reducing or resume: the accounts' trading state (all accounts when none are given)")
+    async def set_state(action: str, body: StateIn, request: Request) -> ControlOut:
+        if action not in ("halt", "reducing", "resume"):
+            raise HTTPException(404, f"no control {action!r} (halt, reducing, resume, cancel-all, flatten)")
+        return controls.set_state(system, action, body, who(request))
+
+    @app.post(f"{API}/cancel-all", response_model=ControlOut, dependencies=control,
+              summary="cancel every working order (of one account, or all)")
+    async def cancel_all(body: CancelIn, request: Request) -> ControlOut:
+        return controls.cancel_all(system, body, who(request))
+
+    @app.post(f"{API}/flatten", response_model=ControlOut, dependencies=control,
+              summary="cancel the account's working orders and close each of its positions at market")
+    async def flatten(body: FlattenIn, request: Request) -> ControlOut:
+        return controls.flatten(system, body, who(request))
+
+    @app.get(f"{API}/controls", summary="every control journaled, oldest first, with who and when")
+    async def journaled() -> list[dict[str, object]]:
+        return controls.journaled(system)
 
     @app.get("/health", summary="200 when ready to trade, 503 while not (the reasons in not_ready)")
     async def health() -> Response:

@@ -18,6 +18,7 @@ import uvicorn
 from alluse.app.system import TradingSystem
 from alluse.monitoring.http import MetricsServerError
 from alluse.rpc.app import create_app
+from alluse.rpc.auth import Guard, ensure_token
 from alluse.rpc.stream import EventHub
 from alluse.rpc.views import SystemViews
 
@@ -39,11 +40,15 @@ class ApiServer:
         self.port = port
         self.views: SystemViews | None = None
         self.hub = EventHub()
+        self.new_token: str | None = None  # made at this start: the command prints it once
         self._server: _Server | None = None
         self._task: asyncio.Task[None] | None = None
 
     async def start(self, system: TradingSystem) -> None:
         """Binds first (a busy port stops the run before any order, naming it), then serves."""
+        data_dir = system.journal_path.parent
+        token, made = ensure_token(data_dir)
+        self.new_token = token if made else None
         views = self.views = SystemViews(system)
         views.attach()
         self.hub.attach(views)
@@ -59,7 +64,7 @@ class ApiServer:
             why = "address already in use (choose another port)" if exc.errno == errno.EADDRINUSE else str(exc)
             raise MetricsServerError(self.host, self.requested_port, why) from None
         self.port = sock.getsockname()[1]
-        app = create_app(views, exporter, self.hub)
+        app = create_app(views, exporter, self.hub, Guard(data_dir, self.host))
         config = uvicorn.Config(app, lifespan="off", log_level="warning", access_log=False)
         server = self._server = _Server(config)
         self._task = asyncio.create_task(server.serve(sockets=[sock]), name="alluse-api")
