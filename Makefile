@@ -11,7 +11,7 @@ JOBS   ?= $(shell echo $$(( 2 * $$(nproc 2>/dev/null || echo 1) )))
 COMPILED_SRC := $(shell $(PYTHON) -c 'import runpy; b = runpy.run_path("src/alluse/build.py"); print(*map(b["module_source"], b["build_inputs"]()))')
 BUILD_INPUTS := pyproject.toml setup.py src/alluse/build.py $(COMPILED_SRC)
 
-.PHONY: run test check bench promtool clean
+.PHONY: run test check bench promtool chromium system-packages clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -39,13 +39,21 @@ run: $(STAMP_RUN)
 promtool:
 	bash scripts/ensure-promtool.sh
 
+chromium:
+	bash scripts/ensure-chromium.sh
+
+# one after the other: two apt-gets at once would fight over dpkg's lock
+system-packages:
+	bash scripts/ensure-promtool.sh
+	bash scripts/ensure-chromium.sh
+
 # Lint and types, the whole suite on the build installed (compiled where the machine could), then, if that
 # one is compiled, the tests that drive compiled modules once more on the sources (ALLUSE_PURE=1; the
 # `compiled_path` marker, tests/conftest.py): both builds must keep every guarantee. The install and
-# promtool's apt-get overlap; the suite runs on every core (pytest-xdist, idle workers
-# taking tests from busy ones).
+# the apt-get of promtool and chromium (the console's browser tests) overlap; the suite runs on every core
+# (pytest-xdist, idle workers taking tests from busy ones).
 test:
-	$(MAKE) --no-print-directory -j2 $(STAMP_TEST) promtool
+	$(MAKE) --no-print-directory -j2 $(STAMP_TEST) system-packages
 	$(MAKE) --no-print-directory check
 	$(BIN)/python -m pytest -n $(JOBS) --dist worksteal $(PYTEST_ARGS)
 	if $(BIN)/python -c 'import sys, alluse.build as b; sys.exit(not b.compiled_modules())'; then \

@@ -18,8 +18,8 @@ fi
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 export DEBIAN_FRONTEND=noninteractive
-if apt-get update -qq >"$log" 2>&1 \
-    && apt-get install -y -qq --no-install-recommends prometheus >>"$log" 2>&1 \
+if apt-get -o DPkg::Lock::Timeout=120 update -qq >"$log" 2>&1 \
+    && apt-get -o DPkg::Lock::Timeout=120 install -y -qq --no-install-recommends prometheus >>"$log" 2>&1 \
     && command -v promtool >/dev/null 2>&1; then
     echo "ensure-promtool: installed $(promtool --version 2>&1 | head -n 1)"
 else

@@ -79,7 +79,8 @@ class Monitoring:
         predictive, anomaly = predictive_rules_from_config(alerts, rules), anomaly_rules_from_config(alerts)
         validate_rules([*rules, *predictive, *anomaly], known)  # the two watch a known series, and derive their own
         self.foresight = Foresight(predictive, anomaly)
-        self.value_listeners: list[Callable[[dict[str, float], int], object]] = []  # each tick's values, after alerts
+        # each tick's values with the forecasts and anomaly scores derived from them, after the alerts saw them
+        self.value_listeners: list[Callable[[dict[str, float], int], object]] = []
         notifiers = build_notifiers(alerts, data_dir)
         if on_alert is not None:
             notifiers.append(CallbackNotifier(on_alert, name="console"))
@@ -119,7 +120,7 @@ class Monitoring:
         events = self.alerts.evaluate(derived, now_ns, notes)
         for listener in self.value_listeners:
             try:
-                listener(values, now_ns)
+                listener(derived, now_ns)
             except Exception:
                 log.exception("value listener %r failed", listener)
         return events

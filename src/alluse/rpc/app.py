@@ -8,8 +8,11 @@ over in-memory state; /metrics formats in slices and hands the loop back between
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from fastapi import Depends, FastAPI, HTTPException, Query, Request, Response
-from fastapi.responses import StreamingResponse
+from fastapi.responses import FileResponse, StreamingResponse
+from fastapi.staticfiles import StaticFiles
 
 from alluse.monitoring.exporter import CONTENT_TYPE, PrometheusExporter
 from alluse.monitoring.http import exposition, health_answer
@@ -30,6 +33,7 @@ from alluse.rpc.stream import EventHub
 from alluse.rpc.views import VERSION, SystemViews
 
 API = "/api/v1"
+STATIC = Path(__file__).with_name("static")  # the console: a page, its script and style, uPlot vendored
 Limit = Query(100, ge=0, description="newest N; 0 is all")
 
 
@@ -40,6 +44,11 @@ def create_app(views: SystemViews, exporter: PrometheusExporter | None, hub: Eve
                   dependencies=[Depends(guard.read)])  # fmt: skip
     system = views.system
     control = [Depends(guard.token)]
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.get("/", include_in_schema=False)
+    async def console() -> FileResponse:
+        return FileResponse(STATIC / "index.html")
 
     def who(request: Request) -> str:
         return f"api from {request.client.host if request.client else 'unknown'}"
