@@ -118,7 +118,7 @@ const sumOf = (v, prefix) => { let s = null; for (const k in v) if (k.startsWith
 function chart(el, labels, scales) {
   const width = Math.max(320, $(el).clientWidth - 8);
   const series = [{}, ...labels.map((label, i) => ({ label, stroke: ["#1565c0", "#c62828", "#2e7d32"][i], scale: scales[i], width: 1.5 }))];
-  const axes = [{}, { scale: scales[0] }, ...(scales.includes("r") ? [{ scale: "r", side: 1, grid: { show: false } }] : [])];
+  const axes = [{}, { scale: scales[0], size: 64 }, ...(scales.includes("r") ? [{ scale: "r", side: 1, size: 56, grid: { show: false } }] : [])];
   return new uPlot({ width, height: 180, series, axes, scales: { x: { time: true } } }, [[], ...labels.map(() => [])], $(el));
 }
 
