@@ -13,7 +13,7 @@ from running_system import STOCK, running, system_config, until
 
 from alluse.model import Order, OrderType, Side
 from alluse.monitoring.alert_events import AlertEvent
-from alluse.rpc.models import AccountOut, AlertRuleOut, ConnectionOut, FillOut, MarketDataOut, OrderOut, StatusOut
+from alluse.rpc.models import AccountOut, AlertRuleOut, ConnectionOut, FillOut, MarketDataOut, OrderView, StatusOut
 from alluse.rpc.server import ApiServer
 
 pytestmark = pytest.mark.slow  # a running system: once, not again on the pure build
@@ -59,7 +59,7 @@ def test_the_api_serves_typed_views_of_the_running_system(tmp_path):
     MarketDataOut.model_validate(seen["market-data"])
     ConnectionOut.model_validate(seen["connection"])
     accounts = [AccountOut.model_validate(a) for a in seen["accounts"]]
-    orders = [OrderOut.model_validate(o) for o in seen["orders"]]
+    orders = [OrderView.model_validate(o) for o in seen["orders"]]
     fills = [FillOut.model_validate(f) for f in seen["fills"]]
     rules = [AlertRuleOut.model_validate(r) for r in seen["alerts"]]
     # live state: the order sent during the run, its fill, the account's cash after it

@@ -332,13 +332,13 @@ def ledger_of(state: JournalState) -> Ledger:
     return ledger
 
 
-def book_from_journal(path: Path) -> OptionsBook:
+def book_from_journal(path: Path, read: tuple[JournalState, int | None] | None = None) -> OptionsBook:
     """The book as a data dir's journal holds it, as of its last event (simulated time for a simulated run;
     the wall clock for a journal with no events), with the wheel's phases it journaled. The journal keeps no
     quotes: the marks are the simulated market's last ones where the data dir has them (`market.json`, as of
     where that market stopped); without them marks, greeks and unrealized P&L are None, noted
-    `NO_QUOTE_OFFLINE`, and equity is at cost."""
-    state, last = read_journal(path)
+    `NO_QUOTE_OFFLINE`, and equity is at cost. `read` is `read_journal(path)` where the caller has it already."""
+    state, last = read if read is not None else read_journal(path)
     as_of = last if last is not None else time.time_ns()
     marks: dict[str, float] = {}
     market = load_market_state(path.parent)

@@ -12,8 +12,10 @@ import argparse
 import logging
 import sys
 
-from alluse.cli import backtest, bench, book, gateway, monitoring, operator, record, report, run
+from alluse.cli import backtest, bench, book, gateway, monitoring, operator, record, report, run, status
+from alluse.cli.inputs import Parser
 from alluse.cli.output import error
+from alluse.cli.version import add_version
 
 # The errors a person can cause (a bad file or option, a busy port, an unknown account): one line on
 # stderr and exit code 2, never a traceback. By module and name, looked up only among the modules
@@ -26,14 +28,16 @@ KNOWN_ERRORS = (
     ("alluse.monitoring.store", "MetricsStoreError"),
     ("alluse.monitoring.alert_history", "AlertHistoryError"),
     ("alluse.monitoring.notifiers", "NotifierError"),
+    ("alluse.rpc.auth", "ApiTokenError"),
 )
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="alluse", description="ALL-USE market integration")
+    parser = Parser(prog="alluse", description="ALL-USE market integration")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-v info, -vv debug)")
+    add_version(parser)
     sub = parser.add_subparsers(dest="command", required=True)
-    for group in (run, backtest, record, gateway, monitoring, report, bench, operator, book):
+    for group in (run, backtest, record, gateway, monitoring, report, bench, operator, book, status):
         group.register(sub)
     return parser
 

@@ -4,20 +4,25 @@ running system may hold the journal at the same time)."""
 from __future__ import annotations
 
 import argparse
-import json
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from alluse.cli.inputs import add_data_dir, check_count
-from alluse.cli.output import console, money
+from alluse.cli.inputs import add_data_dir, add_json, add_limit, check_limit
+from alluse.cli.output import console, money, print_json, print_wide
 
 if TYPE_CHECKING:
+    from rich.table import Table
+
     from alluse.app.options_book import OptionsBook
+    from alluse.app.order_view import OrderView
     from alluse.model import OrderStatus
 
 ORDER_COLUMNS = (
-    "client order id", "account", "instrument", "side", "qty", "type", "limit", "status", "filled", "avg px", "tag",
-    "reason",
+    "created (UTC)", "client order id", "account", "instrument", "side", "qty", "type", "limit", "status", "filled",
+    "avg px", "updated (UTC)", "tag", "reason",
 )  # fmt: skip
+# never wrapped or cut: a full OCC symbol ("TSLA  261218P00250000"), a time, an id (print_wide widens the table)
+ORDER_WHOLE = frozenset({"created (UTC)", "client order id", "instrument", "status", "updated (UTC)"})
 POSITION_COLUMNS = (
     "account", "instrument", "qty", "underlying px", "DTE", "delta", "theta/day", "mark (mid)", "avg cost",
     "unrealized P&L", "note",
@@ -28,21 +33,22 @@ def register(sub: argparse._SubParsersAction) -> None:
     orders = sub.add_parser("orders", help="list the orders in a data dir's journal")
     add_data_dir(orders)
     orders.add_argument("--status", help="only orders in this status (e.g. FILLED)")
-    orders.add_argument("--limit", type=int, default=50, help="newest N orders (default 50, 0 = all)")
+    add_limit(orders, "orders")
+    add_json(orders)
     orders.set_defaults(func=orders_command)
 
     positions = sub.add_parser("positions", help="show the options book (positions, greeks, accounts) of a journal")
     add_data_dir(positions)
-    positions.add_argument("--json", action="store_true", help="print the book as one JSON document")
+    add_json(positions)
     positions.set_defaults(func=positions_command)
 
 
 def orders_command(args: argparse.Namespace) -> int:
-    from rich.table import Table
-
+    """Oldest first (the newest last, nearest the prompt), in the table and the JSON alike."""
+    from alluse.app.order_view import OrderView
     from alluse.execution.journal import JOURNAL_FILE, Journal
 
-    check_count("--limit", args.limit, 0)
+    limit = check_limit("--limit", args.limit)
     status = None if args.status is None else _order_status(args.status)
     path = args.data_dir / JOURNAL_FILE
     journal = Journal(path, readonly=True)
@@ -52,28 +58,40 @@ def orders_command(args: argparse.Namespace) -> int:
         journal.close()
     if status is not None:
         orders = [o for o in orders if o.status is status]
-    if args.limit:
-        orders = orders[-args.limit :]
-    table = Table(title=f"orders in {path}")
+    views = [OrderView.of(o) for o in orders[-limit:]]
+    if args.json:
+        print_json({"journal": str(path), "orders": views})
+    else:
+        print_wide(order_table(views, f"orders in {path}"))
+    return 0
+
+
+def order_table(orders: Iterable[OrderView], title: str) -> Table:
+    """Orders as a table, times in UTC to the second (the trading clock's: simulated time in a simulated run)."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    table = Table(title=escape(title))
     for col in ORDER_COLUMNS:
-        table.add_column(col)
+        table.add_column(col, no_wrap=col in ORDER_WHOLE, justify="right" if col in ("qty", "filled") else "left")
     for o in orders:
         table.add_row(
-            o.client_order_id,
-            o.account,
-            o.instrument_id,
-            o.side.value,
+            f"{o.created:%Y-%m-%d %H:%M:%S}",
+            escape(o.client_order_id),
+            escape(o.account),
+            escape(o.instrument_id),
+            o.side,
             str(o.quantity),
-            o.order_type.value,
+            o.order_type,
             money(o.limit_price),
-            o.status.value,
+            o.status,
             str(o.filled_qty),
-            money(o.avg_fill_price) if o.filled_qty else "-",
-            o.tag,
-            o.reason,
+            money(o.avg_fill_price),
+            f"{o.updated:%Y-%m-%d %H:%M:%S}",
+            escape(o.tag),
+            escape(o.reason or ""),
         )
-    console.print(table)
-    return 0
+    return table
 
 
 def _order_status(text: str) -> OrderStatus:
@@ -99,11 +117,6 @@ def positions_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def print_json(document: dict[str, object]) -> None:
-    """One JSON document on one line, as written: no wrapping, markup or highlighting read into it."""
-    console.out(json.dumps(document, allow_nan=False), highlight=False)
-
-
 def _num(x: float | None, fmt: str) -> str:
     return "-" if x is None else format(x, fmt)
 
@@ -119,7 +132,8 @@ def print_book(book: OptionsBook, title: str) -> None:
     notes = book.notes()
     pos = Table(title=f"{title} as of {ns_to_datetime(book.as_of_ns):%a %Y-%m-%d %H:%M} UTC")
     for col in POSITION_COLUMNS:
-        pos.add_column(col, justify="left" if col in ("account", "instrument", "note") else "right")
+        pos.add_column(col, justify="left" if col in ("account", "instrument", "note") else "right",
+                       no_wrap=col == "instrument")  # fmt: skip
     for p in book.lines:
         pos.add_row(
             escape(p.account),
@@ -136,7 +150,7 @@ def print_book(book: OptionsBook, title: str) -> None:
         )
     if not book.lines:
         pos.add_row("-", "no open positions", *[""] * (len(POSITION_COLUMNS) - 2))
-    console.print(pos)
+    print_wide(pos)
     console.print(
         "delta in shares (per-contract delta x multiplier x contracts; a stock's is its quantity), theta in money "
         "per calendar day, both for the whole position; mark = mid of the last quote",

@@ -8,12 +8,42 @@ import argparse
 import tempfile
 import time
 from pathlib import Path
+from typing import NoReturn
 
 SQLITE_MAX_INT = 2**63 - 1  # a LIMIT, or a time in nanoseconds, beyond this overflows SQLite's integer
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse's own refusals (an unknown option, a value that is not a number) as every other error: one line on
+    stderr, never wrapped, exit code 2; the usage is for `--help`. Its subcommands' parsers are of this class too."""
+
+    def error(self, message: str) -> NoReturn:
+        from alluse.cli.output import error
+
+        error(f"{self.prog}: {message} (see {self.prog} --help)")
+        self.exit(2)
+
+
 def add_data_dir(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-dir", type=Path, default=Path("data"))
+
+
+def add_json(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print one JSON document (one line) instead of tables")
+
+
+def add_limit(parser: argparse.ArgumentParser, what: str, default: int = 50) -> None:
+    """`--limit N`, the same on every command that takes one: the newest N, 0 for all (see `check_limit`)."""
+    parser.add_argument("--limit", type=int, default=default, help=f"the newest N {what} (default {default}; 0 = all)")
+
+
+def check_limit(option: str, value: int) -> int:
+    """A `--limit` as a count to take: 0 (all) becomes SQLITE_MAX_INT, which a slice and an SQL LIMIT both take
+    as everything; a negative value is refused, naming the option."""
+    if value < 0:
+        raise _invalid(option, value, "must be 0 (all) or a positive count")
+    check_count(option, value, 0)
+    return value or SQLITE_MAX_INT
 
 
 def check_count(option: str, value: int, minimum: int) -> None:

@@ -6,8 +6,8 @@ import argparse
 import time
 from pathlib import Path
 
-from alluse.cli.inputs import add_data_dir, check_count, check_span
-from alluse.cli.output import console, error
+from alluse.cli.inputs import add_data_dir, add_json, add_limit, check_limit, check_span
+from alluse.cli.output import console, error, print_json
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -20,7 +20,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                              "(defaults otherwise)")  # fmt: skip
     alerts.add_argument("--state", choices=["firing", "resolved"], help="only this state")
     alerts.add_argument("--severity", choices=["info", "warning", "critical"])
-    alerts.add_argument("--limit", type=int, default=50, help="newest N events (default 50)")
+    add_limit(alerts, "events")
+    add_json(alerts)
     alerts.set_defaults(func=alerts_command)
 
     metrics = sub.add_parser("metrics", help="latest metric values, or one series over a time range")
@@ -28,6 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     metrics.add_argument("--series", help="one series (as listed), e.g. 'alluse_order_latency_seconds:p99'")
     metrics.add_argument("--prefix", default="alluse_", help="with no --series: only series starting with this")
     metrics.add_argument("--minutes", type=float, default=10.0, help="with --series: how far back (default 10)")
+    add_json(metrics)
     metrics.set_defaults(func=metrics_command)
 
 
@@ -39,12 +41,15 @@ def alerts_command(args: argparse.Namespace) -> int:
     from alluse.common.clock import ns_to_datetime
     from alluse.monitoring.alert_history import ALERTS_FILE, AlertHistory
 
-    check_count("--limit", args.limit, 1)
+    limit = check_limit("--limit", args.limit)
     history = AlertHistory(args.data_dir / ALERTS_FILE, readonly=True)
     try:
-        events = history.history(state=args.state, severity=args.severity, limit=args.limit)
+        events = history.history(state=args.state, severity=args.severity, limit=limit)
     finally:
         history.close()
+    if args.json:  # each event as the notifiers send it (AlertEvent.to_dict)
+        print_json({"alerts_file": str(args.data_dir / ALERTS_FILE), "events": [e.to_dict() for e in events]})
+        return 0
     table = Table(title=f"alerts in {args.data_dir / ALERTS_FILE} (newest first)")
     for col in ("time (UTC)", "rule", "kind", "severity", "state", "value", "threshold", "description"):
         table.add_column(col)
@@ -72,31 +77,50 @@ def prometheus_rules_command(args: argparse.Namespace) -> int:
 
 
 def metrics_command(args: argparse.Namespace) -> int:
+    """With --json, one document: each point or latest value with its time as ISO 8601 UTC and epoch ns (wall
+    clock), a value that is not finite as null."""
     from rich.table import Table
 
     from alluse.common.clock import NS, ns_to_datetime
     from alluse.monitoring.store import METRICS_FILE, MetricsStore
 
+    end = time.time_ns()
     if args.series:
         check_span("--minutes", args.minutes, "minutes", 60 * NS)
-    reader = MetricsStore.open_readonly(args.data_dir / METRICS_FILE)
+    start = end - int(args.minutes * 60 * NS) if args.series else end  # --minutes counts only with --series
+    path = args.data_dir / METRICS_FILE
+    reader = MetricsStore.open_readonly(path)
     try:
-        if args.series:
-            end = time.time_ns()
-            points = reader.query(args.series, end - int(args.minutes * 60 * NS), end)
-            table = Table(title=f"{args.series}, last {args.minutes:g} minutes ({len(points)} points)")
-            table.add_column("time (UTC)")
-            table.add_column("value", justify="right")
-            for ts, value in points:
-                table.add_row(f"{ns_to_datetime(ts):%Y-%m-%d %H:%M:%S}", f"{value:.6g}")
-        else:
-            latest = reader.latest(args.prefix)
-            table = Table(title=f"latest values in {args.data_dir / METRICS_FILE} ({len(latest)} series)")
-            for col in ("series", "value", "at (UTC)"):
-                table.add_column(col, justify="right" if col == "value" else "left")
-            for name, (ts, value) in sorted(latest.items()):
-                table.add_row(name, f"{value:.6g}", f"{ns_to_datetime(ts):%H:%M:%S}")
+        points = reader.query(args.series, start, end) if args.series else []
+        latest = {} if args.series else reader.latest(args.prefix)
     finally:
         reader.close()
+    if args.json:
+        if args.series:
+            print_json({"metrics_file": str(path), "series": args.series, "minutes": args.minutes,
+                        "start": ns_to_datetime(start), "start_ns": start, "end": ns_to_datetime(end), "end_ns": end,
+                        "points": [_point(ts, value) for ts, value in points]})  # fmt: skip
+        else:
+            rows = [{"series": name, **_point(ts, value)} for name, (ts, value) in sorted(latest.items())]
+            print_json({"metrics_file": str(path), "prefix": args.prefix, "series": rows})
+        return 0
+    if args.series:
+        table = Table(title=f"{args.series}, last {args.minutes:g} minutes ({len(points)} points)")
+        table.add_column("time (UTC)")
+        table.add_column("value", justify="right")
+        for ts, value in points:
+            table.add_row(f"{ns_to_datetime(ts):%Y-%m-%d %H:%M:%S}", f"{value:.6g}")
+    else:
+        table = Table(title=f"latest values in {path} ({len(latest)} series)")
+        for col in ("series", "value", "at (UTC)"):
+            table.add_column(col, justify="right" if col == "value" else "left")
+        for name, (ts, value) in sorted(latest.items()):
+            table.add_row(name, f"{value:.6g}", f"{ns_to_datetime(ts):%H:%M:%S}")
     console.print(table)
     return 0
+
+
+def _point(ts_ns: int, value: float) -> dict[str, object]:
+    from alluse.common.clock import ns_to_datetime
+
+    return {"ts": ns_to_datetime(ts_ns), "ts_ns": ts_ns, "value": value}

@@ -25,7 +25,7 @@ from alluse.rpc.models import (
     ConnectionOut,
     FillOut,
     MarketDataOut,
-    OrderOut,
+    OrderView,
     PositionOut,
     StatusOut,
 )
@@ -103,9 +103,9 @@ def create_app(views: SystemViews, exporter: PrometheusExporter | None, hub: Eve
     async def positions() -> list[PositionOut]:
         return views.positions()
 
-    @app.get(f"{API}/orders", response_model=list[OrderOut], summary="orders, newest first")
+    @app.get(f"{API}/orders", response_model=list[OrderView], summary="orders, newest first")
     async def orders(working: bool = Query(False, description="only working orders"), limit: int = Limit
-                     ) -> list[OrderOut]:  # fmt: skip
+                     ) -> list[OrderView]:  # fmt: skip
         return views.orders(working, limit)
 
     @app.get(f"{API}/fills", response_model=list[FillOut], summary="fills, newest first")

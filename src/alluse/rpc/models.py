@@ -9,6 +9,11 @@ from decimal import Decimal
 
 from pydantic import BaseModel, ConfigDict
 
+from alluse.app.order_view import OrderView
+from alluse.app.status import PositionView
+
+__all__ = ["OrderView"]  # the API answers orders with the model `alluse orders --json` prints
+
 
 class _Out(BaseModel):
     model_config = ConfigDict(frozen=True)
@@ -27,40 +32,12 @@ class AccountOut(_Out):
     fills: int
 
 
-class PositionOut(_Out):
-    account: str
-    instrument_id: str  # the full OCC symbol for an option
-    underlying: str
-    right: str | None  # "C", "P", or null for a stock
-    strike: Decimal | None
-    expiry: str | None  # ISO date
-    dte: float | None  # calendar days to expiry
-    quantity: int
-    avg_cost: Decimal
-    mark: float | None
+class PositionOut(PositionView):
+    """The journal's view of a position (app/status.py) with what only a running system knows: its greeks."""
+
     iv: float | None
     delta: float | None  # shares, the whole position
     theta: float | None  # money per calendar day, the whole position
-    unrealized_usd: Decimal | None
-    note: str  # why a figure is null
-
-
-class OrderOut(_Out):
-    client_order_id: str
-    account: str
-    instrument_id: str
-    side: str
-    order_type: str
-    quantity: int
-    filled_qty: int
-    limit_price: Decimal | None
-    avg_fill_price: Decimal | None
-    status: str
-    time_in_force: str
-    created: datetime
-    created_ns: int
-    updated_ns: int
-    reason: str | None
 
 
 class FillOut(_Out):

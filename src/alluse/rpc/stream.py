@@ -17,11 +17,12 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from alluse.app.order_view import OrderView
 from alluse.common.bus import TOPIC_FILL, TOPIC_ORDER_DENIED, TOPIC_ORDER_EVENT
 from alluse.common.metrics import Metric, counter, gauge
 from alluse.monitoring.alert_events import AlertEvent
 from alluse.monitoring.notifiers import CallbackNotifier
-from alluse.rpc.views import SystemViews, fill_out, order_out
+from alluse.rpc.views import SystemViews, fill_out
 
 log = logging.getLogger("alluse.rpc.stream")
 
@@ -51,8 +52,8 @@ class EventHub:
         system = views.system
         bus = system.c.bus
         bus.subscribe(TOPIC_FILL, lambda f: self.publish("fill", fill_out(f).model_dump(mode="json")))
-        bus.subscribe(TOPIC_ORDER_EVENT, lambda m: self.publish("order", order_out(m[0]).model_dump(mode="json")))
-        bus.subscribe(TOPIC_ORDER_DENIED, lambda o: self.publish("order", order_out(o).model_dump(mode="json")))
+        bus.subscribe(TOPIC_ORDER_EVENT, lambda m: self.publish("order", OrderView.of(m[0]).model_dump(mode="json")))
+        bus.subscribe(TOPIC_ORDER_DENIED, lambda o: self.publish("order", OrderView.of(o).model_dump(mode="json")))
         if system.monitoring is not None:
             system.monitoring.alerts.add_notifier(CallbackNotifier(self._alert, name="stream"))
             system.monitoring.value_listeners.append(self._tick)

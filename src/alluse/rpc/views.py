@@ -8,10 +8,11 @@ import importlib.metadata
 
 from alluse import build
 from alluse.app.options_book import OptionsBook, build_book, read_journal
+from alluse.app.order_view import OrderView
 from alluse.app.system import TradingSystem
 from alluse.common.bus import TOPIC_FILL
 from alluse.common.clock import ns_to_datetime
-from alluse.model import Fill, Order
+from alluse.model import Fill
 from alluse.monitoring.alert_events import AlertStatus
 from alluse.monitoring.series import kind_of
 from alluse.rpc.models import (
@@ -20,7 +21,6 @@ from alluse.rpc.models import (
     ConnectionOut,
     FillOut,
     MarketDataOut,
-    OrderOut,
     PositionOut,
     StatusOut,
 )
@@ -69,12 +69,12 @@ class SystemViews:
 
     # ------------------------------------------------------------------ orders and fills
 
-    def orders(self, open_only: bool, limit: int) -> list[OrderOut]:
+    def orders(self, open_only: bool, limit: int) -> list[OrderView]:
         """Newest first; `limit` 0 is all."""
         oms = self.system.c.oms
         orders = oms.open_orders() if open_only else list(oms.orders.values())
         orders.sort(key=lambda o: (o.ts_last, o.client_order_id), reverse=True)
-        return [order_out(o) for o in (orders[:limit] if limit else orders)]
+        return [OrderView.of(o) for o in (orders[:limit] if limit else orders)]
 
     def fills_out(self, limit: int) -> list[FillOut]:
         """Newest first; `limit` 0 is all."""
@@ -124,16 +124,6 @@ class SystemViews:
             trading_states=h["trading_states"], open_orders=len(c.oms.open_orders()), fills=len(self.fills),
             firing_alerts=h["firing_alerts"],
         )  # fmt: skip
-
-
-def order_out(o: Order) -> OrderOut:
-    return OrderOut(
-        client_order_id=o.client_order_id, account=o.account, instrument_id=o.instrument_id, side=o.side.value,
-        order_type=o.order_type.value, quantity=o.quantity, filled_qty=o.filled_qty, limit_price=o.limit_price,
-        avg_fill_price=o.avg_fill_price if o.filled_qty else None, status=o.status.value,
-        time_in_force=o.time_in_force.value, created=ns_to_datetime(o.ts_created), created_ns=o.ts_created,
-        updated_ns=o.ts_last, reason=o.reason or None,
-    )  # fmt: skip
 
 
 def fill_out(f: Fill) -> FillOut:

@@ -36,10 +36,10 @@ def refused(capsys, *argv: str) -> str:
 @pytest.mark.parametrize(
     "argv,message",
     [
-        (["orders", "--limit", "-1"], "--limit=-1: must be at least 0"),
+        (["orders", "--limit", "-1"], "--limit=-1: must be 0 (all) or a positive count"),
         (["orders", "--limit", str(2**63)], f"--limit={2**63}: must be at most {2**63 - 1}"),
         (["orders", "--status", "bogus"], "--status='bogus': not an order status (one of INITIALIZED, DENIED,"),
-        (["alerts", "--limit", "0"], "--limit=0: must be at least 1"),
+        (["alerts", "--limit", "-1"], "--limit=-1: must be 0 (all) or a positive count"),
         (["alerts", "--limit", str(2**64)], f"--limit={2**64}: must be at most"),
         (["metrics", "--series", "x", "--minutes", "nan"], "--minutes=nan: must be a positive number of minutes"),
         (["metrics", "--series", "x", "--minutes", "-3"], "--minutes=-3.0: must be a positive number of minutes"),
