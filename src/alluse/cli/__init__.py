@@ -12,7 +12,7 @@ import argparse
 import logging
 import sys
 
-from alluse.cli import backtest, bench, book, gateway, monitoring, operator, record, report, run, status
+from alluse.cli import backtest, bench, book, gateway, monitoring, operator, record, remote, report, run, status
 from alluse.cli.inputs import Parser
 from alluse.cli.output import error
 from alluse.cli.version import add_version
@@ -29,6 +29,7 @@ KNOWN_ERRORS = (
     ("alluse.monitoring.alert_history", "AlertHistoryError"),
     ("alluse.monitoring.notifiers", "NotifierError"),
     ("alluse.rpc.auth", "ApiTokenError"),
+    ("alluse.cli.remote", "ApiCallError"),
 )
 
 
@@ -37,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-v info, -vv debug)")
     add_version(parser)
     sub = parser.add_subparsers(dest="command", required=True)
-    for group in (run, backtest, record, gateway, monitoring, report, bench, operator, book, status):
+    for group in (run, backtest, record, gateway, monitoring, report, bench, operator, remote, book, status):
         group.register(sub)
     return parser
 

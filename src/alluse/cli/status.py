@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from alluse.cli.inputs import add_data_dir, add_json
 from alluse.cli.output import console, money, print_json, print_wide
+from alluse.cli.remote import add_api, running_status
 
 if TYPE_CHECKING:
     from alluse.app.status import ConnectionView, SessionView, StatusView
@@ -37,12 +38,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("status", help="trading states, connection, open orders and P&L of a data dir")
     add_data_dir(p)
     add_json(p)
+    add_api(p)
     p.set_defaults(func=status_command)
 
 
 def status_command(args: argparse.Namespace) -> int:
+    """A running system's API answers first (when it serves this data dir); the data dir's files otherwise."""
     from alluse.app.status import status_from_data_dir
 
+    live = running_status(args.api, args.data_dir)
+    if live is not None:
+        if args.json:
+            print_json(live)
+        else:
+            print_live(live)
+        return 0
     view = status_from_data_dir(args.data_dir)
     if args.json:
         print_json(view)
@@ -113,3 +123,21 @@ def _state_change(source: str | None, reason: str, since: datetime | None) -> st
     if source is None:
         return "-"
     return f"{source} {_time(since)}" + (f": {reason}" if reason else "")
+
+
+def print_live(live: dict) -> None:
+    """A running system's status, from its API: the run, then each account."""
+    from rich.table import Table
+
+    st, conn = live["status"], live["connection"]
+    console.print(f"running: {st['data_dir']} (API), {'ready' if st['ready'] else 'NOT READY'}; clock {st['clock']} "
+                  f"x{st['speed']:g}; session {st['session']}; broker {conn['broker']} "
+                  f"{'connected' if conn['connected'] else 'DISCONNECTED'}; {st['open_orders']} open orders, "
+                  f"{st['fills']} fills; firing: {', '.join(st['firing_alerts']) or 'none'}", markup=False)  # fmt: skip
+    table = Table(title="accounts (live)")
+    for col in ("account", "state", "equity", "cash", "realized net", "unrealized", "open orders"):
+        table.add_column(col)
+    for a in live["accounts"]:
+        table.add_row(a["account"], a["trading_state"], money(a["equity_usd"]), money(a["cash_usd"]),
+                      money(a["realized_net_usd"]), money(a["unrealized_usd"]), str(a["open_orders"]))  # fmt: skip
+    print_wide(table)

@@ -84,6 +84,7 @@ class ConnectionOut(_Out):
 
 class StatusOut(_Out):
     ready: bool
+    data_dir: str  # absolute: which run this is (`alluse status` asks the API only about its own data dir)
     version: str
     build: str  # compiled or pure
     clock: datetime  # the trading clock (simulated time in a simulated run)

@@ -119,7 +119,8 @@ class SystemViews:
         s, c = self.system, self.system.c
         h = s.health()
         return StatusOut(
-            ready=h["ready"], version=VERSION, build=self._build, clock=ns_to_datetime(s.clock.now_ns()),
+            ready=h["ready"], data_dir=str(s.journal_path.parent.resolve()), version=VERSION, build=self._build,
+            clock=ns_to_datetime(s.clock.now_ns()),
             speed=float(getattr(s.clock, "speed", 1.0)), session=s.recovery.session if s.recovery else 0,
             trading_states=h["trading_states"], open_orders=len(c.oms.open_orders()), fills=len(self.fills),
             firing_alerts=h["firing_alerts"],
