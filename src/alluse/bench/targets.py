@@ -218,6 +218,9 @@ TARGETS: tuple[Target, ...] = (
     # memory that grows with simulated time does not last a year (issue #15: an accelerated run grew 20 MB/h)
     Target("BT-1", "RSS growth over a simulated year", "<=", 100, "MB", judge="worst",
            absolute="machine-independent mostly: what the process keeps per simulated session, times 252"),
+    # issue #17: a fill on the console within a second of its booking; a client that keeps up loses nothing
+    Target("UI-1", "fill to stream p99", "<=", 100_000, "us", absolute=MACHINE_DEPENDENT),
+    Target("UI-1", "dropped", "<=", 0, "events", absolute=A_COUNT, judge="worst"),
 )  # fmt: skip
 
 def _bare_ib_async(name: str) -> Reference:
@@ -238,4 +241,7 @@ GOALS: tuple[Target, ...] = (
     # issue #15: a simulated year of the whole wheel in at most 3 minutes on the 2-core reference machine
     Target("BT-1", "a simulated year", "<=", 180, "s", goal=True, absolute=MACHINE_DEPENDENT),
     Target("BT-1", "quote events per second", ">=", 1, "quotes/s", _nautilus("quote events per second"), goal=True),
+    # issue #17: ten live clients cost the order path at most what monitoring may (MON-1's budget)
+    Target("UI-1", "order path slowdown with clients", "<=", 5, "%", goal=True,
+           absolute="a same-run ratio already (the same load with no client, then with ten)"),
 )
