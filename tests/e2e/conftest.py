@@ -1,16 +1,17 @@
 import os
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 
 
-def _alluse(*args: str, timeout: float = 120, **kw) -> subprocess.CompletedProcess:
+def _alluse(*args: str, timeout: float = 120, prefix: Sequence[str] = (), **kw) -> subprocess.CompletedProcess:
+    """`prefix`: a command the run goes through (e.g. `unshare ...`, tests/e2e/test_cli_mistakes.py)."""
+    command = [*prefix, sys.executable, "-m", "alluse.cli", *args]
     env = {**os.environ, "COLUMNS": "160"}
-    return subprocess.run(
-        [sys.executable, "-m", "alluse.cli", *args], capture_output=True, text=True, timeout=timeout, env=env, **kw
-    )
+    return subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env, **kw)
 
 
 def _spawn(*args: str) -> subprocess.Popen:
@@ -25,7 +26,7 @@ def data_dir(tmp_path) -> Path:
     return tmp_path / "data"
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")  # a module's fixture may run the command too
 def alluse():
     """Run the `alluse` command to completion."""
     return _alluse

@@ -17,7 +17,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +42,7 @@ class Fault:
     inject: Callable[[TradingSystem], Any]  # returns what `recover` needs
     recover: Callable[[TradingSystem, Any], None]
     orders: bool = False  # a load of orders runs throughout
-    rule_changes: dict[str, Any] = field(default_factory=dict)
+    rule_changes: Callable[[], dict[str, Any]] = dict  # read when the test starts
 
 
 def _burn(stop: threading.Event) -> None:
@@ -84,7 +84,11 @@ def _venue(**faults: float) -> Callable[..., None]:
     return lambda system, *_: system.c.broker.set_faults(FaultConfig(**faults, seed=1))
 
 
-_BASELINE_RSS = psutil.Process().memory_info().rss
+def _above_this_process() -> dict[str, float]:
+    """The memory rule's lines above this process as it is now (a test worker grows as it runs tests)."""
+    rss = psutil.Process().memory_info().rss
+    return {"threshold": rss + 384 * MiB, "clear_threshold": rss + 256 * MiB}
+
 
 FAULTS = {
     f.rule: f
@@ -93,8 +97,7 @@ FAULTS = {
         Fault("order_latency_p99", _venue(delay_rate=1.0, max_delay_ms=80), _venue(), orders=True),  # a slow venue
         Fault("feed_stalled", lambda s: s.c.market.stop(), lambda s, _: s.c.market.start(s.c.engine.on_quotes)),
         Fault("feed_latency_p99", _slow_subscriber, lambda s, slow: s.c.engine.unsubscribe_all(slow)),
-        Fault("memory_high", _grow, lambda s, blob: blob.clear(),
-              rule_changes={"threshold": _BASELINE_RSS + 384 * MiB, "clear_threshold": _BASELINE_RSS + 256 * MiB}),
+        Fault("memory_high", _grow, lambda s, blob: blob.clear(), rule_changes=_above_this_process),
         Fault("cpu_high", _cpu_hog, _stop_hog),
     )
 }  # fmt: skip
@@ -105,7 +108,7 @@ def config_for(fault: Fault, data_dir: Path, webhook: str):
     changed = [rules[name].model_copy(update={"for_s": FOR_S}).model_dump() for name in FAULTS]
     for r in changed:
         if r["name"] == fault.rule:
-            r.update(fault.rule_changes)
+            r.update(fault.rule_changes())
     return system_config(data_dir, alerts={"rules": changed, "webhook_url": webhook, "webhook_retries": 0})
 
 

@@ -87,6 +87,11 @@ def test_an_empty_store_gives_a_report_that_says_so(tmp_path):
 def test_a_missing_store_is_an_error_naming_the_data_dir(tmp_path):
     with pytest.raises(ReportInputError, match=f"data_dir='{tmp_path}'.*no metrics store"):
         report_of(tmp_path)
+    assert list(tmp_path.iterdir()) == []  # no report dir made for a data dir that has nothing to report
+    a_file = tmp_path / "notes"
+    a_file.write_text("")
+    with pytest.raises(ReportInputError, match=f"data_dir='{a_file}': not a directory"):
+        report_of(a_file)
 
 
 def test_too_few_points_skip_the_parts_that_need_more_and_say_why(tmp_path):
@@ -151,6 +156,20 @@ def test_a_read_only_output_dir_fails_first(two_hours, tmp_path):
         assert list(blocked.iterdir()) == []
     finally:
         os.chmod(blocked, 0o700)
+
+
+def test_ctrl_c_while_drawing_leaves_no_half_written_file(two_hours, tmp_path, monkeypatch):
+    import alluse.analytics.dashboard as dashboard
+
+    def interrupted(path, *_):
+        Path(path).write_bytes(b"half a png")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(dashboard, "render_dashboard", interrupted)
+    out = tmp_path / "report"
+    with pytest.raises(KeyboardInterrupt):
+        generate_report(two_hours, out, CONFIG, generated_ns=END)
+    assert list(out.iterdir()) == []
 
 
 def test_the_window_follows_hours_and_since(two_hours):

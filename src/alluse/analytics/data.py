@@ -116,15 +116,24 @@ def load_alerts(path: Path, window: Window) -> tuple[list[AlertRecord], Skipped 
     return records, note
 
 
+def metrics_store_path(data_dir: Path) -> Path:
+    """Where a data dir keeps its metrics store; an error naming the dir when it has none (checked before any
+    output is made for it)."""
+    if data_dir.exists() and not data_dir.is_dir():
+        raise ReportInputError(f"data_dir={str(data_dir)!r}: not a directory")
+    store_path = data_dir / METRICS_FILE
+    if not store_path.exists():
+        raise ReportInputError(f"data_dir={str(data_dir)!r}: no metrics store ({METRICS_FILE}); run `alluse run` first")
+    return store_path
+
+
 def read_data_dir(
     data_dir: Path, *, hours: float | None = None, since_ns: int | None = None, warmup_s: float = 0.0
 ) -> ReportInput:
     """The report's input from a data dir (metrics.db, alerts.db). A missing metrics store is an error;
     an empty one gives an input with no series and says why. The window starts no earlier than the
     oldest sample in it. Run starts are looked for from `warmup_s` before the window: one there still warms up in it."""
-    store_path = data_dir / METRICS_FILE
-    if not store_path.exists():
-        raise ReportInputError(f"data_dir={str(data_dir)!r}: no metrics store ({METRICS_FILE}); run `alluse run` first")
+    store_path = metrics_store_path(data_dir)
     try:
         reader = MetricsStore.open_readonly(store_path)
     except MetricsStoreError as exc:  # not a database, another program's, newer: left untouched

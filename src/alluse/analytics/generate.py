@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from alluse.analytics.config import AnalyticsConfig
-from alluse.analytics.data import read_data_dir
+from alluse.analytics.data import metrics_store_path, read_data_dir
 from alluse.analytics.outputs import ReportFiles, check_writable, write_report
 from alluse.analytics.report import Progress, build_report
 from alluse.analytics.results import Report
@@ -22,6 +22,7 @@ def generate_report(
     progress: Progress | None = None,
 ) -> tuple[Report, ReportFiles]:
     """Reads data_dir's metrics and alerts over the window, analyses them, writes the files to out_dir."""
+    metrics_store_path(data_dir)  # a wrong data dir: said before the output dir is made for it
     check_writable(out_dir)  # before minutes of work, not after
     if progress:
         progress("loading")

@@ -54,6 +54,9 @@ def _replace(path: Path, write) -> Path:
     except OSError as exc:
         tmp.unlink(missing_ok=True)
         raise ReportOutputError(f"{path}: cannot write ({exc.strerror or exc})") from None
+    except BaseException:  # a drawing bug, Ctrl-C: no half-written file left behind either
+        tmp.unlink(missing_ok=True)
+        raise
     return path
 
 

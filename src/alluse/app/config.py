@@ -29,6 +29,8 @@ from alluse.strategies.config import StrategyConfig
 
 __all__ = ["AccountConfig", "Config", "ConfigError", "RunConfig", "load_config"]
 
+MAX_CONFIG_BYTES = 1 << 20  # a config is a few kB
+
 
 class RunConfig(Section):
     duration_s: PositiveFloat = 60.0  # wall-clock seconds
@@ -116,19 +118,35 @@ def _format(exc: ValidationError) -> str:
     return "invalid configuration:\n" + "\n".join(lines)
 
 
+def _read_text(p: Path) -> str:
+    """The file as text, read no further than MAX_CONFIG_BYTES: a data file or a device given by mistake is named
+    and refused, not loaded whole."""
+    try:
+        with p.open("rb") as f:
+            raw = f.read(MAX_CONFIG_BYTES + 1)
+    except FileNotFoundError:
+        raise ConfigError(f"config file {p}: not found") from None
+    except IsADirectoryError:
+        raise ConfigError(f"config file {p}: is a directory") from None
+    except OSError as exc:  # no permission, an unreadable device
+        raise ConfigError(f"config file {p}: cannot be read ({exc.strerror or exc})") from None
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"config file {p}: larger than {MAX_CONFIG_BYTES >> 10} KiB, so not a config file")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"config file {p}: not UTF-8 text (byte {exc.start} is {raw[exc.start]:#04x})") from None
+
+
 def load_config(path: str | Path | None = None, overrides: dict[str, dict[str, Any]] | None = None) -> Config:
     """Defaults, then the TOML file, then command-line overrides (section -> key -> value)."""
     data: dict[str, Any] = {}
     if path is not None:
         p = Path(path)
         try:
-            data = tomllib.loads(p.read_text())
-        except FileNotFoundError:
-            raise ConfigError(f"config file {p}: not found") from None
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            data = tomllib.loads(_read_text(p))
+        except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"config file {p}: not valid TOML ({exc})") from None
-        except OSError as exc:  # a directory, no permission
-            raise ConfigError(f"config file {p}: cannot be read ({exc.strerror or exc})") from None
     for section, values in (overrides or {}).items():
         if not isinstance(data.get(section, {}), dict):
             raise ConfigError(f"config key {section!r} must be a table")

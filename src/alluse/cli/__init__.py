@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from collections.abc import Callable
 
 from alluse.cli import backtest, bench, book, gateway, monitoring, operator, record, remote, report, run, status
 from alluse.cli.inputs import Parser
@@ -24,6 +25,7 @@ KNOWN_ERRORS = (
     ("alluse.model.base", "InvalidInput"),
     ("alluse.app.config", "ConfigError"),
     ("alluse.execution.journal", "JournalError"),
+    ("alluse.brokers.paper.store", "VenueStoreError"),
     ("alluse.monitoring.http", "MetricsServerError"),
     ("alluse.monitoring.store", "MetricsStoreError"),
     ("alluse.monitoring.alert_history", "AlertHistoryError"),
@@ -32,10 +34,21 @@ KNOWN_ERRORS = (
     ("alluse.cli.remote", "ApiCallError"),
 )
 
+# By the number of -v: (our loggers' level, every other logger's). The libraries' DEBUG drowns the screen
+# (matplotlib's font search alone is hundreds of lines in a report; asyncio, markdown-it, ib_async): it
+# takes -vvv, and their INFO -vv.
+VERBOSITY = (
+    (logging.WARNING, logging.WARNING),
+    (logging.INFO, logging.WARNING),
+    (logging.DEBUG, logging.INFO),
+    (logging.DEBUG, logging.DEBUG),
+)
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog="alluse", description="ALL-USE market integration")
-    parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-v info, -vv debug)")
+    verbose = "more logging: -v ours at INFO, -vv ours at DEBUG and the libraries' at INFO, -vvv everything"
+    parser.add_argument("-v", "--verbose", action="count", default=0, help=verbose)
     add_version(parser)
     sub = parser.add_subparsers(dest="command", required=True)
     for group in (run, backtest, record, gateway, monitoring, report, bench, operator, remote, book, status):
@@ -45,15 +58,38 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    level = [logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)]
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(args.verbose)
     try:
         return args.func(args)
+    except KeyboardInterrupt:  # Ctrl-C (a run stops cleanly on it instead, cli/run.py): said, not a traceback
+        error("interrupted (Ctrl-C)")
+        return 130  # 128 + SIGINT, what a shell reports for a command Ctrl-C ended
     except Exception as exc:
         if not _known(exc):
             raise
         error(str(exc))
         return 2
+
+
+def configure_logging(verbose: int) -> None:
+    """Log to stderr what `shown(verbose)` lets through. A filter on the screen's handler, not levels on the
+    loggers: the process's loggers stay as they were (a test calling `main` leaves them to the next)."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(shown(verbose))
+    logging.basicConfig(level=min(VERBOSITY[min(verbose, len(VERBOSITY) - 1)]), handlers=[handler])
+
+
+def shown(verbose: int) -> Callable[[logging.LogRecord], bool]:
+    """Records from our loggers ("alluse.*") and everyone else's from the levels VERBOSITY gives `-v` counted
+    `verbose` times."""
+    ours, theirs = VERBOSITY[min(verbose, len(VERBOSITY) - 1)]
+
+    def check(record: logging.LogRecord) -> bool:
+        is_ours = record.name == "alluse" or record.name.startswith("alluse.")
+        return record.levelno >= (ours if is_ours else theirs)
+
+    return check
 
 
 def _known(exc: Exception) -> bool:

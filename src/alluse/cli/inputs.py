@@ -63,6 +63,8 @@ def check_span(option: str, value: float, unit: str, unit_ns: float) -> None:
 def check_writable_dir(option: str, path: Path) -> None:
     """Made if missing, and written to once: a person learns of a bad directory before the work starts,
     not from a traceback after it (a permission check alone misses read-only file systems)."""
+    if path.exists() and not path.is_dir():  # mkdir would say "File exists", which a person reads as fine
+        raise _invalid(option, str(path), "not a directory")
     try:
         path.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=path):

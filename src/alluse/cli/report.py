@@ -74,8 +74,9 @@ def write_report(
 
     parts = ("loading", "statistics", "trends", "anomalies", "forecasts", "grade", "dashboard")
     progress = Progress(
-        TextColumn("[bold]report"), BarColumn(), TextColumn("{task.fields[part]}"), console=err, transient=True
-    )
+        TextColumn("[bold]report"), BarColumn(), TextColumn("{task.fields[part]}"), console=err, transient=True,
+        disable=not err.is_interactive,  # piped, rich would leave an empty line on stderr where the bar was
+    )  # fmt: skip
     task = progress.add_task("report", total=len(parts), part="")
 
     def advance(part: str) -> None:

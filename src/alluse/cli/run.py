@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from alluse.cli.inputs import check_writable_dir
-from alluse.cli.output import console, money
+from alluse.cli.output import console, error, money
 from alluse.cli.record import describe_replay, load_replay, print_replay
 from alluse.cli.report import write_report
 
@@ -20,7 +21,7 @@ if TYPE_CHECKING:  # imported by the command itself: `alluse --help` and `alluse
 def register(sub: argparse._SubParsersAction) -> None:
     run = sub.add_parser("run", help="run the paper-trading system on the simulated market")
     run.add_argument("--config", type=Path, help="TOML config file (defaults otherwise)")
-    run.add_argument("--duration", type=float, help="wall-clock seconds to run (default 60)")
+    run.add_argument("--duration", type=float, help="wall-clock seconds to run (default 60; inf: until stopped)")
     run.add_argument("--speed", type=float, help="simulated seconds per wall second (default 8000)")
     run.add_argument("--seed", type=int, help="random seed of the simulated market")
     run.add_argument("--data-dir", type=Path, help="where the journal lives (default ./data)")
@@ -34,10 +35,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run_command(args: argparse.Namespace) -> int:
     import asyncio
-    import signal
+    import math
 
     from rich.markup import escape
-    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
     from alluse import build
     from alluse.app.config import load_config
@@ -58,8 +59,10 @@ def run_command(args: argparse.Namespace) -> int:
     recording = None if args.replay is None else load_replay(args.replay)  # a bad file: refused before the run
     check_writable_dir("run.data_dir", Path(config.run.data_dir))
     source = "the simulated market" if recording is None else describe_replay(recording)
+    endless = math.isinf(config.run.duration_s)  # until Ctrl-C or SIGTERM
+    length = "until stopped" if endless else f"{config.run.duration_s:g}s wall"
     console.print(
-        f"[bold]ALL-USE[/] paper trading on {source}: {config.run.duration_s:g}s wall at "
+        f"[bold]ALL-USE[/] paper trading on {source}: {length} at "
         f"{config.run.speed:g}x, seed {config.run.seed}, data dir {config.run.data_dir}  (Ctrl-C stops cleanly)"
     )
     console.print(f"build: {build.describe()}", highlight=False)
@@ -67,12 +70,12 @@ def run_command(args: argparse.Namespace) -> int:
     progress = Progress(
         TextColumn("[bold]trading"),
         BarColumn(),
-        TimeRemainingColumn(),
+        TimeElapsedColumn() if endless else TimeRemainingColumn(),
         TextColumn("{task.fields[status]}"),
         console=console,
         transient=True,
     )
-    task = progress.add_task("run", total=config.run.duration_s, status="starting")
+    task = progress.add_task("run", total=None if endless else config.run.duration_s, status="starting")
 
     announced: list[bool] = []
 
@@ -124,25 +127,54 @@ def run_command(args: argparse.Namespace) -> int:
     wall_start_ns = time.time_ns()
     with progress:
         system, summary = asyncio.run(main_task())
-    if not args.json:
-        _print_summary(summary)
-    if recording is not None:
-        print_replay(system)
-    _print_alerts(fired, system)
-    _report_on_exit(config, wall_start_ns)
-    if args.json:  # the last line on stdout: `alluse run --json | tail -n 1` is the summary
-        _print_summary(summary, as_json=True)
+    ctrl_c = _AfterTrading()
+    previous = signal.signal(signal.SIGINT, ctrl_c)  # the run has stopped: what it did is printed whole
+    try:
+        if not args.json:
+            _print_summary(summary)
+        if recording is not None:
+            print_replay(system)
+        _print_alerts(fired, system)
+        _report_on_exit(config, wall_start_ns, ctrl_c)  # Ctrl-C stops the report alone
+        if args.json:  # the last line on stdout: `alluse run --json | tail -n 1` is the summary
+            _print_summary(summary, as_json=True)
+    finally:
+        signal.signal(signal.SIGINT, previous)
     return 0 if summary.consistent else 1
 
 
-def _report_on_exit(config: Config, wall_start_ns: int) -> None:
+class _AfterTrading:
+    """The SIGINT handler once trading has stopped (the run's own handler turned Ctrl-C into a clean stop): a
+    Ctrl-C never cuts the summary short; it is noted, and it stops the report, whether it comes before the
+    report or during it (raised only while the report runs, so there is no moment it escapes)."""
+
+    def __init__(self) -> None:
+        self.pressed = False
+        self.in_report = False
+
+    def __call__(self, _signum: int, _frame: object) -> None:
+        self.pressed = True
+        if self.in_report:
+            raise KeyboardInterrupt
+
+
+def _report_on_exit(config: Config, wall_start_ns: int, ctrl_c: _AfterTrading) -> None:
     """The run's own report, over this run's metrics. A report that cannot be written is said loudly but
-    does not fail the run: the exit code speaks for the book (journal, ledger and venue agree)."""
+    does not fail the run: the exit code speaks for the book (journal, ledger and venue agree). A Ctrl-C since
+    trading stopped stops it alone."""
     if not (config.analytics.report_on_exit and config.monitoring.enabled and config.monitoring.store):
         console.print("report: off (analytics.report_on_exit, or no metrics store)")
         return
     data_dir = Path(config.run.data_dir)
-    write_report(config, data_dir, data_dir / config.analytics.report_dir, since_ns=wall_start_ns)
+    try:
+        ctrl_c.in_report = True  # from here a Ctrl-C raises, inside this try
+        if ctrl_c.pressed:
+            raise KeyboardInterrupt
+        write_report(config, data_dir, data_dir / config.analytics.report_dir, since_ns=wall_start_ns)
+    except KeyboardInterrupt:  # no file is left half-written (analytics/outputs.py); the summary stands
+        error(f"interrupted (Ctrl-C); `alluse report --data-dir {data_dir}` writes it", label="report")
+    finally:
+        ctrl_c.in_report = False
 
 
 def _print_alerts(fired, system) -> None:

@@ -10,10 +10,14 @@ A writable open lays out a new file in one transaction and upgrades an older one
 store's steps (common/migrations.py). A read-only open never changes a file: one older than its
 reader understands (`readable_from`, by default the current version) is refused, saying that a
 writable open upgrades it.
+
+A writable open refuses a file (or its directory) this process cannot write, naming it, before SQLite
+opens it; a read-only open reads a store in a directory it cannot write, e.g. a read-only mount.
 """
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
@@ -56,6 +60,27 @@ def check_sqlite_header(path: Path, what: str, error: ErrorFactory = SqliteFileE
         head = fh.read(len(SQLITE_MAGIC))
     if path.stat().st_size and head != SQLITE_MAGIC:
         raise error(f"{what} {path}: not a SQLite database (file left untouched)")
+
+
+def check_writable(path: Path, what: str, error: ErrorFactory = SqliteFileError) -> None:
+    """Refuse a file, or a directory for its WAL files, that this process cannot write: SQLite would open it
+    read-only without a word and fail later, at the first write or at making the WAL index (-shm)."""
+    targets = [path.parent, path] if path.exists() else [path.parent]
+    for target in targets:
+        if not os.access(target, os.W_OK):  # False on a read-only mount whoever asks
+            reason = "read-only file system" if os.statvfs(target).f_flag & os.ST_RDONLY else "permission denied"
+            raise error(f"{what} {path}: cannot be written ({reason}); file left untouched")
+
+
+def readonly_uri(path: Path) -> str:
+    """The URI of a read-only open. In a directory this process cannot write (a read-only mount, a copy it does
+    not own) SQLite cannot make the WAL index it reads through; a file with no WAL pending is complete, and there
+    it is opened immutable (no locks, no index). A WAL still pending is read the ordinary way (SQLite reads it
+    when its index is there too)."""
+    wal = path.with_name(path.name + "-wal")
+    pending = wal.exists() and wal.stat().st_size > 0
+    immutable = not pending and not os.access(path.parent, os.W_OK)
+    return f"file:{path}?mode=ro" + ("&immutable=1" if immutable else "")
 
 
 def check_schema(
@@ -112,6 +137,7 @@ def open_wal(
     check_steps(steps, version)
     check_sqlite_header(path, what, error)
     path.parent.mkdir(parents=True, exist_ok=True)
+    check_writable(path, what, error)
     db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")  # another process (the CLI) may write too
     try:
@@ -150,7 +176,7 @@ def open_readonly(
     check_sqlite_header(path, what, error)
     if not path.exists():
         raise error(f"{what} {path}: no such file")
-    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)
+    db = sqlite3.connect(readonly_uri(path), uri=True, isolation_level=None)
     db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     try:
         found = check_schema(db, path, what, version=version, marker_table=marker_table, create=False, error=error)

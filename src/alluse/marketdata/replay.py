@@ -121,8 +121,12 @@ class Recording:
             raise InvalidInput("path", file, "no such file") from None
         except UnicodeDecodeError:
             raise InvalidInput("path", file, "not UTF-8 text") from None
-        except csv.Error as e:
-            raise InvalidInput("path", file, f"not CSV after line {line} ({e})") from None
+        except csv.Error as e:  # raised by reading, so `reader` is there
+            at = reader.line_num  # the line it was reading
+            if "field larger than field limit" in str(e):  # the csv module's one way to say it
+                raise InvalidInput("path", file, f"line {at}: a field longer than {csv.field_size_limit():,} "
+                                   "characters (not a quote recording)") from None  # fmt: skip
+            raise InvalidInput("path", file, f"not CSV at line {at} ({e})") from None
         except (EOFError, zlib.error, gzip.BadGzipFile):
             raise InvalidInput("path", file, f"damaged gzip data after line {line} (truncated or corrupt)") from None
         except OSError as e:

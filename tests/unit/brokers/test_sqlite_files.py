@@ -1,10 +1,11 @@
 """The shared safe-open helper: the journal's and the venue store's files are told apart and never touched."""
 
+import os
 import sqlite3
 
 import pytest
 
-from alluse.common.sqlite_files import SqliteFileError, check_schema, check_sqlite_header, open_wal
+from alluse.common.sqlite_files import SqliteFileError, check_schema, check_sqlite_header, open_readonly, open_wal
 from alluse.execution.journal import Journal
 
 
@@ -48,3 +49,26 @@ def test_errors_can_be_the_callers_own_type(tmp_path):
     with pytest.raises(MyError, match="not an alluse thing"):
         check_schema(empty, tmp_path / "empty.db", "thing", version=1, marker_table="t", create=False, error=MyError)
     check_schema(empty, tmp_path / "empty.db", "thing", version=1, marker_table="t", create=True, error=MyError)
+
+
+def test_a_store_in_a_directory_this_process_cannot_write_is_read_but_not_opened_for_writing(tmp_path):
+    """A copy it does not own, or a read-only mount (tests/e2e/test_cli_mistakes.py mounts one): SQLite alone
+    would open it read-only without a word and fail at the first write, or at making the WAL index to read it."""
+    folder = tmp_path / "copy"
+    folder.mkdir()
+    path = folder / "journal.db"
+    Journal(path).close()  # closed cleanly: no WAL pending
+    before = path.read_bytes()
+    folder.chmod(0o500)
+    try:
+        if os.access(folder, os.W_OK):
+            pytest.skip("running as root: permissions do not stop writes (the e2e test runs as nobody)")
+        with pytest.raises(SqliteFileError, match=f"journal {path}: cannot be written \\(permission denied\\)"):
+            open_wal(path, "journal", version=1, marker_table="events", schema="")
+        db = open_readonly(path, "journal", version=1, marker_table="events")
+        assert db.execute("SELECT count(*) FROM events").fetchone() == (0,)
+        db.close()
+        assert sorted(p.name for p in folder.iterdir()) == ["journal.db", "journal.db-intents"]
+    finally:
+        folder.chmod(0o700)
+    assert path.read_bytes() == before

@@ -2,7 +2,7 @@ from decimal import Decimal
 
 import pytest
 
-from alluse.app.config import ConfigError, load_config
+from alluse.app.config import MAX_CONFIG_BYTES, ConfigError, load_config
 
 
 def write(tmp_path, text):
@@ -103,12 +103,21 @@ def test_each_engine_section_names_its_bad_key_and_value(tmp_path, text, named):
 
 
 def test_a_config_path_that_is_a_directory_or_binary_is_a_clear_error(tmp_path):
-    with pytest.raises(ConfigError, match="cannot be read"):
+    with pytest.raises(ConfigError, match=f"config file {tmp_path}: is a directory$"):
         load_config(tmp_path)
     binary = tmp_path / "c.toml"
     binary.write_bytes(b"\xff\xfe\x00")
-    with pytest.raises(ConfigError, match="not valid TOML"):
+    with pytest.raises(ConfigError, match="c.toml: not UTF-8 text \\(byte 0 is 0xff\\)$"):
         load_config(binary)
+    binary.write_bytes(b"\x00")
+    with pytest.raises(ConfigError, match="c.toml: not valid TOML"):
+        load_config(binary)
+    huge = tmp_path / "huge.toml"  # a valid TOML comment, but no config is this big: not read whole
+    huge.write_bytes(b"#" * (MAX_CONFIG_BYTES + 1))
+    with pytest.raises(ConfigError, match=f"huge.toml: larger than {MAX_CONFIG_BYTES >> 10} KiB"):
+        load_config(huge)
+    huge.write_bytes(b"#" * MAX_CONFIG_BYTES)
+    assert load_config(huge) == load_config()
 
 
 def test_a_warm_up_shorter_than_the_monitoring_window_is_refused():

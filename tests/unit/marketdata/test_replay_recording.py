@@ -1,5 +1,6 @@
 """Recordings: gzip and directory-per-day inputs, the recorder's round trip, and where a bad row or file is named."""
 
+import csv
 import gzip
 import logging
 from datetime import UTC, datetime
@@ -134,6 +135,18 @@ def test_damaged_gzip_is_refused_naming_the_file(tmp_path: Path, damage: str) ->
     with pytest.raises(InvalidInput) as err:
         Recording(path)
     assert err.value.field == "path" and err.value.value == str(path) and "gzip" in err.value.reason
+
+
+@pytest.mark.parametrize("compress", [False, True])
+def test_a_field_beyond_the_csv_limit_refuses_the_file_naming_its_line(tmp_path: Path, compress: bool) -> None:
+    """The csv module stops at a field longer than its limit: no row to skip, so the file is refused, by line."""
+    huge = "X" * (csv.field_size_limit() + 1)
+    path = write_csv(tmp_path / "q.csv", f"1000,AAPL,1.0,1.1,1,1\n\n1001,{huge},1.0,1.1,1,1\n", compress)
+    with pytest.raises(InvalidInput) as err:
+        Recording(path)
+    limit = csv.field_size_limit()
+    assert err.value.value == str(path)
+    assert err.value.reason == f"line 4: a field longer than {limit:,} characters (not a quote recording)"
 
 
 def test_a_binary_file_is_refused_as_not_utf8(tmp_path: Path) -> None:
