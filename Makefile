@@ -37,15 +37,14 @@ run: $(STAMP_RUN)
 	$(BIN)/alluse run --config configs/demo.toml $(ARGS)
 
 promtool:
-	bash scripts/ensure-promtool.sh
+	bash scripts/ensure-system-packages.sh promtool:prometheus
 
 chromium:
-	bash scripts/ensure-chromium.sh
+	bash scripts/ensure-system-packages.sh chromium:chromium
 
-# one after the other: two apt-gets at once would fight over dpkg's lock
+# promtool (our /metrics and rules files) and chromium (the console's browser tests), in one apt-get
 system-packages:
-	bash scripts/ensure-promtool.sh
-	bash scripts/ensure-chromium.sh
+	bash scripts/ensure-system-packages.sh promtool:prometheus chromium:chromium
 
 # Lint and types, the whole suite on the build installed (compiled where the machine could), then, if that
 # one is compiled, the tests that drive compiled modules once more on the sources (ALLUSE_PURE=1; the

@@ -29,7 +29,7 @@ def free_port() -> int:
 async def shoot(port: int) -> None:
     chromium = shutil.which("chromium")
     if chromium is None:
-        sys.exit("chromium is missing: run scripts/ensure-chromium.sh as root")
+        sys.exit("chromium is missing: `make chromium` as root installs it")
     async with async_playwright() as p:
         browser = await p.chromium.launch(executable_path=chromium, args=["--headless", "--no-sandbox"])
         page = await browser.new_page(viewport={"width": 1440, "height": 1000})

@@ -27,12 +27,24 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.compiled_path)
 
 
-@pytest.fixture
-def promtool() -> str:
-    """Prometheus' promtool: skipped where it is missing, except under CI, where make test must have installed it."""
-    path = shutil.which("promtool")
+def system_tool(command: str) -> str:
+    """A tool `make test` installs (scripts/ensure-system-packages.sh): skipped where it is missing, except under
+    CI, where it must have been installed."""
+    path = shutil.which(command)
     if path is None:
         if os.environ.get("CI"):
-            pytest.fail("promtool is missing under CI: scripts/ensure-promtool.sh should have installed it")
-        pytest.skip("promtool unavailable (run scripts/ensure-promtool.sh as root)")
+            pytest.fail(f"{command} is missing under CI: scripts/ensure-system-packages.sh should have installed it")
+        pytest.skip(f"{command} unavailable (`make system-packages` as root installs it)")
     return path
+
+
+@pytest.fixture
+def promtool() -> str:
+    """Prometheus' promtool, for the tests that hold our output to Prometheus' own checks."""
+    return system_tool("promtool")
+
+
+@pytest.fixture
+def chromium() -> str:
+    """Debian's chromium, for the console's browser tests."""
+    return system_tool("chromium")

@@ -49,7 +49,7 @@ def test_metrics_and_health_answer_during_a_run(spawn, alluse, data_dir, no_repo
     assert status == 200
     promtool = shutil.which("promtool")
     if promtool is None and os.environ.get("CI"):
-        pytest.fail("promtool missing in CI (make test installs it with scripts/ensure-promtool.sh)")
+        pytest.fail("promtool missing in CI (make test installs it with scripts/ensure-system-packages.sh)")
     if promtool is not None:  # the real system's exposition, not just a synthetic one
         check = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True, text=True)
         assert check.returncode == 0, check.stdout + check.stderr

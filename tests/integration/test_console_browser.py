@@ -5,8 +5,6 @@ the token and, with it, halts the account (in the page and in /health)."""
 from __future__ import annotations
 
 import asyncio
-import os
-import shutil
 import time
 
 import httpx
@@ -27,16 +25,6 @@ QUICK_DETECTORS = {
     "anomaly": [{"name": "order_submit_latency_anomaly", "metric": "alluse_order_submit_seconds:p90", "side": "high",
                  "z_threshold": 8, "min_relative_scale": 0.5, "window_s": 30, "min_points": 5, "for_s": 15}],
 }  # fmt: skip
-
-
-@pytest.fixture
-def chromium() -> str:
-    path = shutil.which("chromium")
-    if path is None:
-        if os.environ.get("CI"):
-            pytest.fail("chromium is missing under CI: scripts/ensure-chromium.sh should have installed it")
-        pytest.skip("chromium unavailable (run scripts/ensure-chromium.sh as root)")
-    return path
 
 
 async def browse(data_dir, chromium: str) -> dict:
