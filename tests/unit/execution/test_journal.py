@@ -286,7 +286,9 @@ def test_a_writer_that_never_pauses_still_gets_its_wal_started_over(tmp_path, mo
     monkeypatch.setattr(journal_module, "CHECKPOINT_EVERY_S", 0.005)
     monkeypatch.setattr(journal_module, "RESTART_FRAMES", 100)
     restarts, wal = back_to_back(tmp_path / "j.db")
-    assert restarts > 0 and wal < unchecked * 2 / 3  # without the restart: as large as never checkpointed
+    # started over (the property), so smaller than never checkpointed; how much smaller depends on when the
+    # checkpoint thread got the CPU (a loaded CI machine: 2 restarts in 6,000 commits, 82 MB against 110 MB)
+    assert restarts > 0 and wal < unchecked
     reader = Journal(tmp_path / "j.db", readonly=True)
     assert len(reader.load().orders) == 6000  # nothing lost on the way
     reader.close()
