@@ -70,6 +70,8 @@ async def browse(data_dir, chromium: str) -> dict:
         await page.click(f'button[data-control="halt"][data-account="{account}"]')
         await page.wait_for_selector("td.state-HALTED", timeout=5_000)
         seen["result"] = await page.text_content("#control-result")
+        await page.wait_for_selector("#controls tbody tr", timeout=5_000)  # journaled, and shown
+        seen["journaled"] = await page.locator("#controls tbody tr").first.inner_text()
         async with httpx.AsyncClient() as client:
             seen["health"] = (await client.get(base + "/health")).json()
         await page.screenshot(path=str(data_dir / "console.png"), full_page=True)
@@ -89,4 +91,5 @@ def test_the_console_shows_the_run_live_and_its_controls_need_the_token(tmp_path
     assert "refused: 401" in seen["refused"] and seen["state_after_refusal"] == "ACTIVE"
     assert f"halt {account}: done by api from 127.0.0.1" in seen["result"]
     assert seen["health"]["trading_states"][account] == "HALTED"
+    assert "halt" in seen["journaled"] and "api from 127.0.0.1 at " in seen["journaled"]
     assert (tmp_path / "console.png").stat().st_size > 10_000

@@ -100,6 +100,8 @@ async def stream_a_fill(data_dir) -> dict:
         order = Order(oms.next_client_order_id(), account, STOCK, Side.BUY, 2, order_type=OrderType.MARKET)
         oms.submit(order)
         fill = await until(lambda: next((e for e in events if e[1] == "fill"), None), 5, "the fill streamed")
+        system.c.states.set(account, "REDUCING", "streamed", "test")
+        await until(lambda: any(e[1] == "state" for e in events), 5, "the state change streamed")
         await until(lambda: sum(e[1] == "metrics" for e in events) >= 2, 5, "two ticks streamed")
         reader.cancel()
         return {"coid": order.client_order_id, "booked": booked, "fill": fill, "events": events}
@@ -115,3 +117,5 @@ def test_the_live_stream_carries_the_fill_within_a_second_and_each_tick(tmp_path
     ticks = [e[2] for e in got["events"] if e[1] == "metrics"]
     assert all('alluse_quotes_total{outcome="accepted"}' in t["values"] for t in ticks)
     assert "dropped" not in kinds  # a client that keeps up loses nothing
+    state = next(e[2] for e in got["events"] if e[1] == "state")
+    assert (state["from"], state["to"], state["source"]) == ("ACTIVE", "REDUCING", "test")

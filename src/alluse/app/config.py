@@ -115,7 +115,7 @@ def _format(exc: ValidationError) -> str:
             lines.append(f"  {msg.removeprefix('Value error, ')}")
             continue
         lines.append(f"  {key} = {err.get('input')!r}: {msg}")
-    return "invalid configuration:\n" + "\n".join(lines)
+    return "invalid configuration: " + "; ".join(line.strip() for line in lines)  # one line: a person greps it
 
 
 def _read_text(p: Path) -> str:

@@ -85,7 +85,7 @@ def create_app(views: SystemViews, exporter: PrometheusExporter | None, hub: Eve
         async def metrics() -> Response:
             return Response(b"".join(await exposition(exporter)), media_type=CONTENT_TYPE)
 
-    @app.get(f"{API}/stream", summary="server-sent events: fill, order, alert, metrics (each tick), dropped",
+    @app.get(f"{API}/stream", summary="server-sent events: fill, order, state, alert, metrics (each tick), dropped",
              response_class=StreamingResponse)  # fmt: skip
     async def stream() -> StreamingResponse:
         return StreamingResponse(hub.frames(), media_type="text/event-stream",

@@ -1,5 +1,5 @@
-"""The live stream (server-sent events): fills, order events, alerts and each collector tick's values, to every
-connected client, without ever making the trading loop wait for one.
+"""The live stream (server-sent events): fills, order events, trading-state changes, alerts and each collector
+tick's values, to every connected client, without ever making the trading loop wait for one.
 
 An event is encoded once, when it happens, on the loop; each client has its own bounded queue, filled with
 `put_nowait`. A client that reads slowly (or has vanished and not been noticed yet) fills its queue and then
@@ -20,6 +20,7 @@ from typing import Any
 from alluse.app.order_view import OrderView
 from alluse.common.bus import TOPIC_FILL, TOPIC_ORDER_DENIED, TOPIC_ORDER_EVENT
 from alluse.common.metrics import Metric, counter, gauge
+from alluse.model import TradingState
 from alluse.monitoring.alert_events import AlertEvent
 from alluse.monitoring.notifiers import CallbackNotifier
 from alluse.rpc.views import SystemViews, fill_out
@@ -54,6 +55,15 @@ class EventHub:
         bus.subscribe(TOPIC_FILL, lambda f: self.publish("fill", fill_out(f).model_dump(mode="json")))
         bus.subscribe(TOPIC_ORDER_EVENT, lambda m: self.publish("order", OrderView.of(m[0]).model_dump(mode="json")))
         bus.subscribe(TOPIC_ORDER_DENIED, lambda o: self.publish("order", OrderView.of(o).model_dump(mode="json")))
+        states, journaled = system.c.states, system.c.states.on_change  # the kernel journals a change: it goes first
+
+        def state_changed(account: str, old: TradingState, new: TradingState, reason: str, source: str) -> None:
+            if journaled is not None:
+                journaled(account, old, new, reason, source)
+            self.publish("state", {"account": account, "from": old.value, "to": new.value, "reason": reason,
+                                   "source": source})  # fmt: skip
+
+        states.on_change = state_changed
         if system.monitoring is not None:
             system.monitoring.alerts.add_notifier(CallbackNotifier(self._alert, name="stream"))
             system.monitoring.value_listeners.append(self._tick)

@@ -309,7 +309,7 @@ def test_promtool_proves_a_predicted_crossing_fires_before_the_series_crosses(tm
         ('[[alerts.rules]]\nname = "x"\nmetric = "alluse_g:p42"\ncomparison = ">"\nthreshold = 1\n',
          "error: alert rule 'x': metric 'alluse_g:p42' has no Prometheus translation (unknown suffix :p42"),
         ('[alerts]\ndisabled_rules = ["nope"]\n', "error: alerts.disabled_rules: 'nope' is not a built-in rule"),
-        ("[monitoring]\nwindow_s = 0\n", "error: invalid configuration:\n  monitoring.window_s = 0: "),
+        ("[monitoring]\nwindow_s = 0\n", "error: invalid configuration: monitoring.window_s = 0: "),
         ("window_s = [", "error: config file "),
     ],
 )  # fmt: skip

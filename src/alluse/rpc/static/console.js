@@ -41,9 +41,12 @@ const td = (v, cls = "") => `<td${cls ? ` class="${cls}"` : ""}>${v}</td>`;
 
 async function refresh() {
   try {
-    const [status, accounts, positions, orders, alerts, market, connection] = await Promise.all([
+    const [status, accounts, positions, orders, alerts, market, connection, controls] = await Promise.all([
       api("api/v1/status"), api("api/v1/accounts"), api("api/v1/positions"), api("api/v1/orders?working=true&limit=0"),
-      api("api/v1/alerts"), api("api/v1/market-data"), api("api/v1/connection"),
+      api("api/v1/alerts"), api("api/v1/market-data"), api("api/v1/connection"), api("api/v1/controls"),
+    ]);
+    rows("controls", controls.slice(-10).reverse(), (c) => [
+      td(c.at.replace("T", " ").slice(0, 19)), td(esc(c.account ?? "-"), "text"), td(esc(c.action), "text"), td(esc(c.detail), "text"),
     ]);
     $("ready").textContent = status.ready ? "ready" : "not ready";
     $("ready").className = "pill " + (status.ready ? "ok" : "bad");
@@ -192,6 +195,7 @@ let soon = null; // order and alert events refresh the views, at most twice a se
 const refreshSoon = () => { soon ??= setTimeout(() => { soon = null; refresh(); }, 500); };
 stream.addEventListener("order", refreshSoon);
 stream.addEventListener("alert", refreshSoon);
+stream.addEventListener("state", refreshSoon);
 stream.addEventListener("dropped", (e) => { gaps += JSON.parse(e.data).events; $("stream").textContent = `stream: live, ${gaps} events missed`; });
 
 refresh();
