@@ -89,11 +89,12 @@ def run_command(args: argparse.Namespace) -> int:
         if not announced and api is not None:
             announced.append(True)
             url = f"http://{api.host}:{api.port}"
-            console.print(f"serving {url}/api/v1 (schema {url}/docs), {url}/metrics and {url}/health", highlight=False)
+            console.print(f"serving {url}/api/v1 (schema {url}/docs), {url}/metrics and {url}/health", highlight=False,
+                          soft_wrap=True)  # a URL is never broken across lines
             if api.new_token is not None:  # made at this first start: shown this once
                 console.print(f"API token for the controls (shown once; kept in {config.run.data_dir}/api.token, "
                               f"mode 0600; `alluse token --rotate` replaces it): {api.new_token}",
-                              markup=False, highlight=False)  # fmt: skip
+                              markup=False, highlight=False, soft_wrap=True)  # fmt: skip
         c = system.c
         progress.update(
             task,
