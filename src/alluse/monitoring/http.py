@@ -37,6 +37,13 @@ class MetricsServerError(Exception):
         self.port = port
 
 
+def listen_error(host: str, port: object, exc: OSError) -> MetricsServerError:
+    """Why a port could not be listened on, in one line (this server's and the REST API's, rpc/server.py)."""
+    if exc.errno == errno.EADDRINUSE:
+        return MetricsServerError(host, port, "address already in use (choose another metrics port)")
+    return MetricsServerError(host, port, exc.strerror or str(exc))
+
+
 class MetricsServer:
     """Serves `GET /metrics` (Prometheus text) and `GET /health` (JSON) until `stop()`.
 
@@ -73,9 +80,7 @@ class MetricsServer:
         try:
             self._server = await asyncio.start_server(self._serve, host, port, limit=MAX_HEAD_BYTES)
         except OSError as exc:
-            if exc.errno == errno.EADDRINUSE:
-                raise MetricsServerError(host, port, "address already in use (choose another metrics port)") from exc
-            raise MetricsServerError(host, port, exc.strerror or str(exc)) from exc
+            raise listen_error(host, port, exc) from exc
         log.info("serving /metrics and /health on %s:%d", host, self.port)
 
     async def stop(self) -> None:

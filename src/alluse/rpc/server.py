@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import errno
 import logging
 import socket
 from collections.abc import Iterator
@@ -16,7 +15,7 @@ from collections.abc import Iterator
 import uvicorn
 
 from alluse.app.system import TradingSystem
-from alluse.monitoring.http import MetricsServerError
+from alluse.monitoring.http import listen_error
 from alluse.rpc.app import create_app
 from alluse.rpc.auth import Guard, ensure_token
 from alluse.rpc.stream import EventHub
@@ -61,8 +60,7 @@ class ApiServer:
             sock.bind((self.host, self.requested_port))
         except OSError as exc:
             sock.close()
-            why = "address already in use (choose another port)" if exc.errno == errno.EADDRINUSE else str(exc)
-            raise MetricsServerError(self.host, self.requested_port, why) from None
+            raise listen_error(self.host, self.requested_port, exc) from None
         self.port = sock.getsockname()[1]
         app = create_app(views, exporter, self.hub, Guard(data_dir, self.host))
         config = uvicorn.Config(app, lifespan="off", log_level="warning", access_log=False)
