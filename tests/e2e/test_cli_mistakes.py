@@ -7,6 +7,7 @@ import re
 import shutil
 import signal
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -210,6 +211,31 @@ def test_ctrl_c_during_the_report_keeps_the_summary_and_says_so(spawn, data_dir)
     assert len(lines) == 1 and "report" in lines[0] and "interrupted" in lines[0], err
     report_dir = data_dir / "report"
     assert not report_dir.exists() or not [p for p in report_dir.iterdir() if ".tmp" in p.name]
+
+
+PROBE = """
+import ctypes, os, signal, sys
+from alluse.cli.run import ReportInterrupted, _AfterTrading
+
+handler = _AfterTrading()
+handler.in_report = True
+signal.signal(signal.SIGINT, handler)
+run = ctypes.pythonapi.PyRun_String  # how Cython's import-time helpers run code
+run.restype, run.argtypes = ctypes.py_object, [ctypes.c_char_p, ctypes.c_int, ctypes.py_object, ctypes.py_object]
+try:
+    run(b"import os, signal\\nos.kill(os.getpid(), signal.SIGINT)\\nfor _ in range(100): pass\\n", 257, {}, {})
+except ReportInterrupted:
+    print("stopped")
+sys.exit(0)
+"""
+
+
+def test_a_ctrl_c_inside_library_code_of_the_report_leaves_the_exit_code_to_the_run(tmp_path):
+    """The CI failure of 2026-12-05: a Ctrl-C that landed inside a library's PyRun_String during the report
+    made `python -m alluse.cli run` die by SIGINT after printing its summary (exit -2, not 0)."""
+    (tmp_path / "probe.py").write_text(PROBE)
+    res = subprocess.run([sys.executable, "-m", "probe"], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert (res.returncode, res.stdout.strip()) == (0, "stopped"), res.stderr
 
 
 LOG_LINE = re.compile(r"^\S+ \S+ (DEBUG|INFO|WARNING|ERROR|CRITICAL) ([\w.]+): ")

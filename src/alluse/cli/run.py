@@ -144,6 +144,13 @@ def run_command(args: argparse.Namespace) -> int:
     return 0 if summary.consistent else 1
 
 
+class ReportInterrupted(BaseException):
+    """Ctrl-C during the run's report. Not a KeyboardInterrupt: under `python -m`, CPython exits by SIGINT at
+    the end of any process in which a KeyboardInterrupt crossed code run through PyRun_String (as Cython's
+    import-time helpers in the report's libraries do), even one caught; the run's exit code must be its own.
+    A BaseException, so the libraries' `except Exception` cannot swallow it."""
+
+
 class _AfterTrading:
     """The SIGINT handler once trading has stopped (the run's own handler turned Ctrl-C into a clean stop): a
     Ctrl-C never cuts the summary short; it is noted, and it stops the report, whether it comes before the
@@ -156,7 +163,7 @@ class _AfterTrading:
     def __call__(self, _signum: int, _frame: object) -> None:
         self.pressed = True
         if self.in_report:
-            raise KeyboardInterrupt
+            raise ReportInterrupted
 
 
 def _report_on_exit(config: Config, wall_start_ns: int, ctrl_c: _AfterTrading) -> None:
@@ -170,9 +177,9 @@ def _report_on_exit(config: Config, wall_start_ns: int, ctrl_c: _AfterTrading) -
     try:
         ctrl_c.in_report = True  # from here a Ctrl-C raises, inside this try
         if ctrl_c.pressed:
-            raise KeyboardInterrupt
+            raise ReportInterrupted
         write_report(config, data_dir, data_dir / config.analytics.report_dir, since_ns=wall_start_ns)
-    except KeyboardInterrupt:  # no file is left half-written (analytics/outputs.py); the summary stands
+    except ReportInterrupted:  # no file is left half-written (analytics/outputs.py); the summary stands
         error(f"interrupted (Ctrl-C); `alluse report --data-dir {data_dir}` writes it", label="report")
     finally:
         ctrl_c.in_report = False
