@@ -42,9 +42,11 @@ promtool:
 chromium:
 	bash scripts/ensure-system-packages.sh chromium:chromium
 
-# promtool (our /metrics and rules files) and chromium (the console's browser tests), in one apt-get
+# promtool (our /metrics and rules files), chromium (the console's browser tests), PostgreSQL and Redis (the
+# cluster's tests start their own servers on loopback), in one apt-get
 system-packages:
-	bash scripts/ensure-system-packages.sh promtool:prometheus chromium:chromium
+	bash scripts/ensure-system-packages.sh promtool:prometheus chromium:chromium \
+		'/usr/lib/postgresql/*/bin/initdb:postgresql' redis-server:redis-server
 
 # Lint and types, the whole suite on the build installed (compiled where the machine could), then, if that
 # one is compiled, the tests that drive compiled modules once more on the sources (ALLUSE_PURE=1; the
