@@ -16,6 +16,7 @@ import asyncpg
 
 from alluse.cluster.lease import Lease, LeaseLost
 from alluse.model.base import InvalidInput
+from alluse.model.events import EventKind, OrderEvent
 from alluse.model.orders import Fill, Order
 
 log = logging.getLogger("alluse.cluster.records")
@@ -24,6 +25,10 @@ ORDER_FIELDS = ("account", "instrument_id", "side", "quantity", "order_type", "l
 
 # the lease clause every fenced statement shares: the login's lease is held with this token, now
 _FENCE = "l.login = o.login AND l.token = $2 AND l.expires_at > clock_timestamp()"
+
+
+_STATUS_OF = {EventKind.ACCEPTED: "ACCEPTED", EventKind.CANCELED: "CANCELED", EventKind.REJECTED: "REJECTED",
+              EventKind.EXPIRED: "EXPIRED"}  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +91,54 @@ async def claim_for_send(conn: asyncpg.Connection, client_order_id: str, lease: 
         client_order_id, lease.token, lease.holder,
     )  # fmt: skip
     return None if row is None else Claimed(**dict(row), token=lease.token)
+
+
+async def claim_from_older(conn: asyncpg.Connection, client_order_id: str, lease: Lease) -> Claimed | None:
+    """An order a gateway that lost its lease claimed but the broker never received, claimed again under
+    `lease` (the old holder's own clock stops it sending once its lease ran out: gateway.py `may_send`)."""
+    row = await conn.fetchrow(
+        f"""UPDATE orders o SET sent_token = $2, sent_by = $3, sent_at = clock_timestamp()
+            FROM gateway_lease l
+            WHERE o.client_order_id = $1 AND o.sent_token < $2 AND {_FENCE}
+            RETURNING o.client_order_id, {', '.join('o.' + f for f in ORDER_FIELDS)}""",
+        client_order_id, lease.token, lease.holder,
+    )  # fmt: skip
+    return None if row is None else Claimed(**dict(row), token=lease.token)
+
+
+async def unclaim(conn: asyncpg.Connection, client_order_id: str, lease: Lease) -> None:
+    """An order claimed under `lease` that did not reach the broker (disconnected): to be sent again."""
+    await conn.execute(
+        "UPDATE orders SET sent_token = NULL, sent_by = NULL, sent_at = NULL "
+        "WHERE client_order_id = $1 AND sent_token = $2",
+        client_order_id, lease.token,
+    )  # fmt: skip
+
+
+async def sent_by_older(conn: asyncpg.Connection, login: str, token: int) -> list[str]:
+    """Orders claimed under an older token and not final: each is either at the broker or was never sent."""
+    rows = await conn.fetch(
+        "SELECT client_order_id FROM orders WHERE login = $1 AND sent_token < $2 "
+        "AND status NOT IN ('FILLED', 'CANCELED', 'REJECTED', 'EXPIRED') ORDER BY created_at",
+        login, token,
+    )  # fmt: skip
+    return [r["client_order_id"] for r in rows]
+
+
+async def record_event(conn: asyncpg.Connection, event: OrderEvent, fence: int) -> None:
+    """A broker event other than a fill: its row, and the order's status where the event decides it."""
+    status = _STATUS_OF.get(event.kind)
+    async with conn.transaction():
+        await conn.execute(
+            "INSERT INTO order_events (client_order_id, kind, detail, fence) VALUES ($1, $2, $3, $4)",
+            event.client_order_id, event.kind.value, event.reason, fence,
+        )  # fmt: skip
+        if status is not None:  # an acknowledgement never takes a (partly) filled order back; nothing leaves a final
+            await conn.execute(
+                "UPDATE orders SET status = $2, reason = $3 WHERE client_order_id = $1 AND status NOT IN "
+                "('FILLED', 'CANCELED', 'REJECTED', 'EXPIRED') AND ($2 <> 'ACCEPTED' OR status = 'SUBMITTED')",
+                event.client_order_id, status, event.reason,
+            )  # fmt: skip
 
 
 async def unsent(conn: asyncpg.Connection, login: str, limit: int = 1000) -> list[str]:

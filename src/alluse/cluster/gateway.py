@@ -1,0 +1,326 @@
+"""The gateway service: the one process per broker login that holds the broker session and sends every
+account's orders. Several may run; the one holding the login's lease (cluster/lease.py) is active, the others
+stand by and take the lease when it expires.
+
+An order goes out only when three things hold at once: its row is committed (the agent's journal before
+send), this gateway's claim on it succeeded under its fencing token (once per order, only under the valid
+lease), and this gateway's own clock says the lease is still good (`may_send`: renewed less than
+`lease_ttl_s - send_margin_s` ago, counted from before the renewal was asked). So a gateway paused past its
+lease (SIGSTOP, a long GC, a partition) wakes to find it may not send, before touching the socket, and the
+standby that took over may re-send what the stale one claimed but the broker never received.
+
+On taking the lease the active gateway recovers before serving: fills the broker made while no gateway
+watched are recorded (once, by execution id), orders claimed under older tokens that the broker never
+received are claimed again and sent, commands a dead gateway took but never acknowledged are reclaimed, and
+committed orders whose commands were lost (a Redis that restarted empty) are found in PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import asyncpg
+import redis.asyncio as aioredis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from alluse.brokers.base import Broker, Connecting
+from alluse.cluster import lease as leases
+from alluse.cluster import records
+from alluse.cluster.lease import Lease, LeaseLost
+from alluse.cluster.streams import Topic, WorkQueue
+from alluse.model import Order, OrderType, Side, TimeInForce
+from alluse.model.errors import BrokerDisconnected
+from alluse.model.events import EventKind, OrderEvent, SettlementEvent
+from alluse.model.registry import InstrumentRegistry
+
+log = logging.getLogger("alluse.cluster.gateway")
+
+GATEWAY_GROUP = "gateway"
+
+
+def command_stream(login: str) -> str:
+    return f"alluse:{login}:orders"
+
+
+def events_stream(login: str) -> str:
+    return f"alluse:{login}:events"
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayServiceConfig:
+    login: str
+    lease_ttl_s: float = 5.0
+    renew_every_s: float = 1.0
+    send_margin_s: float = 0.5  # stop sending this long before the lease would run out by our own clock
+    standby_poll_s: float = 0.25
+    command_batch: int = 200
+    events_maxlen: int = 1_000_000
+
+
+@dataclass(slots=True)
+class GatewayCounts:
+    leases_taken: int = 0
+    sent: int = 0
+    resent_after_takeover: int = 0
+    claims_refused: int = 0  # sent before (a duplicate command) or the lease was lost
+    commands_reclaimed: int = 0
+    fills_recorded: int = 0
+    fills_duplicate: int = 0
+    refused_no_lease: int = 0  # sends stopped by our own clock: the lease may have run out
+    pauses: int = 0  # PostgreSQL or Redis unreachable
+
+
+def event_payload(event: OrderEvent) -> bytes:
+    """An order event as the events stream carries it (JSON: no code is ever loaded from the bus)."""
+    body: dict[str, object] = {"kind": event.kind.value, "coid": event.client_order_id, "ts": event.ts_event,
+                               "venue_order_id": event.venue_order_id, "reason": event.reason}  # fmt: skip
+    if event.fill is not None:
+        f = event.fill
+        body["fill"] = {"exec_id": f.fill_id, "account": f.account, "instrument_id": f.instrument_id,
+                        "side": f.side.value, "quantity": f.quantity, "price": str(f.price),
+                        "commission": str(f.commission), "ts": f.ts_event}  # fmt: skip
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
+@dataclass(slots=True)
+class _Active:
+    """What one tenure as the active gateway holds."""
+
+    lease: Lease
+    broker: Broker
+    send_deadline: float  # monotonic seconds: no send from this moment on without a renewal
+    events: asyncio.Queue[OrderEvent] = field(default_factory=asyncio.Queue)
+    resync: bool = False  # an event went unrecorded: read the broker's executions again
+
+
+class GatewayService:
+    def __init__(
+        self,
+        config: GatewayServiceConfig,
+        pool: asyncpg.Pool,
+        redis: aioredis.Redis,
+        broker_factory: Callable[[], Broker],
+        registry: InstrumentRegistry,
+        holder: str | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.config = config
+        self.pool = pool
+        self.broker_factory = broker_factory
+        self.registry = registry
+        self.holder = holder or leases.holder_name()
+        self.monotonic = monotonic
+        self.queue = WorkQueue(redis, command_stream(config.login), GATEWAY_GROUP)
+        self.events = Topic(redis, events_stream(config.login), config.events_maxlen)
+        self.counts = GatewayCounts()
+        self.active: _Active | None = None
+        self.became_active = asyncio.Event()
+        self.state = "standby"  # standby, active, or paused: <what> unreachable
+
+    # ------------------------------------------------------------------ the two states
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Stand by, serve while holding the lease, stand by again when it is lost; until `stop`. PostgreSQL or
+        Redis unreachable pauses it (`state` says which), and it starts over from standing by when they answer:
+        whatever was in flight is found again by the recovery that follows every lease taken."""
+        while not stop.is_set():
+            try:
+                await self.queue.ensure_group()
+                taken = await self._standby(stop)
+                if taken is None:
+                    return
+                await self._serve(*taken, stop)
+            except LeaseLost as exc:
+                log.error("%s: %s; standing by", self.holder, exc)
+            except UNREACHABLE as exc:
+                self.state = f"paused: {_which(exc)} unreachable"
+                self.counts.pauses += 1
+                log.error("%s %s (%s: %s); trying again in %.1f s", self.holder, self.state, type(exc).__name__, exc,
+                          self.config.standby_poll_s)  # fmt: skip
+                await _wait(stop, self.config.standby_poll_s)
+
+    async def _standby(self, stop: asyncio.Event) -> tuple[Lease, float] | None:
+        """The lease, and when it was asked for (the send deadline counts from then)."""
+        while not stop.is_set():
+            asked_at = self.monotonic()
+            async with self.pool.acquire() as conn:
+                lease = await leases.acquire(conn, self.config.login, self.holder, self.config.lease_ttl_s)
+            if lease is not None:
+                self.counts.leases_taken += 1
+                return lease, asked_at
+            await _wait(stop, self.config.standby_poll_s)
+        return None
+
+    async def _serve(self, lease: Lease, asked_at: float, stop: asyncio.Event) -> None:
+        broker = self.broker_factory()
+        active = self.active = _Active(lease, broker, self._deadline(asked_at))
+        broker.set_event_handler(active.events.put_nowait, self._on_settlement)
+        renewals = asyncio.create_task(self._renew(active), name=f"{self.holder} lease")
+        writer = asyncio.create_task(self._record_events(active), name=f"{self.holder} events")
+        try:
+            if isinstance(broker, Connecting):
+                await broker.start()
+            await self._recover(active)
+            self.state = "active"
+            self.became_active.set()
+            while not stop.is_set():
+                if renewals.done():
+                    renewals.result()  # LeaseLost
+                if active.resync:
+                    await self._record_executions(active)
+                entries = await self.queue.take(self.holder, self.config.command_batch, block_ms=50)
+                for entry in entries:
+                    await self._send(active, entry.payload.decode())
+                await self.queue.ack(*(e.id for e in entries))
+            await self._drain(active)
+            async with self.pool.acquire() as conn:
+                await leases.release(conn, active.lease)
+        finally:
+            renewals.cancel()
+            writer.cancel()
+            self.active = None
+            self.state = "standby"
+            self.became_active.clear()
+            await _close(broker)
+
+    def _deadline(self, asked_at: float) -> float:
+        return asked_at + self.config.lease_ttl_s - self.config.send_margin_s
+
+    async def _renew(self, active: _Active) -> None:
+        while True:
+            await asyncio.sleep(self.config.renew_every_s)
+            asked_at = self.monotonic()
+            async with self.pool.acquire() as conn:
+                active.lease = await leases.renew(conn, active.lease, self.config.lease_ttl_s)
+            active.send_deadline = self._deadline(asked_at)
+
+    def may_send(self) -> bool:
+        return self.active is not None and self.monotonic() < self.active.send_deadline
+
+    # ------------------------------------------------------------------ sending
+
+    async def _send(self, active: _Active, client_order_id: str, *, takeover: bool = False) -> None:
+        if not self.may_send():
+            self.counts.refused_no_lease += 1
+            raise LeaseLost(f"lease on {self.config.login}: not renewed in time by this gateway's clock")
+        async with self.pool.acquire() as conn:
+            if takeover:
+                claimed = await records.claim_from_older(conn, client_order_id, active.lease)
+            else:
+                claimed = await records.claim_for_send(conn, client_order_id, active.lease)
+        if claimed is None:
+            self.counts.claims_refused += 1
+            return
+        if not self.may_send():  # the claim's round trip may have outlived the lease: leave it to the next holder
+            self.counts.refused_no_lease += 1
+            raise LeaseLost(f"lease on {self.config.login}: ran out while claiming {client_order_id}")
+        order = Order(claimed.client_order_id, claimed.account, claimed.instrument_id, Side(claimed.side),
+                      claimed.quantity, OrderType(claimed.order_type), claimed.limit_price,
+                      TimeInForce(claimed.time_in_force))  # fmt: skip
+        try:
+            active.broker.submit(order)
+        except BrokerDisconnected as exc:  # it did not reach the broker: unclaimed, it is sent again later
+            async with self.pool.acquire() as conn:
+                await records.unclaim(conn, client_order_id, active.lease)
+            log.warning("%s not sent (%s): left for the next try", client_order_id, exc)
+            return
+        self.counts.sent += 1
+        self.counts.resent_after_takeover += takeover
+
+    async def _record_executions(self, active: _Active) -> None:
+        """Every fill the broker reports, recorded once: those made while no gateway watched, and those whose
+        event could not be recorded when it came."""
+        active.resync = False
+        for fill in active.broker.executions():
+            await self._record_fill(active, OrderEvent(EventKind.FILL, fill.client_order_id, fill.ts_event,
+                                                       fill=fill))  # fmt: skip
+
+    async def _recover(self, active: _Active) -> None:
+        broker = active.broker
+        await self._record_executions(active)
+        async with self.pool.acquire() as conn:
+            orphans = await records.sent_by_older(conn, self.config.login, active.lease.token)
+        for coid in orphans:
+            if broker.order_status(coid) is None:  # claimed by a gateway that is gone, never received
+                await self._send(active, coid, takeover=True)
+        reclaimed = await self.queue.reclaim(self.holder, min_idle_ms=0)
+        self.counts.commands_reclaimed += len(reclaimed)
+        for entry in reclaimed:
+            await self._send(active, entry.payload.decode())
+        await self.queue.ack(*(e.id for e in reclaimed))
+        async with self.pool.acquire() as conn:
+            unsent = await records.unsent(conn, self.config.login)
+        for coid in unsent:
+            await self._send(active, coid)
+        log.info("%s active on %s with fencing token %d: %d orphaned sends checked, %d commands reclaimed, "
+                 "%d unsent orders found", self.holder, self.config.login, active.lease.token, len(orphans),
+                 len(reclaimed), len(unsent))  # fmt: skip
+
+    # ------------------------------------------------------------------ what the broker says
+
+    async def _record_events(self, active: _Active) -> None:
+        while True:
+            event = await active.events.get()
+            try:
+                if event.kind is EventKind.FILL and event.fill is not None:
+                    await self._record_fill(active, event)
+                else:
+                    async with self.pool.acquire() as conn:
+                        await records.record_event(conn, event, active.lease.token)
+                    await self.events.publish(event_payload(event))
+            except Exception:  # PostgreSQL or Redis away: the broker keeps the truth, read again once they are back
+                active.resync = True
+                log.exception("%s: event for %s not recorded", self.holder, event.client_order_id)
+            finally:
+                active.events.task_done()
+
+    async def _record_fill(self, active: _Active, event: OrderEvent) -> None:
+        fill = event.fill
+        assert fill is not None
+        instrument = self.registry.get(fill.instrument_id)
+        multiplier = 1 if instrument is None else instrument.multiplier
+        async with self.pool.acquire() as conn:
+            new = await records.record_fill(conn, fill, multiplier)
+        if new:
+            self.counts.fills_recorded += 1
+            await self.events.publish(event_payload(event))
+        else:
+            self.counts.fills_duplicate += 1
+
+    async def _drain(self, active: _Active) -> None:
+        await active.events.join()
+
+    def _on_settlement(self, event: SettlementEvent) -> None:
+        log.info("settlement for %s (%s): %d fills", event.account, event.reason, len(event.fills))
+        if self.active is not None:
+            for fill in event.fills:
+                self.active.events.put_nowait(OrderEvent(EventKind.FILL, fill.client_order_id, fill.ts_event,
+                                                         fill=fill))  # fmt: skip
+
+
+# what a PostgreSQL or Redis that is down or restarting raises
+UNREACHABLE = (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError, asyncpg.CannotConnectNowError,
+               asyncpg.AdminShutdownError, RedisConnectionError, RedisTimeoutError)  # fmt: skip
+
+
+def _which(exc: BaseException) -> str:
+    return "redis" if isinstance(exc, RedisConnectionError | RedisTimeoutError) else "postgres"
+
+
+async def _wait(stop: asyncio.Event, seconds: float) -> None:
+    try:
+        await asyncio.wait_for(stop.wait(), seconds)
+    except TimeoutError:
+        pass
+
+
+async def _close(broker: Broker) -> None:
+    if isinstance(broker, Connecting):
+        await broker.stop()
+    else:
+        broker.close()

@@ -1,0 +1,238 @@
+"""The gateway service on real PostgreSQL and Redis, sending through the unmodified ib_async client (the IBKR
+broker) to the local TWS-protocol gateway: every committed order reaches the broker exactly once (the local
+gateway's own order book is the receipt), through a takeover by the standby and past a gateway that lost its
+lease; every fill is recorded once and the books match the broker's."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections import Counter
+from decimal import Decimal
+
+import asyncpg
+import pytest
+import redis.asyncio as aioredis
+
+from alluse.brokers.ibkr.broker import IbkrBroker
+from alluse.brokers.ibkr.config import IbkrConfig
+from alluse.brokers.ibkr.gateway.exchange import Exchange
+from alluse.brokers.ibkr.gateway.server import Gateway
+from alluse.brokers.ibkr.order_ids import OrderIds
+from alluse.brokers.paper import PaperVenueConfig
+from alluse.cluster import lease as leases
+from alluse.cluster import records
+from alluse.cluster.gateway import GatewayService, GatewayServiceConfig, command_stream, events_stream
+from alluse.cluster.streams import Topic, WorkQueue
+from alluse.common.clock import LiveClock
+from alluse.marketdata.config import MarketConfig, Underlying
+from alluse.model import Order, OrderType, Side
+from alluse.model.registry import InstrumentRegistry
+
+LOGIN = "F0001"
+ACCOUNTS = [f"DU{i:04d}" for i in range(1, 11)]  # sub-accounts of one advisor login
+
+
+@pytest.fixture
+async def ib_gateway():
+    market = MarketConfig(underlyings={"TSLA": Underlying(spot=250.0, vol=0.55)}, step_interval_s=1.0,
+                          weekly_expiries=1, strikes_each_side=2, calendar="24/7")  # fmt: skip
+    clock = LiveClock(asyncio.get_running_loop(), speed=10.0)
+    exchange = Exchange(clock, market, PaperVenueConfig(), {a: Decimal(1_000_000) for a in ACCOUNTS}, seed=7)
+    gateway = Gateway(exchange)
+    await gateway.start()
+    yield gateway
+    await gateway.stop()
+    exchange.close()
+
+
+@pytest.fixture
+async def pool(pg_dsn):
+    p = await asyncpg.create_pool(pg_dsn, min_size=2, max_size=10)
+    await records.register_accounts(p, LOGIN, ACCOUNTS)
+    yield p
+    await p.close()
+
+
+def service(ib_gateway: Gateway, pool, redis_client, holder: str, client_ids=(1, 2, 3), **config) -> GatewayService:
+    registry = InstrumentRegistry(ib_gateway.exchange.registry)
+
+    def broker() -> IbkrBroker:
+        ib = IbkrConfig(port=ib_gateway.port, client_ids=list(client_ids), health_interval_s=0.5,
+                        reconnect_initial_s=0.05, reconnect_max_s=0.2)  # fmt: skip
+        return IbkrBroker(ib, ib_gateway.clock, registry, OrderIds(None))
+
+    settings = GatewayServiceConfig(LOGIN, **{"lease_ttl_s": 1.0, "renew_every_s": 0.2, "send_margin_s": 0.2,
+                                              "standby_poll_s": 0.05, **config})  # fmt: skip
+    return GatewayService(settings, pool, redis_client, broker, registry, holder=holder)
+
+
+async def commit_and_command(pool, queue: WorkQueue | None, first: int, count: int) -> list[str]:
+    """What agents do: commit each order, then publish its command (none without a queue)."""
+    coids = []
+    for i in range(first, first + count):
+        order = Order(f"o{i}", ACCOUNTS[i % len(ACCOUNTS)], "TSLA", Side.BUY if i % 3 else Side.SELL, 1 + i % 3,
+                      OrderType.MARKET)  # fmt: skip
+        await records.record_order(pool, order, LOGIN)
+        if queue is not None:
+            await queue.put(order.client_order_id.encode())
+        coids.append(order.client_order_id)
+    return coids
+
+
+def receipts(ib_gateway: Gateway) -> Counter[str]:
+    """How many times each client order id reached the broker."""
+    return Counter(o.order_ref for o in ib_gateway.exchange.orders.values())
+
+
+async def until(condition, timeout_s: float = 20.0, what: str = "") -> None:
+    deadline = time.monotonic() + timeout_s
+    while not await condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.05)
+
+
+async def books_match_the_broker(pool, ib_gateway: Gateway) -> None:
+    for account in ACCOUNTS:
+        broker = {i.id: q for i, q, _ in ib_gateway.exchange.positions(account) if q}
+        assert await records.positions(pool, account) == broker, account
+
+
+async def all_filled(pool, coids: list[str]) -> bool:
+    n = await pool.fetchval("SELECT count(*) FROM orders WHERE status = 'FILLED' AND client_order_id = ANY($1)", coids)
+    return bool(n == len(coids))
+
+
+async def test_the_active_gateway_sends_each_order_once_and_records_each_fill_once(ib_gateway, pool, redis_client):
+    queue = WorkQueue(redis_client, command_stream(LOGIN), "gateway")
+    await queue.ensure_group()
+    early = await commit_and_command(pool, queue, 0, 20)  # before any gateway runs: found at start
+    gw = service(ib_gateway, pool, redis_client, "gw-a")
+    stop = asyncio.Event()
+    task = asyncio.create_task(gw.run(stop))
+    try:
+        await asyncio.wait_for(gw.became_active.wait(), 10)
+        later = await commit_and_command(pool, queue, 20, 60)
+        await queue.put(b"o5")  # a duplicated command: the claim refuses it, nothing is sent twice
+        await until(lambda: all_filled(pool, early + later), what="every order filled")
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)
+    assert receipts(ib_gateway) == Counter({c: 1 for c in early + later})
+    assert gw.counts.sent == 80 and gw.counts.claims_refused >= 1
+    assert await pool.fetchval("SELECT count(*) FROM fills") == len(ib_gateway.exchange.executions)
+    await books_match_the_broker(pool, ib_gateway)
+    topic = Topic(redis_client, events_stream(LOGIN), maxlen=10_000)
+    published = [e.payload for e in await topic.read(block_ms=None, count=10_000)]
+    assert sum(b'"kind":"FILL"' in p for p in published) == len(ib_gateway.exchange.executions)
+    assert await leases.current(pool, LOGIN) == ("gw-a", 1, False)  # released at the stop: a standby need not wait
+
+
+@pytest.mark.parametrize("standby_ids", [[1, 2, 3], [7]], ids=["same client id", "another client id"])
+async def test_the_standby_takes_over_from_a_dead_gateway_and_nothing_is_sent_twice(
+    ib_gateway, pool, redis_client, standby_ids
+):
+    """The dead gateway's orders sat partly in ib_async's pacing queue, never on the wire: the standby finds
+    which reached the broker (under any client id of the login) and sends the others, each exactly once."""
+    queue = WorkQueue(redis_client, command_stream(LOGIN), "gateway")
+    await queue.ensure_group()
+    a = service(ib_gateway, pool, redis_client, "gw-a")
+    b = service(ib_gateway, pool, redis_client, "gw-b", client_ids=standby_ids)
+    stop_a, stop_b = asyncio.Event(), asyncio.Event()
+    task_a = asyncio.create_task(a.run(stop_a))
+    await asyncio.wait_for(a.became_active.wait(), 10)
+    task_b = asyncio.create_task(b.run(stop_b))  # stands by
+    coids = await commit_and_command(pool, queue, 0, 40)
+    await until(lambda: _async(a.counts.sent >= 10), what="gw-a sending")
+    task_a.cancel()  # dies mid-burst: no release, its commands pending, its socket closed
+    await asyncio.gather(task_a, return_exceptions=True)
+    more = await commit_and_command(pool, queue, 40, 40)
+    try:
+        await asyncio.wait_for(b.became_active.wait(), 10)
+        await until(lambda: all_filled(pool, coids + more), what="every order filled after the takeover")
+    finally:
+        stop_b.set()
+        await asyncio.wait_for(task_b, 10)
+    assert receipts(ib_gateway) == Counter({c: 1 for c in coids + more})
+    assert a.counts.sent + b.counts.sent >= 80  # what never left gw-a was sent again by gw-b
+    assert b.counts.leases_taken == 1 and (await leases.current(pool, LOGIN))[1] == 2
+    await books_match_the_broker(pool, ib_gateway)
+
+
+async def test_a_gateway_that_lost_its_lease_sends_nothing(ib_gateway, pool, pg_dsn, redis_server, redis_client):
+    """The whole gateway process pauses (its event loop blocked, as by SIGSTOP or a long GC pause) past its
+    lease; a standby takes the lease meanwhile; when the stale gateway resumes with commands waiting, its own
+    clock tells it not to send, and the fence refuses its claims anyway."""
+    queue = WorkQueue(redis_client, command_stream(LOGIN), "gateway")
+    await queue.ensure_group()
+    stale = service(ib_gateway, pool, redis_client, "gw-a")
+    stop = asyncio.Event()
+    task = asyncio.create_task(stale.run(stop))
+    await asyncio.wait_for(stale.became_active.wait(), 10)
+    active = stale.active
+    assert active is not None
+    coids = await commit_and_command(pool, None, 0, 5)  # committed; their commands come during the pause
+    taken = pause_while_a_standby_takes_over(pg_dsn, redis_server.url, coids, pause_s=1.3)
+    assert taken is not None and taken.token == 2
+    await until(lambda: _async(stale.active is None), what="the stale gateway standing by again")
+    stop.set()
+    await asyncio.wait_for(task, 10)
+    assert stale.counts.sent == 0 and receipts(ib_gateway) == Counter()
+    assert stale.counts.refused_no_lease + stale.counts.claims_refused >= 1
+    async with pool.acquire() as conn:
+        assert await records.claim_for_send(conn, "o0", active.lease) is None  # the fence, whatever its clock says
+
+
+def pause_while_a_standby_takes_over(dsn: str, redis_url: str, coids: list[str], pause_s: float
+                                     ) -> leases.Lease | None:  # fmt: skip
+    """Block this process's event loop for `pause_s` while another thread, as the standby, takes the lease
+    and the agents' commands for `coids` arrive."""
+
+    async def take() -> leases.Lease | None:
+        conn, redis = await asyncpg.connect(dsn), aioredis.from_url(redis_url)
+        try:
+            await asyncio.sleep(pause_s)
+            lease = await leases.acquire(conn, LOGIN, "gw-b", ttl_s=30)
+            for coid in coids:
+                await WorkQueue(redis, command_stream(LOGIN), "gateway").put(coid.encode())
+            return lease
+        finally:
+            await conn.close()
+            await redis.aclose()
+
+    taken: list[leases.Lease | None] = []
+    standby = threading.Thread(target=lambda: taken.append(asyncio.run(take())))
+    standby.start()
+    standby.join()
+    return taken[0]
+
+
+async def _async(value: bool) -> bool:
+    return value
+
+
+async def test_a_postgres_restart_pauses_the_gateway_by_name_and_it_resumes(ib_gateway, pool, postgres_server,
+                                                                           redis_client):  # fmt: skip
+    queue = WorkQueue(redis_client, command_stream(LOGIN), "gateway")
+    await queue.ensure_group()
+    gw = service(ib_gateway, pool, redis_client, "gw-a")
+    stop = asyncio.Event()
+    task = asyncio.create_task(gw.run(stop))
+    try:
+        await asyncio.wait_for(gw.became_active.wait(), 10)
+        before = await commit_and_command(pool, queue, 0, 20)
+        await until(lambda: all_filled(pool, before), what="the first orders filled")
+        postgres_server.stop()
+        await until(lambda: _async(gw.state == "paused: postgres unreachable"), what="the gateway paused")
+        postgres_server.start()
+        await until(lambda: _async(gw.state == "active"), what="the gateway active again")
+        after = await commit_and_command(pool, queue, 20, 20)
+        await until(lambda: all_filled(pool, before + after), what="every order filled")
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)
+    assert receipts(ib_gateway) == Counter({c: 1 for c in before + after})
+    assert gw.counts.pauses >= 1
+    await books_match_the_broker(pool, ib_gateway)
