@@ -12,7 +12,7 @@ import tomllib
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 
@@ -27,9 +27,10 @@ from alluse.monitoring.config import AlertsConfig, MonitoringConfig
 from alluse.risk.config import RiskConfig
 from alluse.strategies.config import StrategyConfig
 
-__all__ = ["AccountConfig", "Config", "ConfigError", "RunConfig", "load_config"]
+__all__ = ["AccountConfig", "Config", "ConfigError", "RunConfig", "load_config", "load_config_as"]
 
 MAX_CONFIG_BYTES = 1 << 20  # a config is a few kB
+C = TypeVar("C", bound="Config")
 
 
 class RunConfig(Section):
@@ -140,6 +141,13 @@ def _read_text(p: Path) -> str:
 
 def load_config(path: str | Path | None = None, overrides: dict[str, dict[str, Any]] | None = None) -> Config:
     """Defaults, then the TOML file, then command-line overrides (section -> key -> value)."""
+    return load_config_as(Config, path, overrides)
+
+
+def load_config_as(
+    model: type[C], path: str | Path | None = None, overrides: dict[str, dict[str, Any]] | None = None
+) -> C:
+    """`load_config` for a configuration with more sections than a run's (the cluster's processes)."""
     data: dict[str, Any] = {}
     if path is not None:
         p = Path(path)
@@ -152,6 +160,6 @@ def load_config(path: str | Path | None = None, overrides: dict[str, dict[str, A
             raise ConfigError(f"config key {section!r} must be a table")
         data.setdefault(section, {}).update({k: v for k, v in values.items() if v is not None})
     try:
-        return Config.model_validate(data)
+        return model.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(_format(exc)) from None

@@ -13,7 +13,20 @@ import logging
 import sys
 from collections.abc import Callable
 
-from alluse.cli import backtest, bench, book, gateway, monitoring, operator, record, remote, report, run, status
+from alluse.cli import (
+    backtest,
+    bench,
+    book,
+    cluster,
+    gateway,
+    monitoring,
+    operator,
+    record,
+    remote,
+    report,
+    run,
+    status,
+)
 from alluse.cli.inputs import Parser
 from alluse.cli.output import error
 from alluse.cli.version import add_version
@@ -32,6 +45,8 @@ KNOWN_ERRORS = (
     ("alluse.monitoring.notifiers", "NotifierError"),
     ("alluse.rpc.auth", "ApiTokenError"),
     ("alluse.cli.remote", "ApiCallError"),
+    ("alluse.cluster.servers", "ServerError"),
+    ("alluse.cluster.schema", "SchemaError"),
 )
 
 # By the number of -v: (our loggers' level, every other logger's). The libraries' DEBUG drowns the screen
@@ -51,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="count", default=0, help=verbose)
     add_version(parser)
     sub = parser.add_subparsers(dest="command", required=True)
-    for group in (run, backtest, record, gateway, monitoring, report, bench, operator, remote, book, status):
+    for group in (run, backtest, record, gateway, cluster, monitoring, report, bench, operator, remote, book, status):
         group.register(sub)
     return parser
 

@@ -23,6 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def gateway_command(args: argparse.Namespace) -> int:
     import asyncio
     import signal
+    from collections import Counter
 
     from alluse.app.config import load_config
     from alluse.app.kernel import market_hours
@@ -56,10 +57,11 @@ def gateway_command(args: argparse.Namespace) -> int:
             counts = gateway.fault_counts()
             await gateway.stop()
             exchange.close()
-        orders = exchange.orders.values()
-        console.print(f"gateway: {len(orders)} orders, {len(exchange.executions)} executions, "
-                      f"{gateway.pacing_violations} pacing violations, faults {dict(counts) or 'none'}",
-                      highlight=False)  # fmt: skip
+        received = Counter(o.order_ref for o in exchange.orders.values())  # the receipts, by client order id
+        twice = sum(1 for n in received.values() if n > 1)
+        console.print(f"gateway: {received.total()} orders ({len(received)} client order ids, {twice} received more "
+                      f"than once), {len(exchange.executions)} executions, {gateway.pacing_violations} pacing "
+                      f"violations, faults {dict(counts) or 'none'}", highlight=False, soft_wrap=True)  # fmt: skip
 
     asyncio.run(serve())
     return 0

@@ -25,12 +25,11 @@ from dataclasses import dataclass, field
 
 import asyncpg
 import redis.asyncio as aioredis
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from alluse.brokers.base import Broker, Connecting
 from alluse.cluster import lease as leases
 from alluse.cluster import records
+from alluse.cluster.config import ClusterConfig
 from alluse.cluster.lease import Lease, LeaseLost
 from alluse.cluster.streams import Topic, WorkQueue
 from alluse.model import Order, OrderType, Side, TimeInForce
@@ -49,17 +48,6 @@ def command_stream(login: str) -> str:
 
 def events_stream(login: str) -> str:
     return f"alluse:{login}:events"
-
-
-@dataclass(frozen=True, slots=True)
-class GatewayServiceConfig:
-    login: str
-    lease_ttl_s: float = 5.0
-    renew_every_s: float = 1.0
-    send_margin_s: float = 0.5  # stop sending this long before the lease would run out by our own clock
-    standby_poll_s: float = 0.25
-    command_batch: int = 200
-    events_maxlen: int = 1_000_000
 
 
 @dataclass(slots=True)
@@ -96,12 +84,13 @@ class _Active:
     send_deadline: float  # monotonic seconds: no send from this moment on without a renewal
     events: asyncio.Queue[OrderEvent] = field(default_factory=asyncio.Queue)
     resync: bool = False  # an event went unrecorded: read the broker's executions again
+    progress_at: float = 0.0  # monotonic seconds of the last sign of life: a loop round, a send, the connection
 
 
 class GatewayService:
     def __init__(
         self,
-        config: GatewayServiceConfig,
+        config: ClusterConfig,
         pool: asyncpg.Pool,
         redis: aioredis.Redis,
         broker_factory: Callable[[], Broker],
@@ -137,12 +126,34 @@ class GatewayService:
                 await self._serve(*taken, stop)
             except LeaseLost as exc:
                 log.error("%s: %s; standing by", self.holder, exc)
-            except UNREACHABLE as exc:
-                self.state = f"paused: {_which(exc)} unreachable"
-                self.counts.pauses += 1
-                log.error("%s %s (%s: %s); trying again in %.1f s", self.holder, self.state, type(exc).__name__, exc,
-                          self.config.standby_poll_s)  # fmt: skip
-                await _wait(stop, self.config.standby_poll_s)
+            except Exception as exc:  # never a dead service: named, then standing by again
+                await self._pause(exc, stop)
+
+    async def _pause(self, exc: Exception, stop: asyncio.Event) -> None:
+        """Name what stopped the service by asking PostgreSQL and Redis themselves (a server going away surfaces
+        as many different exceptions); anything else is an error, logged whole."""
+        unreachable = await self._unreachable()
+        self.state = f"paused: {unreachable} unreachable" if unreachable else f"paused: error {type(exc).__name__}"
+        self.counts.pauses += 1
+        if unreachable is None:
+            log.error("%s %s; trying again in %.1f s", self.holder, self.state, self.config.standby_poll_s,
+                      exc_info=exc)  # fmt: skip
+        else:
+            log.error("%s %s (%s: %s); trying again in %.1f s", self.holder, self.state, type(exc).__name__, exc,
+                      self.config.standby_poll_s)  # fmt: skip
+        await _wait(stop, self.config.standby_poll_s)
+
+    async def _unreachable(self) -> str | None:
+        """'postgres' or 'redis' if it does not answer within a second, else None."""
+        try:
+            await asyncio.wait_for(self.pool.fetchval("SELECT 1"), 1.0)
+        except Exception:
+            return "postgres"
+        try:
+            await asyncio.wait_for(self.queue.client.ping(), 1.0)
+        except Exception:
+            return "redis"
+        return None
 
     async def _standby(self, stop: asyncio.Event) -> tuple[Lease, float] | None:
         """The lease, and when it was asked for (the send deadline counts from then)."""
@@ -158,17 +169,19 @@ class GatewayService:
 
     async def _serve(self, lease: Lease, asked_at: float, stop: asyncio.Event) -> None:
         broker = self.broker_factory()
-        active = self.active = _Active(lease, broker, self._deadline(asked_at))
+        active = self.active = _Active(lease, broker, self._deadline(asked_at), progress_at=asked_at)
         broker.set_event_handler(active.events.put_nowait, self._on_settlement)
         renewals = asyncio.create_task(self._renew(active), name=f"{self.holder} lease")
         writer = asyncio.create_task(self._record_events(active), name=f"{self.holder} events")
         try:
             if isinstance(broker, Connecting):
                 await broker.start()
+                active.progress_at = self.monotonic()
             await self._recover(active)
             self.state = "active"
             self.became_active.set()
             while not stop.is_set():
+                active.progress_at = self.monotonic()
                 if renewals.done():
                     renewals.result()  # LeaseLost
                 if active.resync:
@@ -192,9 +205,16 @@ class GatewayService:
         return asked_at + self.config.lease_ttl_s - self.config.send_margin_s
 
     async def _renew(self, active: _Active) -> None:
+        """Extend the lease while the serving loop goes round: a loop stuck (on a broker call, a read that never
+        returns) must not keep the lease from a standby that could serve."""
         while True:
             await asyncio.sleep(self.config.renew_every_s)
             asked_at = self.monotonic()
+            stalled = asked_at - active.progress_at
+            if stalled > self.config.lease_ttl_s:
+                raise LeaseLost(
+                    f"lease on {self.config.login}: not renewed, the serving loop is stuck ({stalled:.1f} s)"
+                )
             async with self.pool.acquire() as conn:
                 active.lease = await leases.renew(conn, active.lease, self.config.lease_ttl_s)
             active.send_deadline = self._deadline(asked_at)
@@ -219,6 +239,7 @@ class GatewayService:
         if not self.may_send():  # the claim's round trip may have outlived the lease: leave it to the next holder
             self.counts.refused_no_lease += 1
             raise LeaseLost(f"lease on {self.config.login}: ran out while claiming {client_order_id}")
+        self.registry.resolve(claimed.instrument_id)  # known to the broker from its symbol, as the agent knew it
         order = Order(claimed.client_order_id, claimed.account, claimed.instrument_id, Side(claimed.side),
                       claimed.quantity, OrderType(claimed.order_type), claimed.limit_price,
                       TimeInForce(claimed.time_in_force))  # fmt: skip
@@ -231,6 +252,7 @@ class GatewayService:
             return
         self.counts.sent += 1
         self.counts.resent_after_takeover += takeover
+        active.progress_at = self.monotonic()
 
     async def _record_executions(self, active: _Active) -> None:
         """Every fill the broker reports, recorded once: those made while no gateway watched, and those whose
@@ -282,8 +304,7 @@ class GatewayService:
     async def _record_fill(self, active: _Active, event: OrderEvent) -> None:
         fill = event.fill
         assert fill is not None
-        instrument = self.registry.get(fill.instrument_id)
-        multiplier = 1 if instrument is None else instrument.multiplier
+        multiplier = self.registry.resolve(fill.instrument_id).multiplier  # an option's from its OCC symbol
         async with self.pool.acquire() as conn:
             new = await records.record_fill(conn, fill, multiplier)
         if new:
@@ -293,7 +314,11 @@ class GatewayService:
             self.counts.fills_duplicate += 1
 
     async def _drain(self, active: _Active) -> None:
-        await active.events.join()
+        """Record what the broker said before the stop; bounded, as the next holder reads the broker anyway."""
+        try:
+            await asyncio.wait_for(active.events.join(), self.config.lease_ttl_s)
+        except TimeoutError:
+            log.warning("%s: %d broker events unrecorded at the stop", self.holder, active.events.qsize())
 
     def _on_settlement(self, event: SettlementEvent) -> None:
         log.info("settlement for %s (%s): %d fills", event.account, event.reason, len(event.fills))
@@ -301,15 +326,6 @@ class GatewayService:
             for fill in event.fills:
                 self.active.events.put_nowait(OrderEvent(EventKind.FILL, fill.client_order_id, fill.ts_event,
                                                          fill=fill))  # fmt: skip
-
-
-# what a PostgreSQL or Redis that is down or restarting raises
-UNREACHABLE = (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError, asyncpg.CannotConnectNowError,
-               asyncpg.AdminShutdownError, RedisConnectionError, RedisTimeoutError)  # fmt: skip
-
-
-def _which(exc: BaseException) -> str:
-    return "redis" if isinstance(exc, RedisConnectionError | RedisTimeoutError) else "postgres"
 
 
 async def _wait(stop: asyncio.Event, seconds: float) -> None:

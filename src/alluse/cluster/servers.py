@@ -83,6 +83,10 @@ class _Process:
                 start_new_session=True,  # a Ctrl-C in the terminal is the supervisor's to handle, not the server's
             )  # fmt: skip
 
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
     def exited(self) -> str | None:
         """Why the server is gone, or None while it runs."""
         if self.proc is None or self.proc.poll() is None:
@@ -134,6 +138,8 @@ def _unprivileged_user() -> pwd.struct_passwd | None:
 def _check_reachable(directory: Path, user: pwd.struct_passwd) -> None:
     """Every folder above `directory` must let `user` through (initdb and postgres run as that user)."""
     for parent in reversed(directory.resolve().parents):
+        if not parent.exists():
+            return  # created by us below: ours to make reachable
         st = parent.stat()
         if st.st_uid == user.pw_uid:
             ok = st.st_mode & stat.S_IXUSR
@@ -166,14 +172,14 @@ class PostgresServer:
         return (self.directory / "password").read_text().strip()
 
     @property
-    def pid(self) -> int | None:
-        return None if self._process is None or self._process.proc is None else self._process.proc.pid
+    def running(self) -> bool:
+        return self._process is not None and self._process.running
 
     def start(self) -> PostgresServer:
         runs_as = _unprivileged_user()
-        self.directory.mkdir(parents=True, exist_ok=True)
         if runs_as is not None:
-            _check_reachable(self.directory, runs_as)
+            _check_reachable(self.directory, runs_as)  # before anything is created
+        self.directory.mkdir(parents=True, exist_ok=True)
         data, sockets = self.directory / "data", self.directory / "sockets"
         password_file = self.directory / "password"
         _write_secret(password_file)
@@ -238,8 +244,8 @@ class RedisServer:
         return f"redis://:{self.password}@127.0.0.1:{self.port}/0"
 
     @property
-    def pid(self) -> int | None:
-        return None if self._process is None or self._process.proc is None else self._process.proc.pid
+    def running(self) -> bool:
+        return self._process is not None and self._process.running
 
     def start(self) -> RedisServer:
         self.directory.mkdir(parents=True, exist_ok=True)

@@ -80,7 +80,7 @@ async def pg(pg_dsn):
 @pytest.fixture
 async def redis_client(redis_server):
     """A client on an emptied database of the worker's server."""
-    client = aioredis.from_url(redis_server.url, decode_responses=False)
+    client = aioredis.from_url(redis_server.url, socket_timeout=5)  # a read never hangs a test
     await client.flushdb()
     yield client
     await client.aclose()

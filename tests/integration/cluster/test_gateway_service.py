@@ -23,7 +23,8 @@ from alluse.brokers.ibkr.order_ids import OrderIds
 from alluse.brokers.paper import PaperVenueConfig
 from alluse.cluster import lease as leases
 from alluse.cluster import records
-from alluse.cluster.gateway import GatewayService, GatewayServiceConfig, command_stream, events_stream
+from alluse.cluster.config import ClusterConfig
+from alluse.cluster.gateway import GatewayService, command_stream, events_stream
 from alluse.cluster.streams import Topic, WorkQueue
 from alluse.common.clock import LiveClock
 from alluse.marketdata.config import MarketConfig, Underlying
@@ -55,7 +56,7 @@ async def pool(pg_dsn):
     await p.close()
 
 
-def service(ib_gateway: Gateway, pool, redis_client, holder: str, client_ids=(1, 2, 3), **config) -> GatewayService:
+def service(ib_gateway: Gateway, pool, redis_client, holder: str, client_ids=(1, 2, 3)) -> GatewayService:
     registry = InstrumentRegistry(ib_gateway.exchange.registry)
 
     def broker() -> IbkrBroker:
@@ -63,8 +64,7 @@ def service(ib_gateway: Gateway, pool, redis_client, holder: str, client_ids=(1,
                         reconnect_initial_s=0.05, reconnect_max_s=0.2)  # fmt: skip
         return IbkrBroker(ib, ib_gateway.clock, registry, OrderIds(None))
 
-    settings = GatewayServiceConfig(LOGIN, **{"lease_ttl_s": 1.0, "renew_every_s": 0.2, "send_margin_s": 0.2,
-                                              "standby_poll_s": 0.05, **config})  # fmt: skip
+    settings = ClusterConfig(login=LOGIN, lease_ttl_s=1.0, renew_every_s=0.2, send_margin_s=0.2, standby_poll_s=0.05)
     return GatewayService(settings, pool, redis_client, broker, registry, holder=holder)
 
 
@@ -146,8 +146,8 @@ async def test_the_standby_takes_over_from_a_dead_gateway_and_nothing_is_sent_tw
     task_b = asyncio.create_task(b.run(stop_b))  # stands by
     coids = await commit_and_command(pool, queue, 0, 40)
     await until(lambda: _async(a.counts.sent >= 10), what="gw-a sending")
-    task_a.cancel()  # dies mid-burst: no release, its commands pending, its socket closed
-    await asyncio.gather(task_a, return_exceptions=True)
+    await kill(task_a)  # dies mid-burst: no release, its commands pending, its socket closed
+    expired_at = await pool.fetchval("SELECT expires_at FROM gateway_lease WHERE login = $1", LOGIN)
     more = await commit_and_command(pool, queue, 40, 40)
     try:
         await asyncio.wait_for(b.became_active.wait(), 10)
@@ -159,6 +159,12 @@ async def test_the_standby_takes_over_from_a_dead_gateway_and_nothing_is_sent_tw
     assert a.counts.sent + b.counts.sent >= 80  # what never left gw-a was sent again by gw-b
     assert b.counts.leases_taken == 1 and (await leases.current(pool, LOGIN))[1] == 2
     await books_match_the_broker(pool, ib_gateway)
+    first_sent = await pool.fetchval("SELECT min(sent_at) FROM orders WHERE sent_token = 2")
+    failover_ms = (first_sent - expired_at).total_seconds() * 1000  # both on PostgreSQL's clock
+    print(f"failover: lease expiry -> first order sent by the standby {failover_ms:.0f} ms "
+          f"(standby polls every 50 ms; {b.counts.resent_after_takeover} resent, "
+          f"{b.counts.commands_reclaimed} commands reclaimed)")  # fmt: skip
+    assert 0 < failover_ms < 5_000
 
 
 async def test_a_gateway_that_lost_its_lease_sends_nothing(ib_gateway, pool, pg_dsn, redis_server, redis_client):
@@ -209,6 +215,16 @@ def pause_while_a_standby_takes_over(dsn: str, redis_url: str, coids: list[str],
     return taken[0]
 
 
+async def kill(task: asyncio.Task) -> None:
+    """As near to kill -9 as a task gets: cancelled until it is gone. Once may not do: under Python 3.11 a
+    cancellation that lands as an inner wait ends (asyncio.wait_for, used inside the drivers) is lost."""
+    deadline = time.monotonic() + 5
+    while not task.done():
+        assert time.monotonic() < deadline, "the task would not die"
+        task.cancel()
+        await asyncio.wait({task}, timeout=0.05)
+
+
 async def _async(value: bool) -> bool:
     return value
 
@@ -225,8 +241,10 @@ async def test_a_postgres_restart_pauses_the_gateway_by_name_and_it_resumes(ib_g
         before = await commit_and_command(pool, queue, 0, 20)
         await until(lambda: all_filled(pool, before), what="the first orders filled")
         postgres_server.stop()
-        await until(lambda: _async(gw.state == "paused: postgres unreachable"), what="the gateway paused")
-        postgres_server.start()
+        try:
+            await until(lambda: _async(gw.state == "paused: postgres unreachable"), what="the gateway paused")
+        finally:
+            postgres_server.start()  # whatever happened: the worker's next tests need it
         await until(lambda: _async(gw.state == "active"), what="the gateway active again")
         after = await commit_and_command(pool, queue, 20, 20)
         await until(lambda: all_filled(pool, before + after), what="every order filled")

@@ -1,0 +1,126 @@
+"""`alluse cluster`: the scale-out's processes. `up` starts PostgreSQL and Redis on loopback in a directory and
+writes the `[cluster]` file the others read; `gateway` runs a gateway service for one broker login (active while
+it holds the login's lease, standing by otherwise)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from alluse.cli.output import console
+
+CLUSTER_FILE = "cluster.toml"
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("cluster", help="many accounts: PostgreSQL, Redis and the gateway service")
+    commands = p.add_subparsers(dest="cluster_command", required=True)
+    up = commands.add_parser("up", help="start PostgreSQL and Redis on 127.0.0.1 in a directory, until Ctrl-C")
+    up.add_argument("--dir", type=Path, required=True, help=f"their data, passwords and {CLUSTER_FILE}")
+    up.add_argument("--duration", type=float, help="wall seconds to serve (default: until Ctrl-C)")
+    up.set_defaults(func=up_command)
+    gw = commands.add_parser("gateway", help="a gateway service for [cluster] login: sends while it holds the lease")
+    gw.add_argument("--config", type=Path, required=True, help=f"TOML: [cluster] (`up` writes {CLUSTER_FILE}), [ibkr]")
+    gw.add_argument("--login", help="the broker login (default: [cluster] login)")
+    gw.add_argument("--ib-port", type=int, help="the IB gateway's port on [ibkr] host (default: [ibkr] port)")
+    gw.add_argument("--holder", help="this service's name in the lease (default: host:pid:random)")
+    gw.add_argument("--duration", type=float, help="wall seconds to run (default: until Ctrl-C)")
+    gw.set_defaults(func=gateway_command)
+
+
+def up_command(args: argparse.Namespace) -> int:
+    import asyncio
+
+    import asyncpg
+
+    from alluse.cluster.schema import migrate
+    from alluse.cluster.servers import PostgresServer, RedisServer
+
+    directory = args.dir.resolve()
+    postgres = PostgresServer(directory / "postgres").start()
+    try:
+        redis = RedisServer(directory / "redis").start()
+        try:
+
+            async def prepare() -> None:
+                conn = await asyncpg.connect(postgres.dsn)
+                try:
+                    await migrate(conn)
+                finally:
+                    await conn.close()
+
+            asyncio.run(prepare())
+            path = _write_cluster_file(directory, postgres.dsn, redis.url)
+            console.print(f"cluster: postgres 127.0.0.1:{postgres.port}, redis 127.0.0.1:{redis.port}; their "
+                          f"addresses and passwords in {path} (mode 0600); `alluse cluster gateway --config {path}` "
+                          "(Ctrl-C stops)", highlight=False, soft_wrap=True)  # fmt: skip
+            _wait_for_stop(args.duration)
+        finally:
+            redis.stop()
+    finally:
+        postgres.stop()
+    console.print("cluster: stopped")
+    return 0
+
+
+def _write_cluster_file(directory: Path, dsn: str, url: str) -> Path:
+    import os
+
+    path = directory / CLUSTER_FILE
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(f'[cluster]\npostgres = "{dsn}"\nredis = "{url}"\n')
+    return path
+
+
+def _wait_for_stop(duration: float | None) -> None:
+    """Until SIGINT or SIGTERM (or `duration` seconds)."""
+    import signal
+    import threading
+
+    stop = threading.Event()
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        stop.wait(duration)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def gateway_command(args: argparse.Namespace) -> int:
+    import asyncio
+    import signal
+
+    from alluse.app.config import ConfigError, load_config_as
+    from alluse.cluster.config import ClusterFileConfig
+
+    overrides = {"cluster": {"login": args.login}, "ibkr": {"port": args.ib_port}}
+    config = load_config_as(ClusterFileConfig, args.config, overrides)
+    if not config.cluster.postgres or not config.cluster.redis:
+        raise ConfigError(
+            f"{args.config}: cluster.postgres and cluster.redis are needed (`alluse cluster up` writes them)"
+        )
+
+    async def serve() -> int:
+        from alluse.cluster.service import connect_gateway_service
+
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        if args.duration is not None:
+            loop.call_later(args.duration, stop.set)
+        async with connect_gateway_service(config, args.holder) as service:
+            console.print(f"gateway service {service.holder}: login {config.cluster.login}, IB at {config.ibkr.host}:"
+                          f"{config.ibkr.port}; standing by for the lease (Ctrl-C stops)", highlight=False,
+                          soft_wrap=True)  # fmt: skip
+            await service.run(stop)
+            c = service.counts
+            console.print(f"gateway service {service.holder}: {c.leases_taken} leases taken, {c.sent} orders sent "
+                          f"({c.resent_after_takeover} after a takeover), {c.claims_refused} claims refused, "
+                          f"{c.refused_no_lease} sends stopped without a lease, {c.commands_reclaimed} commands "
+                          f"reclaimed, {c.fills_recorded} fills recorded, {c.pauses} pauses", highlight=False,
+                          soft_wrap=True)  # fmt: skip
+        return 0
+
+    return asyncio.run(serve())

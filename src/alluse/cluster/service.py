@@ -1,0 +1,52 @@
+"""A gateway service wired from a configuration: its PostgreSQL pool (the schema upgraded first), its Redis
+client, the IBKR broker it (re)creates at every lease it takes. What `alluse cluster gateway` runs."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import asyncpg
+import redis.asyncio as aioredis
+
+from alluse.brokers.base import Broker
+from alluse.cluster.config import ClusterFileConfig
+from alluse.cluster.gateway import GatewayService
+from alluse.cluster.schema import migrate
+from alluse.cluster.servers import ServerError
+from alluse.common.clock import LiveClock
+from alluse.model.registry import InstrumentRegistry
+
+REDIS_SOCKET_TIMEOUT_S = 5.0  # no read waits longer: the command reads block 50 ms on the server
+
+
+@asynccontextmanager
+async def connect_gateway_service(
+    config: ClusterFileConfig, holder: str | None = None
+) -> AsyncIterator[GatewayService]:
+    from alluse.brokers.ibkr.broker import IbkrBroker
+    from alluse.brokers.ibkr.order_ids import OrderIds
+
+    try:
+        pool = await asyncpg.create_pool(config.cluster.postgres, min_size=2, max_size=8)
+    except (OSError, asyncpg.PostgresError) as exc:
+        raise ServerError(f"cluster.postgres: cannot connect ({type(exc).__name__}: {exc})") from None
+    redis = aioredis.from_url(config.cluster.redis, socket_timeout=REDIS_SOCKET_TIMEOUT_S)
+    try:
+        async with pool.acquire() as conn:
+            await migrate(conn)
+        try:
+            await redis.ping()
+        except (OSError, aioredis.RedisError) as exc:
+            raise ServerError(f"cluster.redis: cannot connect ({type(exc).__name__}: {exc})") from None
+        clock = LiveClock(asyncio.get_running_loop(), speed=1.0)
+        registry = InstrumentRegistry()
+
+        def broker() -> Broker:
+            return IbkrBroker(config.ibkr, clock, registry, OrderIds(None))
+
+        yield GatewayService(config.cluster, pool, redis, broker, registry, holder=holder)
+    finally:
+        await redis.aclose()
+        await pool.close()
