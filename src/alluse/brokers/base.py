@@ -117,6 +117,16 @@ class Connecting(Protocol):
 
 
 @runtime_checkable
+class HasSession(Protocol):
+    """A broker whose orders belong to the session that sent them (IB: the client id). Only that session can
+    still send what it was asked to, and the broker lets one connection hold a session at a time: holding it
+    proves an earlier holder is gone (cluster/gateway.py re-sends a gone gateway's orders only then)."""
+
+    @property
+    def session(self) -> str | None: ...
+
+
+@runtime_checkable
 class ReportsHealth(Protocol):
     """A broker with more to say on /health than connected or not (its session, its limits)."""
 

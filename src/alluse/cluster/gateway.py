@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 import asyncpg
 import redis.asyncio as aioredis
 
-from alluse.brokers.base import Broker, Connecting
+from alluse.brokers.base import Broker, Connecting, HasSession
 from alluse.cluster import lease as leases
 from alluse.cluster import records
 from alluse.cluster.config import ClusterConfig
@@ -40,6 +40,7 @@ from alluse.model.registry import InstrumentRegistry
 log = logging.getLogger("alluse.cluster.gateway")
 
 GATEWAY_GROUP = "gateway"
+HELD_RECHECK_S = 1.0  # how often held orders are looked for at the broker again
 
 
 def command_stream(login: str) -> str:
@@ -61,6 +62,7 @@ class GatewayCounts:
     fills_duplicate: int = 0
     refused_no_lease: int = 0  # sends stopped by our own clock: the lease may have run out
     pauses: int = 0  # PostgreSQL or Redis unreachable
+    held: int = 0  # a gone gateway's orders, never received, on a broker session this one does not hold
 
 
 def event_payload(event: OrderEvent) -> bytes:
@@ -84,6 +86,8 @@ class _Active:
     send_deadline: float  # monotonic seconds: no send from this moment on without a renewal
     events: asyncio.Queue[OrderEvent] = field(default_factory=asyncio.Queue)
     resync: bool = False  # an event went unrecorded: read the broker's executions again
+    held: dict[str, str | None] = field(default_factory=dict)  # orphaned orders on a session we do not hold
+    held_checked_at: float = 0.0
     progress_at: float = 0.0  # monotonic seconds of the last sign of life: a loop round, a send, the connection
 
 
@@ -186,6 +190,9 @@ class GatewayService:
                     renewals.result()  # LeaseLost
                 if active.resync:
                     await self._record_executions(active)
+                if active.held and self.monotonic() - active.held_checked_at > HELD_RECHECK_S:
+                    active.held_checked_at = self.monotonic()
+                    await self._settle_orphans(active, list(active.held.items()))
                 entries = await self.queue.take(self.holder, self.config.command_batch, block_ms=50)
                 for entry in entries:
                     await self._send(active, entry.payload.decode())
@@ -229,10 +236,8 @@ class GatewayService:
             self.counts.refused_no_lease += 1
             raise LeaseLost(f"lease on {self.config.login}: not renewed in time by this gateway's clock")
         async with self.pool.acquire() as conn:
-            if takeover:
-                claimed = await records.claim_from_older(conn, client_order_id, active.lease)
-            else:
-                claimed = await records.claim_for_send(conn, client_order_id, active.lease)
+            claimed = await records.claim_for_send(conn, client_order_id, active.lease, _session(active.broker),
+                                                   from_older=takeover)  # fmt: skip
         if claimed is None:
             self.counts.claims_refused += 1
             return
@@ -263,13 +268,10 @@ class GatewayService:
                                                        fill=fill))  # fmt: skip
 
     async def _recover(self, active: _Active) -> None:
-        broker = active.broker
         await self._record_executions(active)
         async with self.pool.acquire() as conn:
             orphans = await records.sent_by_older(conn, self.config.login, active.lease.token)
-        for coid in orphans:
-            if broker.order_status(coid) is None:  # claimed by a gateway that is gone, never received
-                await self._send(active, coid, takeover=True)
+        await self._settle_orphans(active, orphans)
         reclaimed = await self.queue.reclaim(self.holder, min_idle_ms=0)
         self.counts.commands_reclaimed += len(reclaimed)
         for entry in reclaimed:
@@ -279,9 +281,29 @@ class GatewayService:
             unsent = await records.unsent(conn, self.config.login)
         for coid in unsent:
             await self._send(active, coid)
-        log.info("%s active on %s with fencing token %d: %d orphaned sends checked, %d commands reclaimed, "
-                 "%d unsent orders found", self.holder, self.config.login, active.lease.token, len(orphans),
-                 len(reclaimed), len(unsent))  # fmt: skip
+        log.info("%s active on %s with fencing token %d: %d orphaned sends checked (%d held), %d commands "
+                 "reclaimed, %d unsent orders found", self.holder, self.config.login, active.lease.token,
+                 len(orphans), len(active.held), len(reclaimed), len(unsent))  # fmt: skip
+
+    async def _settle_orphans(self, active: _Active, orphans: list[tuple[str, str | None]]) -> None:
+        """Orders an older holder claimed and that are not final. At the broker: nothing to do. Not there, and
+        claimed on the session this gateway holds now: the broker gave us that session, so the old holder's
+        connection is gone and can send nothing more: sent again. Not there, on another session: its holder may
+        be alive (paused, partitioned) with the order still in its send queue; sending it again could make two
+        orders, so it is held, checked again every round, and reported (`held` in /health and the counts)."""
+        session = _session(active.broker)
+        for coid, sent_on in orphans:
+            if active.broker.order_status(coid) is not None:
+                if active.held.pop(coid, None) is not None:  # its old holder sent it after all: read its fills
+                    active.resync = True
+            elif sent_on == session:
+                active.held.pop(coid, None)
+                await self._send(active, coid, takeover=True)
+            elif coid not in active.held:
+                active.held[coid] = sent_on
+                log.warning("%s: %s was claimed on %s, which this gateway does not hold, and the broker does not "
+                            "have it: held, not sent again", self.holder, coid, sent_on)  # fmt: skip
+        self.counts.held = len(active.held)
 
     # ------------------------------------------------------------------ what the broker says
 
@@ -326,6 +348,10 @@ class GatewayService:
             for fill in event.fills:
                 self.active.events.put_nowait(OrderEvent(EventKind.FILL, fill.client_order_id, fill.ts_event,
                                                          fill=fill))  # fmt: skip
+
+
+def _session(broker: Broker) -> str | None:
+    return broker.session if isinstance(broker, HasSession) else None
 
 
 async def _wait(stop: asyncio.Event, seconds: float) -> None:

@@ -80,28 +80,20 @@ async def record_order(conn: asyncpg.Connection, order: Order, login: str) -> bo
     return False
 
 
-async def claim_for_send(conn: asyncpg.Connection, client_order_id: str, lease: Lease) -> Claimed | None:
-    """The order, stamped as sent under `lease`'s token, if it was never sent and the lease is still held;
-    None otherwise (sent before, by this gateway or another, or the lease is lost)."""
+async def claim_for_send(
+    conn: asyncpg.Connection, client_order_id: str, lease: Lease, session: str | None, *, from_older: bool = False
+) -> Claimed | None:
+    """The order, stamped as sent under `lease`'s token on broker `session`, if it was never sent and the lease
+    is still held; None otherwise (sent before, by this gateway or another, or the lease is lost).
+    `from_older`: instead, an order a gateway that is gone claimed on this same session and the broker never
+    received (gateway.py `_recover` says when that is safe)."""
+    unsent = "o.sent_token < $2 AND o.sent_session IS NOT DISTINCT FROM $4" if from_older else "o.sent_token IS NULL"
     row = await conn.fetchrow(
-        f"""UPDATE orders o SET sent_token = $2, sent_by = $3, sent_at = clock_timestamp()
+        f"""UPDATE orders o SET sent_token = $2, sent_by = $3, sent_session = $4, sent_at = clock_timestamp()
             FROM gateway_lease l
-            WHERE o.client_order_id = $1 AND o.sent_token IS NULL AND {_FENCE}
+            WHERE o.client_order_id = $1 AND {unsent} AND {_FENCE}
             RETURNING o.client_order_id, {', '.join('o.' + f for f in ORDER_FIELDS)}""",
-        client_order_id, lease.token, lease.holder,
-    )  # fmt: skip
-    return None if row is None else Claimed(**dict(row), token=lease.token)
-
-
-async def claim_from_older(conn: asyncpg.Connection, client_order_id: str, lease: Lease) -> Claimed | None:
-    """An order a gateway that lost its lease claimed but the broker never received, claimed again under
-    `lease` (the old holder's own clock stops it sending once its lease ran out: gateway.py `may_send`)."""
-    row = await conn.fetchrow(
-        f"""UPDATE orders o SET sent_token = $2, sent_by = $3, sent_at = clock_timestamp()
-            FROM gateway_lease l
-            WHERE o.client_order_id = $1 AND o.sent_token < $2 AND {_FENCE}
-            RETURNING o.client_order_id, {', '.join('o.' + f for f in ORDER_FIELDS)}""",
-        client_order_id, lease.token, lease.holder,
+        client_order_id, lease.token, lease.holder, session,
     )  # fmt: skip
     return None if row is None else Claimed(**dict(row), token=lease.token)
 
@@ -109,20 +101,21 @@ async def claim_from_older(conn: asyncpg.Connection, client_order_id: str, lease
 async def unclaim(conn: asyncpg.Connection, client_order_id: str, lease: Lease) -> None:
     """An order claimed under `lease` that did not reach the broker (disconnected): to be sent again."""
     await conn.execute(
-        "UPDATE orders SET sent_token = NULL, sent_by = NULL, sent_at = NULL "
+        "UPDATE orders SET sent_token = NULL, sent_by = NULL, sent_session = NULL, sent_at = NULL "
         "WHERE client_order_id = $1 AND sent_token = $2",
         client_order_id, lease.token,
     )  # fmt: skip
 
 
-async def sent_by_older(conn: asyncpg.Connection, login: str, token: int) -> list[str]:
-    """Orders claimed under an older token and not final: each is either at the broker or was never sent."""
+async def sent_by_older(conn: asyncpg.Connection, login: str, token: int) -> list[tuple[str, str | None]]:
+    """(client order id, broker session) of the orders claimed under an older token and not final: each is at
+    the broker, or was never sent, or may still be sent by that session if its holder is alive."""
     rows = await conn.fetch(
-        "SELECT client_order_id FROM orders WHERE login = $1 AND sent_token < $2 "
+        "SELECT client_order_id, sent_session FROM orders WHERE login = $1 AND sent_token < $2 "
         "AND status NOT IN ('FILLED', 'CANCELED', 'REJECTED', 'EXPIRED') ORDER BY created_at",
         login, token,
     )  # fmt: skip
-    return [r["client_order_id"] for r in rows]
+    return [(r["client_order_id"], r["sent_session"]) for r in rows]
 
 
 async def record_event(conn: asyncpg.Connection, event: OrderEvent, fence: int) -> None:

@@ -95,6 +95,9 @@ STEPS: tuple[PgStep, ...] = (
             at timestamptz NOT NULL DEFAULT clock_timestamp()
         )""",
     )),
+    PgStep(2, "orders: the broker session they were sent on", (
+        "ALTER TABLE orders ADD COLUMN sent_session text",  # IB: the client id; NULL: a broker without sessions
+    )),
 )  # fmt: skip
 VERSION = STEPS[-1].to
 

@@ -79,10 +79,10 @@ async def test_an_order_is_claimed_once_and_never_by_a_gateway_that_lost_its_lea
     assert await records.record_order(pg, order("c1"), LOGIN)
     await asyncio.sleep(0.3)
     active = await leases.acquire(pg, LOGIN, "gw-b", ttl_s=5)
-    assert await records.claim_for_send(pg, "c1", stale) is None  # fenced off
-    claimed = await records.claim_for_send(pg, "c1", active)
+    assert await records.claim_for_send(pg, "c1", stale, None) is None  # fenced off
+    claimed = await records.claim_for_send(pg, "c1", active, None)
     assert claimed is not None and claimed.token == active.token and claimed.limit_price == Decimal("1.25")
-    assert await records.claim_for_send(pg, "c1", active) is None  # a second command for it sends nothing
+    assert await records.claim_for_send(pg, "c1", active, None) is None  # a second command for it sends nothing
     assert await records.unsent(pg, LOGIN) == []
 
 
@@ -98,7 +98,7 @@ async def test_racing_gateways_claim_each_order_exactly_once(pg_dsn):
     pool = await asyncpg.create_pool(pg_dsn, min_size=4, max_size=8)
     try:
         claims = await asyncio.gather(*(
-            records.claim_for_send(pool, f"c{i}", holder) for i in range(200) for holder in (stale, active)
+            records.claim_for_send(pool, f"c{i}", holder, None) for i in range(200) for holder in (stale, active)
         ))  # fmt: skip
         sent = [c for c in claims if c is not None]
         assert sorted(c.client_order_id for c in sent) == sorted(f"c{i}" for i in range(200))

@@ -101,6 +101,12 @@ class IbkrBroker:
     def connected(self) -> bool:
         return self.ib.isConnected() and not self._ib_down
 
+    @property
+    def session(self) -> str | None:
+        """The client id this connection holds: IB refuses a second connection with it (326)."""
+        client_id = self.supervisor.client_id
+        return None if client_id is None or not self.ib.isConnected() else f"ib client {client_id}"
+
     def set_event_handler(self, on_order_event: OrderEventHandler, on_settlement: SettlementHandler) -> None:
         self._on_event = on_order_event
         self._on_settlement = on_settlement
