@@ -1,0 +1,168 @@
+"""The gateway service as the processes an operator runs: `alluse gateway` (the local TWS-protocol gateway),
+two `alluse cluster gateway` services for one login, real PostgreSQL and Redis. One is killed with SIGKILL
+mid-burst, or paused with SIGSTOP past its lease and resumed; the local gateway's own count of client order
+ids received more than once is the receipt that no order reached the broker twice."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from alluse.cluster import records
+from alluse.cluster.gateway import command_stream
+from alluse.cluster.streams import WorkQueue
+from alluse.model import Order, OrderType, Side
+
+LOGIN = "F0001"
+ACCOUNTS = ["Gen-Acc", "Rev-Acc"]  # the default configuration's, which the local gateway manages
+
+
+def spawn(*args: str) -> subprocess.Popen:
+    env = {**os.environ, "COLUMNS": "200"}
+    return subprocess.Popen([sys.executable, "-m", "alluse.cli", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env)  # fmt: skip
+
+
+def first_line(proc: subprocess.Popen, start: str) -> str:
+    while line := proc.stdout.readline():
+        if line.startswith(start):
+            return line
+    raise AssertionError(f"no line starting {start!r}: {proc.communicate()}")
+
+
+def stopped(proc: subprocess.Popen) -> str:
+    """Its output to the end, after SIGINT (its clean stop)."""
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    return out
+
+
+@pytest.fixture
+def tws(tmp_path):
+    """The local TWS-protocol gateway in its own process; yields (process, port)."""
+    config = tmp_path / "tws.toml"
+    config.write_text('[market]\ncalendar = "24/7"\n')  # the default market, open whenever the test runs
+    proc = spawn("gateway", "--config", str(config), "--port", "0", "--speed", "10")
+    try:
+        port = int(re.search(r"127\.0\.0\.1:(\d+)", first_line(proc, "gateway: ")).group(1))
+        yield proc, port
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+@pytest.fixture
+def service_config(tmp_path, pg_dsn, redis_server, tws) -> Path:
+    path = tmp_path / "cluster.toml"
+    path.write_text(f'[cluster]\nlogin = "{LOGIN}"\npostgres = "{pg_dsn}"\nredis = "{redis_server.url}"\n'
+                    "lease_ttl_s = 1.0\nrenew_every_s = 0.2\nsend_margin_s = 0.2\nstandby_poll_s = 0.05\n"
+                    f"[ibkr]\nport = {tws[1]}\nclient_ids = [1, 2, 3]\nhealth_interval_s = 0.5\n")  # fmt: skip
+    return path
+
+
+@pytest.fixture
+async def pool(pg_dsn):
+    p = await asyncpg.create_pool(pg_dsn, min_size=1, max_size=4)
+    await records.register_accounts(p, LOGIN, ACCOUNTS)
+    yield p
+    await p.close()
+
+
+async def agents_send(pool, redis_client, first: int, count: int) -> list[str]:
+    queue = WorkQueue(redis_client, command_stream(LOGIN), "gateway")
+    coids = []
+    for i in range(first, first + count):
+        order = Order(f"o{i}", ACCOUNTS[i % len(ACCOUNTS)], "TSLA", Side.BUY, 1 + i % 2, OrderType.MARKET)
+        await records.record_order(pool, order, LOGIN)
+        await queue.put(order.client_order_id.encode())
+        coids.append(order.client_order_id)
+    return coids
+
+
+async def until(query: str, expected, pool, *args, timeout_s: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while (got := await pool.fetchval(query, *args)) != expected:
+        assert time.monotonic() < deadline, f"{query}: {got}, expected {expected}"
+        await asyncio.sleep(0.05)
+
+
+HOLDER = "SELECT holder FROM gateway_lease WHERE login = 'F0001' AND expires_at > clock_timestamp()"
+FILLED = "SELECT count(*) FROM orders WHERE status = 'FILLED'"
+
+
+def receipts(tws_proc: subprocess.Popen) -> tuple[int, int]:
+    """(client order ids the local gateway received, how many of them more than once), from its last line."""
+    line = last_line_of(stopped(tws_proc), "gateway: ")
+    found = re.search(r"\((\d+) client order ids, (\d+) received more than once\)", line)
+    assert found, line
+    return int(found.group(1)), int(found.group(2))
+
+
+def last_line_of(text: str, start: str) -> str:
+    return [line for line in text.splitlines() if line.startswith(start)][-1]
+
+
+async def test_kill_9_of_the_active_gateway_mid_burst(tws, service_config, pool, redis_client):
+    a = spawn("cluster", "gateway", "--config", str(service_config), "--holder", "gw-a")
+    b = None
+    try:
+        await until(HOLDER, "gw-a", pool)
+        b = spawn("cluster", "gateway", "--config", str(service_config), "--holder", "gw-b")
+        first_line(b, "gateway service gw-b")  # up, standing by
+        coids = await agents_send(pool, redis_client, 0, 40)
+        await until("SELECT count(*) >= 10 FROM orders WHERE sent_token IS NOT NULL", True, pool)
+        a.kill()  # SIGKILL, mid-burst
+        a.wait()
+        coids += await agents_send(pool, redis_client, 40, 40)
+        await until(HOLDER, "gw-b", pool)
+        await until(FILLED, len(coids), pool)
+        summary = last_line_of(stopped(b), "gateway service gw-b: ")
+    finally:
+        for proc in (a, b):
+            if proc is not None and proc.poll() is None:
+                proc.kill()
+    print(summary)
+    assert receipts(tws[0]) == (80, 0)
+    assert re.search(r"1 leases taken, \d+ orders sent", summary), summary
+    assert await pool.fetchval("SELECT max(sent_token) FROM orders") == 2
+
+
+async def test_a_gateway_paused_past_its_lease_and_resumed_sends_nothing_more(tws, service_config, pool,
+                                                                           redis_client):  # fmt: skip
+    a = spawn("cluster", "gateway", "--config", str(service_config), "--holder", "gw-a")
+    b = None
+    try:
+        await until(HOLDER, "gw-a", pool)
+        b = spawn("cluster", "gateway", "--config", str(service_config), "--holder", "gw-b")
+        first_line(b, "gateway service gw-b")
+        before = await agents_send(pool, redis_client, 0, 20)
+        await until(FILLED, len(before), pool)
+        a.send_signal(signal.SIGSTOP)
+        await until(HOLDER, "gw-b", pool)  # the standby took the lease; gw-a's connection is still open
+        after = await agents_send(pool, redis_client, 20, 20)
+        await until(FILLED, len(before) + len(after), pool)
+        a.send_signal(signal.SIGCONT)
+        await asyncio.sleep(1.5)  # gw-a wakes: its own clock and the fence keep it from sending
+        more = await agents_send(pool, redis_client, 40, 20)
+        await until(FILLED, len(before) + len(after) + len(more), pool)
+        summary_a = last_line_of(stopped(a), "gateway service gw-a: ")
+        summary_b = last_line_of(stopped(b), "gateway service gw-b: ")
+    finally:
+        for proc in (a, b):
+            if proc is not None and proc.poll() is None:
+                proc.kill()
+    print(summary_a, summary_b, sep="\n")
+    assert receipts(tws[0]) == (60, 0)
+    assert re.search(r"1 leases taken, 20 orders sent", summary_a), summary_a  # nothing after its pause
+    assert re.search(r"1 leases taken, 40 orders sent", summary_b), summary_b
+    assert await pool.fetchval("SELECT count(*) FROM orders WHERE sent_by = 'gw-a'") == 20
