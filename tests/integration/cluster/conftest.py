@@ -71,6 +71,13 @@ async def pg_dsn(postgres_server):
 
 
 @pytest.fixture
+async def pg_pool(pg_dsn):
+    p = await asyncpg.create_pool(pg_dsn, min_size=1, max_size=10)
+    yield p
+    await p.close()
+
+
+@pytest.fixture
 async def pg(pg_dsn):
     conn = await asyncpg.connect(pg_dsn)
     yield conn

@@ -14,7 +14,6 @@ import sys
 import time
 from pathlib import Path
 
-import asyncpg
 import pytest
 
 from alluse.cluster import records
@@ -71,11 +70,9 @@ def service_config(tmp_path, pg_dsn, redis_server, tws) -> Path:
 
 
 @pytest.fixture
-async def pool(pg_dsn):
-    p = await asyncpg.create_pool(pg_dsn, min_size=1, max_size=4)
-    await records.register_accounts(p, LOGIN, ACCOUNTS)
-    yield p
-    await p.close()
+async def pool(pg_pool):
+    await records.register_accounts(pg_pool, LOGIN, ACCOUNTS)
+    return pg_pool
 
 
 async def agents_send(pool, redis_client, first: int, count: int) -> list[str]:

@@ -49,11 +49,9 @@ async def ib_gateway():
 
 
 @pytest.fixture
-async def pool(pg_dsn):
-    p = await asyncpg.create_pool(pg_dsn, min_size=2, max_size=10)
-    await records.register_accounts(p, LOGIN, ACCOUNTS)
-    yield p
-    await p.close()
+async def pool(pg_pool):
+    await records.register_accounts(pg_pool, LOGIN, ACCOUNTS)
+    return pg_pool
 
 
 def service(ib_gateway: Gateway, pool, redis_client, holder: str, client_ids=(1, 2, 3)) -> GatewayService:
@@ -66,6 +64,14 @@ def service(ib_gateway: Gateway, pool, redis_client, holder: str, client_ids=(1,
 
     settings = ClusterConfig(login=LOGIN, lease_ttl_s=1.0, renew_every_s=0.2, send_margin_s=0.2, standby_poll_s=0.05)
     return GatewayService(settings, pool, redis_client, broker, registry, holder=holder)
+
+
+async def active(gw: GatewayService) -> tuple[asyncio.Event, asyncio.Task]:
+    """The service running, once it holds the lease: the event that stops it and its task."""
+    stop = asyncio.Event()
+    task = asyncio.create_task(gw.run(stop))
+    await asyncio.wait_for(gw.became_active.wait(), 10)
+    return stop, task
 
 
 async def commit_and_command(pool, queue: WorkQueue | None, first: int, count: int) -> list[str]:
@@ -110,10 +116,8 @@ async def test_the_active_gateway_sends_each_order_once_and_records_each_fill_on
     await queue.ensure_group()
     early = await commit_and_command(pool, queue, 0, 20)  # before any gateway runs: found at start
     gw = service(ib_gateway, pool, redis_client, "gw-a")
-    stop = asyncio.Event()
-    task = asyncio.create_task(gw.run(stop))
+    stop, task = await active(gw)
     try:
-        await asyncio.wait_for(gw.became_active.wait(), 10)
         later = await commit_and_command(pool, queue, 20, 60)
         await queue.put(b"o5")  # a duplicated command: the claim refuses it, nothing is sent twice
         await until(lambda: all_filled(pool, early + later), what="every order filled")
@@ -142,9 +146,8 @@ async def test_the_standby_takes_over_from_a_dead_gateway_and_nothing_is_sent_tw
     await queue.ensure_group()
     a = service(ib_gateway, pool, redis_client, "gw-a")
     b = service(ib_gateway, pool, redis_client, "gw-b", client_ids=standby_ids)
-    stop_a, stop_b = asyncio.Event(), asyncio.Event()
-    task_a = asyncio.create_task(a.run(stop_a))
-    await asyncio.wait_for(a.became_active.wait(), 10)
+    _, task_a = await active(a)
+    stop_b = asyncio.Event()
     task_b = asyncio.create_task(b.run(stop_b))  # stands by
     coids = await commit_and_command(pool, queue, 0, 40)
     await until(lambda: _async(a.counts.sent >= 10), what="gw-a sending")
@@ -181,11 +184,9 @@ async def test_a_gateway_that_lost_its_lease_sends_nothing(ib_gateway, pool, pg_
     queue = WorkQueue(redis_client, command_stream(LOGIN), "gateway")
     await queue.ensure_group()
     stale = service(ib_gateway, pool, redis_client, "gw-a")
-    stop = asyncio.Event()
-    task = asyncio.create_task(stale.run(stop))
-    await asyncio.wait_for(stale.became_active.wait(), 10)
-    active = stale.active
-    assert active is not None
+    stop, task = await active(stale)
+    tenure = stale.active
+    assert tenure is not None
     coids = await commit_and_command(pool, None, 0, 5)  # committed; their commands come during the pause
     taken = pause_while_a_standby_takes_over(pg_dsn, redis_server.url, coids, pause_s=1.3)
     assert taken is not None and taken.token == 2
@@ -195,7 +196,7 @@ async def test_a_gateway_that_lost_its_lease_sends_nothing(ib_gateway, pool, pg_
     assert stale.counts.sent == 0 and receipts(ib_gateway) == Counter()
     assert stale.counts.refused_no_lease + stale.counts.claims_refused >= 1
     async with pool.acquire() as conn:
-        assert await records.claim_for_send(conn, "o0", active.lease, None) is None  # fenced, whatever its clock
+        assert await records.claim_for_send(conn, "o0", tenure.lease, None) is None  # fenced, whatever its clock
 
 
 def pause_while_a_standby_takes_over(dsn: str, redis_url: str, coids: list[str], pause_s: float
@@ -241,10 +242,8 @@ async def test_a_postgres_restart_pauses_the_gateway_by_name_and_it_resumes(ib_g
     queue = WorkQueue(redis_client, command_stream(LOGIN), "gateway")
     await queue.ensure_group()
     gw = service(ib_gateway, pool, redis_client, "gw-a")
-    stop = asyncio.Event()
-    task = asyncio.create_task(gw.run(stop))
+    stop, task = await active(gw)
     try:
-        await asyncio.wait_for(gw.became_active.wait(), 10)
         before = await commit_and_command(pool, queue, 0, 20)
         await until(lambda: all_filled(pool, before), what="the first orders filled")
         postgres_server.stop()
