@@ -27,10 +27,12 @@ import asyncpg
 import redis.asyncio as aioredis
 
 from alluse.brokers.base import Broker, Connecting, HasSession
+from alluse.brokers.ibkr.order_ids import OrderIdsError, OrderIdSource
 from alluse.cluster import lease as leases
 from alluse.cluster import records
 from alluse.cluster.config import ClusterConfig
 from alluse.cluster.lease import Lease, LeaseLost
+from alluse.cluster.order_ids import LeasedOrderIds
 from alluse.cluster.streams import Topic, WorkQueue
 from alluse.model import Order, OrderType, Side, TimeInForce
 from alluse.model.errors import BrokerDisconnected
@@ -83,6 +85,7 @@ class _Active:
 
     lease: Lease
     broker: Broker
+    ids: LeasedOrderIds  # the broker's order ids, from the login's mark in PostgreSQL
     send_deadline: float  # monotonic seconds: no send from this moment on without a renewal
     events: asyncio.Queue[OrderEvent] = field(default_factory=asyncio.Queue)
     resync: bool = False  # an event went unrecorded: read the broker's executions again
@@ -97,7 +100,7 @@ class GatewayService:
         config: ClusterConfig,
         pool: asyncpg.Pool,
         redis: aioredis.Redis,
-        broker_factory: Callable[[], Broker],
+        broker_factory: Callable[[OrderIdSource], Broker],  # a new broker at every lease taken
         registry: InstrumentRegistry,
         holder: str | None = None,
         monotonic: Callable[[], float] = time.monotonic,
@@ -172,8 +175,9 @@ class GatewayService:
         return None
 
     async def _serve(self, lease: Lease, asked_at: float, stop: asyncio.Event) -> None:
-        broker = self.broker_factory()
-        active = self.active = _Active(lease, broker, self._deadline(asked_at), progress_at=asked_at)
+        ids = LeasedOrderIds()
+        broker = self.broker_factory(ids)
+        active = self.active = _Active(lease, broker, ids, self._deadline(asked_at), progress_at=asked_at)
         broker.set_event_handler(active.events.put_nowait, self._on_settlement)
         renewals = asyncio.create_task(self._renew(active), name=f"{self.holder} lease")
         writer = asyncio.create_task(self._record_events(active), name=f"{self.holder} events")
@@ -238,23 +242,32 @@ class GatewayService:
         async with self.pool.acquire() as conn:
             claimed = await records.claim_for_send(conn, client_order_id, active.lease, _session(active.broker),
                                                    from_older=takeover)  # fmt: skip
+            if claimed is not None:
+                await active.ids.ensure(conn, active.lease)
         if claimed is None:
             self.counts.claims_refused += 1
             return
-        if not self.may_send():  # the claim's round trip may have outlived the lease: leave it to the next holder
-            self.counts.refused_no_lease += 1
-            raise LeaseLost(f"lease on {self.config.login}: ran out while claiming {client_order_id}")
         self.registry.resolve(claimed.instrument_id)  # known to the broker from its symbol, as the agent knew it
         order = Order(claimed.client_order_id, claimed.account, claimed.instrument_id, Side(claimed.side),
                       claimed.quantity, OrderType(claimed.order_type), claimed.limit_price,
                       TimeInForce(claimed.time_in_force))  # fmt: skip
-        try:
-            active.broker.submit(order)
-        except BrokerDisconnected as exc:  # it did not reach the broker: unclaimed, it is sent again later
-            async with self.pool.acquire() as conn:
-                await records.unclaim(conn, client_order_id, active.lease)
-            log.warning("%s not sent (%s): left for the next try", client_order_id, exc)
-            return
+        for last_try in (False, True):
+            if not self.may_send():  # the round trips may have outlived the lease: left to the next holder
+                self.counts.refused_no_lease += 1
+                raise LeaseLost(f"lease on {self.config.login}: ran out while claiming {client_order_id}")
+            try:
+                active.broker.submit(order)
+                break
+            except OrderIdsError:  # IB asked for an id past the block: one more block, once
+                if last_try:
+                    raise
+                async with self.pool.acquire() as conn:
+                    await active.ids.ensure(conn, active.lease)
+            except BrokerDisconnected as exc:  # it did not reach the broker: unclaimed, it is sent again later
+                async with self.pool.acquire() as conn:
+                    await records.unclaim(conn, client_order_id, active.lease)
+                log.warning("%s not sent (%s): left for the next try", client_order_id, exc)
+                return
         self.counts.sent += 1
         self.counts.resent_after_takeover += takeover
         active.progress_at = self.monotonic()

@@ -11,6 +11,7 @@ import asyncpg
 import redis.asyncio as aioredis
 
 from alluse.brokers.base import Broker
+from alluse.brokers.ibkr.order_ids import OrderIdSource
 from alluse.cluster.config import ClusterFileConfig
 from alluse.cluster.gateway import GatewayService
 from alluse.cluster.schema import migrate
@@ -26,7 +27,6 @@ async def connect_gateway_service(
     config: ClusterFileConfig, holder: str | None = None
 ) -> AsyncIterator[GatewayService]:
     from alluse.brokers.ibkr.broker import IbkrBroker
-    from alluse.brokers.ibkr.order_ids import OrderIds
 
     try:
         pool = await asyncpg.create_pool(config.cluster.postgres, min_size=2, max_size=8)
@@ -43,8 +43,8 @@ async def connect_gateway_service(
         clock = LiveClock(asyncio.get_running_loop(), speed=1.0)
         registry = InstrumentRegistry()
 
-        def broker() -> Broker:
-            return IbkrBroker(config.ibkr, clock, registry, OrderIds(None))
+        def broker(ids: OrderIdSource) -> Broker:
+            return IbkrBroker(config.ibkr, clock, registry, ids)
 
         yield GatewayService(config.cluster, pool, redis, broker, registry, holder=holder)
     finally:

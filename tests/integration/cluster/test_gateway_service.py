@@ -19,7 +19,7 @@ from alluse.brokers.ibkr.broker import IbkrBroker
 from alluse.brokers.ibkr.config import IbkrConfig
 from alluse.brokers.ibkr.gateway.exchange import Exchange
 from alluse.brokers.ibkr.gateway.server import Gateway
-from alluse.brokers.ibkr.order_ids import OrderIds
+from alluse.brokers.ibkr.order_ids import OrderIdSource
 from alluse.brokers.paper import PaperVenueConfig
 from alluse.cluster import lease as leases
 from alluse.cluster import records
@@ -57,10 +57,10 @@ async def pool(pg_pool):
 def service(ib_gateway: Gateway, pool, redis_client, holder: str, client_ids=(1, 2, 3)) -> GatewayService:
     registry = InstrumentRegistry(ib_gateway.exchange.registry)
 
-    def broker() -> IbkrBroker:
+    def broker(ids: OrderIdSource) -> IbkrBroker:
         ib = IbkrConfig(port=ib_gateway.port, client_ids=list(client_ids), health_interval_s=0.5,
                         reconnect_initial_s=0.05, reconnect_max_s=0.2)  # fmt: skip
-        return IbkrBroker(ib, ib_gateway.clock, registry, OrderIds(None))
+        return IbkrBroker(ib, ib_gateway.clock, registry, ids)
 
     settings = ClusterConfig(login=LOGIN, lease_ttl_s=1.0, renew_every_s=0.2, send_margin_s=0.2, standby_poll_s=0.05)
     return GatewayService(settings, pool, redis_client, broker, registry, holder=holder)
@@ -163,6 +163,9 @@ async def test_the_standby_takes_over_from_a_dead_gateway_and_nothing_is_sent_tw
         await asyncio.wait_for(task_b, 10)
     assert receipts(ib_gateway) == Counter({c: 1 for c in coids + more if c not in held})
     assert b.counts.held == len(held)
+    order_ids = [o.order_id for o in ib_gateway.exchange.orders.values()]  # from the login's mark in PostgreSQL
+    assert len(set(order_ids)) == len(order_ids)  # no IB order id used twice, whichever gateway and client id
+    assert await pool.fetchval("SELECT next_id FROM order_ids WHERE login = $1", LOGIN) > max(order_ids)
     if standby_ids[0] == 1:
         assert not held  # the same session: a dead gateway's orders are sent again
     assert await pool.fetchval("SELECT count(*) FROM orders WHERE client_order_id = ANY($1) AND status = "

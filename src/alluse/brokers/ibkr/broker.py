@@ -24,7 +24,7 @@ from alluse.brokers.ibkr.connection import ConnectionSupervisor
 from alluse.brokers.ibkr.errors import Scope, classify
 from alluse.brokers.ibkr.gateway.server import Gateway
 from alluse.brokers.ibkr.market_data import IbkrMarketData
-from alluse.brokers.ibkr.order_ids import OrderIds
+from alluse.brokers.ibkr.order_ids import OrderIdSource
 from alluse.common.clock import Clock
 from alluse.common.metrics import Metric, counter, gauge
 from alluse.model import Fill, InvalidInput, Order, Unchecked
@@ -42,7 +42,7 @@ def _no_event(event: OrderEvent) -> None:
 class IbkrBroker:
     name: ClassVar[str] = "ibkr"
 
-    def __init__(self, config: IbkrConfig, clock: Clock, registry: InstrumentRegistry, order_ids: OrderIds,
+    def __init__(self, config: IbkrConfig, clock: Clock, registry: InstrumentRegistry, order_ids: OrderIdSource,
                  ib: IB | None = None, local_gateway: Gateway | None = None) -> None:  # fmt: skip
         """`local_gateway`: the project's own gateway, started by `start` and connected to instead of config.port."""
         self.config = config

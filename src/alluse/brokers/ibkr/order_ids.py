@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, Protocol
 
 from alluse.model.errors import BrokerError, ErrorClass
 
@@ -24,6 +24,13 @@ class OrderIdsError(BrokerError):
     cannot help until a person fixes the file."""
 
     error_class: ClassVar[ErrorClass] = ErrorClass.PERMANENT
+
+
+class OrderIdSource(Protocol):
+    """Where the adapter takes each order's IB id: this file-backed mark in one process, or one kept in the
+    cluster's PostgreSQL across gateways (cluster/order_ids.py)."""
+
+    def take(self, client_id: int, at_least: int) -> int: ...
 
 
 class OrderIds:
