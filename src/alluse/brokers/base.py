@@ -127,6 +127,14 @@ class HasSession(Protocol):
 
 
 @runtime_checkable
+class Refreshable(Protocol):
+    """A broker that can be asked again for every order and execution of its accounts, other sessions' too
+    (IB pushes a session only its own orders' news)."""
+
+    async def refresh_orders(self) -> None: ...
+
+
+@runtime_checkable
 class ReportsHealth(Protocol):
     """A broker with more to say on /health than connected or not (its session, its limits)."""
 

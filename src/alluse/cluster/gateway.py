@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 import asyncpg
 import redis.asyncio as aioredis
 
-from alluse.brokers.base import Broker, Connecting, HasSession
+from alluse.brokers.base import Broker, Connecting, HasSession, Refreshable
 from alluse.brokers.ibkr.order_ids import OrderIdsError, OrderIdSource
 from alluse.cluster import lease as leases
 from alluse.cluster import records
@@ -196,6 +196,8 @@ class GatewayService:
                     await self._record_executions(active)
                 if active.held and self.monotonic() - active.held_checked_at > HELD_RECHECK_S:
                     active.held_checked_at = self.monotonic()
+                    if isinstance(broker, Refreshable):  # the held orders' session is another's: ask again
+                        await broker.refresh_orders()
                     await self._settle_orphans(active, list(active.held.items()))
                 entries = await self.queue.take(self.holder, self.config.command_batch, block_ms=50)
                 for entry in entries:
@@ -279,6 +281,7 @@ class GatewayService:
         for fill in active.broker.executions():
             await self._record_fill(active, OrderEvent(EventKind.FILL, fill.client_order_id, fill.ts_event,
                                                        fill=fill))  # fmt: skip
+            active.progress_at = self.monotonic()  # a long day of fills is work, not a stuck gateway
 
     async def _recover(self, active: _Active) -> None:
         await self._record_executions(active)
@@ -303,11 +306,12 @@ class GatewayService:
         claimed on the session this gateway holds now: the broker gave us that session, so the old holder's
         connection is gone and can send nothing more: sent again. Not there, on another session: its holder may
         be alive (paused, partitioned) with the order still in its send queue; sending it again could make two
-        orders, so it is held, checked again every round, and reported (`held` in /health and the counts)."""
+        orders, so it is held, looked for again every HELD_RECHECK_S, and counted (`counts.held`)."""
         session = _session(active.broker)
         for coid, sent_on in orphans:
             if active.broker.order_status(coid) is not None:
-                if active.held.pop(coid, None) is not None:  # its old holder sent it after all: read its fills
+                if coid in active.held:  # its old holder sent it after all: read its fills
+                    del active.held[coid]
                     active.resync = True
             elif sent_on == session:
                 active.held.pop(coid, None)

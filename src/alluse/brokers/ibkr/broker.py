@@ -107,6 +107,14 @@ class IbkrBroker:
         client_id = self.supervisor.client_id
         return None if client_id is None or not self.ib.isConnected() else f"ib client {client_id}"
 
+    async def refresh_orders(self) -> None:
+        """Every open and completed order of the login's accounts and the day's executions, whichever client id
+        sent them: `order_status` and `executions` then see them too."""
+        self._require_connection()
+        await self.ib.reqAllOpenOrdersAsync()
+        await self.ib.reqCompletedOrdersAsync(apiOnly=True)
+        await self.ib.reqExecutionsAsync()
+
     def set_event_handler(self, on_order_event: OrderEventHandler, on_settlement: SettlementHandler) -> None:
         self._on_event = on_order_event
         self._on_settlement = on_settlement
