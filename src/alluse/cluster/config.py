@@ -4,9 +4,9 @@ sections, [ibkr] among them, and this one); `alluse cluster up` writes a file wi
 
 from __future__ import annotations
 
-from typing import Annotated, Self
+from typing import Annotated
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationInfo, field_validator
 
 from alluse.app.config import Config
 from alluse.common.config_base import NonNegFloat, PositiveFloat, Section
@@ -17,21 +17,22 @@ class ClusterConfig(Section):
     postgres: str = ""  # DSN, e.g. postgresql://alluse:PASSWORD@127.0.0.1:5432/postgres
     redis: str = ""  # URL, e.g. redis://:PASSWORD@127.0.0.1:6379/0
     lease_ttl_s: PositiveFloat = 5.0  # a standby takes over this long after the active gateway last renewed
-    renew_every_s: PositiveFloat = 1.0
     send_margin_s: NonNegFloat = 0.5  # the active gateway stops sending this long before its lease could run out
+    renew_every_s: PositiveFloat = 1.0
     standby_poll_s: PositiveFloat = 0.25  # how often a standby tries to take the lease
     command_batch: Annotated[int, Field(ge=1)] = 200
     events_maxlen: Annotated[int, Field(ge=1000)] = 1_000_000  # the events stream is trimmed to about this length
 
-    @model_validator(mode="after")
-    def _renewed_in_time(self) -> Self:
-        window = self.lease_ttl_s - self.send_margin_s
-        if self.renew_every_s >= window:
-            raise ValueError(
-                f"renew_every_s={self.renew_every_s} must be shorter than lease_ttl_s - send_margin_s = {window:g}: "
-                "the active gateway would stop sending between its renewals"
-            )
-        return self
+    @field_validator("renew_every_s")
+    @classmethod
+    def _renewed_in_time(cls, renew_every_s: float, info: ValidationInfo) -> float:
+        """A field's own error: a whole-section one would print the section, passwords and all."""
+        if "lease_ttl_s" in info.data and "send_margin_s" in info.data:
+            window = info.data["lease_ttl_s"] - info.data["send_margin_s"]
+            if renew_every_s >= window:
+                raise ValueError(f"must be shorter than lease_ttl_s - send_margin_s = {window:g}: the active gateway "
+                                 "would stop sending between its renewals")  # fmt: skip
+        return renew_every_s
 
 
 class ClusterFileConfig(Config):
