@@ -64,12 +64,10 @@ def up_command(args: argparse.Namespace) -> int:
 
 
 def _write_cluster_file(directory: Path, dsn: str, url: str) -> Path:
-    import os
+    from alluse.cluster.servers import write_private
 
     path = directory / CLUSTER_FILE
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(f'[cluster]\npostgres = "{dsn}"\nredis = "{url}"\n')
+    write_private(path, f'[cluster]\npostgres = "{dsn}"\nredis = "{url}"\n')
     return path
 
 

@@ -34,7 +34,7 @@ from alluse.cluster.config import ClusterConfig
 from alluse.cluster.lease import Lease, LeaseLost
 from alluse.cluster.order_ids import LeasedOrderIds
 from alluse.cluster.streams import Topic, WorkQueue
-from alluse.model import Order, OrderType, Side, TimeInForce
+from alluse.model import Fill, Order, OrderType, Side, TimeInForce
 from alluse.model.errors import BrokerDisconnected
 from alluse.model.events import EventKind, OrderEvent, SettlementEvent
 from alluse.model.registry import InstrumentRegistry
@@ -279,8 +279,7 @@ class GatewayService:
         event could not be recorded when it came."""
         active.resync = False
         for fill in active.broker.executions():
-            await self._record_fill(active, OrderEvent(EventKind.FILL, fill.client_order_id, fill.ts_event,
-                                                       fill=fill))  # fmt: skip
+            await self._record_fill(active, _fill_event(fill))
             active.progress_at = self.monotonic()  # a long day of fills is work, not a stuck gateway
 
     async def _recover(self, active: _Active) -> None:
@@ -363,8 +362,12 @@ class GatewayService:
         log.info("settlement for %s (%s): %d fills", event.account, event.reason, len(event.fills))
         if self.active is not None:
             for fill in event.fills:
-                self.active.events.put_nowait(OrderEvent(EventKind.FILL, fill.client_order_id, fill.ts_event,
-                                                         fill=fill))  # fmt: skip
+                self.active.events.put_nowait(_fill_event(fill))
+
+
+def _fill_event(fill: Fill) -> OrderEvent:
+    """A fill read from the broker (its executions, a settlement) as the event its live report would be."""
+    return OrderEvent(EventKind.FILL, fill.client_order_id, fill.ts_event, fill=fill)
 
 
 def _session(broker: Broker) -> str | None:

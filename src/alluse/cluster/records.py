@@ -8,7 +8,6 @@ its lease, or a second command for the same order, finds nothing to send."""
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -16,10 +15,9 @@ import asyncpg
 
 from alluse.cluster.lease import Lease, LeaseLost
 from alluse.model.base import InvalidInput
+from alluse.model.enums import TERMINAL_STATUSES, OrderStatus
 from alluse.model.events import EventKind, OrderEvent
 from alluse.model.orders import Fill, Order
-
-log = logging.getLogger("alluse.cluster.records")
 
 ORDER_FIELDS = ("account", "instrument_id", "side", "quantity", "order_type", "limit_price", "time_in_force")
 
@@ -27,8 +25,10 @@ ORDER_FIELDS = ("account", "instrument_id", "side", "quantity", "order_type", "l
 _FENCE = "l.login = o.login AND l.token = $2 AND l.expires_at > clock_timestamp()"
 
 
-_STATUS_OF = {EventKind.ACCEPTED: "ACCEPTED", EventKind.CANCELED: "CANCELED", EventKind.REJECTED: "REJECTED",
-              EventKind.EXPIRED: "EXPIRED"}  # fmt: skip
+# the statuses an order never leaves, as SQL: the model's own list
+_FINAL = "(" + ", ".join(sorted(f"'{s.value}'" for s in TERMINAL_STATUSES)) + ")"
+_STATUS_OF = {EventKind.ACCEPTED: OrderStatus.ACCEPTED, EventKind.CANCELED: OrderStatus.CANCELED,
+              EventKind.REJECTED: OrderStatus.REJECTED, EventKind.EXPIRED: OrderStatus.EXPIRED}  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,7 +112,7 @@ async def sent_by_older(conn: asyncpg.Connection, login: str, token: int) -> lis
     the broker, or was never sent, or may still be sent by that session if its holder is alive."""
     rows = await conn.fetch(
         "SELECT client_order_id, sent_session FROM orders WHERE login = $1 AND sent_token < $2 "
-        "AND status NOT IN ('FILLED', 'CANCELED', 'REJECTED', 'EXPIRED') ORDER BY created_at",
+        f"AND status NOT IN {_FINAL} ORDER BY created_at",
         login, token,
     )  # fmt: skip
     return [(r["client_order_id"], r["sent_session"]) for r in rows]
@@ -128,9 +128,9 @@ async def record_event(conn: asyncpg.Connection, event: OrderEvent, fence: int) 
         )  # fmt: skip
         if status is not None:  # an acknowledgement never takes a (partly) filled order back; nothing leaves a final
             await conn.execute(
-                "UPDATE orders SET status = $2, reason = $3 WHERE client_order_id = $1 AND status NOT IN "
-                "('FILLED', 'CANCELED', 'REJECTED', 'EXPIRED') AND ($2 <> 'ACCEPTED' OR status = 'SUBMITTED')",
-                event.client_order_id, status, event.reason,
+                f"UPDATE orders SET status = $2, reason = $3 WHERE client_order_id = $1 AND status NOT IN {_FINAL} "
+                "AND ($2 <> 'ACCEPTED' OR status = 'SUBMITTED')",
+                event.client_order_id, status.value, event.reason,
             )  # fmt: skip
 
 

@@ -55,14 +55,20 @@ def _version_key(path: str) -> tuple[int, ...]:
     return tuple(int(p) for p in version.split(".") if p.isdigit())
 
 
+def write_private(path: Path, text: str, *, exclusive: bool = False) -> None:
+    """`text` in a file its owner alone can read, from its first byte (passwords, addresses that carry them);
+    `exclusive`: refuse to replace one that exists."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | (os.O_EXCL if exclusive else os.O_TRUNC), 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+
+
 def _write_secret(path: Path) -> str:
-    """A password in a file readable by its owner only, from its first byte."""
+    """The password kept in `path`, made at the first start."""
     if path.exists():
         return path.read_text().strip()
     secret = secrets.token_urlsafe(24)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(secret + "\n")
+    write_private(path, secret + "\n", exclusive=True)
     return secret
 
 
@@ -252,13 +258,9 @@ class RedisServer:
         password = _write_secret(self.directory / "password")
         self.port = self.port or free_port()
         config = self.directory / "redis.conf"  # the password in a 0600 file, not on a command line `ps` shows
-        fd = os.open(config, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(
-                f"port {self.port}\nbind 127.0.0.1\nprotected-mode yes\nrequirepass {password}\n"
-                f'dir {self.directory}\nsave ""\nappendonly {"yes" if self.persist else "no"}\n'
-                "appendfsync everysec\ndaemonize no\n"
-            )
+        write_private(config, f"port {self.port}\nbind 127.0.0.1\nprotected-mode yes\nrequirepass {password}\n"
+                              f'dir {self.directory}\nsave ""\nappendonly {"yes" if self.persist else "no"}\n'
+                              "appendfsync everysec\ndaemonize no\n")  # fmt: skip
         self._process = _Process("redis", [find_program("redis-server", "redis-server"), str(config)],
                                  self.directory / "redis.log")  # fmt: skip
         self._process.start()
