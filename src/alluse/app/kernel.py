@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from alluse.app import operator
 from alluse.app.config import Config, ConfigError
@@ -28,13 +29,17 @@ from alluse.common.market_hours import Sessions, load_market_hours
 from alluse.common.metrics import MetricSource
 from alluse.execution.journal import JOURNAL_FILE, Journal
 from alluse.execution.oms import OrderManager, RecoveryReport
-from alluse.marketdata import DataEngine, OptionChainService, QuoteCache, SimulatedMarket
+from alluse.marketdata import DataEngine, OptionChainService, QuoteCache, QuoteSink, SimulatedMarket
 from alluse.model import Instrument, TradingState
 from alluse.model.registry import InstrumentRegistry
 from alluse.portfolio import ExecutionQuality, Ledger
 from alluse.portfolio.valuation import LedgerValuation
 from alluse.risk import RiskContext, RiskGate, TradingStates
 from alluse.strategies.wheel import Phase, WheelStrategy
+
+if TYPE_CHECKING:  # ib_async costs a quarter of a second to import, which a paper run need not pay
+    from alluse.brokers.ibkr.broker import IbkrBroker
+    from alluse.brokers.ibkr.market_data import IbkrMarketData
 
 log = logging.getLogger("alluse.kernel")
 
@@ -91,11 +96,9 @@ def _seed_paper(broker: Broker | PaperVenue, ledger: Ledger, accounts: Iterable[
 
 
 def _build_ibkr(config: Config, ctx: BrokerContext) -> Broker:
-    # imported here: ib_async costs a quarter of a second to import, which a paper run need not pay
-    from alluse.brokers.ibkr.broker import IbkrBroker
+    from alluse.brokers.ibkr.broker import IbkrBroker  # here, not at the top: see TYPE_CHECKING above
     from alluse.brokers.ibkr.gateway.exchange import Exchange
     from alluse.brokers.ibkr.gateway.server import Gateway
-    from alluse.brokers.ibkr.market_data import Band, IbkrMarketData
     from alluse.brokers.ibkr.order_ids import ORDER_IDS_FILE, OrderIds
 
     gateway = None
@@ -106,6 +109,18 @@ def _build_ibkr(config: Config, ctx: BrokerContext) -> Broker:
         gateway = Gateway(exchange, config.gateway)
     ids = OrderIds(None if ctx.data_dir is None else ctx.data_dir / ORDER_IDS_FILE)
     broker = IbkrBroker(config.ibkr, ctx.clock, ctx.registry, ids, local_gateway=gateway)
+    market_data = attach_ibkr_market_data(broker, config, ctx.clock, ctx.registry, ctx.engine.on_quotes)
+    ctx.chains.broker_greeks = market_data.model_greeks  # IB's model greeks first, ours where it has none
+    return broker
+
+
+def attach_ibkr_market_data(
+    broker: IbkrBroker, config: Config, clock: Clock, registry: InstrumentRegistry, sink: QuoteSink
+) -> IbkrMarketData:
+    """IB's market-data lines for what the strategy's sleeves trade (their underlyings, the options in their
+    delta and DTE bands), pushed into `sink`: a process's data engine, or the cluster's quote publisher."""
+    from alluse.brokers.ibkr.market_data import Band, IbkrMarketData
+
     bands = [Band(u, s.delta_min, s.delta_max, config.strategy.min_dte, config.strategy.max_dte)
              for s in config.strategy.sleeves for u in s.underlyings]  # fmt: skip
 
@@ -113,10 +128,9 @@ def _build_ibkr(config: Config, ctx: BrokerContext) -> Broker:
         found = config.market.underlyings.get(underlying)
         return found.vol if found is not None else 0.4
 
-    broker.market_data = IbkrMarketData(broker.ib, config.ibkr, ctx.clock, ctx.registry, ctx.engine.on_quotes, bands,
+    broker.market_data = IbkrMarketData(broker.ib, config.ibkr, clock, registry, sink, bands,
                                         config.market.weekly_expiries, vol_guess, config.market.rate)  # fmt: skip
-    ctx.chains.broker_greeks = broker.market_data.model_greeks  # IB's model greeks first, ours where it has none
-    return broker
+    return broker.market_data
 
 
 def _seed_ibkr(broker: Broker, ledger: Ledger, accounts: Iterable[str]) -> None:

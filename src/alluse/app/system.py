@@ -22,7 +22,7 @@ from alluse.app import operator
 from alluse.app.config import Config, ConfigError
 from alluse.app.kernel import BROKERS, Kernel, build_kernel
 from alluse.app.market_state import load_market_state, market_resume_ns, save_market_state
-from alluse.brokers.base import ReportsHealth
+from alluse.brokers.base import Broker, ReportsHealth
 from alluse.common.clock import NS, Clock, LiveClock, TimerHandle, datetime_to_ns
 from alluse.common.market_hours import Sessions
 from alluse.common.metrics import MetricSource
@@ -47,6 +47,7 @@ class TradingSystem:
         *,
         feed: QuoteFeed | None = None,
         hours: Sessions | None = None,
+        broker: Broker | None = None,  # one the caller built (a cluster agent's); default: `run.broker`'s
     ) -> None:
         self.config = config
         self.clock = clock
@@ -62,6 +63,7 @@ class TradingSystem:
             feed=feed is None,
             instruments=() if feed is None else feed.instruments(),
             hours=hours,
+            broker=broker,
         )
         self.recovery: RecoveryReport | None = None
         self.started = False
@@ -141,7 +143,8 @@ class TradingSystem:
             self.c.states.set(command.account, command.state, command.reason, operator.SOURCE)
         return len(commands)
 
-    def _stop_timers(self) -> None:
+    def stop_decisions(self) -> None:
+        """No new decision from here on: the strategy, the risk timer and the feed stop (orders keep working)."""
         c = self.c
         for timer in (self._risk_timer, self._close_timer):
             if timer is not None:
@@ -156,7 +159,7 @@ class TradingSystem:
     def stop_trading(self) -> None:
         """Stop new decisions and market data, and ask the venue to cancel what is still working."""
         c = self.c
-        self._stop_timers()
+        self.stop_decisions()
         cancelled = c.oms.cancel_all()
         log.info("stopping: %d working orders cancelled", cancelled)
 
@@ -164,7 +167,7 @@ class TradingSystem:
         if self.closed:
             return
         self.closed = True
-        self._stop_timers()  # nothing may reach the stores after they close (an error path skips stop_trading)
+        self.stop_decisions()  # nothing may reach the stores after they close (an error path skips stop_trading)
         try:
             self.save_market()
         except OSError as exc:  # the book is unaffected; the next run's market starts from the config

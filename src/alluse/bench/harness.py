@@ -41,6 +41,7 @@ WORKLOADS: dict[str, str] = {
     "LM-1": "alluse.bench.lm1:lm1_figures",  # the market-data line manager over a simulated week
     "BT-1": "alluse.bench.bt1:bt1_figures",  # the whole wheel backtested, session after session
     "UI-1": "alluse.bench.ui1:ui1_figures",  # the live stream: fills to ten clients, the order path beside them
+    "FO-1": "alluse.bench.fo1:fo1_figures",  # gateway failover on PostgreSQL and Redis (skipped without them)
 }
 NT = "NT"  # what `--only` calls the NautilusTrader runs
 # our workload -> the same work through NautilusTrader, for the targets judged against it

@@ -221,6 +221,9 @@ TARGETS: tuple[Target, ...] = (
     # issue #17: a fill on the console within a second of its booking; a client that keeps up loses nothing
     Target("UI-1", "fill to stream p99", "<=", 100_000, "us", absolute=MACHINE_DEPENDENT),
     Target("UI-1", "dropped", "<=", 0, "events", absolute=A_COUNT, judge="worst"),
+    # issue #18: a standby takes over well inside a second of the lease's expiry, and nothing is sent twice
+    Target("FO-1", "failover p50", "<=", 1000, "ms", absolute=MACHINE_DEPENDENT),
+    Target("FO-1", "duplicated", "<=", 0, "orders", absolute=A_COUNT, judge="worst"),
 )  # fmt: skip
 
 def _bare_ib_async(name: str) -> Reference:

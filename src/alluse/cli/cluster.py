@@ -1,13 +1,19 @@
 """`alluse cluster`: the scale-out's processes. `up` starts PostgreSQL and Redis on loopback in a directory and
 writes the `[cluster]` file the others read; `gateway` runs a gateway service for one broker login (active while
-it holds the login's lease, standing by otherwise)."""
+it holds the login's lease, standing by otherwise); `agent` runs the wheel for its share of the accounts."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import signal
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from alluse.cli.output import console
+
+if TYPE_CHECKING:
+    from alluse.cluster.config import ClusterFileConfig
 
 CLUSTER_FILE = "cluster.toml"
 
@@ -26,11 +32,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     gw.add_argument("--holder", help="this service's name in the lease (default: host:pid:random)")
     gw.add_argument("--duration", type=float, help="wall seconds to run (default: until Ctrl-C)")
     gw.set_defaults(func=gateway_command)
+    ag = commands.add_parser("agent", help="an agent: runs the wheel for its share of [accounts], through the gateway")
+    ag.add_argument("--config", type=Path, required=True, help="TOML: [cluster], [accounts], [strategy], [market]")
+    ag.add_argument("--name", required=True, help="this agent's name in the assignment table (unique per agent)")
+    ag.add_argument("--duration", type=float, help="wall seconds to run (default: until Ctrl-C)")
+    ag.set_defaults(func=agent_command)
 
 
 def up_command(args: argparse.Namespace) -> int:
-    import asyncio
-
     import asyncpg
 
     from alluse.cluster.schema import migrate
@@ -85,29 +94,54 @@ def _wait_for_stop(duration: float | None) -> None:
             signal.signal(sig, handler)
 
 
-def gateway_command(args: argparse.Namespace) -> int:
-    import asyncio
-    import signal
-
+def _cluster_config(path: Path, overrides: dict[str, dict[str, object]]) -> ClusterFileConfig:
     from alluse.app.config import ConfigError, load_config_as
     from alluse.cluster.config import ClusterFileConfig
 
-    overrides = {"cluster": {"login": args.login}, "ibkr": {"port": args.ib_port}}
-    config = load_config_as(ClusterFileConfig, args.config, overrides)
+    config = load_config_as(ClusterFileConfig, path, overrides)
     if not config.cluster.postgres or not config.cluster.redis:
-        raise ConfigError(
-            f"{args.config}: cluster.postgres and cluster.redis are needed (`alluse cluster up` writes them)"
-        )
+        raise ConfigError(f"{path}: cluster.postgres and cluster.redis are needed (`alluse cluster up` writes them)")
+    return config
+
+
+def _stop_event(duration: float | None) -> asyncio.Event:
+    """Set by SIGINT, SIGTERM or after `duration` seconds; on the running loop."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    if duration is not None:
+        loop.call_later(duration, stop.set)
+    return stop
+
+
+def agent_command(args: argparse.Namespace) -> int:
+    config = _cluster_config(args.config, {})
+
+    async def serve() -> int:
+        from alluse.cluster.service import connect_agent_service
+
+        stop = _stop_event(args.duration)
+        async with connect_agent_service(config, args.name) as agent:
+            console.print(f"agent {args.name}: login {config.cluster.login}, {len(config.accounts)} accounts in its "
+                          "configuration; joining (Ctrl-C stops)", highlight=False, soft_wrap=True)  # fmt: skip
+            await agent.run(stop)
+            c = agent.counts
+            console.print(f"agent {args.name}: {c.tenures} tenures, {c.rebuilds} rebuilds, {c.orders_committed} "
+                          f"orders committed, {c.refused_not_owner} refused (account moved), {c.pauses} pauses",
+                          highlight=False, soft_wrap=True)  # fmt: skip
+        return 0
+
+    return asyncio.run(serve())
+
+
+def gateway_command(args: argparse.Namespace) -> int:
+    config = _cluster_config(args.config, {"cluster": {"login": args.login}, "ibkr": {"port": args.ib_port}})
 
     async def serve() -> int:
         from alluse.cluster.service import connect_gateway_service
 
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        if args.duration is not None:
-            loop.call_later(args.duration, stop.set)
+        stop = _stop_event(args.duration)
         async with connect_gateway_service(config, args.holder) as service:
             console.print(f"gateway service {service.holder}: login {config.cluster.login}, IB at {config.ibkr.host}:"
                           f"{config.ibkr.port}; standing by for the lease (Ctrl-C stops)", highlight=False,

@@ -20,8 +20,11 @@ class ClusterConfig(Section):
     send_margin_s: NonNegFloat = 0.5  # the active gateway stops sending this long before its lease could run out
     renew_every_s: PositiveFloat = 1.0
     standby_poll_s: PositiveFloat = 0.25  # how often a standby tries to take the lease
+    start_timeout_s: PositiveFloat = 60.0  # a gateway that took the lease gives it up if it cannot start in this long
     command_batch: Annotated[int, Field(ge=1)] = 200
     events_maxlen: Annotated[int, Field(ge=1000)] = 1_000_000  # the events stream is trimmed to about this length
+    agent_timeout_s: PositiveFloat = 10.0  # an agent silent this long loses its accounts to the others
+    heartbeat_every_s: PositiveFloat = 1.0  # how often an agent beats and looks at its share of the accounts
 
     @field_validator("renew_every_s")
     @classmethod
@@ -33,6 +36,15 @@ class ClusterConfig(Section):
                 raise ValueError(f"must be shorter than lease_ttl_s - send_margin_s = {window:g}: the active gateway "
                                  "would stop sending between its renewals")  # fmt: skip
         return renew_every_s
+
+    @field_validator("heartbeat_every_s")
+    @classmethod
+    def _beats_in_time(cls, heartbeat_every_s: float, info: ValidationInfo) -> float:
+        timeout = info.data.get("agent_timeout_s")
+        if timeout is not None and heartbeat_every_s * 2 > timeout:
+            raise ValueError(f"must be at most half of agent_timeout_s = {timeout:g}: one late beat would cost the "
+                             "agent its accounts")  # fmt: skip
+        return heartbeat_every_s
 
 
 class ClusterFileConfig(Config):

@@ -33,7 +33,9 @@ from alluse.cluster import records
 from alluse.cluster.config import ClusterConfig
 from alluse.cluster.lease import Lease, LeaseLost
 from alluse.cluster.order_ids import LeasedOrderIds
-from alluse.cluster.streams import Topic, WorkQueue
+from alluse.cluster.quotes import QuotePublisher
+from alluse.cluster.streams import Entry, Topic, WorkQueue
+from alluse.cluster.tasks import cancel_until_done
 from alluse.model import Fill, Order, OrderType, Side, TimeInForce
 from alluse.model.errors import BrokerDisconnected
 from alluse.model.events import EventKind, OrderEvent, SettlementEvent
@@ -43,6 +45,8 @@ log = logging.getLogger("alluse.cluster.gateway")
 
 GATEWAY_GROUP = "gateway"
 HELD_RECHECK_S = 1.0  # how often held orders are looked for at the broker again
+UNSENT_RESCAN_S = 2.0  # how often committed orders nobody commanded (a command lost with Redis) are looked for
+CANCEL_PREFIX = "cancel:"  # a command to cancel the order it names; any other command sends the order it names
 
 
 def command_stream(login: str) -> str:
@@ -65,6 +69,8 @@ class GatewayCounts:
     refused_no_lease: int = 0  # sends stopped by our own clock: the lease may have run out
     pauses: int = 0  # PostgreSQL or Redis unreachable
     held: int = 0  # a gone gateway's orders, never received, on a broker session this one does not hold
+    cancels_sent: int = 0
+    cancelled_unsent: int = 0  # cancelled before any gateway sent them: nothing reached the broker
 
 
 def event_payload(event: OrderEvent) -> bytes:
@@ -91,7 +97,9 @@ class _Active:
     resync: bool = False  # an event went unrecorded: read the broker's executions again
     held: dict[str, str | None] = field(default_factory=dict)  # orphaned orders on a session we do not hold
     held_checked_at: float = 0.0
+    unsent_checked_at: float = 0.0
     progress_at: float = 0.0  # monotonic seconds of the last sign of life: a loop round, a send, the connection
+    stall_limit: float = 0.0  # seconds without one before the lease is given up (longer while starting)
 
 
 class GatewayService:
@@ -104,6 +112,8 @@ class GatewayService:
         registry: InstrumentRegistry,
         holder: str | None = None,
         monotonic: Callable[[], float] = time.monotonic,
+        quotes: QuotePublisher | None = None,  # where the broker's market data goes, while this gateway is active
+        wall_ns: Callable[[], int] = time.time_ns,  # the time stamped on an event this gateway makes itself
     ) -> None:
         self.config = config
         self.pool = pool
@@ -111,6 +121,8 @@ class GatewayService:
         self.registry = registry
         self.holder = holder or leases.holder_name()
         self.monotonic = monotonic
+        self.quotes = quotes
+        self.wall_ns = wall_ns
         self.queue = WorkQueue(redis, command_stream(config.login), GATEWAY_GROUP)
         self.events = Topic(redis, events_stream(config.login), config.events_maxlen)
         self.counts = GatewayCounts()
@@ -124,6 +136,15 @@ class GatewayService:
         """Stand by, serve while holding the lease, stand by again when it is lost; until `stop`. PostgreSQL or
         Redis unreachable pauses it (`state` says which), and it starts over from standing by when they answer:
         whatever was in flight is found again by the recovery that follows every lease taken."""
+        if self.quotes is not None:
+            self.quotes.start()
+        try:
+            await self._run(stop)
+        finally:
+            if self.quotes is not None:
+                await self.quotes.stop()
+
+    async def _run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
             try:
                 await self.queue.ensure_group()
@@ -177,7 +198,8 @@ class GatewayService:
     async def _serve(self, lease: Lease, asked_at: float, stop: asyncio.Event) -> None:
         ids = LeasedOrderIds()
         broker = self.broker_factory(ids)
-        active = self.active = _Active(lease, broker, ids, self._deadline(asked_at), progress_at=asked_at)
+        active = self.active = _Active(lease, broker, ids, self._deadline(asked_at), progress_at=asked_at,
+                                       stall_limit=self.config.start_timeout_s)  # fmt: skip
         broker.set_event_handler(active.events.put_nowait, self._on_settlement)
         renewals = asyncio.create_task(self._renew(active), name=f"{self.holder} lease")
         writer = asyncio.create_task(self._record_events(active), name=f"{self.holder} events")
@@ -186,6 +208,7 @@ class GatewayService:
                 await broker.start()
                 active.progress_at = self.monotonic()
             await self._recover(active)
+            active.stall_limit = self.config.lease_ttl_s
             self.state = "active"
             self.became_active.set()
             while not stop.is_set():
@@ -199,10 +222,10 @@ class GatewayService:
                     if isinstance(broker, Refreshable):  # the held orders' session is another's: ask again
                         await broker.refresh_orders()
                     await self._settle_orphans(active, list(active.held.items()))
+                if self.monotonic() - active.unsent_checked_at > UNSENT_RESCAN_S:
+                    await self._send_unsent(active)
                 entries = await self.queue.take(self.holder, self.config.command_batch, block_ms=50)
-                for entry in entries:
-                    await self._send(active, entry.payload.decode())
-                await self.queue.ack(*(e.id for e in entries))
+                await self._obey(active, entries)
             await self._drain(active)
             async with self.pool.acquire() as conn:
                 await leases.release(conn, active.lease)
@@ -213,18 +236,20 @@ class GatewayService:
             self.state = "standby"
             self.became_active.clear()
             await _close(broker)
+            await cancel_until_done([renewals, writer])  # last: a second cancellation of ours may end it
 
     def _deadline(self, asked_at: float) -> float:
         return asked_at + self.config.lease_ttl_s - self.config.send_margin_s
 
     async def _renew(self, active: _Active) -> None:
         """Extend the lease while the serving loop goes round: a loop stuck (on a broker call, a read that never
-        returns) must not keep the lease from a standby that could serve."""
+        returns) must not keep the lease from a standby that could serve. Starting (connecting, listing the
+        market-data chains, recovering) may take up to `start_timeout_s`; it sends nothing meanwhile."""
         while True:
             await asyncio.sleep(self.config.renew_every_s)
             asked_at = self.monotonic()
             stalled = asked_at - active.progress_at
-            if stalled > self.config.lease_ttl_s:
+            if stalled > active.stall_limit:
                 raise LeaseLost(
                     f"lease on {self.config.login}: not renewed, the serving loop is stuck ({stalled:.1f} s)"
                 )
@@ -289,16 +314,52 @@ class GatewayService:
         await self._settle_orphans(active, orphans)
         reclaimed = await self.queue.reclaim(self.holder, min_idle_ms=0)
         self.counts.commands_reclaimed += len(reclaimed)
-        for entry in reclaimed:
-            await self._send(active, entry.payload.decode())
-        await self.queue.ack(*(e.id for e in reclaimed))
+        await self._obey(active, reclaimed)
+        unsent = await self._send_unsent(active)
+        async with self.pool.acquire() as conn:
+            cancels = await records.cancels_outstanding(conn, self.config.login)
+        for coid in cancels:  # asked of a gateway that is gone: asked again
+            await self._cancel(active, coid)
+        log.info("%s active on %s with fencing token %d: %d orphaned sends checked (%d held), %d commands "
+                 "reclaimed, %d unsent orders found, %d cancels asked again", self.holder, self.config.login,
+                 active.lease.token, len(orphans), len(active.held), len(reclaimed), unsent, len(cancels))  # fmt: skip
+
+    async def _obey(self, active: _Active, entries: list[Entry]) -> None:
+        for entry in entries:
+            command = entry.payload.decode()
+            if command.startswith(CANCEL_PREFIX):
+                await self._cancel(active, command[len(CANCEL_PREFIX) :])
+            else:
+                await self._send(active, command)
+        await self.queue.ack(*(e.id for e in entries))
+
+    async def _send_unsent(self, active: _Active) -> int:
+        """Committed orders never claimed (their commands lost, or not yet read): sent now, oldest first."""
+        active.unsent_checked_at = self.monotonic()
         async with self.pool.acquire() as conn:
             unsent = await records.unsent(conn, self.config.login)
         for coid in unsent:
             await self._send(active, coid)
-        log.info("%s active on %s with fencing token %d: %d orphaned sends checked (%d held), %d commands "
-                 "reclaimed, %d unsent orders found", self.holder, self.config.login, active.lease.token,
-                 len(orphans), len(active.held), len(reclaimed), len(unsent))  # fmt: skip
+        return len(unsent)
+
+    async def _cancel(self, active: _Active, client_order_id: str) -> None:
+        """An order nobody sent yet is cancelled in the table (under the lease, so no claim can cross it); one at
+        the broker is cancelled there, and the broker's answer comes back as any event does."""
+        async with self.pool.acquire() as conn:
+            cancelled = await records.cancel_unsent(conn, client_order_id, active.lease)
+        if cancelled:
+            self.counts.cancelled_unsent += 1
+            await self.events.publish(event_payload(OrderEvent(EventKind.CANCELED, client_order_id, self.wall_ns(),
+                                                               reason="cancelled before it was sent")))  # fmt: skip
+            return
+        if not self.may_send():
+            self.counts.refused_no_lease += 1
+            raise LeaseLost(f"lease on {self.config.login}: not renewed in time by this gateway's clock")
+        try:
+            active.broker.cancel(client_order_id)
+            self.counts.cancels_sent += 1
+        except BrokerDisconnected as exc:  # still cancel_requested in the table: the next holder asks again
+            log.warning("cancel of %s not sent (%s)", client_order_id, exc)
 
     async def _settle_orphans(self, active: _Active, orphans: list[tuple[str, str | None]]) -> None:
         """Orders an older holder claimed and that are not final. At the broker: nothing to do. Not there, and

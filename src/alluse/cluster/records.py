@@ -91,7 +91,7 @@ async def claim_for_send(
     row = await conn.fetchrow(
         f"""UPDATE orders o SET sent_token = $2, sent_by = $3, sent_session = $4, sent_at = clock_timestamp()
             FROM gateway_lease l
-            WHERE o.client_order_id = $1 AND {unsent} AND {_FENCE}
+            WHERE o.client_order_id = $1 AND {unsent} AND o.status NOT IN {_FINAL} AND {_FENCE}
             RETURNING o.client_order_id, {', '.join('o.' + f for f in ORDER_FIELDS)}""",
         client_order_id, lease.token, lease.holder, session,
     )  # fmt: skip
@@ -105,6 +105,35 @@ async def unclaim(conn: asyncpg.Connection, client_order_id: str, lease: Lease) 
         "WHERE client_order_id = $1 AND sent_token = $2",
         client_order_id, lease.token,
     )  # fmt: skip
+
+
+async def cancel_unsent(conn: asyncpg.Connection, client_order_id: str, lease: Lease) -> bool:
+    """Cancel an order no gateway has claimed, under the lease (a claim and this cannot both succeed: each
+    takes the row and looks again). True if cancelled here; False if it was claimed or is final."""
+    async with conn.transaction():
+        done = await conn.fetchval(
+            f"""UPDATE orders o SET status = 'CANCELED', reason = 'cancelled before it was sent'
+                FROM gateway_lease l
+                WHERE o.client_order_id = $1 AND o.sent_token IS NULL AND o.status NOT IN {_FINAL} AND {_FENCE}
+                RETURNING true""",
+            client_order_id, lease.token,
+        )  # fmt: skip
+        if done:
+            await conn.execute(
+                "INSERT INTO order_events (client_order_id, kind, detail, fence) VALUES ($1, 'CANCELED', $2, $3)",
+                client_order_id, "cancelled before it was sent", lease.token,
+            )  # fmt: skip
+    return bool(done)
+
+
+async def cancels_outstanding(conn: asyncpg.Connection, login: str) -> list[str]:
+    """Orders whose cancel was asked and that are not final: a new lease holder asks again."""
+    rows = await conn.fetch(
+        f"SELECT client_order_id FROM orders WHERE login = $1 AND cancel_requested AND status NOT IN {_FINAL} "
+        "ORDER BY created_at",
+        login,
+    )  # fmt: skip
+    return [r["client_order_id"] for r in rows]
 
 
 async def sent_by_older(conn: asyncpg.Connection, login: str, token: int) -> list[tuple[str, str | None]]:

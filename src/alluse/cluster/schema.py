@@ -98,6 +98,18 @@ STEPS: tuple[PgStep, ...] = (
     PgStep(2, "orders: the broker session they were sent on", (
         "ALTER TABLE orders ADD COLUMN sent_session text",  # IB: the client id; NULL: a broker without sessions
     )),
+    PgStep(3, "agents, their heartbeats and tenures; cancel requests", (
+        """CREATE TABLE agents (
+            name text PRIMARY KEY,
+            epoch bigint NOT NULL,  -- this tenure's number: a restarted agent is a new tenure
+            started_at timestamptz NOT NULL,
+            heartbeat_at timestamptz NOT NULL
+        )""",
+        "CREATE SEQUENCE agent_epochs",
+        "ALTER TABLE accounts ADD COLUMN agent_epoch bigint",  # with `agent`: the tenure that runs it
+        "CREATE INDEX accounts_login ON accounts (login, account)",
+        "ALTER TABLE orders ADD COLUMN cancel_requested boolean NOT NULL DEFAULT false",
+    )),
 )  # fmt: skip
 VERSION = STEPS[-1].to
 

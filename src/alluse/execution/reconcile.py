@@ -146,7 +146,9 @@ class Reconciler:
         for f in self.broker.executions(coid):
             if fill_problem(f) or not self.ledger.has_fill(f.fill_id):  # a bad fill is refused, counted, there
                 on_event(OrderEvent(EventKind.FILL, coid, now, venue.venue_order_id, fill=f))
-        if order.venue_order_id is None and venue.status is not OrderStatus.REJECTED:  # acknowledged after all
+        # acknowledged after all; SUBMITTED: the venue holds it unacknowledged (IB's PendingSubmit, the cluster's
+        # committed row a gateway will send): its acknowledgement is still to come
+        if order.venue_order_id is None and venue.status not in (OrderStatus.REJECTED, OrderStatus.SUBMITTED):
             on_event(OrderEvent(EventKind.ACCEPTED, coid, now, venue.venue_order_id))
         final = _FINAL_EVENT.get(venue.status)
         if final is not None and not order.status.is_terminal:

@@ -163,3 +163,84 @@ async def test_a_gateway_paused_past_its_lease_and_resumed_sends_nothing_more(tw
     assert re.search(r"1 leases taken, 20 orders sent", summary_a), summary_a  # nothing after its pause
     assert re.search(r"1 leases taken, 40 orders sent", summary_b), summary_b
     assert await pool.fetchval("SELECT count(*) FROM orders WHERE sent_by = 'gw-a'") == 20
+
+
+AGENT_ACCOUNTS = [f"DU{i:04d}" for i in range(1, 7)]
+WHEEL = ('[market]\ncalendar = "24/7"\n'  # the default market, open whenever the test runs
+         + "".join(f'[accounts.{a}]\ncash = 1000000\n' for a in AGENT_ACCOUNTS)
+         + "[strategy]\nevaluate_every_s = 1.0\nreprice_every_s = 3.0\nentry_after_open_min = 0\n"
+         "entry_before_close_min = 0\n"
+         + "".join(f'[[strategy.sleeves]]\naccount = "{a}"\nunderlyings = ["TSLA"]\ndelta_min = 0.25\n'
+                   "delta_max = 0.45\n" for a in AGENT_ACCOUNTS))  # fmt: skip
+
+
+@pytest.fixture
+def wheel_tws(tmp_path):
+    """The local TWS-protocol gateway managing the agents' accounts; yields (process, port)."""
+    config = tmp_path / "wheel-tws.toml"
+    config.write_text(WHEEL)
+    proc = spawn("gateway", "--config", str(config), "--port", "0", "--speed", "10")
+    try:
+        port = int(re.search(r"127\.0\.0\.1:(\d+)", first_line(proc, "gateway: ")).group(1))
+        yield proc, port
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+async def broker_positions(port: int) -> dict[str, dict[str, int]]:
+    """Every account's positions as IB reports them, read by a client of its own (the unmodified ib_async)."""
+    from ib_async import IB
+
+    from alluse.brokers.ibkr.orders import instrument_of_contract
+
+    ib = IB()
+    await ib.connectAsync("127.0.0.1", port, clientId=99, timeout=10)
+    try:
+        await ib.reqPositionsAsync()
+        held: dict[str, dict[str, int]] = {a: {} for a in AGENT_ACCOUNTS}
+        for p in ib.positions():
+            if p.position:
+                held[p.account][instrument_of_contract(p.contract).id] = int(p.position)
+        return held
+    finally:
+        ib.disconnect()
+
+
+async def test_kill_9_of_an_agent_moves_its_accounts_and_nothing_is_lost_or_sent_twice(
+    tmp_path, pg_dsn, pg_pool, redis_server, wheel_tws
+):
+    config = tmp_path / "cluster.toml"
+    config.write_text(WHEEL + f'[cluster]\nlogin = "{LOGIN}"\npostgres = "{pg_dsn}"\n'
+                      f'redis = "{redis_server.url}"\nagent_timeout_s = 2.0\nheartbeat_every_s = 0.25\n'
+                      f"[ibkr]\nport = {wheel_tws[1]}\nclient_ids = [1, 2]\nhealth_interval_s = 0.5\n")  # fmt: skip
+    procs = {"gw": spawn("cluster", "gateway", "--config", str(config), "--holder", "gw")}
+    try:
+        await until(HOLDER, "gw", pg_pool)
+        for name in ("a", "b"):
+            procs[name] = spawn("cluster", "agent", "--config", str(config), "--name", name)
+        split = (
+            "SELECT string_agg(agent || ':' || n, ',' ORDER BY agent) FROM (SELECT agent, count(*) AS n "
+            "FROM accounts GROUP BY agent) c"
+        )
+        await until(split, "a:3,b:3", pg_pool)
+        await until("SELECT count(*) > 0 FROM fills JOIN accounts USING (account) WHERE agent = 'a'", True, pg_pool,
+                    timeout_s=60)  # a trades  # fmt: skip
+        procs["a"].kill()  # SIGKILL: no leave, no flush
+        procs["a"].wait()
+        await until(split, "b:6", pg_pool)
+        await until("SELECT count(*) FROM orders WHERE status = 'SUBMITTED'", 0, pg_pool)  # each one answered
+        summary_b = last_line_of(stopped(procs["b"]), "agent b: ")
+        summary_gw = last_line_of(stopped(procs["gw"]), "gateway service gw: ")
+        held = await broker_positions(wheel_tws[1])
+    finally:
+        for proc in procs.values():
+            if proc.poll() is None:
+                proc.kill()
+    print(summary_b, summary_gw, sep="\n")
+    committed = await pg_pool.fetchval("SELECT count(*) FROM orders WHERE sent_token IS NOT NULL")
+    received, twice = receipts(wheel_tws[0])
+    assert twice == 0 and received == committed  # every order sent reached the broker, once
+    for account in AGENT_ACCOUNTS:
+        assert await records.positions(pg_pool, account) == held[account], account
+    assert re.search(r"1 tenures, \d+ rebuilds", summary_b), summary_b

@@ -103,6 +103,9 @@ class IbkrMarketData:
                 self._registry.add(option)
                 self._con_ids[option.id] = c.conId
         self._chains_loaded_ns[underlying] = self._clock.now_ns()
+        spot = self._mid(underlying)
+        if spot is not None:  # quotes came while the chain was listed: its puts are chosen now, not at a move
+            self.prefetcher.prefetch(underlying, spot)
 
     def pin_held(self, instrument_ids: Iterable[str]) -> None:
         """Instruments held or worked keep a line (their marks and exits need quotes)."""

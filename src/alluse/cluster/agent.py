@@ -1,0 +1,183 @@
+"""An agent: a process that runs the strategy, the risk gate and the ledger for the accounts the assignment
+table gives it (cluster/assignment.py), trading through the cluster (cluster/agent_broker.py) on the quotes
+the gateway publishes (cluster/quotes.py). It keeps nothing of its own: its trading system is built afresh
+whenever its set of accounts changes, on a scratch journal, and rebuilt from PostgreSQL by the kernel's own
+start-up (recovery reconciles the empty journal with the cluster: every order and fill of its accounts is read
+back). Kill one, and when its heartbeat lapses the others take its accounts and rebuild them the same way.
+
+What an agent leaves to later work: trading states (a halt) and wheel phases live in its scratch journal, so
+they do not follow an account to its next agent; the phases are read again from the positions."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+import redis.asyncio as aioredis
+
+from alluse.app.system import TradingSystem
+from alluse.cluster import assignment, records
+from alluse.cluster.agent_broker import ClusterBroker
+from alluse.cluster.assignment import AgentFenced, Tenure
+from alluse.cluster.config import ClusterFileConfig
+from alluse.cluster.quotes import RedisQuoteFeed
+from alluse.common.clock import LiveClock
+from alluse.model.registry import InstrumentRegistry
+
+log = logging.getLogger("alluse.cluster.agent")
+
+
+@dataclass(slots=True)
+class AgentCounts:
+    tenures: int = 0  # joins: the first, and one after every lapse
+    rebuilds: int = 0  # trading systems built (the set of accounts changed)
+    pauses: int = 0
+    orders_committed: int = 0  # over every trading system this agent ran
+    refused_not_owner: int = 0
+
+
+def config_for(config: ClusterFileConfig, accounts: list[str]) -> ClusterFileConfig:
+    """The configuration narrowed to `accounts` (their sleeves and risk overrides kept; others dropped)."""
+    sleeves = [s for s in config.strategy.sleeves if s.account in accounts]
+    return config.model_copy(update={
+        "accounts": {a: config.accounts[a] for a in accounts},
+        "strategy": config.strategy.model_copy(update={"sleeves": sleeves}),
+        "risk": config.risk.model_copy(update={"accounts": {a: r for a, r in config.risk.accounts.items()
+                                                            if a in accounts}}),
+    })  # fmt: skip
+
+
+class AgentService:
+    def __init__(self, config: ClusterFileConfig, pool: asyncpg.Pool, redis: aioredis.Redis, name: str,
+                 clock: LiveClock, scratch: Path | None = None) -> None:  # fmt: skip
+        self.config = config
+        self.pool = pool
+        self.redis = redis
+        self.name = name
+        self.clock = clock
+        self.scratch = scratch  # where the scratch journals go (default: the system's temp dir)
+        self.counts = AgentCounts()
+        self.state = "starting"
+        self.accounts: list[str] = []
+        self.system: TradingSystem | None = None
+        self._broker: ClusterBroker | None = None
+        self._data_dir: Path | None = None
+        self.rebuilt = asyncio.Event()  # set at every rebuild (tests wait on it)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Join, trade the assigned accounts, join again if the tenure lapsed; until `stop`, then leave (the
+        accounts are free at once)."""
+        async with self.pool.acquire() as conn:
+            await records.register_accounts(conn, self.config.cluster.login, sorted(self.config.accounts))
+        while not stop.is_set():
+            try:
+                async with self.pool.acquire() as conn:
+                    tenure = await assignment.join(conn, self.name)
+                self.counts.tenures += 1
+                await self._serve(tenure, stop)
+            except AgentFenced as exc:
+                self.state = "fenced: joining again"
+                log.error("%s: %s", self.name, exc)
+            except Exception as exc:  # never a dead agent: named, its trading stopped, then joining again
+                self.counts.pauses += 1
+                unreachable = await self._unreachable()
+                self.state = f"paused: {unreachable or 'error ' + type(exc).__name__}"
+                log.error("%s %s (%s: %s)", self.name, self.state, type(exc).__name__, exc,
+                          exc_info=exc if unreachable is None else None)  # fmt: skip
+                await _wait(stop, self.config.cluster.heartbeat_every_s)
+
+    async def _unreachable(self) -> str | None:
+        try:
+            await asyncio.wait_for(self.pool.fetchval("SELECT 1"), 1.0)
+        except Exception:
+            return "postgres unreachable"
+        try:
+            await asyncio.wait_for(self.redis.ping(), 1.0)
+        except Exception:
+            return "redis unreachable"
+        return None
+
+    async def _serve(self, tenure: Tenure, stop: asyncio.Event) -> None:
+        c = self.config.cluster
+        try:
+            while not stop.is_set():
+                async with self.pool.acquire() as conn:
+                    await assignment.heartbeat(conn, tenure, c.agent_timeout_s)
+                    accounts = await assignment.rebalance(conn, tenure, c.login, c.agent_timeout_s)
+                if accounts != self.accounts or (accounts and self.system is None):
+                    await self._rebuild(tenure, accounts)
+                if self._broker is not None and self._broker.fenced:
+                    raise AgentFenced(f"agent {self.name}: an account moved while this tenure traded it")
+                self.state = f"trading {len(self.accounts)} accounts"
+                await _wait(stop, c.heartbeat_every_s)
+        finally:
+            await self._shutdown()
+        async with self.pool.acquire() as conn:
+            await assignment.leave(conn, tenure)
+        self.state = "stopped"
+
+    async def _rebuild(self, tenure: Tenure, accounts: list[str]) -> None:
+        """A trading system for exactly `accounts`, its book read back from PostgreSQL by recovery."""
+        await self._shutdown()
+        known = [a for a in accounts if a in self.config.accounts]
+        if len(known) < len(accounts):
+            log.error("%s: accounts %s are not in this agent's [accounts]; left untraded", self.name,
+                      ", ".join(sorted(set(accounts) - set(known))))  # fmt: skip
+        self.accounts = accounts
+        if not known:
+            return
+        config = config_for(self.config, known)
+        starting_cash = {a: config.accounts[a].cash for a in known}
+        broker = ClusterBroker(self.pool, self.redis, config.cluster.login, tenure, starting_cash,
+                               InstrumentRegistry(), self.clock, config.cluster.events_maxlen)  # fmt: skip
+        underlyings = sorted({u for s in config.strategy.sleeves for u in s.underlyings})
+        feed = RedisQuoteFeed(self.redis, config.cluster.login, underlyings, self.clock)
+        self._data_dir = Path(tempfile.mkdtemp(prefix=f"alluse-agent-{self.name}-", dir=self.scratch))
+        system = TradingSystem(config, self.clock, self._data_dir, feed=feed, broker=broker)
+        feed.registry = system.c.registry  # quotes register their instruments where its data engine looks
+        # client order ids unique across the cluster: the scratch journal starts at session 1 every time, so the
+        # tenure's epoch (from a sequence) and this build's number go in front
+        system.c.oms.id_prefix = f"A{tenure.epoch}r{self.counts.rebuilds + 1}-"
+        self._broker = broker
+        try:
+            await system.c.connect()
+            recovery = system.start()
+        except BaseException:
+            system.close()
+            self._broker = None
+            raise
+        self.system = system
+        self.counts.rebuilds += 1
+        self.rebuilt.set()
+        log.info("%s: trading %d accounts (%s to %s): %d working orders and %d fills read back", self.name,
+                 len(known), known[0], known[-1], len(recovery.reconcile.adopted),
+                 recovery.reconcile.fills_applied)  # fmt: skip
+
+    async def _shutdown(self) -> None:
+        """Stop deciding and let queued orders commit; working orders stay at the broker for the next owner."""
+        system, broker = self.system, self._broker
+        self.system = self._broker = None
+        if system is not None:
+            try:
+                system.stop_decisions()
+                if broker is not None:
+                    self.counts.orders_committed += broker.committed
+                    self.counts.refused_not_owner += broker.refused_not_owner
+                    await broker.stop()
+            finally:
+                system.close()
+        if self._data_dir is not None:
+            shutil.rmtree(self._data_dir, ignore_errors=True)
+            self._data_dir = None
+
+
+async def _wait(stop: asyncio.Event, seconds: float) -> None:
+    try:
+        await asyncio.wait_for(stop.wait(), seconds)
+    except TimeoutError:
+        pass

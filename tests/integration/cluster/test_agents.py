@@ -1,0 +1,167 @@
+"""Agents on real PostgreSQL and Redis: each runs the wheel, the risk gate and the ledger for the accounts the
+assignment table gives it, on the quotes the active gateway publishes, and trades through the gateway service
+and the unmodified ib_async client to the local TWS-protocol gateway. An agent that dies loses its accounts to
+the others, which read their books back from PostgreSQL; nothing is lost or sent twice, and every book equals
+the broker's."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from decimal import Decimal
+
+import pytest
+
+from alluse.app.config import AccountConfig
+from alluse.app.kernel import attach_ibkr_market_data
+from alluse.brokers.ibkr.broker import IbkrBroker
+from alluse.brokers.ibkr.config import IbkrConfig
+from alluse.brokers.ibkr.gateway.exchange import Exchange
+from alluse.brokers.ibkr.gateway.server import Gateway
+from alluse.brokers.ibkr.order_ids import OrderIdSource
+from alluse.brokers.paper import PaperVenueConfig
+from alluse.cluster import assignment, records
+from alluse.cluster.agent import AgentService
+from alluse.cluster.config import ClusterConfig, ClusterFileConfig
+from alluse.cluster.gateway import GatewayService
+from alluse.cluster.quotes import QuotePublisher
+from alluse.common.clock import LiveClock
+from alluse.execution.config import ExecutionConfig
+from alluse.marketdata.config import MarketConfig, Underlying
+from alluse.model import Order, OrderType, Side
+from alluse.model.registry import InstrumentRegistry
+from alluse.strategies.config import SleeveConfig, StrategyConfig
+
+LOGIN = "F0002"
+ACCOUNTS = [f"DU{i:04d}" for i in range(1, 7)]
+SPEED = 10.0  # every clock of the test: the exchange's, the gateway service's and the agents'
+
+
+def cluster_config(ib_port: int) -> ClusterFileConfig:
+    market = MarketConfig(underlyings={"TSLA": Underlying(spot=250.0, vol=0.55), "NVDA": Underlying(spot=135.0,
+                          vol=0.45)}, step_interval_s=1.0, weekly_expiries=2, strikes_each_side=4,
+                          calendar="24/7")  # fmt: skip
+    sleeves = [SleeveConfig(account=a, underlyings=["TSLA", "NVDA"], delta_min=0.25, delta_max=0.45) for a in ACCOUNTS]
+    return ClusterFileConfig(
+        market=market,
+        accounts={a: AccountConfig(cash=Decimal(1_000_000)) for a in ACCOUNTS},
+        strategy=StrategyConfig(
+            sleeves=sleeves, evaluate_every_s=10, reprice_every_s=20, entry_after_open_min=0, entry_before_close_min=0
+        ),  # fmt: skip
+        execution=ExecutionConfig(ack_timeout_ms=20_000),
+        ibkr=IbkrConfig(
+            port=ib_port, client_ids=[1, 2], health_interval_s=0.5, reconnect_initial_s=0.05, reconnect_max_s=0.2
+        ),  # fmt: skip
+        cluster=ClusterConfig(
+            login=LOGIN,
+            lease_ttl_s=1.0,
+            renew_every_s=0.2,
+            send_margin_s=0.2,
+            standby_poll_s=0.05,
+            agent_timeout_s=1.5,
+            heartbeat_every_s=0.25,
+        ),  # fmt: skip
+    )
+
+
+@pytest.fixture
+async def clock():
+    return LiveClock(asyncio.get_running_loop(), speed=SPEED)
+
+
+@pytest.fixture
+async def ib_gateway(clock):
+    config = cluster_config(0)
+    exchange = Exchange(clock, config.market, PaperVenueConfig(), {a: Decimal(1_000_000) for a in ACCOUNTS}, seed=7)
+    gateway = Gateway(exchange)
+    await gateway.start()
+    yield gateway
+    await gateway.stop()
+    exchange.close()
+
+
+def gateway_service(config: ClusterFileConfig, pool, redis_client, clock) -> GatewayService:
+    registry = InstrumentRegistry()
+    quotes = QuotePublisher(redis_client, LOGIN, registry)
+
+    def broker(ids: OrderIdSource) -> IbkrBroker:
+        made = IbkrBroker(config.ibkr, clock, registry, ids)
+        attach_ibkr_market_data(made, config, clock, registry, quotes)
+        return made
+
+    return GatewayService(config.cluster, pool, redis_client, broker, registry, holder="gw", quotes=quotes)
+
+
+async def until(condition, timeout_s: float = 30.0, what: str = "") -> None:
+    deadline = time.monotonic() + timeout_s
+    while not await condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.05)
+
+
+def receipts(ib_gateway: Gateway) -> Counter[str]:
+    return Counter(o.order_ref for o in ib_gateway.exchange.orders.values())
+
+
+def broker_positions(ib_gateway: Gateway, account: str) -> dict[str, int]:
+    return {i.id: q for i, q, _ in ib_gateway.exchange.positions(account) if q}
+
+
+async def test_agents_split_the_accounts_trade_the_wheel_and_take_over_a_dead_agents_accounts(
+    ib_gateway, pg_pool, redis_client, clock, tmp_path
+):
+    config = cluster_config(ib_gateway.port)
+    gw = gateway_service(config, pg_pool, redis_client, clock)
+    stops = {n: asyncio.Event() for n in ("gw", "a", "b")}
+    gw_task = asyncio.create_task(gw.run(stops["gw"]))
+    agents = {n: AgentService(config, pg_pool, redis_client, n, clock, scratch=tmp_path) for n in ("a", "b")}
+    tasks = {n: asyncio.create_task(agent.run(stops[n])) for n, agent in agents.items()}
+    try:
+
+        async def split() -> bool:
+            owners = await assignment.assignments(pg_pool, LOGIN)
+            return Counter(owners.values()) == Counter({"a": 3, "b": 3})
+
+        await until(split, what="the accounts split 3 and 3")
+
+        async def every_account_sold_a_put() -> bool:
+            n = await pg_pool.fetchval("SELECT count(DISTINCT account) FROM fills WHERE side = 'SELL'")
+            return n == len(ACCOUNTS)
+
+        await until(every_account_sold_a_put, timeout_s=60, what="the wheel's puts filled in every account")
+        a_accounts = list(agents["a"].accounts)
+        tasks["a"].cancel()  # agent a dies: no leave, its heartbeat lapses
+        await asyncio.gather(tasks["a"], return_exceptions=True)
+
+        async def b_runs_all() -> bool:
+            return agents["b"].accounts == ACCOUNTS and agents["b"].system is not None
+
+        await until(b_runs_all, what="agent b running every account")
+        system = agents["b"].system
+        assert system is not None
+        for account in a_accounts:  # read back from PostgreSQL: the same positions the broker holds
+            ledger = {p.instrument_id: p.quantity for p in system.c.ledger.open_positions(account)}
+            assert ledger == broker_positions(ib_gateway, account), account
+        # b trades a's accounts: one share each, through the cluster
+        oms = system.c.oms
+        extra = [Order(oms.next_client_order_id(), a, "TSLA", Side.BUY, 1, OrderType.MARKET) for a in a_accounts]
+        for order in extra:
+            oms.submit(order)
+
+        async def extra_filled() -> bool:
+            return all(oms.get(o.client_order_id).status.value == "FILLED" for o in extra)  # type: ignore[union-attr]
+
+        await until(extra_filled, what="orders of the taken-over accounts filled")
+    finally:
+        for stop in stops.values():
+            stop.set()
+        await asyncio.wait_for(asyncio.gather(*tasks.values(), gw_task, return_exceptions=True), 20)
+
+    assert max(receipts(ib_gateway).values()) == 1  # no order reached the broker twice
+    committed = {r["client_order_id"] for r in await pg_pool.fetch("SELECT client_order_id FROM orders")}
+    assert set(receipts(ib_gateway)) <= committed  # nothing reached the broker that was not committed first
+    for account in ACCOUNTS:
+        assert await records.positions(pg_pool, account) == broker_positions(ib_gateway, account), account
+    assert await pg_pool.fetchval("SELECT count(*) FROM accounts WHERE agent IS NOT NULL") == 0  # b left cleanly
