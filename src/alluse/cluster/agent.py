@@ -25,7 +25,9 @@ from alluse.cluster import assignment, records
 from alluse.cluster.agent_broker import ClusterBroker
 from alluse.cluster.assignment import AgentFenced, Tenure
 from alluse.cluster.config import ClusterFileConfig
+from alluse.cluster.probe import pause_state
 from alluse.cluster.quotes import RedisQuoteFeed
+from alluse.cluster.tasks import wait_or_stop
 from alluse.common.clock import LiveClock
 from alluse.model.registry import InstrumentRegistry
 
@@ -67,7 +69,6 @@ class AgentService:
         self.system: TradingSystem | None = None
         self._broker: ClusterBroker | None = None
         self._data_dir: Path | None = None
-        self.rebuilt = asyncio.Event()  # set at every rebuild (tests wait on it)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Join, trade the assigned accounts, join again if the tenure lapsed; until `stop`, then leave (the
@@ -85,22 +86,10 @@ class AgentService:
                 log.error("%s: %s", self.name, exc)
             except Exception as exc:  # never a dead agent: named, its trading stopped, then joining again
                 self.counts.pauses += 1
-                unreachable = await self._unreachable()
-                self.state = f"paused: {unreachable or 'error ' + type(exc).__name__}"
+                self.state, own_error = await pause_state(self.pool, self.redis, exc)
                 log.error("%s %s (%s: %s)", self.name, self.state, type(exc).__name__, exc,
-                          exc_info=exc if unreachable is None else None)  # fmt: skip
-                await _wait(stop, self.config.cluster.heartbeat_every_s)
-
-    async def _unreachable(self) -> str | None:
-        try:
-            await asyncio.wait_for(self.pool.fetchval("SELECT 1"), 1.0)
-        except Exception:
-            return "postgres unreachable"
-        try:
-            await asyncio.wait_for(self.redis.ping(), 1.0)
-        except Exception:
-            return "redis unreachable"
-        return None
+                          exc_info=exc if own_error else None)  # fmt: skip
+                await wait_or_stop(stop, self.config.cluster.heartbeat_every_s)
 
     async def _serve(self, tenure: Tenure, stop: asyncio.Event) -> None:
         c = self.config.cluster
@@ -114,7 +103,7 @@ class AgentService:
                 if self._broker is not None and self._broker.fenced:
                     raise AgentFenced(f"agent {self.name}: an account moved while this tenure traded it")
                 self.state = f"trading {len(self.accounts)} accounts"
-                await _wait(stop, c.heartbeat_every_s)
+                await wait_or_stop(stop, c.heartbeat_every_s)
         finally:
             await self._shutdown()
         async with self.pool.acquire() as conn:
@@ -153,7 +142,6 @@ class AgentService:
             raise
         self.system = system
         self.counts.rebuilds += 1
-        self.rebuilt.set()
         log.info("%s: trading %d accounts (%s to %s): %d working orders and %d fills read back", self.name,
                  len(known), known[0], known[-1], len(recovery.reconcile.adopted),
                  recovery.reconcile.fills_applied)  # fmt: skip
@@ -174,10 +162,3 @@ class AgentService:
         if self._data_dir is not None:
             shutil.rmtree(self._data_dir, ignore_errors=True)
             self._data_dir = None
-
-
-async def _wait(stop: asyncio.Event, seconds: float) -> None:
-    try:
-        await asyncio.wait_for(stop.wait(), seconds)
-    except TimeoutError:
-        pass

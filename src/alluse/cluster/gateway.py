@@ -33,9 +33,10 @@ from alluse.cluster import records
 from alluse.cluster.config import ClusterConfig
 from alluse.cluster.lease import Lease, LeaseLost
 from alluse.cluster.order_ids import LeasedOrderIds
+from alluse.cluster.probe import pause_state
 from alluse.cluster.quotes import QuotePublisher
 from alluse.cluster.streams import Entry, Topic, WorkQueue
-from alluse.cluster.tasks import cancel_until_done
+from alluse.cluster.tasks import cancel_until_done, wait_or_stop
 from alluse.model import Fill, Order, OrderType, Side, TimeInForce
 from alluse.model.errors import BrokerDisconnected
 from alluse.model.events import EventKind, OrderEvent, SettlementEvent
@@ -158,30 +159,16 @@ class GatewayService:
                 await self._pause(exc, stop)
 
     async def _pause(self, exc: Exception, stop: asyncio.Event) -> None:
-        """Name what stopped the service by asking PostgreSQL and Redis themselves (a server going away surfaces
-        as many different exceptions); anything else is an error, logged whole."""
-        unreachable = await self._unreachable()
-        self.state = f"paused: {unreachable} unreachable" if unreachable else f"paused: error {type(exc).__name__}"
+        """Name what stopped the service (cluster/probe.py); an error of its own is logged whole."""
+        self.state, own_error = await pause_state(self.pool, self.queue.client, exc)
         self.counts.pauses += 1
-        if unreachable is None:
+        if own_error:
             log.error("%s %s; trying again in %.1f s", self.holder, self.state, self.config.standby_poll_s,
                       exc_info=exc)  # fmt: skip
         else:
             log.error("%s %s (%s: %s); trying again in %.1f s", self.holder, self.state, type(exc).__name__, exc,
                       self.config.standby_poll_s)  # fmt: skip
-        await _wait(stop, self.config.standby_poll_s)
-
-    async def _unreachable(self) -> str | None:
-        """'postgres' or 'redis' if it does not answer within a second, else None."""
-        try:
-            await asyncio.wait_for(self.pool.fetchval("SELECT 1"), 1.0)
-        except Exception:
-            return "postgres"
-        try:
-            await asyncio.wait_for(self.queue.client.ping(), 1.0)
-        except Exception:
-            return "redis"
-        return None
+        await wait_or_stop(stop, self.config.standby_poll_s)
 
     async def _standby(self, stop: asyncio.Event) -> tuple[Lease, float] | None:
         """The lease, and when it was asked for (the send deadline counts from then)."""
@@ -192,7 +179,7 @@ class GatewayService:
             if lease is not None:
                 self.counts.leases_taken += 1
                 return lease, asked_at
-            await _wait(stop, self.config.standby_poll_s)
+            await wait_or_stop(stop, self.config.standby_poll_s)
         return None
 
     async def _serve(self, lease: Lease, asked_at: float, stop: asyncio.Event) -> None:
@@ -433,13 +420,6 @@ def _fill_event(fill: Fill) -> OrderEvent:
 
 def _session(broker: Broker) -> str | None:
     return broker.session if isinstance(broker, HasSession) else None
-
-
-async def _wait(stop: asyncio.Event, seconds: float) -> None:
-    try:
-        await asyncio.wait_for(stop.wait(), seconds)
-    except TimeoutError:
-        pass
 
 
 async def _close(broker: Broker) -> None:

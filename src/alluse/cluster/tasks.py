@@ -1,4 +1,4 @@
-"""Stopping the cluster's background tasks for certain. Under Python 3.11 a cancellation that lands as an
+"""Waiting, and stopping the cluster's background tasks for certain. Under Python 3.11 a cancellation that lands as an
 inner `asyncio.wait_for` ends (the Redis and PostgreSQL drivers use them) can be lost, and a task that was
 cancelled once goes on; so a task is cancelled again until it is done, within a bound."""
 
@@ -20,3 +20,11 @@ async def cancel_until_done(tasks: Iterable[asyncio.Task[object]], within_s: flo
         _, pending = await asyncio.wait(pending, timeout=0.05)
     for task in pending:
         log.error("task %s would not stop", task.get_name())
+
+
+async def wait_or_stop(stop: asyncio.Event, seconds: float) -> None:
+    """Sleep `seconds`, or less if `stop` is set meanwhile."""
+    try:
+        await asyncio.wait_for(stop.wait(), seconds)
+    except TimeoutError:
+        pass

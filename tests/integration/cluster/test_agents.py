@@ -165,3 +165,55 @@ async def test_agents_split_the_accounts_trade_the_wheel_and_take_over_a_dead_ag
     for account in ACCOUNTS:
         assert await records.positions(pg_pool, account) == broker_positions(ib_gateway, account), account
     assert await pg_pool.fetchval("SELECT count(*) FROM accounts WHERE agent IS NOT NULL") == 0  # b left cleanly
+
+
+@pytest.mark.parametrize("data", ["kept", "lost"])
+async def test_a_redis_restart_pauses_trading_by_name_and_it_resumes_with_the_books_equal_to_the_brokers(
+    ib_gateway, pg_pool, clock, tmp_path, data
+):
+    import redis.asyncio as aioredis
+
+    from alluse.cluster.servers import RedisServer
+
+    server = RedisServer(tmp_path / "redis", persist=data == "kept").start()
+    client = aioredis.from_url(server.url, socket_timeout=5)
+    config = cluster_config(ib_gateway.port)
+    gw = gateway_service(config, pg_pool, client, clock)
+    agent = AgentService(config, pg_pool, client, "a", clock, scratch=tmp_path)
+    stop = asyncio.Event()
+    tasks = [asyncio.create_task(gw.run(stop)), asyncio.create_task(agent.run(stop))]
+    try:
+
+        async def trading() -> bool:
+            system = agent.system
+            return system is not None and system.c.broker.connected and gw.state == "active"
+
+        await until(trading, what="the agent trading")
+        server.stop()
+        if data == "lost":
+            server.wipe()
+
+        async def named() -> bool:
+            return gw.state == "paused: redis unreachable" and not agent.system.c.broker.connected  # type: ignore[union-attr]
+
+        await until(named, what="the gateway paused by name and the agent's broker disconnected")
+        server.start()
+        await until(trading, what="trading again")
+        oms = agent.system.c.oms  # type: ignore[union-attr]
+        orders = [Order(oms.next_client_order_id(), a, "TSLA", Side.BUY, 1, OrderType.MARKET) for a in ACCOUNTS[:3]]
+        for order in orders:
+            oms.submit(order)
+
+        async def filled() -> bool:
+            return all(oms.get(o.client_order_id).status.value == "FILLED" for o in orders)  # type: ignore[union-attr]
+
+        await until(filled, what="orders after the restart filled")
+    finally:
+        stop.set()
+        await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 20)
+        await client.aclose()
+        server.stop()
+    assert gw.counts.pauses >= 1
+    assert max(receipts(ib_gateway).values()) == 1
+    for account in ACCOUNTS:
+        assert await records.positions(pg_pool, account) == broker_positions(ib_gateway, account), account

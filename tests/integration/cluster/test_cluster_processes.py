@@ -46,18 +46,22 @@ def stopped(proc: subprocess.Popen) -> str:
     return out
 
 
-@pytest.fixture
-def tws(tmp_path):
-    """The local TWS-protocol gateway in its own process; yields (process, port)."""
-    config = tmp_path / "tws.toml"
-    config.write_text('[market]\ncalendar = "24/7"\n')  # the default market, open whenever the test runs
-    proc = spawn("gateway", "--config", str(config), "--port", "0", "--speed", "10")
+def local_gateway(path: Path, body: str):
+    """The local TWS-protocol gateway in its own process on the config `body`; yields (process, port)."""
+    path.write_text(body)
+    proc = spawn("gateway", "--config", str(path), "--port", "0", "--speed", "10")
     try:
         port = int(re.search(r"127\.0\.0\.1:(\d+)", first_line(proc, "gateway: ")).group(1))
         yield proc, port
     finally:
         proc.kill()
         proc.wait()
+
+
+@pytest.fixture
+def tws(tmp_path):
+    """The default market (its accounts Gen-Acc and Rev-Acc), open whenever the test runs."""
+    yield from local_gateway(tmp_path / "tws.toml", '[market]\ncalendar = "24/7"\n')
 
 
 @pytest.fixture
@@ -176,16 +180,8 @@ WHEEL = ('[market]\ncalendar = "24/7"\n'  # the default market, open whenever th
 
 @pytest.fixture
 def wheel_tws(tmp_path):
-    """The local TWS-protocol gateway managing the agents' accounts; yields (process, port)."""
-    config = tmp_path / "wheel-tws.toml"
-    config.write_text(WHEEL)
-    proc = spawn("gateway", "--config", str(config), "--port", "0", "--speed", "10")
-    try:
-        port = int(re.search(r"127\.0\.0\.1:(\d+)", first_line(proc, "gateway: ")).group(1))
-        yield proc, port
-    finally:
-        proc.kill()
-        proc.wait()
+    """The local gateway managing the agents' accounts."""
+    yield from local_gateway(tmp_path / "wheel-tws.toml", WHEEL)
 
 
 async def broker_positions(port: int) -> dict[str, dict[str, int]]:
