@@ -7,13 +7,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import signal
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from alluse.cli.output import console
 
 if TYPE_CHECKING:
     from alluse.cluster.config import ClusterFileConfig
+    from alluse.common.metrics import MetricSource
 
 CLUSTER_FILE = "cluster.toml"
 
@@ -31,11 +34,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     gw.add_argument("--ib-port", type=int, help="the IB gateway's port on [ibkr] host (default: [ibkr] port)")
     gw.add_argument("--holder", help="this service's name in the lease (default: host:pid:random)")
     gw.add_argument("--duration", type=float, help="wall seconds to run (default: until Ctrl-C)")
+    gw.add_argument("--metrics-port", type=int, help="serve /metrics and /health on 127.0.0.1 here (0: any free port)")
     gw.set_defaults(func=gateway_command)
     ag = commands.add_parser("agent", help="an agent: runs the wheel for its share of [accounts], through the gateway")
     ag.add_argument("--config", type=Path, required=True, help="TOML: [cluster], [accounts], [strategy], [market]")
     ag.add_argument("--name", required=True, help="this agent's name in the assignment table (unique per agent)")
     ag.add_argument("--duration", type=float, help="wall seconds to run (default: until Ctrl-C)")
+    ag.add_argument("--metrics-port", type=int, help="serve /metrics and /health on 127.0.0.1 here (0: any free port)")
     ag.set_defaults(func=agent_command)
 
 
@@ -115,17 +120,35 @@ def _stop_event(duration: float | None) -> asyncio.Event:
     return stop
 
 
+@asynccontextmanager
+async def _metrics(port: int | None, readings: MetricSource, health: Callable[[], Any]) -> AsyncIterator[str]:
+    """/metrics and /health on 127.0.0.1:`port` for the block (none without a port); yields where, for the banner."""
+    if port is None:
+        yield ""
+        return
+    from alluse.cluster.exposition import serve
+
+    server = await serve(readings, health, "127.0.0.1", port)
+    try:
+        yield f", /metrics on 127.0.0.1:{server.port}"
+    finally:
+        await server.stop()
+
+
 def agent_command(args: argparse.Namespace) -> int:
     config = _cluster_config(args.config, {})
 
     async def serve() -> int:
+        from alluse.cluster.exposition import AgentReadings, agent_health
         from alluse.cluster.service import connect_agent_service
 
         stop = _stop_event(args.duration)
         async with connect_agent_service(config, args.name) as agent:
-            console.print(f"agent {args.name}: login {config.cluster.login}, {len(config.accounts)} accounts in its "
-                          "configuration; joining (Ctrl-C stops)", highlight=False, soft_wrap=True)  # fmt: skip
-            await agent.run(stop)
+            async with _metrics(args.metrics_port, AgentReadings(agent), lambda: agent_health(agent)) as where:
+                console.print(f"agent {args.name}: login {config.cluster.login}, {len(config.accounts)} accounts in "
+                              f"its configuration{where}; joining (Ctrl-C stops)", highlight=False,
+                              soft_wrap=True)  # fmt: skip
+                await agent.run(stop)
             c = agent.counts
             console.print(f"agent {args.name}: {c.tenures} tenures, {c.rebuilds} rebuilds, {c.orders_committed} "
                           f"orders committed, {c.refused_not_owner} refused (account moved), {c.pauses} pauses",
@@ -139,14 +162,17 @@ def gateway_command(args: argparse.Namespace) -> int:
     config = _cluster_config(args.config, {"cluster": {"login": args.login}, "ibkr": {"port": args.ib_port}})
 
     async def serve() -> int:
+        from alluse.cluster.exposition import GatewayReadings, gateway_health
         from alluse.cluster.service import connect_gateway_service
 
         stop = _stop_event(args.duration)
         async with connect_gateway_service(config, args.holder) as service:
-            console.print(f"gateway service {service.holder}: login {config.cluster.login}, IB at {config.ibkr.host}:"
-                          f"{config.ibkr.port}; standing by for the lease (Ctrl-C stops)", highlight=False,
-                          soft_wrap=True)  # fmt: skip
-            await service.run(stop)
+            readings = GatewayReadings(service)
+            async with _metrics(args.metrics_port, readings, lambda: gateway_health(service)) as where:
+                console.print(f"gateway service {service.holder}: login {config.cluster.login}, IB at "
+                              f"{config.ibkr.host}:{config.ibkr.port}{where}; standing by for the lease (Ctrl-C "
+                              "stops)", highlight=False, soft_wrap=True)  # fmt: skip
+                await service.run(stop)
             c = service.counts
             console.print(f"gateway service {service.holder}: {c.leases_taken} leases taken, {c.sent} orders sent "
                           f"({c.resent_after_takeover} after a takeover), {c.claims_refused} claims refused, "

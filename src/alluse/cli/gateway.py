@@ -16,6 +16,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--port", type=int, help="port on 127.0.0.1 (default: [gateway] port; 0 = any free port)")
     p.add_argument("--server-version", type=int, help="176 or 178 (default: [gateway] server_version)")
     p.add_argument("--speed", type=float, help="simulated seconds per wall second (default 1: real time)")
+    p.add_argument("--start", help="ISO-8601 UTC: simulated time read this at wall time --anchor (a cluster's clock)")
+    p.add_argument("--anchor", type=float, help="unix seconds: when simulated time read --start")
     p.add_argument("--duration", type=float, help="wall seconds to serve (default: until Ctrl-C)")
     p.set_defaults(func=gateway_command)
 
@@ -24,12 +26,13 @@ def gateway_command(args: argparse.Namespace) -> int:
     import asyncio
     import signal
     from collections import Counter
+    from datetime import datetime
 
     from alluse.app.config import load_config
     from alluse.app.kernel import market_hours
     from alluse.brokers.ibkr.gateway.exchange import Exchange
     from alluse.brokers.ibkr.gateway.server import Gateway
-    from alluse.common.clock import LiveClock
+    from alluse.common.clock import LiveClock, anchored_now_ns, datetime_to_ns
 
     overrides = {"gateway": {"port": args.port, "server_version": args.server_version}}
     config = load_config(args.config, overrides)
@@ -39,7 +42,12 @@ def gateway_command(args: argparse.Namespace) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        clock = LiveClock(loop, speed=args.speed or 1.0)
+        speed = args.speed or 1.0
+        start_ns = None
+        if args.start is not None:  # the cluster's shared clock ([cluster] sim_start, clock_anchor_unix, speed)
+            start = datetime_to_ns(datetime.fromisoformat(args.start.replace("Z", "+00:00")))
+            start_ns = anchored_now_ns(start, args.anchor if args.anchor is not None else time.time(), speed)
+        clock = LiveClock(loop, speed=speed, start_ns=start_ns)
         accounts = {name: a.cash for name, a in config.accounts.items()}
         hours = market_hours(config, clock.now_ns())  # the market's sessions, as a run's kernel keeps them
         # a start number from the wall clock (minutes): a restarted gateway's ids do not repeat the last start's

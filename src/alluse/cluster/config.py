@@ -4,11 +4,14 @@ sections, [ibkr] among them, and this one); `alluse cluster up` writes a file wi
 
 from __future__ import annotations
 
+import asyncio
+from datetime import datetime
 from typing import Annotated
 
-from pydantic import Field, ValidationInfo, field_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from alluse.app.config import Config
+from alluse.common.clock import LiveClock, anchored_now_ns, datetime_to_ns
 from alluse.common.config_base import NonNegFloat, PositiveFloat, Section
 
 
@@ -23,6 +26,11 @@ class ClusterConfig(Section):
     start_timeout_s: PositiveFloat = 60.0  # a gateway that took the lease gives it up if it cannot start in this long
     command_batch: Annotated[int, Field(ge=1)] = 200
     events_maxlen: Annotated[int, Field(ge=1000)] = 1_000_000  # the events stream is trimmed to about this length
+    # one simulated clock for every process of the cluster (the local TWS gateway's too: `alluse gateway --start
+    # --anchor --speed`): it read `sim_start` at wall time `clock_anchor_unix`. Speed 1 with no start: the wall
+    speed: Annotated[float, Field(gt=0, le=1e6)] = 1.0
+    sim_start: str = ""  # ISO-8601 UTC
+    clock_anchor_unix: NonNegFloat = 0.0
     agent_timeout_s: PositiveFloat = 10.0  # an agent silent this long loses its accounts to the others
     heartbeat_every_s: PositiveFloat = 1.0  # how often an agent beats and looks at its share of the accounts
 
@@ -49,3 +57,23 @@ class ClusterConfig(Section):
 
 class ClusterFileConfig(Config):
     cluster: ClusterConfig = ClusterConfig()
+
+    @model_validator(mode="after")
+    def _one_clock(self) -> ClusterFileConfig:
+        c = self.cluster
+        if c.speed != 1 or c.sim_start:
+            if not c.sim_start or not c.clock_anchor_unix:
+                raise ValueError(f"cluster.speed = {c.speed:g}: a simulated clock needs cluster.sim_start and "
+                                 "cluster.clock_anchor_unix, the same in every process")  # fmt: skip
+            if self.market.calendar != "24/7":
+                raise ValueError(f"market.calendar = {self.market.calendar!r}: a simulated cluster clock needs "
+                                 '"24/7" (each process would skip closed hours on its own, out of step)')  # fmt: skip
+        return self
+
+
+def cluster_clock(config: ClusterConfig, loop: asyncio.AbstractEventLoop) -> LiveClock:
+    """The cluster's clock in this process: the wall, or the shared simulated one."""
+    if not config.sim_start:
+        return LiveClock(loop, speed=1.0)
+    start = datetime_to_ns(datetime.fromisoformat(config.sim_start.replace("Z", "+00:00")))
+    return LiveClock(loop, speed=config.speed, start_ns=anchored_now_ns(start, config.clock_anchor_unix, config.speed))

@@ -39,7 +39,7 @@ from alluse.cluster.streams import Entry, Topic, WorkQueue
 from alluse.cluster.tasks import cancel_until_done, wait_or_stop
 from alluse.model import Fill, Order, OrderType, Side, TimeInForce
 from alluse.model.errors import BrokerDisconnected
-from alluse.model.events import EventKind, OrderEvent, SettlementEvent
+from alluse.model.events import FINAL_EVENT_OF_STATUS, EventKind, OrderEvent, SettlementEvent
 from alluse.model.registry import InstrumentRegistry
 
 log = logging.getLogger("alluse.cluster.gateway")
@@ -295,6 +295,8 @@ class GatewayService:
             active.progress_at = self.monotonic()  # a long day of fills is work, not a stuck gateway
 
     async def _recover(self, active: _Active) -> None:
+        if isinstance(active.broker, Refreshable):  # every order of the login, completed ones and other sessions'
+            await active.broker.refresh_orders()
         await self._record_executions(active)
         async with self.pool.acquire() as conn:
             orphans = await records.sent_by_older(conn, self.config.login, active.lease.token)
@@ -356,10 +358,15 @@ class GatewayService:
         orders, so it is held, looked for again every HELD_RECHECK_S, and counted (`counts.held`)."""
         session = _session(active.broker)
         for coid, sent_on in orphans:
-            if active.broker.order_status(coid) is not None:
+            at_broker = active.broker.order_status(coid)
+            if at_broker is not None:
                 if coid in active.held:  # its old holder sent it after all: read its fills
                     del active.held[coid]
                     active.resync = True
+                ended = FINAL_EVENT_OF_STATUS.get(at_broker.status)
+                if ended is not None:  # it ended while no gateway listened (a cancel, a day's close): recorded
+                    await self._record_event(active, OrderEvent(ended, coid, self.wall_ns(), at_broker.venue_order_id,
+                                                                reason=at_broker.reason))  # fmt: skip
             elif sent_on == session:
                 active.held.pop(coid, None)
                 await self._send(active, coid, takeover=True)
@@ -378,14 +385,17 @@ class GatewayService:
                 if event.kind is EventKind.FILL and event.fill is not None:
                     await self._record_fill(active, event)
                 else:
-                    async with self.pool.acquire() as conn:
-                        await records.record_event(conn, event, active.lease.token)
-                    await self.events.publish(event_payload(event))
+                    await self._record_event(active, event)
             except Exception:  # PostgreSQL or Redis away: the broker keeps the truth, read again once they are back
                 active.resync = True
                 log.exception("%s: event for %s not recorded", self.holder, event.client_order_id)
             finally:
                 active.events.task_done()
+
+    async def _record_event(self, active: _Active, event: OrderEvent) -> None:
+        async with self.pool.acquire() as conn:
+            await records.record_event(conn, event, active.lease.token)
+        await self.events.publish(event_payload(event))
 
     async def _record_fill(self, active: _Active, event: OrderEvent) -> None:
         fill = event.fill

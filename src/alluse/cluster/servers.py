@@ -285,3 +285,59 @@ class RedisServer:
         """Forget the stored data (a stopped server restarting empty: the "data lost" case)."""
         for path in self.directory.glob("appendonly*"):
             shutil.rmtree(path) if path.is_dir() else path.unlink()
+
+
+@dataclass(slots=True)
+class PrometheusServer:
+    """Debian's Prometheus in `directory`, on 127.0.0.1, scraping what `config_text` names (cluster/prometheus.py
+    writes it); its answers are read over its HTTP API (`query`)."""
+
+    directory: Path
+    config_text: str
+    port: int = 0
+    _process: _Process | None = field(default=None, init=False)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> PrometheusServer:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        config = self.directory / "prometheus.yml"
+        config.write_text(self.config_text)
+        self.port = self.port or free_port()
+        data = self.directory / "data"
+        argv = [find_program("prometheus", "prometheus"), f"--config.file={config}", f"--storage.tsdb.path={data}",
+                f"--web.listen-address=127.0.0.1:{self.port}"]  # fmt: skip
+        self._process = _Process("prometheus", argv, self.directory / "prometheus.log")
+        self._process.start()
+        _wait_ready(self._process, self._ready, f"prometheus on 127.0.0.1:{self.port}")
+        log.info("prometheus ready on 127.0.0.1:%d (%s)", self.port, self.directory)
+        return self
+
+    def _ready(self) -> bool:
+        import urllib.error
+        import urllib.request
+
+        try:
+            with urllib.request.urlopen(f"{self.url}/-/ready", timeout=1) as answer:
+                return bool(answer.status == 200)
+        except (urllib.error.URLError, OSError):
+            return False
+
+    def query(self, promql: str) -> list[dict[str, object]]:
+        """The instant vector `promql` evaluates to now (its `result` list)."""
+        import json
+        import urllib.parse
+        import urllib.request
+
+        with urllib.request.urlopen(f"{self.url}/api/v1/query?{urllib.parse.urlencode({'query': promql})}",
+                                    timeout=5) as answer:  # fmt: skip
+            body = json.loads(answer.read())
+        if body.get("status") != "success":
+            raise ServerError(f"prometheus: query {promql!r} failed: {body.get('error')}")
+        return list(body["data"]["result"])
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self._process is not None:
+            self._process.stop(sig)

@@ -16,12 +16,11 @@ from alluse.app.kernel import attach_ibkr_market_data
 from alluse.brokers.base import Broker
 from alluse.brokers.ibkr.order_ids import OrderIdSource
 from alluse.cluster.agent import AgentService
-from alluse.cluster.config import ClusterFileConfig
+from alluse.cluster.config import ClusterFileConfig, cluster_clock
 from alluse.cluster.gateway import GatewayService
 from alluse.cluster.quotes import QuotePublisher
 from alluse.cluster.schema import migrate
 from alluse.cluster.servers import ServerError
-from alluse.common.clock import LiveClock
 from alluse.model.registry import InstrumentRegistry
 
 REDIS_SOCKET_TIMEOUT_S = 5.0  # no read waits longer: the command reads block 50 ms on the server
@@ -56,7 +55,7 @@ async def connect_gateway_service(
     from alluse.brokers.ibkr.broker import IbkrBroker
 
     async with cluster_clients(config) as (pool, redis):
-        clock = LiveClock(asyncio.get_running_loop(), speed=1.0)
+        clock = cluster_clock(config.cluster, asyncio.get_running_loop())
         registry = InstrumentRegistry()
         quotes = QuotePublisher(redis, config.cluster.login, registry)
 
@@ -71,5 +70,5 @@ async def connect_gateway_service(
 @asynccontextmanager
 async def connect_agent_service(config: ClusterFileConfig, name: str) -> AsyncIterator[AgentService]:
     async with cluster_clients(config) as (pool, redis):
-        clock = LiveClock(asyncio.get_running_loop(), speed=1.0)  # the gateway's quotes are stamped in wall time
+        clock = cluster_clock(config.cluster, asyncio.get_running_loop())  # the gateway's, for its quotes' stamps
         yield AgentService(config, pool, redis, name, clock)

@@ -51,6 +51,13 @@ def datetime_to_ns(dt: datetime) -> int:
     return int(dt.timestamp()) * NS + dt.microsecond * 1000
 
 
+def anchored_now_ns(start_ns: int, anchor_unix_s: float, speed: float) -> int:
+    """Simulated time now on a clock several processes share: it read `start_ns` at wall time `anchor_unix_s`
+    and runs `speed` times faster than the wall (a LiveClock built at this start keeps in step with the others,
+    as far as their machines' wall clocks agree)."""
+    return start_ns + int((time.time() - anchor_unix_s) * speed * NS)
+
+
 class _ManualTimer:
     __slots__ = ("cancelled",)
 

@@ -20,16 +20,10 @@ from alluse.execution.recording import OrderRecorder
 from alluse.execution.state import OmsCounters, OrderBook
 from alluse.model import Order, OrderStatus
 from alluse.model.errors import ErrorClass
-from alluse.model.events import EventKind, OrderEvent, SettlementEvent
+from alluse.model.events import FINAL_EVENT_OF_STATUS, EventKind, OrderEvent, SettlementEvent
 from alluse.portfolio import Ledger
 
 log = logging.getLogger("alluse.oms")
-
-_FINAL_EVENT = {
-    OrderStatus.CANCELED: EventKind.CANCELED,
-    OrderStatus.EXPIRED: EventKind.EXPIRED,
-    OrderStatus.REJECTED: EventKind.REJECTED,
-}
 
 
 @dataclass(slots=True)
@@ -150,7 +144,7 @@ class Reconciler:
         # committed row a gateway will send): its acknowledgement is still to come
         if order.venue_order_id is None and venue.status not in (OrderStatus.REJECTED, OrderStatus.SUBMITTED):
             on_event(OrderEvent(EventKind.ACCEPTED, coid, now, venue.venue_order_id))
-        final = _FINAL_EVENT.get(venue.status)
+        final = FINAL_EVENT_OF_STATUS.get(venue.status)
         if final is not None and not order.status.is_terminal:
             error = ErrorClass.PERMANENT if final is EventKind.REJECTED else None
             on_event(OrderEvent(final, coid, now, venue.venue_order_id, reason=venue.reason, error=error))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from alluse.model.base import FastEnum, fast_frozen
+from alluse.model.enums import OrderStatus
 from alluse.model.errors import ErrorClass
 from alluse.model.orders import Fill
 
@@ -16,6 +17,14 @@ class EventKind(FastEnum):
     CANCELED = "CANCELED"  # order is no longer working (cancel request, IOC remainder)
     CANCEL_REJECTED = "CANCEL_REJECTED"  # cancel refused (e.g. already filled); order keeps working
     EXPIRED = "EXPIRED"  # DAY order reached the end of its session
+
+
+# a final status a venue reports for an order, as the event that ends the order so (a fill ends it by its fills)
+FINAL_EVENT_OF_STATUS = {
+    OrderStatus.CANCELED: EventKind.CANCELED,
+    OrderStatus.EXPIRED: EventKind.EXPIRED,
+    OrderStatus.REJECTED: EventKind.REJECTED,
+}
 
 
 @fast_frozen

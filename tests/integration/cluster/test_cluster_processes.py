@@ -6,15 +6,13 @@ ids received more than once is the receipt that no order reached the broker twic
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import signal
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
+from cluster_harness import broker_positions_of, first_line, last_line_of, local_gateway, spawn, stopped, until
 
 from alluse.cluster import records
 from alluse.cluster.gateway import command_stream
@@ -23,39 +21,8 @@ from alluse.model import Order, OrderType, Side
 
 LOGIN = "F0001"
 ACCOUNTS = ["Gen-Acc", "Rev-Acc"]  # the default configuration's, which the local gateway manages
-
-
-def spawn(*args: str) -> subprocess.Popen:
-    env = {**os.environ, "COLUMNS": "200"}
-    return subprocess.Popen([sys.executable, "-m", "alluse.cli", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env)  # fmt: skip
-
-
-def first_line(proc: subprocess.Popen, start: str) -> str:
-    while line := proc.stdout.readline():
-        if line.startswith(start):
-            return line
-    raise AssertionError(f"no line starting {start!r}: {proc.communicate()}")
-
-
-def stopped(proc: subprocess.Popen) -> str:
-    """Its output to the end, after SIGINT (its clean stop)."""
-    proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=30)
-    assert proc.returncode == 0, err
-    return out
-
-
-def local_gateway(path: Path, body: str):
-    """The local TWS-protocol gateway in its own process on the config `body`; yields (process, port)."""
-    path.write_text(body)
-    proc = spawn("gateway", "--config", str(path), "--port", "0", "--speed", "10")
-    try:
-        port = int(re.search(r"127\.0\.0\.1:(\d+)", first_line(proc, "gateway: ")).group(1))
-        yield proc, port
-    finally:
-        proc.kill()
-        proc.wait()
+HOLDER = "SELECT holder FROM gateway_lease WHERE login = 'F0001' AND expires_at > clock_timestamp()"
+FILLED = "SELECT count(*) FROM orders WHERE status = 'FILLED'"
 
 
 @pytest.fixture
@@ -90,27 +57,12 @@ async def agents_send(pool, redis_client, first: int, count: int) -> list[str]:
     return coids
 
 
-async def until(query: str, expected, pool, *args, timeout_s: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while (got := await pool.fetchval(query, *args)) != expected:
-        assert time.monotonic() < deadline, f"{query}: {got}, expected {expected}"
-        await asyncio.sleep(0.05)
-
-
-HOLDER = "SELECT holder FROM gateway_lease WHERE login = 'F0001' AND expires_at > clock_timestamp()"
-FILLED = "SELECT count(*) FROM orders WHERE status = 'FILLED'"
-
-
 def receipts(tws_proc: subprocess.Popen) -> tuple[int, int]:
     """(client order ids the local gateway received, how many of them more than once), from its last line."""
     line = last_line_of(stopped(tws_proc), "gateway: ")
     found = re.search(r"\((\d+) client order ids, (\d+) received more than once\)", line)
     assert found, line
     return int(found.group(1)), int(found.group(2))
-
-
-def last_line_of(text: str, start: str) -> str:
-    return [line for line in text.splitlines() if line.startswith(start)][-1]
 
 
 async def test_kill_9_of_the_active_gateway_mid_burst(tws, service_config, pool, redis_client):
@@ -184,25 +136,6 @@ def wheel_tws(tmp_path):
     yield from local_gateway(tmp_path / "wheel-tws.toml", WHEEL)
 
 
-async def broker_positions(port: int) -> dict[str, dict[str, int]]:
-    """Every account's positions as IB reports them, read by a client of its own (the unmodified ib_async)."""
-    from ib_async import IB
-
-    from alluse.brokers.ibkr.orders import instrument_of_contract
-
-    ib = IB()
-    await ib.connectAsync("127.0.0.1", port, clientId=99, timeout=10)
-    try:
-        await ib.reqPositionsAsync()
-        held: dict[str, dict[str, int]] = {a: {} for a in AGENT_ACCOUNTS}
-        for p in ib.positions():
-            if p.position:
-                held[p.account][instrument_of_contract(p.contract).id] = int(p.position)
-        return held
-    finally:
-        ib.disconnect()
-
-
 async def test_kill_9_of_an_agent_moves_its_accounts_and_nothing_is_lost_or_sent_twice(
     tmp_path, pg_dsn, pg_pool, redis_server, wheel_tws
 ):
@@ -228,7 +161,7 @@ async def test_kill_9_of_an_agent_moves_its_accounts_and_nothing_is_lost_or_sent
         await until("SELECT count(*) FROM orders WHERE status = 'SUBMITTED'", 0, pg_pool)  # each one answered
         summary_b = last_line_of(stopped(procs["b"]), "agent b: ")
         summary_gw = last_line_of(stopped(procs["gw"]), "gateway service gw: ")
-        held = await broker_positions(wheel_tws[1])
+        held = await broker_positions_of(wheel_tws[1], AGENT_ACCOUNTS)
     finally:
         for proc in procs.values():
             if proc.poll() is None:

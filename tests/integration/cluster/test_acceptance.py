@@ -1,0 +1,134 @@
+"""Issue #18's acceptance run, as an operator would start it: the local TWS-protocol gateway with 300 accounts,
+two gateway services (one stands by), three agents, PostgreSQL, Redis and Prometheus scraping every process,
+all on one simulated clock, through a simulated week of the wheel (Saturday to Thursday evening on the 24/7
+calendar). The active gateway is killed with SIGKILL a third of the way in, an agent two thirds of the way. At the
+end every account's book in PostgreSQL equals the broker's, no committed order is lost and none reached the
+broker twice (the local gateway's own receipts)."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from datetime import UTC, datetime
+
+import pytest
+from cluster_harness import broker_positions_of, last_line_of, local_gateway, spawn, stopped, until
+
+from alluse.cluster import records
+from alluse.cluster.gateway import CANCEL_PREFIX, GATEWAY_GROUP, command_stream
+from alluse.cluster.prometheus import scrape_config
+from alluse.cluster.servers import PrometheusServer, free_port
+from alluse.cluster.streams import WorkQueue
+
+LOGIN = "F0300"
+ACCOUNTS = [f"DU{i:04d}" for i in range(1, 301)]
+AGENTS = ("a1", "a2", "a3")
+SPEED = 4000.0  # the week in about two wall minutes
+# the 24/7 calendar trades every day: Saturday to Thursday evening is a week of sessions, and the end (stopping,
+# cancelling what works) stays clear of Friday's expiry, which IB reports in positions alone, no execution
+START = datetime(2026, 11, 28, tzinfo=UTC)
+END = datetime(2026, 12, 3, 18, tzinfo=UTC)
+OPEN = "SELECT count(*) FROM orders WHERE status IN ('SUBMITTED', 'ACCEPTED', 'PARTIALLY_FILLED')"
+
+WHEEL = (
+    '[market]\ncalendar = "24/7"\nweekly_expiries = 2\nstrikes_each_side = 6\nstep_interval_s = 600.0\n'
+    "[market.underlyings.TSLA]\nspot = 250.0\nvol = 0.55\n[market.underlyings.NVDA]\nspot = 135.0\nvol = 0.45\n"
+    "[strategy]\nevaluate_every_s = 3600.0\nreprice_every_s = 14400.0\n"
+    + "".join(f"[accounts.{a}]\ncash = 1000000\n" for a in ACCOUNTS)
+    + "".join(f'[[strategy.sleeves]]\naccount = "{a}"\nunderlyings = ["{"TSLA" if i % 2 else "NVDA"}"]\n'
+              "delta_min = 0.25\ndelta_max = 0.45\n" for i, a in enumerate(ACCOUNTS))
+)  # fmt: skip
+
+
+def wall_at(moment: datetime, anchor: float) -> float:
+    return anchor + (moment - START).total_seconds() / SPEED
+
+
+async def sleep_until(wall: float) -> None:
+    await asyncio.sleep(max(0.0, wall - time.time()))
+
+
+@pytest.fixture
+def anchor() -> float:
+    """Simulated Saturday 00:00 is this wall instant, a few seconds ahead: the processes start meanwhile."""
+    return time.time() + 5.0
+
+
+@pytest.fixture
+def tws(tmp_path, anchor):
+    yield from local_gateway(tmp_path / "wheel.toml", WHEEL, "--speed", f"{SPEED:g}", "--start", START.isoformat(),
+                             "--anchor", f"{anchor}")  # fmt: skip
+
+
+async def test_a_simulated_week_of_300_accounts_through_kills_ends_with_every_book_equal_to_the_brokers(
+    tmp_path, pg_dsn, pg_pool, redis_server, redis_client, tws, anchor
+):
+    config = tmp_path / "cluster.toml"
+    config.write_text(
+        WHEEL + "[execution]\nack_timeout_ms = 30000000.0\n"  # simulated ms: ten wall seconds
+        f'[cluster]\nlogin = "{LOGIN}"\npostgres = "{pg_dsn}"\nredis = "{redis_server.url}"\n'
+        "lease_ttl_s = 2.0\nrenew_every_s = 0.4\nsend_margin_s = 0.4\nstandby_poll_s = 0.1\n"
+        "agent_timeout_s = 3.0\nheartbeat_every_s = 0.5\n"
+        f'speed = {SPEED}\nsim_start = "{START.isoformat()}"\nclock_anchor_unix = {anchor}\n'
+        f"[ibkr]\nport = {tws[1]}\nclient_ids = [1]\nhealth_interval_s = 0.5\nchain_ttl_s = 86400.0\n"
+    )  # fmt: skip
+    ports = {name: free_port() for name in ("gw-a", "gw-b", *AGENTS)}
+    prometheus = PrometheusServer(tmp_path / "prometheus", scrape_config(
+        {"gateway": [f"127.0.0.1:{ports[g]}" for g in ("gw-a", "gw-b")],
+         "agent": [f"127.0.0.1:{ports[a]}" for a in AGENTS]}, interval_s=1.0)).start()  # fmt: skip
+    procs = {}
+    try:
+        for g in ("gw-a", "gw-b"):
+            procs[g] = spawn("cluster", "gateway", "--config", str(config), "--holder", g, "--metrics-port",
+                             str(ports[g]))  # fmt: skip
+            await until("SELECT holder FROM gateway_lease WHERE expires_at > clock_timestamp()", "gw-a", pg_pool)
+        for a in AGENTS:
+            procs[a] = spawn("cluster", "agent", "--config", str(config), "--name", a, "--metrics-port", str(ports[a]))
+        split = "SELECT string_agg(n::text, ',' ORDER BY n) FROM (SELECT count(*) AS n FROM accounts GROUP BY agent) c"
+        await until(split, "100,100,100", pg_pool, timeout_s=60)
+
+        await sleep_until(wall_at(datetime(2026, 11, 30, 12, tzinfo=UTC), anchor))  # Monday noon
+        assert await pg_pool.fetchval("SELECT count(DISTINCT account) FROM fills") > 60  # the wheel trades
+        procs["gw-a"].kill()  # the active gateway, SIGKILL
+        await until("SELECT holder FROM gateway_lease WHERE expires_at > clock_timestamp()", "gw-b", pg_pool)
+
+        await sleep_until(wall_at(datetime(2026, 12, 2, 6, tzinfo=UTC), anchor))  # Wednesday morning
+        procs["a2"].kill()  # an agent, SIGKILL
+        await until(split, "150,150", pg_pool, timeout_s=60)
+
+        await sleep_until(wall_at(END, anchor))
+        up = {r["metric"]["instance"]: r["value"][1] for r in prometheus.query("up")}
+        accounts_seen = prometheus.query("sum(alluse_cluster_agent_accounts)")
+        summaries = {a: last_line_of(stopped(procs[a]), f"agent {a}: ") for a in ("a1", "a3")}
+        queue = WorkQueue(redis_client, command_stream(LOGIN), GATEWAY_GROUP)  # the operator cancels what works
+        for row in await pg_pool.fetch(OPEN.replace("count(*)", "client_order_id")):
+            await pg_pool.execute("UPDATE orders SET cancel_requested = true WHERE client_order_id = $1", row[0])
+            await queue.put((CANCEL_PREFIX + row[0]).encode())
+        await until(OPEN, 0, pg_pool, timeout_s=60)
+        await asyncio.sleep(1.0)  # the last fills and cancels recorded
+        held = await broker_positions_of(tws[1], ACCOUNTS)
+        summaries["gw-b"] = last_line_of(stopped(procs["gw-b"]), "gateway service gw-b: ")
+        receipt = last_line_of(stopped(tws[0]), "gateway: ")
+    finally:
+        for proc in procs.values():
+            if proc.poll() is None:
+                proc.kill()
+        prometheus.stop()
+    print(*summaries.values(), receipt, sep="\n")
+    orders = await pg_pool.fetchval("SELECT count(*) FROM orders")
+    sent = await pg_pool.fetchval("SELECT count(*) FROM orders WHERE sent_token IS NOT NULL")
+    fills = await pg_pool.fetchval("SELECT count(*) FROM fills")
+    print(f"{orders} orders committed, {sent} sent, {fills} fills")
+    found = re.search(r"\((\d+) client order ids, (\d+) received more than once\)", receipt)
+    assert found, receipt
+    assert int(found.group(2)) == 0  # none reached the broker twice
+    assert int(found.group(1)) == sent  # every order sent reached it
+    lost = await pg_pool.fetchval("SELECT count(*) FROM orders WHERE sent_token IS NULL AND status <> 'CANCELED'")
+    assert lost == 0  # every committed order was sent, or cancelled before any gateway sent it
+    for account in ACCOUNTS:
+        assert await records.positions(pg_pool, account) == held[account], account
+    assert fills > 300
+    assert up[f"127.0.0.1:{ports['gw-a']}"] == "0" and up[f"127.0.0.1:{ports['a2']}"] == "0"  # Prometheus saw
+    assert up[f"127.0.0.1:{ports['gw-b']}"] == "1" and up[f"127.0.0.1:{ports['a1']}"] == "1"  # the kills
+    assert float(accounts_seen[0]["value"][1]) == len(ACCOUNTS)  # the live agents run every account
