@@ -27,6 +27,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     up = commands.add_parser("up", help="start PostgreSQL and Redis on 127.0.0.1 in a directory, until Ctrl-C")
     up.add_argument("--dir", type=Path, required=True, help=f"their data, passwords and {CLUSTER_FILE}")
     up.add_argument("--duration", type=float, help="wall seconds to serve (default: until Ctrl-C)")
+    up.add_argument("--config", type=Path, help="TOML: [accounts], [strategy], [market]...: also start the gateway "
+                    "service, the agents and Prometheus on it")  # fmt: skip
+    up.add_argument("--agents", type=int, default=2, help="how many agents (with --config; default 2)")
+    up.add_argument("--standby", action="store_true", help="a second gateway service, standing by (with --config)")
+    up.add_argument("--ib-port", type=int, help="a running IB gateway on 127.0.0.1 (default: start the local one)")
     up.set_defaults(func=up_command)
     gw = commands.add_parser("gateway", help="a gateway service for [cluster] login: sends while it holds the lease")
     gw.add_argument("--config", type=Path, required=True, help=f"TOML: [cluster] (`up` writes {CLUSTER_FILE}), [ibkr]")
@@ -50,6 +55,7 @@ def up_command(args: argparse.Namespace) -> int:
     from alluse.cluster.schema import migrate
     from alluse.cluster.servers import PostgresServer, RedisServer
 
+    trading = _trading_config(args) if args.config is not None else None  # refused before anything starts
     directory = args.dir.resolve()
     postgres = PostgresServer(directory / "postgres").start()
     try:
@@ -64,11 +70,16 @@ def up_command(args: argparse.Namespace) -> int:
                     await conn.close()
 
             asyncio.run(prepare())
-            path = _write_cluster_file(directory, postgres.dsn, redis.url)
+            path = _write_cluster_file(directory, postgres.dsn, redis.url, trading)
             console.print(f"cluster: postgres 127.0.0.1:{postgres.port}, redis 127.0.0.1:{redis.port}; their "
-                          f"addresses and passwords in {path} (mode 0600); `alluse cluster gateway --config {path}` "
-                          "(Ctrl-C stops)", highlight=False, soft_wrap=True)  # fmt: skip
-            _wait_for_stop(args.duration)
+                          f"addresses and passwords in {path} (mode 0600)", highlight=False,
+                          soft_wrap=True)  # fmt: skip
+            if trading is None:
+                console.print(f"cluster: `alluse cluster gateway --config {path}` (Ctrl-C stops)", highlight=False,
+                              soft_wrap=True)  # fmt: skip
+                _wait_for_stop(args.duration)
+            else:
+                _run_processes(args, directory, path)
         finally:
             redis.stop()
     finally:
@@ -77,11 +88,53 @@ def up_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def _write_cluster_file(directory: Path, dsn: str, url: str) -> Path:
+def _trading_config(args: argparse.Namespace) -> str:
+    """The trading sections' text, checked (a [cluster] section of its own is refused: `up` writes it)."""
+    from alluse.app.config import ConfigError, load_config
+
+    load_config(args.config)
+    text = Path(args.config).read_text(encoding="utf-8")
+    if any(line.strip().startswith("[cluster") for line in text.splitlines()):
+        raise ConfigError(f"{args.config}: has a [cluster] section; `alluse cluster up` writes it")
+    if args.agents < 1:
+        raise ConfigError(f"--agents = {args.agents}: at least 1")
+    return text
+
+
+def _run_processes(args: argparse.Namespace, directory: Path, path: Path) -> None:
+    from alluse.app.config import load_config
+    from alluse.cluster.launcher import ClusterProcesses
+    from alluse.monitoring.alert_rules import predictive_rules_from_config, run_rules
+    from alluse.monitoring.prometheus_rules import render, rules_document
+
+    config = load_config(args.config)
+    rules = run_rules(config.alerts, config.monitoring.store)
+    document = rules_document(rules, config.monitoring, predictive_rules_from_config(config.alerts, rules))
+    (directory / "alert-rules.yml").write_text(render(document))
+    processes = ClusterProcesses(directory, path, args.agents, args.standby, args.ib_port, local_config=args.config)
+    try:
+        processes.start()
+        for p in processes.launched:
+            where = f", /metrics on 127.0.0.1:{p.metrics_port}" if p.metrics_port else ""
+            console.print(f"cluster: {p.name} running (pid {p.proc.pid}{where}; log {p.log_path})", highlight=False,
+                          soft_wrap=True)  # fmt: skip
+        if processes.prometheus is not None:
+            console.print(f"cluster: prometheus on {processes.prometheus.url} (Ctrl-C stops everything)",
+                          highlight=False, soft_wrap=True)  # fmt: skip
+        _wait_for_stop(args.duration)
+        for gone in processes.gone():
+            console.print(f"cluster: {gone} had stopped before the end", highlight=False, soft_wrap=True)
+    finally:
+        processes.stop()
+
+
+def _write_cluster_file(directory: Path, dsn: str, url: str, trading: str | None) -> Path:
+    """The servers' addresses (with their passwords: mode 0600), after the trading sections if there are any."""
     from alluse.cluster.servers import write_private
 
     path = directory / CLUSTER_FILE
-    write_private(path, f'[cluster]\npostgres = "{dsn}"\nredis = "{url}"\n')
+    head = "" if trading is None else trading.rstrip("\n") + "\n\n"
+    write_private(path, f'{head}[cluster]\npostgres = "{dsn}"\nredis = "{url}"\n')
     return path
 
 

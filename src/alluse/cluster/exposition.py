@@ -8,6 +8,7 @@ gateway service's are its counts, its lease and, while active, its broker's and 
 from __future__ import annotations
 
 import dataclasses
+import tempfile
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -16,6 +17,7 @@ from alluse.cluster.gateway import GatewayService
 from alluse.common.metrics import Metric, MetricSource, counter, gauge
 from alluse.monitoring.exporter import PrometheusExporter
 from alluse.monitoring.http import MetricsServer
+from alluse.monitoring.resources import ResourceSampler
 
 
 def _counts(prefix: str, what: str, counts: object) -> Iterator[Metric]:
@@ -24,11 +26,19 @@ def _counts(prefix: str, what: str, counts: object) -> Iterator[Metric]:
         yield counter(f"{prefix}_{f.name}_total", f"{what}: {words}", getattr(counts, f.name))
 
 
+def _process() -> ResourceSampler:
+    """This process's memory and CPU (the disk it reports: the temporary directory's, where agents keep their
+    scratch journals)."""
+    return ResourceSampler(tempfile.gettempdir())
+
+
 class AgentReadings:
     def __init__(self, agent: AgentService) -> None:
         self.agent = agent
+        self.resources = _process()
 
     def metrics(self) -> Iterable[Metric]:
+        yield from self.resources.metrics()
         a = self.agent
         yield gauge("alluse_cluster_agent_info", "This agent and its state", 1, agent=a.name, state=a.state)
         yield gauge("alluse_cluster_agent_accounts", "Accounts this agent runs now", len(a.accounts), agent=a.name)
@@ -41,8 +51,10 @@ class AgentReadings:
 class GatewayReadings:
     def __init__(self, gateway: GatewayService) -> None:
         self.gateway = gateway
+        self.resources = _process()
 
     def metrics(self) -> Iterable[Metric]:
+        yield from self.resources.metrics()
         g = self.gateway
         active = g.active
         yield gauge("alluse_cluster_gateway_active", "1 while this gateway service holds the login's lease",

@@ -21,7 +21,7 @@ from alluse.cluster.tasks import cancel_until_done
 from alluse.common.clock import Clock
 from alluse.common.metrics import Metric, counter
 from alluse.marketdata import QuoteSink
-from alluse.model import Instrument, Option, Quote
+from alluse.model import Equity, Instrument, Option, Quote
 from alluse.model.registry import InstrumentRegistry
 
 log = logging.getLogger("alluse.cluster.quotes")
@@ -129,7 +129,8 @@ class RedisQuoteFeed:
         return False  # a live feed never ends by itself
 
     def instruments(self) -> set[Instrument]:
-        return set()  # all registered on sight
+        """The underlyings, known from the start; their options are registered on sight from their symbols."""
+        return {Equity(u) for u in self.underlyings}
 
     def start(self, sink: QuoteSink) -> None:
         self._task = asyncio.create_task(self._run(sink), name="quote feed")

@@ -328,12 +328,16 @@ class PrometheusServer:
     def query(self, promql: str) -> list[dict[str, object]]:
         """The instant vector `promql` evaluates to now (its `result` list)."""
         import json
+        import urllib.error
         import urllib.parse
         import urllib.request
 
-        with urllib.request.urlopen(f"{self.url}/api/v1/query?{urllib.parse.urlencode({'query': promql})}",
-                                    timeout=5) as answer:  # fmt: skip
-            body = json.loads(answer.read())
+        try:
+            with urllib.request.urlopen(f"{self.url}/api/v1/query?{urllib.parse.urlencode({'query': promql})}",
+                                        timeout=5) as answer:  # fmt: skip
+                body = json.loads(answer.read())
+        except urllib.error.HTTPError as exc:  # a query it refuses: 400 with the reason in the body
+            body = json.loads(exc.read() or b"{}")
         if body.get("status") != "success":
             raise ServerError(f"prometheus: query {promql!r} failed: {body.get('error')}")
         return list(body["data"]["result"])

@@ -144,7 +144,12 @@ async def test_agents_split_the_accounts_trade_the_wheel_and_take_over_a_dead_ag
         for account in a_accounts:  # read back from PostgreSQL: the same positions the broker holds
             ledger = {p.instrument_id: p.quantity for p in system.c.ledger.open_positions(account)}
             assert ledger == broker_positions(ib_gateway, account), account
-        # b trades a's accounts: one share each, through the cluster
+
+        # b trades a's accounts: one share each, through the cluster, once it has a quote (the risk gate wants one)
+        async def quoted() -> bool:
+            return system.c.cache.get_fresh("TSLA") is not None
+
+        await until(quoted, what="a TSLA quote at agent b")
         oms = system.c.oms
         extra = [Order(oms.next_client_order_id(), a, "TSLA", Side.BUY, 1, OrderType.MARKET) for a in a_accounts]
         for order in extra:
