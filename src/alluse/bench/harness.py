@@ -42,6 +42,7 @@ WORKLOADS: dict[str, str] = {
     "BT-1": "alluse.bench.bt1:bt1_figures",  # the whole wheel backtested, session after session
     "UI-1": "alluse.bench.ui1:ui1_figures",  # the live stream: fills to ten clients, the order path beside them
     "FO-1": "alluse.bench.fo1:fo1_figures",  # gateway failover on PostgreSQL and Redis (skipped without them)
+    "SC-1": "alluse.bench.sc1:sc1_figures",  # per-account costs; the cluster's order path with 1, 2, 4 agents
 }
 NT = "NT"  # what `--only` calls the NautilusTrader runs
 # our workload -> the same work through NautilusTrader, for the targets judged against it
