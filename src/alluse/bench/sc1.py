@@ -184,7 +184,7 @@ async def agent_commits(dsn: str, url: str, name: str, orders: int, start_at: fl
             broker.submit(Order(f"{name}-o{i}", accounts[i % len(accounts)], "TSLA", Side.BUY, 1, OrderType.MARKET))
             if i % 100 == 99:
                 await asyncio.sleep(0)  # the writer commits while orders keep coming
-        while broker.committed < orders:
+        while broker.commanded < orders:  # committed, and its command on Redis
             await asyncio.sleep(0.001)
         end = time.time()
         await broker.stop()

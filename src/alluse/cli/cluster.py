@@ -47,6 +47,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     ag.add_argument("--duration", type=float, help="wall seconds to run (default: until Ctrl-C)")
     ag.add_argument("--metrics-port", type=int, help="serve /metrics and /health on 127.0.0.1 here (0: any free port)")
     ag.set_defaults(func=agent_command)
+    for name, state, help_text in (("halt", "HALTED", "halt accounts wherever they run; working orders are cancelled"),
+                                   ("reducing", "REDUCING", "only orders that close a position, on accounts"),
+                                   ("resume", "ACTIVE", "let accounts trade again")):  # fmt: skip
+        st = commands.add_parser(name, help=help_text)
+        st.add_argument("--config", type=Path, required=True, help="TOML with [cluster]")
+        st.add_argument("--account", action="append", help="the account (repeatable; default: every account)")
+        st.add_argument("--reason", default="operator", help="recorded with the change")
+        st.set_defaults(func=state_command, trading_state=state)
 
 
 def up_command(args: argparse.Namespace) -> int:
@@ -186,6 +194,39 @@ async def _metrics(port: int | None, readings: MetricSource, health: Callable[[]
         yield f", /metrics on 127.0.0.1:{server.port}"
     finally:
         await server.stop()
+
+
+def state_command(args: argparse.Namespace) -> int:
+    """Recorded in PostgreSQL: the agent running each account applies it at its next heartbeat, and it follows
+    the account to any later agent."""
+    config = _cluster_config(args.config, {})
+
+    async def record() -> list[str]:
+        import asyncpg
+
+        from alluse.app.operator import SOURCE
+        from alluse.cluster.servers import ServerError
+        from alluse.cluster.states import set_state
+        from alluse.model import TradingState
+
+        try:
+            conn = await asyncpg.connect(config.cluster.postgres)
+        except (OSError, asyncpg.PostgresError) as exc:
+            raise ServerError(f"cluster.postgres: cannot connect ({type(exc).__name__}: {exc})") from None
+        try:
+            accounts = args.account or [r["account"] for r in await conn.fetch(
+                "SELECT account FROM accounts WHERE login = $1 ORDER BY account", config.cluster.login)]  # fmt: skip
+            async with conn.transaction():  # all the accounts, or none (an unknown one is refused by name)
+                for account in accounts:
+                    await set_state(conn, account, TradingState(args.trading_state), args.reason, SOURCE)
+            return list(accounts)
+        finally:
+            await conn.close()
+
+    done = asyncio.run(record())
+    console.print(f"{', '.join(done) or 'no accounts'} -> {args.trading_state} ({args.reason})", markup=False,
+                  highlight=False)  # fmt: skip
+    return 0
 
 
 def agent_command(args: argparse.Namespace) -> int:

@@ -5,8 +5,8 @@ whenever its set of accounts changes, on a scratch journal, and rebuilt from Pos
 start-up (recovery reconciles the empty journal with the cluster: every order and fill of its accounts is read
 back). Kill one, and when its heartbeat lapses the others take its accounts and rebuild them the same way.
 
-What an agent leaves to later work: trading states (a halt) and wheel phases live in its scratch journal, so
-they do not follow an account to its next agent; the phases are read again from the positions."""
+Trading states (a halt) follow an account from agent to agent through PostgreSQL (cluster/states.py). Wheel
+phases stay in the scratch journal; the next agent reads them again from the positions."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ import asyncpg
 import redis.asyncio as aioredis
 
 from alluse.app.system import TradingSystem
-from alluse.cluster import assignment, records
+from alluse.cluster import assignment, records, states
 from alluse.cluster.agent_broker import ClusterBroker
 from alluse.cluster.assignment import AgentFenced, Tenure
 from alluse.cluster.config import ClusterFileConfig
@@ -29,9 +29,13 @@ from alluse.cluster.probe import pause_state
 from alluse.cluster.quotes import RedisQuoteFeed
 from alluse.cluster.tasks import wait_or_stop
 from alluse.common.clock import LiveClock
+from alluse.model import TradingState
 from alluse.model.registry import InstrumentRegistry
+from alluse.risk.states import StateChangeHandler
 
 log = logging.getLogger("alluse.cluster.agent")
+
+STATES_SOURCE = "cluster"  # a trading state applied from the table (cluster/states.py), not written back
 
 
 @dataclass(slots=True)
@@ -69,6 +73,8 @@ class AgentService:
         self.system: TradingSystem | None = None
         self._broker: ClusterBroker | None = None
         self._data_dir: Path | None = None
+        self._seen: dict[str, int] = {}  # account -> the trading-state version applied (cluster/states.py)
+        self._to_store: list[tuple[str, TradingState, str, str]] = []  # changes our risk gate made, to write
 
     async def run(self, stop: asyncio.Event) -> None:
         """Join, trade the assigned accounts, join again if the tenure lapsed; until `stop`, then leave (the
@@ -100,6 +106,8 @@ class AgentService:
                     accounts = await assignment.rebalance(conn, tenure, c.login, c.agent_timeout_s)
                 if accounts != self.accounts or (accounts and self.system is None):
                     await self._rebuild(tenure, accounts)
+                else:
+                    await self._sync_states()
                 if self._broker is not None and self._broker.fenced:
                     raise AgentFenced(f"agent {self.name}: an account moved while this tenure traded it")
                 self.state = f"trading {len(self.accounts)} accounts"
@@ -135,6 +143,13 @@ class AgentService:
         self._broker = broker
         try:
             await system.c.connect()
+            async with self.pool.acquire() as conn:
+                stored = await states.states_of(conn, known)
+            for account, found in stored.items():  # a halt follows its account: in force before anything trades
+                system.c.states.seed(account, found.state, f"{found.reason} ({found.source})")
+            self._seen = {a: found.version for a, found in stored.items()}
+            self._to_store = []
+            system.c.states.on_change = self._stored_too(system.c.states.on_change)
             recovery = system.start()
         except BaseException:
             system.close()
@@ -145,6 +160,35 @@ class AgentService:
         log.info("%s: trading %d accounts (%s to %s): %d working orders and %d fills read back", self.name,
                  len(known), known[0], known[-1], len(recovery.reconcile.adopted),
                  recovery.reconcile.fills_applied)  # fmt: skip
+
+    def _stored_too(self, on_change: StateChangeHandler | None) -> StateChangeHandler:
+        """The kernel's listener (journal, cancel on a halt), then the change queued for the table, unless the
+        table is where it came from."""
+
+        def changed(account: str, old: TradingState, new: TradingState, reason: str, source: str) -> None:
+            if on_change is not None:
+                on_change(account, old, new, reason, source)
+            if source != STATES_SOURCE:
+                self._to_store.append((account, new, reason, source))
+
+        return changed
+
+    async def _sync_states(self) -> None:
+        """Write the changes our risk gate made, then apply those made elsewhere (an operator, an earlier
+        agent) that this system has not seen."""
+        system = self.system
+        if system is None:
+            return
+        async with self.pool.acquire() as conn:
+            while self._to_store:
+                account, state, reason, source = self._to_store[0]
+                self._seen[account] = await states.set_state(conn, account, state, reason, source)
+                self._to_store.pop(0)
+            stored = await states.states_of(conn, self.accounts)
+        for account, found in stored.items():
+            if found.version > self._seen.get(account, 0) and account in system.c.states.accounts:
+                self._seen[account] = found.version
+                system.c.states.set(account, found.state, f"{found.reason} ({found.source})", STATES_SOURCE)
 
     async def _shutdown(self) -> None:
         """Stop deciding and let queued orders commit; working orders stay at the broker for the next owner."""

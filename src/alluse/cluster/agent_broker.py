@@ -91,6 +91,8 @@ class ClusterBroker:
         self._on_connection: ConnectionHandler | None = None
         self.fenced = False  # an order was refused because its account moved: this tenure is over
         self.committed = 0
+        self.commanded = 0  # commands published (orders and cancels)
+        self._writing = False  # a batch is being committed and published
         self.refused_not_owner = 0
         self.outages = 0
         self.bad_events = 0
@@ -165,9 +167,13 @@ class ClusterBroker:
                        asyncio.create_task(self._read_loop(), name=f"{self.tenure.agent} events")]  # fmt: skip
 
     async def stop(self, flush_s: float = 2.0) -> None:
-        """Commit what is queued (bounded), then stop."""
+        """Commit what is queued and publish its commands (bounded), then stop."""
         deadline = asyncio.get_running_loop().time() + flush_s
-        while (self._queued or self._cancels) and self._connected and asyncio.get_running_loop().time() < deadline:
+        while (
+            (self._queued or self._cancels or self._writing)
+            and self._connected
+            and (asyncio.get_running_loop().time() < deadline)
+        ):
             await asyncio.sleep(0.01)
         await cancel_until_done(self._tasks)
 
@@ -240,6 +246,7 @@ class ClusterBroker:
                 continue
             orders = list(self._queued.values())
             cancels = sorted(self._cancels)
+            self._writing = True
             try:
                 refused, committed = await self._commit(orders, cancels)
                 for order, _ in refused:
@@ -251,10 +258,13 @@ class ClusterBroker:
                 payloads += [(CANCEL_PREFIX + c).encode() for c in cancels]
                 for payload in payloads:  # a command lost here is found by the gateway's scan of unsent orders
                     await self.commands.put(payload)
+                    self.commanded += 1
             except Exception as exc:  # a server away (or anything else, named): queued orders stay queued
                 await self._outage(exc)
                 self._wake.set()
                 continue
+            finally:
+                self._writing = False
             for order, reason in refused:
                 self._emit(OrderEvent(EventKind.REJECTED, order.client_order_id, self.clock.now_ns(), reason=reason,
                                       error=ErrorClass.PERMANENT))  # fmt: skip

@@ -110,6 +110,16 @@ STEPS: tuple[PgStep, ...] = (
         "CREATE INDEX accounts_login ON accounts (login, account)",
         "ALTER TABLE orders ADD COLUMN cancel_requested boolean NOT NULL DEFAULT false",
     )),
+    PgStep(4, "trading states that follow an account from agent to agent", (
+        """CREATE TABLE trading_states (
+            account text PRIMARY KEY REFERENCES accounts,
+            state text NOT NULL CHECK (state IN ('ACTIVE', 'REDUCING', 'HALTED')),
+            reason text NOT NULL,
+            source text NOT NULL,  -- who set it: an operator, an agent's risk gate
+            version bigint NOT NULL DEFAULT 1,  -- +1 at every change: an agent applies what it has not seen
+            set_at timestamptz NOT NULL DEFAULT clock_timestamp()
+        )""",
+    )),
 )  # fmt: skip
 VERSION = STEPS[-1].to
 

@@ -222,3 +222,48 @@ async def test_a_redis_restart_pauses_trading_by_name_and_it_resumes_with_the_bo
     assert max(receipts(ib_gateway).values()) == 1
     for account in ACCOUNTS:
         assert await records.positions(pg_pool, account) == broker_positions(ib_gateway, account), account
+
+
+async def test_a_halt_follows_its_account_to_the_next_agent(ib_gateway, pg_pool, redis_client, clock, tmp_path):
+    from alluse.cluster import states
+    from alluse.model import TradingState
+
+    config = cluster_config(ib_gateway.port)
+    gw = gateway_service(config, pg_pool, redis_client, clock)
+    stops = {n: asyncio.Event() for n in ("gw", "a", "b")}
+    gw_task = asyncio.create_task(gw.run(stops["gw"]))
+    agents = {n: AgentService(config, pg_pool, redis_client, n, clock, scratch=tmp_path) for n in ("a", "b")}
+    tasks = {n: asyncio.create_task(agent.run(stops[n])) for n, agent in agents.items()}
+    try:
+
+        async def split() -> bool:
+            owners = await assignment.assignments(pg_pool, LOGIN)
+            return Counter(owners.values()) == Counter({"a": 3, "b": 3}) and all(
+                a.system is not None for a in agents.values()
+            )
+
+        await until(split, what="the accounts split 3 and 3")
+        account = agents["a"].accounts[0]
+        await states.set_state(pg_pool, account, TradingState.HALTED, "the desk says so", "cli")
+
+        def state_at(name: str) -> TradingState | None:
+            system = agents[name].system
+            return None if system is None or account not in agents[name].accounts else system.c.states.get(account)
+
+        async def halted_at(name: str) -> bool:
+            return state_at(name) is TradingState.HALTED
+
+        await until(lambda: halted_at("a"), what="the halt applied by agent a")
+        tasks["a"].cancel()  # agent a dies; b takes the account over, halted from its first moment
+        await asyncio.gather(tasks["a"], return_exceptions=True)
+        await until(lambda: halted_at("b"), what="the halt in force at agent b")
+        await states.set_state(pg_pool, account, TradingState.ACTIVE, "back on", "cli")
+
+        async def active_at_b() -> bool:
+            return state_at("b") is TradingState.ACTIVE
+
+        await until(active_at_b, what="the resume applied by agent b")
+    finally:
+        for stop in stops.values():
+            stop.set()
+        await asyncio.wait_for(asyncio.gather(*tasks.values(), gw_task, return_exceptions=True), 20)

@@ -215,3 +215,26 @@ def test_cluster_up_starts_the_whole_cluster_and_prometheus_sees_every_process(p
         if up.poll() is None:
             up.kill()
         shutil.rmtree(directory, ignore_errors=True)
+
+
+async def test_cluster_halt_records_a_state_for_every_agent_and_refuses_an_unknown_account_by_name(
+    tmp_path, pg_dsn, pg_pool, redis_server
+):
+    import sys as _sys
+
+    await records.register_accounts(pg_pool, LOGIN, ACCOUNTS)
+    config = tmp_path / "cluster.toml"
+    config.write_text(f'[cluster]\nlogin = "{LOGIN}"\npostgres = "{pg_dsn}"\nredis = "{redis_server.url}"\n')
+
+    def alluse(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([_sys.executable, "-m", "alluse.cli", "cluster", *args, "--config", str(config)],
+                              capture_output=True, text=True, timeout=60)  # fmt: skip
+
+    done = alluse("halt", "--reason", "the desk")
+    assert done.returncode == 0 and "Gen-Acc, Rev-Acc -> HALTED (the desk)" in done.stdout, done.stderr
+    assert await pg_pool.fetchval("SELECT count(*) FROM trading_states WHERE state = 'HALTED'") == 2
+    refused = alluse("resume", "--account", "Gen-Acc", "--account", "Nobody")
+    assert refused.returncode == 2 and refused.stderr.strip().splitlines() == [
+        "error: account='Nobody': not an account of the cluster"
+    ], refused.stderr
+    assert await pg_pool.fetchval("SELECT count(*) FROM trading_states WHERE state = 'HALTED'") == 2  # none applied
