@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import statistics
-import tempfile
 import time
 from collections import Counter
 from decimal import Decimal
-from pathlib import Path
 from typing import TYPE_CHECKING
 
-from alluse.bench.figures import Figure, WorkloadSkipped
+from alluse.bench.cluster_servers import cluster_servers
+from alluse.bench.figures import Figure
 
 if TYPE_CHECKING:  # the cluster's drivers are imported when the workload runs
     import asyncpg
@@ -32,26 +31,8 @@ STANDBY_POLL_S = 0.05
 
 
 def fo1_figures(quick: bool) -> list[Figure]:
-    from alluse.cluster.servers import PostgresServer, RedisServer, ServerError
-
-    with tempfile.TemporaryDirectory(prefix="alluse-fo1-") as tmp:
-        root = Path(tmp)
-        root.chmod(0o755)  # as root, PostgreSQL runs as user postgres, which must enter it
-        try:
-            postgres = PostgresServer(root / "pg").start()
-        except ServerError as exc:
-            raise WorkloadSkipped(str(exc)) from None
-        try:
-            try:
-                redis = RedisServer(root / "redis").start()
-            except ServerError as exc:
-                raise WorkloadSkipped(str(exc)) from None
-            try:
-                takeovers = asyncio.run(_takeovers(postgres.dsn, redis.url, REPEATS_QUICK if quick else REPEATS_FULL))
-            finally:
-                redis.stop()
-        finally:
-            postgres.stop()
+    with cluster_servers("alluse-fo1-") as (dsn, url):
+        takeovers = asyncio.run(_takeovers(dsn, url, REPEATS_QUICK if quick else REPEATS_FULL))
     failover_ms = [ms for ms, _ in takeovers]
     return [
         Figure(WORKLOAD, "failover p50", statistics.median(failover_ms), "ms"),

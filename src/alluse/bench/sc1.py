@@ -28,7 +28,8 @@ from typing import TYPE_CHECKING
 
 import psutil
 
-from alluse.bench.figures import Figure, WorkloadSkipped
+from alluse.bench.cluster_servers import cluster_servers
+from alluse.bench.figures import Figure
 
 if TYPE_CHECKING:
     from alluse.app.config import Config
@@ -106,26 +107,8 @@ def measure_accounts(n: int) -> dict[str, float]:
 
 
 def _order_path(orders: int) -> list[Figure]:
-    from alluse.cluster.servers import PostgresServer, RedisServer, ServerError
-
-    with tempfile.TemporaryDirectory(prefix="alluse-sc1-") as tmp:
-        root = Path(tmp)
-        root.chmod(0o755)  # as root, PostgreSQL runs as user postgres, which must enter it
-        try:
-            postgres = PostgresServer(root / "pg").start()
-        except ServerError as exc:
-            raise WorkloadSkipped(str(exc)) from None
-        try:
-            try:
-                redis = RedisServer(root / "redis").start()
-            except ServerError as exc:
-                raise WorkloadSkipped(str(exc)) from None
-            try:
-                rates = {n: agents_rate(postgres.dsn, redis.url, n, orders) for n in AGENTS}
-            finally:
-                redis.stop()
-        finally:
-            postgres.stop()
+    with cluster_servers("alluse-sc1-") as (dsn, url):
+        rates = {n: agents_rate(dsn, url, n, orders) for n in AGENTS}
     figures = [Figure(WORKLOAD, f"orders committed per second, {_agents(n)}", r, "orders/s", higher_is_better=True)
                for n, r in rates.items()]  # fmt: skip
     figures += [Figure(WORKLOAD, f"scaling efficiency, {_agents(n)}", 100 * rates[n] / (n * rates[1]), "%",

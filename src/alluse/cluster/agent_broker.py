@@ -35,6 +35,7 @@ from alluse.brokers.base import (
 )
 from alluse.cluster import records
 from alluse.cluster.assignment import Tenure, owns_for_order
+from alluse.cluster.expiry import SETTLEMENT_PREFIX
 from alluse.cluster.gateway import CANCEL_PREFIX, GATEWAY_GROUP, command_stream, events_stream
 from alluse.cluster.streams import Topic, WorkQueue
 from alluse.cluster.tasks import cancel_until_done
@@ -43,7 +44,7 @@ from alluse.common.metrics import Metric, counter, gauge
 from alluse.model import Fill, Order, OrderStatus, OrderType, Side, TimeInForce
 from alluse.model.base import InvalidInput
 from alluse.model.errors import BrokerDisconnected, ErrorClass
-from alluse.model.events import EventKind, OrderEvent
+from alluse.model.events import EventKind, OrderEvent, SettlementEvent
 from alluse.model.registry import InstrumentRegistry
 
 log = logging.getLogger("alluse.cluster.agent_broker")
@@ -88,6 +89,7 @@ class ClusterBroker:
         self._connected = False
         self._reconnecting = asyncio.Lock()
         self._on_event: OrderEventHandler | None = None
+        self._on_settlement: SettlementHandler | None = None
         self._on_connection: ConnectionHandler | None = None
         self.fenced = False  # an order was refused because its account moved: this tenure is over
         self.committed = 0
@@ -104,7 +106,8 @@ class ClusterBroker:
         return self._connected
 
     def set_event_handler(self, on_order_event: OrderEventHandler, on_settlement: SettlementHandler) -> None:
-        self._on_event = on_order_event  # settlements: IB reports none through the API (positions only)
+        self._on_event = on_order_event
+        self._on_settlement = on_settlement  # expiries the gateway read from IB's positions (cluster/expiry.py)
 
     def set_connection_handler(self, on_connection: ConnectionHandler) -> None:
         self._on_connection = on_connection
@@ -203,8 +206,10 @@ class ClusterBroker:
         self._fills = {}
         self._fill_ids = set()
         for r in fill_rows:
+            settled = r["client_order_id"].startswith(SETTLEMENT_PREFIX)
             self._add_fill(Fill(r["client_order_id"], r["account"], r["instrument_id"], Side(r["side"]),
-                                r["quantity"], r["price"], r["commission"], r["ts_event"], r["exec_id"]))  # fmt: skip
+                                r["quantity"], r["price"], r["commission"], r["ts_event"], r["exec_id"],
+                                liquidity="X" if settled else "T"))  # fmt: skip
         self._events_after = after
 
     def _add_fill(self, fill: Fill) -> bool:
@@ -324,16 +329,15 @@ class ClusterBroker:
         coid = str(body["coid"])
         known = self._orders.get(coid)
         if known is None:
+            if coid.startswith(SETTLEMENT_PREFIX):
+                self._settled(body)
             return  # another agent's order (ours are all in the mirror: loaded, or committed by us)
         kind = EventKind(body["kind"])
         ts = int(body["ts"])  # type: ignore[call-overload]
         venue_id = str(body.get("venue_order_id") or "") or None
         reason = str(body.get("reason") or "")
         if kind is EventKind.FILL:
-            raw = body["fill"]
-            assert isinstance(raw, dict)
-            fill = Fill(coid, raw["account"], raw["instrument_id"], Side(raw["side"]), int(raw["quantity"]),
-                        Decimal(raw["price"]), Decimal(raw["commission"]), int(raw["ts"]), raw["exec_id"])  # fmt: skip
+            fill = _fill_of(coid, body)
             if not self._add_fill(fill):
                 return
             filled = known.filled_qty + fill.quantity
@@ -349,6 +353,12 @@ class ClusterBroker:
         error = ErrorClass.PERMANENT if kind is EventKind.REJECTED else None
         self._emit(OrderEvent(kind, coid, ts, venue_id, reason=reason, error=error))
 
+    def _settled(self, body: dict[str, object]) -> None:
+        """An expiry, assignment or exercise the gateway read from the broker's positions, for our accounts."""
+        fill = _fill_of(str(body["coid"]), body)
+        if fill.account in self.accounts and self._add_fill(fill) and self._on_settlement is not None:
+            self._on_settlement(SettlementEvent(fill.account, "settled at expiry", (fill,), fill.ts_event))
+
     def _emit(self, event: OrderEvent) -> None:
         if self._on_event is not None:
             self._on_event(event)
@@ -363,6 +373,14 @@ class ClusterBroker:
                 counter("alluse_cluster_outages_total", "Times PostgreSQL or Redis went unreachable", self.outages),
                 gauge("alluse_cluster_orders_queued", "Orders submitted and not yet committed",
                       len(self._queued))]  # fmt: skip
+
+
+def _fill_of(coid: str, body: dict[str, object]) -> Fill:
+    raw = body["fill"]
+    assert isinstance(raw, dict)
+    return Fill(coid, raw["account"], raw["instrument_id"], Side(raw["side"]), int(raw["quantity"]),
+                Decimal(raw["price"]), Decimal(raw["commission"]), int(raw["ts"]), raw["exec_id"],
+                liquidity="X" if coid.startswith(SETTLEMENT_PREFIX) else "T")  # fmt: skip
 
 
 def _venue_order(r: asyncpg.Record) -> VenueOrder:

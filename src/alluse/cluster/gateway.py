@@ -28,8 +28,8 @@ import redis.asyncio as aioredis
 
 from alluse.brokers.base import Broker, Connecting, HasSession, Refreshable
 from alluse.brokers.ibkr.order_ids import OrderIdsError, OrderIdSource
+from alluse.cluster import expiry, records
 from alluse.cluster import lease as leases
-from alluse.cluster import records
 from alluse.cluster.config import ClusterConfig
 from alluse.cluster.lease import Lease, LeaseLost
 from alluse.cluster.order_ids import LeasedOrderIds
@@ -38,6 +38,7 @@ from alluse.cluster.quotes import QuotePublisher
 from alluse.cluster.streams import Entry, Topic, WorkQueue
 from alluse.cluster.tasks import cancel_until_done, wait_or_stop
 from alluse.model import Fill, Order, OrderType, Side, TimeInForce
+from alluse.model.base import InvalidInput
 from alluse.model.errors import BrokerDisconnected
 from alluse.model.events import FINAL_EVENT_OF_STATUS, EventKind, OrderEvent, SettlementEvent
 from alluse.model.registry import InstrumentRegistry
@@ -46,6 +47,7 @@ log = logging.getLogger("alluse.cluster.gateway")
 
 GATEWAY_GROUP = "gateway"
 HELD_RECHECK_S = 1.0  # how often held orders are looked for at the broker again
+SETTLE_CHECK_S = 2.0  # how often options past their expiry are looked for in IB's positions (cluster/expiry.py)
 UNSENT_RESCAN_S = 2.0  # how often committed orders nobody commanded (a command lost with Redis) are looked for
 CANCEL_PREFIX = "cancel:"  # a command to cancel the order it names; any other command sends the order it names
 
@@ -72,6 +74,7 @@ class GatewayCounts:
     held: int = 0  # a gone gateway's orders, never received, on a broker session this one does not hold
     cancels_sent: int = 0
     cancelled_unsent: int = 0  # cancelled before any gateway sent them: nothing reached the broker
+    settlements_recorded: int = 0  # expiry, assignment and exercise fills read from the broker's positions
 
 
 def event_payload(event: OrderEvent) -> bytes:
@@ -99,6 +102,7 @@ class _Active:
     held: dict[str, str | None] = field(default_factory=dict)  # orphaned orders on a session we do not hold
     held_checked_at: float = 0.0
     unsent_checked_at: float = 0.0
+    settled_checked_at: float = 0.0
     progress_at: float = 0.0  # monotonic seconds of the last sign of life: a loop round, a send, the connection
     stall_limit: float = 0.0  # seconds without one before the lease is given up (longer while starting)
 
@@ -114,7 +118,7 @@ class GatewayService:
         holder: str | None = None,
         monotonic: Callable[[], float] = time.monotonic,
         quotes: QuotePublisher | None = None,  # where the broker's market data goes, while this gateway is active
-        wall_ns: Callable[[], int] = time.time_ns,  # the time stamped on an event this gateway makes itself
+        wall_ns: Callable[[], int] = time.time_ns,  # the cluster's clock: events it makes, options' expiry
     ) -> None:
         self.config = config
         self.pool = pool
@@ -211,6 +215,8 @@ class GatewayService:
                     await self._settle_orphans(active, list(active.held.items()))
                 if self.monotonic() - active.unsent_checked_at > UNSENT_RESCAN_S:
                     await self._send_unsent(active)
+                if self.monotonic() - active.settled_checked_at > SETTLE_CHECK_S:
+                    await self._settle_expired(active)
                 entries = await self.queue.take(self.holder, self.config.command_batch, block_ms=50)
                 await self._obey(active, entries)
             await self._drain(active)
@@ -330,6 +336,23 @@ class GatewayService:
         for coid in unsent:
             await self._send(active, coid)
         return len(unsent)
+
+    async def _settle_expired(self, active: _Active) -> None:
+        """Record the settlements of options past their expiry, read from IB's positions (cluster/expiry.py)."""
+        active.settled_checked_at = self.monotonic()
+        async with self.pool.acquire() as conn:
+            held = await records.login_positions(conn, self.config.login)
+        now = self.wall_ns()
+        for item in expiry.expired(held, self.registry, now):
+            try:
+                at_broker = active.broker.account_snapshot(item.account).positions
+            except (BrokerDisconnected, InvalidInput) as exc:  # looked at again at the next round
+                log.warning("%s: positions of %s not read (%s)", self.holder, item.account, exc)
+                continue
+            fills = expiry.settlement(item, at_broker, now)
+            for fill in fills or ():
+                await self._record_fill(active, _fill_event(fill))
+                self.counts.settlements_recorded += 1
 
     async def _cancel(self, active: _Active, client_order_id: str) -> None:
         """An order nobody sent yet is cancelled in the table (under the lease, so no claim can cross it); one at

@@ -220,3 +220,14 @@ async def positions(conn: asyncpg.Connection, account: str) -> dict[str, int]:
         account,
     )  # fmt: skip
     return {r["instrument_id"]: int(r["qty"]) for r in rows}
+
+
+async def login_positions(conn: asyncpg.Connection, login: str) -> dict[tuple[str, str], int]:
+    """(account, instrument) -> signed quantity for every account of the login, from the fills alone."""
+    rows = await conn.fetch(
+        """SELECT f.account, f.instrument_id, sum(CASE f.side WHEN 'BUY' THEN f.quantity ELSE -f.quantity END) AS qty
+           FROM fills f JOIN accounts a USING (account) WHERE a.login = $1 GROUP BY f.account, f.instrument_id
+           HAVING sum(CASE f.side WHEN 'BUY' THEN f.quantity ELSE -f.quantity END) <> 0""",
+        login,
+    )  # fmt: skip
+    return {(r["account"], r["instrument_id"]): int(r["qty"]) for r in rows}

@@ -120,6 +120,11 @@ STEPS: tuple[PgStep, ...] = (
             set_at timestamptz NOT NULL DEFAULT clock_timestamp()
         )""",
     )),
+    PgStep(5, "fills: settlements at expiry (no order behind them; an option closed at 0)", (
+        "ALTER TABLE fills DROP CONSTRAINT fills_client_order_id_fkey",
+        "ALTER TABLE fills DROP CONSTRAINT fills_price_check",
+        "ALTER TABLE fills ADD CONSTRAINT fills_price_check CHECK (price >= 0)",
+    )),
 )  # fmt: skip
 VERSION = STEPS[-1].to
 

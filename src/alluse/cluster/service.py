@@ -64,7 +64,8 @@ async def connect_gateway_service(
             attach_ibkr_market_data(made, config, clock, registry, quotes)  # published once for every agent
             return made
 
-        yield GatewayService(config.cluster, pool, redis, broker, registry, holder=holder, quotes=quotes)
+        yield GatewayService(config.cluster, pool, redis, broker, registry, holder=holder, quotes=quotes,
+                             wall_ns=clock.now_ns)  # fmt: skip
 
 
 @asynccontextmanager

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
+from contextlib import asynccontextmanager
 from decimal import Decimal
 
 import pytest
@@ -109,22 +110,34 @@ def broker_positions(ib_gateway: Gateway, account: str) -> dict[str, int]:
     return {i.id: q for i, q, _ in ib_gateway.exchange.positions(account) if q}
 
 
-async def test_agents_split_the_accounts_trade_the_wheel_and_take_over_a_dead_agents_accounts(
-    ib_gateway, pg_pool, redis_client, clock, tmp_path
-):
+@asynccontextmanager
+async def agents_running(ib_gateway, pg_pool, redis_client, clock, tmp_path):
+    """A gateway service and agents a and b, each trading its 3 accounts; (gateway, agents, their tasks); all
+    stopped at the end."""
     config = cluster_config(ib_gateway.port)
     gw = gateway_service(config, pg_pool, redis_client, clock)
-    stops = {n: asyncio.Event() for n in ("gw", "a", "b")}
-    gw_task = asyncio.create_task(gw.run(stops["gw"]))
+    stop = asyncio.Event()
+    gw_task = asyncio.create_task(gw.run(stop))
     agents = {n: AgentService(config, pg_pool, redis_client, n, clock, scratch=tmp_path) for n in ("a", "b")}
-    tasks = {n: asyncio.create_task(agent.run(stops[n])) for n, agent in agents.items()}
+    tasks = {n: asyncio.create_task(agent.run(stop)) for n, agent in agents.items()}
     try:
 
         async def split() -> bool:
             owners = await assignment.assignments(pg_pool, LOGIN)
-            return Counter(owners.values()) == Counter({"a": 3, "b": 3})
+            trading = all(a.system is not None for a in agents.values())
+            return trading and Counter(owners.values()) == Counter({"a": 3, "b": 3})
 
         await until(split, what="the accounts split 3 and 3")
+        yield gw, agents, tasks
+    finally:
+        stop.set()
+        await asyncio.wait_for(asyncio.gather(*tasks.values(), gw_task, return_exceptions=True), 20)
+
+
+async def test_agents_split_the_accounts_trade_the_wheel_and_take_over_a_dead_agents_accounts(
+    ib_gateway, pg_pool, redis_client, clock, tmp_path
+):
+    async with agents_running(ib_gateway, pg_pool, redis_client, clock, tmp_path) as (_, agents, tasks):
 
         async def every_account_sold_a_put() -> bool:
             n = await pg_pool.fetchval("SELECT count(DISTINCT account) FROM fills WHERE side = 'SELL'")
@@ -159,10 +172,6 @@ async def test_agents_split_the_accounts_trade_the_wheel_and_take_over_a_dead_ag
             return all(oms.get(o.client_order_id).status.value == "FILLED" for o in extra)  # type: ignore[union-attr]
 
         await until(extra_filled, what="orders of the taken-over accounts filled")
-    finally:
-        for stop in stops.values():
-            stop.set()
-        await asyncio.wait_for(asyncio.gather(*tasks.values(), gw_task, return_exceptions=True), 20)
 
     assert max(receipts(ib_gateway).values()) == 1  # no order reached the broker twice
     committed = {r["client_order_id"] for r in await pg_pool.fetch("SELECT client_order_id FROM orders")}
@@ -228,21 +237,7 @@ async def test_a_halt_follows_its_account_to_the_next_agent(ib_gateway, pg_pool,
     from alluse.cluster import states
     from alluse.model import TradingState
 
-    config = cluster_config(ib_gateway.port)
-    gw = gateway_service(config, pg_pool, redis_client, clock)
-    stops = {n: asyncio.Event() for n in ("gw", "a", "b")}
-    gw_task = asyncio.create_task(gw.run(stops["gw"]))
-    agents = {n: AgentService(config, pg_pool, redis_client, n, clock, scratch=tmp_path) for n in ("a", "b")}
-    tasks = {n: asyncio.create_task(agent.run(stops[n])) for n, agent in agents.items()}
-    try:
-
-        async def split() -> bool:
-            owners = await assignment.assignments(pg_pool, LOGIN)
-            return Counter(owners.values()) == Counter({"a": 3, "b": 3}) and all(
-                a.system is not None for a in agents.values()
-            )
-
-        await until(split, what="the accounts split 3 and 3")
+    async with agents_running(ib_gateway, pg_pool, redis_client, clock, tmp_path) as (_, agents, tasks):
         account = agents["a"].accounts[0]
         await states.set_state(pg_pool, account, TradingState.HALTED, "the desk says so", "cli")
 
@@ -263,7 +258,3 @@ async def test_a_halt_follows_its_account_to_the_next_agent(ib_gateway, pg_pool,
             return state_at("b") is TradingState.ACTIVE
 
         await until(active_at_b, what="the resume applied by agent b")
-    finally:
-        for stop in stops.values():
-            stop.set()
-        await asyncio.wait_for(asyncio.gather(*tasks.values(), gw_task, return_exceptions=True), 20)
