@@ -258,3 +258,46 @@ async def test_a_halt_follows_its_account_to_the_next_agent(ib_gateway, pg_pool,
             return state_at("b") is TradingState.ACTIVE
 
         await until(active_at_b, what="the resume applied by agent b")
+
+
+async def test_a_postgres_restart_pauses_the_agents_by_name_and_they_trade_again_with_equal_books(
+    ib_gateway, pg_pool, redis_client, postgres_server, clock, tmp_path
+):
+    async with agents_running(ib_gateway, pg_pool, redis_client, clock, tmp_path) as (gw, agents, _):
+        postgres_server.stop()
+        try:
+
+            async def named() -> bool:
+                return gw.state == "paused: postgres unreachable" and all(
+                    a.state == "paused: postgres unreachable" for a in agents.values()
+                )
+
+            await until(named, what="the gateway and both agents paused by name")
+        finally:
+            postgres_server.start()  # whatever happened: the worker's next tests need it
+
+        async def trading_again() -> bool:
+            systems = [a.system for a in agents.values()]
+            return gw.state == "active" and all(s is not None and s.c.broker.connected for s in systems)
+
+        await until(trading_again, what="the gateway and the agents trading again")
+        system = agents["a"].system
+        assert system is not None
+
+        async def quoted() -> bool:
+            return system.c.cache.get_fresh("TSLA") is not None
+
+        await until(quoted, what="a TSLA quote at agent a")
+        oms = system.c.oms
+        mine = agents["a"].accounts
+        orders = [Order(oms.next_client_order_id(), a, "TSLA", Side.BUY, 1, OrderType.MARKET) for a in mine]
+        for order in orders:
+            oms.submit(order)
+
+        async def filled() -> bool:
+            return all(oms.get(o.client_order_id).status.value == "FILLED" for o in orders)  # type: ignore[union-attr]
+
+        await until(filled, what="orders after the restart filled")
+    assert max(receipts(ib_gateway).values()) == 1
+    for account in ACCOUNTS:
+        assert await records.positions(pg_pool, account) == broker_positions(ib_gateway, account), account
