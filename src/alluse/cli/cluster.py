@@ -16,6 +16,7 @@ from alluse.cli.output import console
 
 if TYPE_CHECKING:
     from alluse.cluster.config import ClusterFileConfig
+    from alluse.cluster.overview import ClusterOverview
     from alluse.common.metrics import MetricSource
 
 CLUSTER_FILE = "cluster.toml"
@@ -47,6 +48,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     ag.add_argument("--duration", type=float, help="wall seconds to run (default: until Ctrl-C)")
     ag.add_argument("--metrics-port", type=int, help="serve /metrics and /health on 127.0.0.1 here (0: any free port)")
     ag.set_defaults(func=agent_command)
+    status = commands.add_parser("status", help="the whole cluster from PostgreSQL: lease, agents, accounts, orders")
+    status.add_argument("--config", type=Path, required=True, help="TOML with [cluster]")
+    status.set_defaults(func=status_command)
     for name, state, help_text in (("halt", "HALTED", "halt accounts wherever they run; working orders are cancelled"),
                                    ("reducing", "REDUCING", "only orders that close a position, on accounts"),
                                    ("resume", "ACTIVE", "let accounts trade again")):  # fmt: skip
@@ -194,6 +198,43 @@ async def _metrics(port: int | None, readings: MetricSource, health: Callable[[]
         yield f", /metrics on 127.0.0.1:{server.port}"
     finally:
         await server.stop()
+
+
+def status_command(args: argparse.Namespace) -> int:
+    """Read from PostgreSQL alone: it answers whether or not any gateway or agent is running."""
+    config = _cluster_config(args.config, {})
+
+    async def read() -> ClusterOverview:
+        import asyncpg
+
+        from alluse.cluster.overview import read_overview
+        from alluse.cluster.servers import ServerError
+
+        try:
+            conn = await asyncpg.connect(config.cluster.postgres)
+        except (OSError, asyncpg.PostgresError) as exc:
+            raise ServerError(f"cluster.postgres: cannot connect ({type(exc).__name__}: {exc})") from None
+        try:
+            return await read_overview(conn, config.cluster.login)
+        finally:
+            await conn.close()
+
+    o = asyncio.run(read())
+    if o.lease is None:
+        lease = "no gateway has held it yet"
+    else:
+        holder, token, valid = o.lease
+        lease = f"held by {holder} with fencing token {token}" if valid else f"expired (last {holder}, token {token})"
+    lines = [f"login {o.login}: lease {lease}"]
+    lines += [f"agent {a.name} (epoch {a.epoch}): {a.accounts} accounts, heartbeat {a.heartbeat_age_s:.1f} s ago"
+              for a in o.agents]  # fmt: skip
+    lines.append(f"accounts unassigned: {o.unassigned}")
+    lines.append("accounts not ACTIVE: " + (", ".join(f"{a} {s}" for a, s in o.not_active.items()) or "none"))
+    lines.append("orders: " + (", ".join(f"{n} {s}" for s, n in sorted(o.orders.items())) or "none") +
+                 f"; fills: {o.fills}")  # fmt: skip
+    for line in lines:
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
+    return 0
 
 
 def state_command(args: argparse.Namespace) -> int:

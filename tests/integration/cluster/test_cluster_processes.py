@@ -10,6 +10,7 @@ import re
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -160,6 +161,10 @@ async def test_kill_9_of_an_agent_moves_its_accounts_and_nothing_is_lost_or_sent
         procs["a"].kill()  # SIGKILL: no leave, no flush
         procs["a"].wait()
         await until(split, "b:6", pg_pool)
+        status = subprocess.run([sys.executable, "-m", "alluse.cli", "cluster", "status", "--config", str(config)],
+                                capture_output=True, text=True, timeout=60)  # fmt: skip
+        assert re.search(r"^agent b \(epoch \d+\): 6 accounts, heartbeat", status.stdout, re.M), status.stdout
+        assert "lease held by gw with fencing token 1" in status.stdout, status.stdout
         await until("SELECT count(*) FROM orders WHERE status = 'SUBMITTED'", 0, pg_pool)  # each one answered
         summary_b = last_line_of(stopped(procs["b"]), "agent b: ")
         summary_gw = last_line_of(stopped(procs["gw"]), "gateway service gw: ")
@@ -217,7 +222,7 @@ def test_cluster_up_starts_the_whole_cluster_and_prometheus_sees_every_process(p
         shutil.rmtree(directory, ignore_errors=True)
 
 
-async def test_cluster_halt_records_a_state_for_every_agent_and_refuses_an_unknown_account_by_name(
+async def test_cluster_halt_records_a_state_for_every_agent_refuses_an_unknown_account_and_status_shows_it(
     tmp_path, pg_dsn, pg_pool, redis_server
 ):
     import sys as _sys
@@ -238,3 +243,11 @@ async def test_cluster_halt_records_a_state_for_every_agent_and_refuses_an_unkno
         "error: account='Nobody': not an account of the cluster"
     ], refused.stderr
     assert await pg_pool.fetchval("SELECT count(*) FROM trading_states WHERE state = 'HALTED'") == 2  # none applied
+    status = alluse("status")
+    assert status.returncode == 0, status.stderr
+    assert status.stdout.splitlines() == [
+        f"login {LOGIN}: lease no gateway has held it yet",
+        "accounts unassigned: 2",
+        "accounts not ACTIVE: Gen-Acc HALTED, Rev-Acc HALTED",
+        "orders: none; fills: 0",
+    ]
