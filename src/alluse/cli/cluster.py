@@ -205,19 +205,11 @@ def status_command(args: argparse.Namespace) -> int:
     config = _cluster_config(args.config, {})
 
     async def read() -> ClusterOverview:
-        import asyncpg
-
         from alluse.cluster.overview import read_overview
-        from alluse.cluster.servers import ServerError
+        from alluse.cluster.service import postgres_connection
 
-        try:
-            conn = await asyncpg.connect(config.cluster.postgres)
-        except (OSError, asyncpg.PostgresError) as exc:
-            raise ServerError(f"cluster.postgres: cannot connect ({type(exc).__name__}: {exc})") from None
-        try:
+        async with postgres_connection(config) as conn:
             return await read_overview(conn, config.cluster.login)
-        finally:
-            await conn.close()
 
     o = asyncio.run(read())
     if o.lease is None:
@@ -243,26 +235,18 @@ def state_command(args: argparse.Namespace) -> int:
     config = _cluster_config(args.config, {})
 
     async def record() -> list[str]:
-        import asyncpg
-
         from alluse.app.operator import SOURCE
-        from alluse.cluster.servers import ServerError
+        from alluse.cluster.assignment import assignments
+        from alluse.cluster.service import postgres_connection
         from alluse.cluster.states import set_state
         from alluse.model import TradingState
 
-        try:
-            conn = await asyncpg.connect(config.cluster.postgres)
-        except (OSError, asyncpg.PostgresError) as exc:
-            raise ServerError(f"cluster.postgres: cannot connect ({type(exc).__name__}: {exc})") from None
-        try:
-            accounts = args.account or [r["account"] for r in await conn.fetch(
-                "SELECT account FROM accounts WHERE login = $1 ORDER BY account", config.cluster.login)]  # fmt: skip
+        async with postgres_connection(config) as conn:
+            accounts = args.account or list(await assignments(conn, config.cluster.login))
             async with conn.transaction():  # all the accounts, or none (an unknown one is refused by name)
                 for account in accounts:
                     await set_state(conn, account, TradingState(args.trading_state), args.reason, SOURCE)
-            return list(accounts)
-        finally:
-            await conn.close()
+        return list(accounts)
 
     done = asyncio.run(record())
     console.print(f"{', '.join(done) or 'no accounts'} -> {args.trading_state} ({args.reason})", markup=False,

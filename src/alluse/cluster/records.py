@@ -27,6 +27,7 @@ _FENCE = "l.login = o.login AND l.token = $2 AND l.expires_at > clock_timestamp(
 
 # the statuses an order never leaves, as SQL: the model's own list
 _FINAL = "(" + ", ".join(sorted(f"'{s.value}'" for s in TERMINAL_STATUSES)) + ")"
+_SIGNED = "CASE side WHEN 'BUY' THEN quantity ELSE -quantity END"  # a fill's quantity, signed by its side
 _STATUS_OF = {EventKind.ACCEPTED: OrderStatus.ACCEPTED, EventKind.CANCELED: OrderStatus.CANCELED,
               EventKind.REJECTED: OrderStatus.REJECTED, EventKind.EXPIRED: OrderStatus.EXPIRED}  # fmt: skip
 
@@ -214,9 +215,8 @@ async def record_fill(conn: asyncpg.Connection, fill: Fill, multiplier: int) -> 
 async def positions(conn: asyncpg.Connection, account: str) -> dict[str, int]:
     """The account's signed quantities, rebuilt from its fills alone (zero positions left out)."""
     rows = await conn.fetch(
-        """SELECT instrument_id, sum(CASE side WHEN 'BUY' THEN quantity ELSE -quantity END) AS qty
-           FROM fills WHERE account = $1 GROUP BY instrument_id HAVING sum(CASE side WHEN 'BUY' THEN quantity
-           ELSE -quantity END) <> 0 ORDER BY instrument_id""",
+        f"""SELECT instrument_id, sum({_SIGNED}) AS qty FROM fills WHERE account = $1
+            GROUP BY instrument_id HAVING sum({_SIGNED}) <> 0 ORDER BY instrument_id""",
         account,
     )  # fmt: skip
     return {r["instrument_id"]: int(r["qty"]) for r in rows}
@@ -225,9 +225,9 @@ async def positions(conn: asyncpg.Connection, account: str) -> dict[str, int]:
 async def login_positions(conn: asyncpg.Connection, login: str) -> dict[tuple[str, str], int]:
     """(account, instrument) -> signed quantity for every account of the login, from the fills alone."""
     rows = await conn.fetch(
-        """SELECT f.account, f.instrument_id, sum(CASE f.side WHEN 'BUY' THEN f.quantity ELSE -f.quantity END) AS qty
-           FROM fills f JOIN accounts a USING (account) WHERE a.login = $1 GROUP BY f.account, f.instrument_id
-           HAVING sum(CASE f.side WHEN 'BUY' THEN f.quantity ELSE -f.quantity END) <> 0""",
+        f"""SELECT account, instrument_id, sum({_SIGNED}) AS qty FROM fills
+            WHERE account IN (SELECT account FROM accounts WHERE login = $1) GROUP BY account, instrument_id
+            HAVING sum({_SIGNED}) <> 0""",
         login,
     )  # fmt: skip
     return {(r["account"], r["instrument_id"]): int(r["qty"]) for r in rows}

@@ -26,6 +26,23 @@ from alluse.model.registry import InstrumentRegistry
 REDIS_SOCKET_TIMEOUT_S = 5.0  # no read waits longer: the command reads block 50 ms on the server
 
 
+def unreachable(key: str, exc: BaseException) -> ServerError:
+    return ServerError(f"{key}: cannot connect ({type(exc).__name__}: {exc})")
+
+
+@asynccontextmanager
+async def postgres_connection(config: ClusterFileConfig) -> AsyncIterator[asyncpg.Connection]:
+    """One connection to the cluster's PostgreSQL, for a command (`alluse cluster halt`, `status`)."""
+    try:
+        conn = await asyncpg.connect(config.cluster.postgres)
+    except (OSError, asyncpg.PostgresError) as exc:
+        raise unreachable("cluster.postgres", exc) from None
+    try:
+        yield conn
+    finally:
+        await conn.close()
+
+
 @asynccontextmanager
 async def cluster_clients(config: ClusterFileConfig) -> AsyncIterator[tuple[asyncpg.Pool, aioredis.Redis]]:
     """A PostgreSQL pool (the schema upgraded first) and a Redis client, both answering, or ServerError naming
@@ -33,7 +50,7 @@ async def cluster_clients(config: ClusterFileConfig) -> AsyncIterator[tuple[asyn
     try:
         pool = await asyncpg.create_pool(config.cluster.postgres, min_size=2, max_size=8)
     except (OSError, asyncpg.PostgresError) as exc:
-        raise ServerError(f"cluster.postgres: cannot connect ({type(exc).__name__}: {exc})") from None
+        raise unreachable("cluster.postgres", exc) from None
     redis = aioredis.from_url(config.cluster.redis, socket_timeout=REDIS_SOCKET_TIMEOUT_S)
     try:
         async with pool.acquire() as conn:
@@ -41,7 +58,7 @@ async def cluster_clients(config: ClusterFileConfig) -> AsyncIterator[tuple[asyn
         try:
             await redis.ping()
         except (OSError, aioredis.RedisError) as exc:
-            raise ServerError(f"cluster.redis: cannot connect ({type(exc).__name__}: {exc})") from None
+            raise unreachable("cluster.redis", exc) from None
         yield pool, redis
     finally:
         await redis.aclose()

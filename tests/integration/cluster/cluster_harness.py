@@ -70,6 +70,14 @@ async def until(query: str, expected, pool, *args, timeout_s: float = 30.0) -> N
         await asyncio.sleep(0.05)
 
 
+async def until_true(condition, timeout_s: float = 30.0, what: str = "") -> None:
+    """Until the async `condition()` holds; fails naming `what`."""
+    deadline = time.monotonic() + timeout_s
+    while not await condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.05)
+
+
 def last_line_of(text: str, start: str) -> str:
     return [line for line in text.splitlines() if line.startswith(start)][-1]
 

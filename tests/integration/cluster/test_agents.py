@@ -7,12 +7,12 @@ the broker's."""
 from __future__ import annotations
 
 import asyncio
-import time
 from collections import Counter
 from contextlib import asynccontextmanager
 from decimal import Decimal
 
 import pytest
+from cluster_harness import until_true
 
 from alluse.app.config import AccountConfig
 from alluse.app.kernel import attach_ibkr_market_data
@@ -94,20 +94,31 @@ def gateway_service(config: ClusterFileConfig, pool, redis_client, clock) -> Gat
     return GatewayService(config.cluster, pool, redis_client, broker, registry, holder="gw", quotes=quotes)
 
 
-async def until(condition, timeout_s: float = 30.0, what: str = "") -> None:
-    deadline = time.monotonic() + timeout_s
-    while not await condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
-
-
 def receipts(ib_gateway: Gateway) -> Counter[str]:
     return Counter(o.order_ref for o in ib_gateway.exchange.orders.values())
 
 
 def broker_positions(ib_gateway: Gateway, account: str) -> dict[str, int]:
     return {i.id: q for i, q, _ in ib_gateway.exchange.positions(account) if q}
+
+
+async def buy_one_share_each(system, accounts: list[str], what: str) -> None:
+    """A TSLA share bought at market for each account through the agent's order manager, once it has a quote
+    (the risk gate wants a fresh one), and every order filled."""
+
+    async def quoted() -> bool:
+        return system.c.cache.get_fresh("TSLA") is not None
+
+    await until_true(quoted, what="a TSLA quote at the agent")
+    oms = system.c.oms
+    orders = [Order(oms.next_client_order_id(), a, "TSLA", Side.BUY, 1, OrderType.MARKET) for a in accounts]
+    for order in orders:
+        oms.submit(order)
+
+    async def filled() -> bool:
+        return all(oms.get(o.client_order_id).status.value == "FILLED" for o in orders)
+
+    await until_true(filled, what=what)
 
 
 @asynccontextmanager
@@ -127,7 +138,7 @@ async def agents_running(ib_gateway, pg_pool, redis_client, clock, tmp_path):
             trading = all(a.system is not None for a in agents.values())
             return trading and Counter(owners.values()) == Counter({"a": 3, "b": 3})
 
-        await until(split, what="the accounts split 3 and 3")
+        await until_true(split, what="the accounts split 3 and 3")
         yield gw, agents, tasks
     finally:
         stop.set()
@@ -143,7 +154,7 @@ async def test_agents_split_the_accounts_trade_the_wheel_and_take_over_a_dead_ag
             n = await pg_pool.fetchval("SELECT count(DISTINCT account) FROM fills WHERE side = 'SELL'")
             return n == len(ACCOUNTS)
 
-        await until(every_account_sold_a_put, timeout_s=60, what="the wheel's puts filled in every account")
+        await until_true(every_account_sold_a_put, timeout_s=60, what="the wheel's puts filled in every account")
         a_accounts = list(agents["a"].accounts)
         tasks["a"].cancel()  # agent a dies: no leave, its heartbeat lapses
         await asyncio.gather(tasks["a"], return_exceptions=True)
@@ -151,27 +162,15 @@ async def test_agents_split_the_accounts_trade_the_wheel_and_take_over_a_dead_ag
         async def b_runs_all() -> bool:
             return agents["b"].accounts == ACCOUNTS and agents["b"].system is not None
 
-        await until(b_runs_all, what="agent b running every account")
+        await until_true(b_runs_all, what="agent b running every account")
         system = agents["b"].system
         assert system is not None
         for account in a_accounts:  # read back from PostgreSQL: the same positions the broker holds
             ledger = {p.instrument_id: p.quantity for p in system.c.ledger.open_positions(account)}
             assert ledger == broker_positions(ib_gateway, account), account
 
-        # b trades a's accounts: one share each, through the cluster, once it has a quote (the risk gate wants one)
-        async def quoted() -> bool:
-            return system.c.cache.get_fresh("TSLA") is not None
-
-        await until(quoted, what="a TSLA quote at agent b")
-        oms = system.c.oms
-        extra = [Order(oms.next_client_order_id(), a, "TSLA", Side.BUY, 1, OrderType.MARKET) for a in a_accounts]
-        for order in extra:
-            oms.submit(order)
-
-        async def extra_filled() -> bool:
-            return all(oms.get(o.client_order_id).status.value == "FILLED" for o in extra)  # type: ignore[union-attr]
-
-        await until(extra_filled, what="orders of the taken-over accounts filled")
+        # b trades a's accounts: one share each, through the cluster
+        await buy_one_share_each(system, a_accounts, "orders of the taken-over accounts filled")
 
     assert max(receipts(ib_gateway).values()) == 1  # no order reached the broker twice
     committed = {r["client_order_id"] for r in await pg_pool.fetch("SELECT client_order_id FROM orders")}
@@ -202,7 +201,7 @@ async def test_a_redis_restart_pauses_trading_by_name_and_it_resumes_with_the_bo
             system = agent.system
             return system is not None and system.c.broker.connected and gw.state == "active"
 
-        await until(trading, what="the agent trading")
+        await until_true(trading, what="the agent trading")
         server.stop()
         if data == "lost":
             server.wipe()
@@ -210,18 +209,10 @@ async def test_a_redis_restart_pauses_trading_by_name_and_it_resumes_with_the_bo
         async def named() -> bool:
             return gw.state == "paused: redis unreachable" and not agent.system.c.broker.connected  # type: ignore[union-attr]
 
-        await until(named, what="the gateway paused by name and the agent's broker disconnected")
+        await until_true(named, what="the gateway paused by name and the agent's broker disconnected")
         server.start()
-        await until(trading, what="trading again")
-        oms = agent.system.c.oms  # type: ignore[union-attr]
-        orders = [Order(oms.next_client_order_id(), a, "TSLA", Side.BUY, 1, OrderType.MARKET) for a in ACCOUNTS[:3]]
-        for order in orders:
-            oms.submit(order)
-
-        async def filled() -> bool:
-            return all(oms.get(o.client_order_id).status.value == "FILLED" for o in orders)  # type: ignore[union-attr]
-
-        await until(filled, what="orders after the restart filled")
+        await until_true(trading, what="trading again")
+        await buy_one_share_each(agent.system, ACCOUNTS[:3], "orders after the restart filled")
     finally:
         stop.set()
         await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 20)
@@ -248,16 +239,16 @@ async def test_a_halt_follows_its_account_to_the_next_agent(ib_gateway, pg_pool,
         async def halted_at(name: str) -> bool:
             return state_at(name) is TradingState.HALTED
 
-        await until(lambda: halted_at("a"), what="the halt applied by agent a")
+        await until_true(lambda: halted_at("a"), what="the halt applied by agent a")
         tasks["a"].cancel()  # agent a dies; b takes the account over, halted from its first moment
         await asyncio.gather(tasks["a"], return_exceptions=True)
-        await until(lambda: halted_at("b"), what="the halt in force at agent b")
+        await until_true(lambda: halted_at("b"), what="the halt in force at agent b")
         await states.set_state(pg_pool, account, TradingState.ACTIVE, "back on", "cli")
 
         async def active_at_b() -> bool:
             return state_at("b") is TradingState.ACTIVE
 
-        await until(active_at_b, what="the resume applied by agent b")
+        await until_true(active_at_b, what="the resume applied by agent b")
 
 
 async def test_a_postgres_restart_pauses_the_agents_by_name_and_they_trade_again_with_equal_books(
@@ -272,7 +263,7 @@ async def test_a_postgres_restart_pauses_the_agents_by_name_and_they_trade_again
                     a.state == "paused: postgres unreachable" for a in agents.values()
                 )
 
-            await until(named, what="the gateway and both agents paused by name")
+            await until_true(named, what="the gateway and both agents paused by name")
         finally:
             postgres_server.start()  # whatever happened: the worker's next tests need it
 
@@ -280,24 +271,11 @@ async def test_a_postgres_restart_pauses_the_agents_by_name_and_they_trade_again
             systems = [a.system for a in agents.values()]
             return gw.state == "active" and all(s is not None and s.c.broker.connected for s in systems)
 
-        await until(trading_again, what="the gateway and the agents trading again")
+        await until_true(trading_again, what="the gateway and the agents trading again")
         system = agents["a"].system
         assert system is not None
 
-        async def quoted() -> bool:
-            return system.c.cache.get_fresh("TSLA") is not None
-
-        await until(quoted, what="a TSLA quote at agent a")
-        oms = system.c.oms
-        mine = agents["a"].accounts
-        orders = [Order(oms.next_client_order_id(), a, "TSLA", Side.BUY, 1, OrderType.MARKET) for a in mine]
-        for order in orders:
-            oms.submit(order)
-
-        async def filled() -> bool:
-            return all(oms.get(o.client_order_id).status.value == "FILLED" for o in orders)  # type: ignore[union-attr]
-
-        await until(filled, what="orders after the restart filled")
+        await buy_one_share_each(system, agents["a"].accounts, "orders after the restart filled")
     assert max(receipts(ib_gateway).values()) == 1
     for account in ACCOUNTS:
         assert await records.positions(pg_pool, account) == broker_positions(ib_gateway, account), account

@@ -6,9 +6,10 @@ out of the money expires worthless."""
 from __future__ import annotations
 
 import asyncio
-import time
 from datetime import UTC, datetime
 from decimal import Decimal
+
+from cluster_harness import until_true
 
 from alluse.brokers.ibkr.broker import IbkrBroker
 from alluse.brokers.ibkr.config import IbkrConfig
@@ -30,13 +31,6 @@ ASSIGNED, WORTHLESS = "DU0001", "DU0002"
 # the evening before: the market lists the weekly that expires tomorrow at 21:00 UTC (16:00 New York); on the
 # day itself it lists the next one
 BEFORE_EXPIRY = datetime(2026, 12, 10, 23, tzinfo=UTC)
-
-
-async def until(condition, timeout_s: float = 30.0, what: str = "") -> None:
-    deadline = time.monotonic() + timeout_s
-    while not await condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.05)
 
 
 async def test_an_expiry_reported_only_in_ibs_positions_is_booked_as_the_broker_booked_it(pg_pool, redis_client):
@@ -73,7 +67,7 @@ async def test_an_expiry_reported_only_in_ibs_positions_is_booked_as_the_broker_
             n = await pg_pool.fetchval("SELECT count(*) FROM fills WHERE exec_id LIKE 'settle:%'")
             return bool(n == 3)  # the two closes and one delivery
 
-        await until(settled, timeout_s=60, what="the settlements recorded")
+        await until_true(settled, timeout_s=60, what="the settlements recorded")
     finally:
         stop.set()
         await asyncio.wait_for(task, 10)

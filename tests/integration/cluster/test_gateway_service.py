@@ -6,6 +6,7 @@ lease; every fill is recorded once and the books match the broker's."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import threading
 import time
 from collections import Counter
@@ -14,6 +15,7 @@ from decimal import Decimal
 import asyncpg
 import pytest
 import redis.asyncio as aioredis
+from cluster_harness import until_true
 
 from alluse.brokers.ibkr.broker import IbkrBroker
 from alluse.brokers.ibkr.config import IbkrConfig
@@ -98,12 +100,7 @@ def receipts(ib_gateway: Gateway) -> Counter[str]:
     return Counter(o.order_ref for o in ib_gateway.exchange.orders.values())
 
 
-async def until(condition, timeout_s: float = 20.0, what: str = "") -> None:
-    deadline = time.monotonic() + timeout_s
-    while not await condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
+until = functools.partial(until_true, timeout_s=20.0)  # this module's waits are shorter
 
 
 async def books_match_the_broker(pool, ib_gateway: Gateway) -> None:
