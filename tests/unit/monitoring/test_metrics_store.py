@@ -202,7 +202,7 @@ def test_a_full_queue_drops_and_counts_without_blocking(tmp_path, stores):
     t0 = time.perf_counter()
     assert store.submit(tick(3)) is False
     assert store.submit(tick(4)) is False
-    assert time.perf_counter() - t0 < 0.05
+    assert time.perf_counter() - t0 < 1.0  # waiting on the held lock would take its 5 s busy timeout
     assert store.dropped_samples == 6
     assert metric_values(store)["alluse_metrics_store_queue_batches"] == 2
     blocker.execute("COMMIT")

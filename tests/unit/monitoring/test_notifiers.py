@@ -212,7 +212,9 @@ def test_evaluate_is_not_blocked_by_a_hanging_webhook(server, webhooks):
         events = eng.evaluate({"up": i % 2}, T0 + i * NS)  # resolve, fire, resolve, ...
         worst = max(worst, time.perf_counter() - t)
         assert len(events) == 1
-    assert worst < 0.01  # the request hangs for up to 2 s; evaluate never waits on it
+    # the request hangs for 2 s; an evaluate that waited on it would take that long (bound loose for a loaded CI box)
+    assert worst < 0.5
+    assert not server.release.is_set() and hook.delivered == 0
     assert hook.delivered == 0 and len(server.requests) == 1
     server.release.set()
 
