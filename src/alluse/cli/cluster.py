@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 from alluse.cli.output import console
 
 if TYPE_CHECKING:
+    import asyncpg
+
     from alluse.cluster.config import ClusterFileConfig
     from alluse.cluster.overview import ClusterOverview
     from alluse.common.metrics import MetricSource
@@ -48,6 +50,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     ag.add_argument("--duration", type=float, help="wall seconds to run (default: until Ctrl-C)")
     ag.add_argument("--metrics-port", type=int, help="serve /metrics and /health on 127.0.0.1 here (0: any free port)")
     ag.set_defaults(func=agent_command)
+    co = commands.add_parser("console", help="the console across every process, in the browser (from PostgreSQL)")
+    co.add_argument("--config", type=Path, required=True, help="TOML with [cluster]")
+    co.add_argument("--port", type=int, default=8780, help="on 127.0.0.1 (0: any free port; default 8780)")
+    co.set_defaults(func=console_command)
     status = commands.add_parser("status", help="the whole cluster from PostgreSQL: lease, agents, accounts, orders")
     status.add_argument("--config", type=Path, required=True, help="TOML with [cluster]")
     status.set_defaults(func=status_command)
@@ -116,13 +122,10 @@ def _trading_config(args: argparse.Namespace) -> str:
 def _run_processes(args: argparse.Namespace, directory: Path, path: Path) -> None:
     from alluse.app.config import load_config
     from alluse.cluster.launcher import ClusterProcesses
-    from alluse.monitoring.alert_rules import predictive_rules_from_config, run_rules
-    from alluse.monitoring.prometheus_rules import render, rules_document
+    from alluse.cluster.rules import prometheus_rules_file
 
     config = load_config(args.config)
-    rules = run_rules(config.alerts, config.monitoring.store)
-    document = rules_document(rules, config.monitoring, predictive_rules_from_config(config.alerts, rules))
-    (directory / "alert-rules.yml").write_text(render(document))
+    (directory / "alert-rules.yml").write_text(prometheus_rules_file(config.alerts, config.monitoring))
     processes = ClusterProcesses(directory, path, args.agents, args.standby, args.ib_port, local_config=args.config)
     try:
         processes.start()
@@ -130,6 +133,8 @@ def _run_processes(args: argparse.Namespace, directory: Path, path: Path) -> Non
             where = f", /metrics on 127.0.0.1:{p.metrics_port}" if p.metrics_port else ""
             console.print(f"cluster: {p.name} running (pid {p.proc.pid}{where}; log {p.log_path})", highlight=False,
                           soft_wrap=True)  # fmt: skip
+        if processes.console_url is not None:
+            console.print(f"cluster: console on {processes.console_url}", highlight=False, soft_wrap=True)
         if processes.prometheus is not None:
             console.print(f"cluster: prometheus on {processes.prometheus.url} (Ctrl-C stops everything)",
                           highlight=False, soft_wrap=True)  # fmt: skip
@@ -186,18 +191,58 @@ def _stop_event(duration: float | None) -> asyncio.Event:
 
 
 @asynccontextmanager
-async def _metrics(port: int | None, readings: MetricSource, health: Callable[[], Any]) -> AsyncIterator[str]:
-    """/metrics and /health on 127.0.0.1:`port` for the block (none without a port); yields where, for the banner."""
-    if port is None:
-        yield ""
-        return
-    from alluse.cluster.exposition import serve
+async def _monitored(config: ClusterFileConfig, process: str, pool: asyncpg.Pool, readings: MetricSource,
+                     health: Callable[[], Any], port: int | None,
+                     loss_limit_used: Callable[[], float | None] | None = None,
+                     market_open: Callable[[], bool] | None = None) -> AsyncIterator[str]:  # fmt: skip
+    """The process's metrics and alerts into PostgreSQL (cluster/history.py) and, with a port, /metrics and
+    /health on 127.0.0.1 for the block; yields where they go, for the banner."""
+    from alluse.cluster.history import ProcessHistory
 
-    server = await serve(readings, health, "127.0.0.1", port)
+    history = None
+    if config.monitoring.enabled:
+        history = await ProcessHistory.open(pool, process, readings, config, loss_limit_used, market_open)
+        history.start()
     try:
-        yield f", /metrics on 127.0.0.1:{server.port}"
+        if port is None:
+            yield "" if history is None else ", metrics and alerts to PostgreSQL"
+            return
+        from alluse.cluster.exposition import serve
+
+        server = await serve([readings, *([] if history is None else history.exported())], health, "127.0.0.1", port)
+        try:
+            yield f", /metrics on 127.0.0.1:{server.port}" + ("" if history is None else " and to PostgreSQL")
+        finally:
+            await server.stop()
     finally:
-        await server.stop()
+        if history is not None:
+            await history.stop()
+
+
+def console_command(args: argparse.Namespace) -> int:
+    """Read-only and on loopback (rpc/cluster_app.py); uvicorn stops on SIGINT or SIGTERM."""
+    import socket
+
+    import uvicorn
+
+    from alluse.monitoring.http import listen_error
+    from alluse.rpc.cluster_app import create_cluster_app
+
+    config = _cluster_config(args.config, {})
+    sock = socket.socket(socket.AF_INET)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(("127.0.0.1", args.port))
+    except OSError as exc:
+        sock.close()
+        raise listen_error("127.0.0.1", args.port, exc) from None
+    sock.listen(128)  # connections wait in the backlog until uvicorn accepts them
+    app = create_cluster_app(config.cluster.postgres, config.cluster.login)
+    console.print(f"cluster console on http://127.0.0.1:{sock.getsockname()[1]}/ (login {config.cluster.login}; "
+                  "Ctrl-C stops)", highlight=False, soft_wrap=True)  # fmt: skip
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
+    asyncio.run(server.serve(sockets=[sock]))
+    return 0
 
 
 def status_command(args: argparse.Namespace) -> int:
@@ -263,7 +308,15 @@ def agent_command(args: argparse.Namespace) -> int:
 
         stop = _stop_event(args.duration)
         async with connect_agent_service(config, args.name) as agent:
-            async with _metrics(args.metrics_port, AgentReadings(agent), lambda: agent_health(agent)) as where:
+            async with _monitored(
+                config,
+                f"agent {args.name}",
+                agent.pool,
+                AgentReadings(agent),
+                lambda: agent_health(agent),
+                args.metrics_port,
+                agent.loss_limit_used,
+            ) as where:
                 console.print(f"agent {args.name}: login {config.cluster.login}, {len(config.accounts)} accounts in "
                               f"its configuration{where}; joining (Ctrl-C stops)", highlight=False,
                               soft_wrap=True)  # fmt: skip
@@ -287,7 +340,14 @@ def gateway_command(args: argparse.Namespace) -> int:
         stop = _stop_event(args.duration)
         async with connect_gateway_service(config, args.holder) as service:
             readings = GatewayReadings(service)
-            async with _metrics(args.metrics_port, readings, lambda: gateway_health(service)) as where:
+            async with _monitored(
+                config,
+                f"gateway {service.holder}",
+                service.pool,
+                readings,
+                lambda: gateway_health(service),
+                args.metrics_port,
+            ) as where:
                 console.print(f"gateway service {service.holder}: login {config.cluster.login}, IB at "
                               f"{config.ibkr.host}:{config.ibkr.port}{where}; standing by for the lease (Ctrl-C "
                               "stops)", highlight=False, soft_wrap=True)  # fmt: skip

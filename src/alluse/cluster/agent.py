@@ -70,6 +70,7 @@ class AgentService:
         self.counts = AgentCounts()
         self.state = "starting"
         self.accounts: list[str] = []
+        self.silent_agents: list[str] = []  # others that stopped beating without leaving, at the last heartbeat
         self.system: TradingSystem | None = None
         self._broker: ClusterBroker | None = None
         self._data_dir: Path | None = None
@@ -104,6 +105,7 @@ class AgentService:
                 async with self.pool.acquire() as conn:
                     await assignment.heartbeat(conn, tenure, c.agent_timeout_s)
                     accounts = await assignment.rebalance(conn, tenure, c.login, c.agent_timeout_s)
+                    self.silent_agents = await assignment.silent_agents(conn, c.agent_timeout_s)
                 if accounts != self.accounts or (accounts and self.system is None):
                     await self._rebuild(tenure, accounts)
                 else:
@@ -160,6 +162,14 @@ class AgentService:
         log.info("%s: trading %d accounts (%s to %s): %d working orders and %d fills read back", self.name,
                  len(known), known[0], known[-1], len(recovery.reconcile.adopted),
                  recovery.reconcile.fills_applied)  # fmt: skip
+
+    def loss_limit_used(self) -> float | None:
+        """The worst account's share of its daily loss limit, while trading (the collector's derived series)."""
+        return None if self.system is None else self.system.loss_limit_used()
+
+    def market_open(self) -> bool:
+        """In session on the cluster's clock (the feed's alert rules sleep outside it); no system: no feed to judge."""
+        return self.system is None or self.system.market_open()
 
     def _stored_too(self, on_change: StateChangeHandler | None) -> StateChangeHandler:
         """The kernel's listener (journal, cancel on a halt), then the change queued for the table, unless the

@@ -131,6 +131,15 @@ async def owns_for_order(conn: asyncpg.Connection, tenure: Tenure, account: str)
     return bool(found)
 
 
+async def silent_agents(conn: asyncpg.Connection, timeout_s: float) -> list[str]:
+    """Agents that stopped beating without leaving (a clean stop leaves): dead, or cut off, until they join again."""
+    rows = await conn.fetch(
+        "SELECT name FROM agents WHERE heartbeat_at <= clock_timestamp() - make_interval(secs => $1) ORDER BY name",
+        float(timeout_s),
+    )
+    return [r["name"] for r in rows]
+
+
 async def assignments(conn: asyncpg.Connection, login: str) -> dict[str, str | None]:
     """account -> agent running it (None: unassigned)."""
     rows = await conn.fetch("SELECT account, agent FROM accounts WHERE login = $1 ORDER BY account", login)

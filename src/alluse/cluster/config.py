@@ -33,6 +33,10 @@ class ClusterConfig(Section):
     clock_anchor_unix: NonNegFloat = 0.0
     agent_timeout_s: PositiveFloat = 10.0  # an agent silent this long loses its accounts to the others
     heartbeat_every_s: PositiveFloat = 1.0  # how often an agent beats and looks at its share of the accounts
+    # every process's metrics go to PostgreSQL once per history_every_s, and are kept history_retention_s
+    history_every_s: PositiveFloat = 10.0
+    history_retention_s: PositiveFloat = 2 * 86_400.0
+    history_per_account: bool = False  # each account's own series too (about ten rows per account each time)
 
     @field_validator("renew_every_s")
     @classmethod

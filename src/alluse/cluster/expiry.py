@@ -38,6 +38,16 @@ def expired(positions: dict[tuple[str, str], int], registry: InstrumentRegistry,
     return found
 
 
+NEVER = 2**63 - 1  # no option held: nothing expires until a fill opens one
+
+
+def next_expiry(positions: dict[tuple[str, str], int], registry: InstrumentRegistry, now_ns: int) -> int:
+    """The earliest expiry after `now_ns` among the option positions (NEVER without one)."""
+    return min((e for (_, instrument_id), held in positions.items() if held
+                and isinstance(i := registry.resolve(instrument_id), Option) and (e := expiry_ns(i)) > now_ns),
+               default=NEVER)  # fmt: skip
+
+
 def settlement(item: Expired, broker_positions: dict[str, int], now_ns: int) -> list[Fill] | None:
     """The fills that bring the books to the broker's for an expired option, or None while the broker still
     holds it or its stock moved by something other than the delivery (nothing is guessed)."""

@@ -12,12 +12,14 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from alluse.cluster import rules
 from alluse.cluster.agent import AgentService
 from alluse.cluster.gateway import GatewayService
 from alluse.common.metrics import Metric, MetricSource, counter, gauge
 from alluse.monitoring.exporter import PrometheusExporter
 from alluse.monitoring.http import MetricsServer
 from alluse.monitoring.resources import ResourceSampler
+from alluse.monitoring.service import MarketSession
 
 
 def _counts(prefix: str, what: str, counts: object) -> Iterator[Metric]:
@@ -36,12 +38,16 @@ class AgentReadings:
     def __init__(self, agent: AgentService) -> None:
         self.agent = agent
         self.resources = _process()
+        self.session = MarketSession(agent.market_open)  # for Prometheus' rules held to the session
 
     def metrics(self) -> Iterable[Metric]:
         yield from self.resources.metrics()
+        yield from self.session.metrics()
         a = self.agent
         yield gauge("alluse_cluster_agent_info", "This agent and its state", 1, agent=a.name, state=a.state)
         yield gauge("alluse_cluster_agent_accounts", "Accounts this agent runs now", len(a.accounts), agent=a.name)
+        # no label: the rule (cluster/rules.py) names the series as is; the process is the scrape's instance
+        yield gauge(rules.AGENTS_SILENT, "Other agents that stopped beating without leaving", len(a.silent_agents))
         yield from _counts("alluse_cluster_agent", "Agent", a.counts)
         if a.system is not None:
             for source in a.system.metric_sources():
@@ -89,7 +95,7 @@ def gateway_health(gateway: GatewayService) -> dict[str, Any]:
             "firing_alerts": [], "holder": gateway.holder, "state": gateway.state}  # fmt: skip
 
 
-async def serve(readings: MetricSource, health: Any, host: str, port: int) -> MetricsServer:
-    server = MetricsServer(PrometheusExporter([readings]), health)
+async def serve(sources: list[MetricSource], health: Any, host: str, port: int) -> MetricsServer:
+    server = MetricsServer(PrometheusExporter(sources), health)
     await server.start(host, port)
     return server

@@ -37,7 +37,7 @@ from alluse.cluster.probe import pause_state
 from alluse.cluster.quotes import QuotePublisher
 from alluse.cluster.streams import Entry, Topic, WorkQueue
 from alluse.cluster.tasks import cancel_until_done, wait_or_stop
-from alluse.model import Fill, Order, OrderType, Side, TimeInForce
+from alluse.model import Fill, Option, Order, OrderType, Side, TimeInForce, expiry_ns
 from alluse.model.base import InvalidInput
 from alluse.model.errors import BrokerDisconnected
 from alluse.model.events import FINAL_EVENT_OF_STATUS, EventKind, OrderEvent, SettlementEvent
@@ -75,6 +75,7 @@ class GatewayCounts:
     cancels_sent: int = 0
     cancelled_unsent: int = 0  # cancelled before any gateway sent them: nothing reached the broker
     settlements_recorded: int = 0  # expiry, assignment and exercise fills read from the broker's positions
+    expiry_looks: int = 0  # the login's positions summed to find options past their expiry
 
 
 def event_payload(event: OrderEvent) -> bytes:
@@ -103,6 +104,10 @@ class _Active:
     held_checked_at: float = 0.0
     unsent_checked_at: float = 0.0
     settled_checked_at: float = 0.0
+    # the cluster time of the next expiry among the options held; None: look at once (a tenure's start, or a
+    # settlement the broker has not booked yet). Positions in options appear only by fills this gateway records.
+    next_expiry_ns: int | None = None
+    expiring_since_look: int = expiry.NEVER  # the earliest expiry of options filled since the last look began
     progress_at: float = 0.0  # monotonic seconds of the last sign of life: a loop round, a send, the connection
     stall_limit: float = 0.0  # seconds without one before the lease is given up (longer while starting)
 
@@ -338,21 +343,31 @@ class GatewayService:
         return len(unsent)
 
     async def _settle_expired(self, active: _Active) -> None:
-        """Record the settlements of options past their expiry, read from IB's positions (cluster/expiry.py)."""
+        """Record the settlements of options past their expiry, read from IB's positions (cluster/expiry.py). The
+        fills are summed only once an option held may have expired, not at every round."""
         active.settled_checked_at = self.monotonic()
+        now = self.wall_ns()
+        if active.next_expiry_ns is not None and now < active.next_expiry_ns:
+            return
+        active.expiring_since_look = expiry.NEVER  # from here on, fills recorded meanwhile are kept there
         async with self.pool.acquire() as conn:
             held = await records.login_positions(conn, self.config.login)
-        now = self.wall_ns()
+        self.counts.expiry_looks += 1
+        settled_all = True
         for item in expiry.expired(held, self.registry, now):
             try:
                 at_broker = active.broker.account_snapshot(item.account).positions
             except (BrokerDisconnected, InvalidInput) as exc:  # looked at again at the next round
                 log.warning("%s: positions of %s not read (%s)", self.holder, item.account, exc)
+                settled_all = False
                 continue
             fills = expiry.settlement(item, at_broker, now)
+            settled_all = settled_all and fills is not None
             for fill in fills or ():
                 await self._record_fill(active, _fill_event(fill))
                 self.counts.settlements_recorded += 1
+        soonest = min(expiry.next_expiry(held, self.registry, now), active.expiring_since_look)
+        active.next_expiry_ns = soonest if settled_all else None
 
     async def _cancel(self, active: _Active, client_order_id: str) -> None:
         """An order nobody sent yet is cancelled in the table (under the lease, so no claim can cross it); one at
@@ -423,11 +438,15 @@ class GatewayService:
     async def _record_fill(self, active: _Active, event: OrderEvent) -> None:
         fill = event.fill
         assert fill is not None
-        multiplier = self.registry.resolve(fill.instrument_id).multiplier  # an option's from its OCC symbol
+        instrument = self.registry.resolve(fill.instrument_id)  # an option's multiplier from its OCC symbol
         async with self.pool.acquire() as conn:
-            new = await records.record_fill(conn, fill, multiplier)
+            new = await records.record_fill(conn, fill, instrument.multiplier)
         if new:
             self.counts.fills_recorded += 1
+            if isinstance(instrument, Option):  # a position that can expire: looked at once it does
+                active.expiring_since_look = min(active.expiring_since_look, expiry_ns(instrument))
+                if active.next_expiry_ns is not None:
+                    active.next_expiry_ns = min(active.next_expiry_ns, active.expiring_since_look)
             await self.events.publish(event_payload(event))
         else:
             self.counts.fills_duplicate += 1

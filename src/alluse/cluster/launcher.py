@@ -1,6 +1,7 @@
 """The processes of a whole cluster on one machine, as `alluse cluster up --config` starts them: the local
 TWS-protocol gateway (unless a real IB gateway's port is given), a gateway service and optionally a standby,
-N agents, each serving /metrics, and Debian's Prometheus scraping them with the project's alert rules. Each is
+N agents, each serving /metrics and writing its metrics and alerts to PostgreSQL, the console across them, and
+Debian's Prometheus scraping them with the project's alert rules. Each is
 an `alluse` command of its own with its log in the cluster's directory; stopped in reverse order."""
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ class ClusterProcesses:
     local_config: Path | None = None  # the local gateway's config (the trading sections alone)
     launched: list[Launched] = field(default_factory=list)
     prometheus: PrometheusServer | None = None
+    console_url: str | None = None
 
     def start(self) -> None:
         logs = self.directory / "logs"
@@ -60,6 +62,8 @@ class ClusterProcesses:
         for launched in self.launched:  # up: each printed its banner (the agents and services their ports)
             if launched.metrics_port is not None:
                 _banner(launched, "", r"/metrics on 127\.0\.0\.1:(\d+)")
+        console = self._spawn("console", ["cluster", "console", "--config", str(self.config), "--port", "0"])
+        self.console_url = _banner(console, "cluster console on ", r"(http://127\.0\.0\.1:\d+/)")
         jobs = {kind: [f"127.0.0.1:{p.metrics_port}" for p in self.launched if p.name.startswith(prefix)]
                 for kind, prefix in (("gateway", "gw-"), ("agent", "agent-"))}  # fmt: skip
         rules = self.directory / "alert-rules.yml"

@@ -125,6 +125,31 @@ STEPS: tuple[PgStep, ...] = (
         "ALTER TABLE fills DROP CONSTRAINT fills_price_check",
         "ALTER TABLE fills ADD CONSTRAINT fills_price_check CHECK (price >= 0)",
     )),
+    PgStep(6, "the metrics and alert events of every process", (
+        """CREATE TABLE metric_samples (
+            process text NOT NULL,  -- 'agent a1', 'gateway gw-a': who read it
+            series text NOT NULL,  -- as the collector names it (monitoring/collector.py)
+            ts timestamptz NOT NULL,
+            value float8 NOT NULL
+        )""",
+        "CREATE INDEX metric_samples_process ON metric_samples (process, series, ts)",
+        "CREATE INDEX metric_samples_ts ON metric_samples (ts)",
+        """CREATE TABLE alert_events (
+            seq bigserial PRIMARY KEY,
+            process text NOT NULL,
+            rule text NOT NULL,
+            severity text NOT NULL,
+            state text NOT NULL CHECK (state IN ('firing', 'resolved')),
+            metric text NOT NULL,
+            comparison text NOT NULL,
+            value float8 NOT NULL,
+            threshold float8 NOT NULL,
+            ts timestamptz NOT NULL,
+            started_at timestamptz NOT NULL,  -- when the episode fired
+            description text NOT NULL
+        )""",
+        "CREATE INDEX alert_events_process ON alert_events (process, rule, seq)",
+    )),
 )  # fmt: skip
 VERSION = STEPS[-1].to
 

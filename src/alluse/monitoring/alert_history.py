@@ -12,6 +12,7 @@ the steps in MIGRATIONS, none yet: common/migrations.py):
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Protocol
 
 from alluse.common.migrations import Step
 from alluse.common.sqlite_files import StoreIdentity, open_readonly, open_wal
@@ -43,6 +44,14 @@ CREATE INDEX IF NOT EXISTS alerts_rule ON alerts (rule, seq);
 """
 
 _COLUMNS = "rule, severity, state, metric, comparison, value, threshold, ts_ns, started_ns, description"
+
+
+class EpisodeRecord(Protocol):
+    """What the alert engine needs of a history: this file's, or PostgreSQL's in a cluster (cluster/history.py)."""
+
+    def record(self, e: AlertEvent) -> None: ...
+
+    def open_episodes(self) -> dict[str, AlertEvent]: ...
 
 
 class AlertHistoryError(Exception):

@@ -29,7 +29,7 @@ from alluse.common.clock import NS, ns_to_datetime
 from alluse.common.metrics import Metric, counter, gauge
 from alluse.monitoring import series as s
 from alluse.monitoring.alert_events import CLOSED, AlertEvent, AlertStatus
-from alluse.monitoring.alert_history import AlertHistory
+from alluse.monitoring.alert_history import EpisodeRecord
 from alluse.monitoring.alert_rules import COMPARATORS
 from alluse.monitoring.config import ALERT_SEVERITIES, AlertRuleConfig
 from alluse.monitoring.notifiers import Notifier
@@ -67,7 +67,7 @@ class AlertEngine:
         self,
         rules: Iterable[AlertRuleConfig],
         notifiers: Iterable[Notifier] = (),
-        history: AlertHistory | None = None,
+        history: EpisodeRecord | None = None,
         now_ns: Callable[[], int] = time.time_ns,
         market_open: Callable[[], bool] | None = None,
     ) -> None:

@@ -3,12 +3,14 @@
 - the local TWS-protocol gateway with 300 accounts;
 - two gateway services, one standing by;
 - three agents;
-- PostgreSQL, Redis, and Prometheus scraping every process;
+- PostgreSQL, Redis, and Prometheus scraping every process with the cluster's alert rules;
 
 all on one simulated clock, through a simulated week of the wheel (Saturday to Saturday on the 24/7 calendar,
 Friday's weekly expiry included). The active gateway is killed with SIGKILL on Monday, an agent on
 Wednesday. At the end every account's book in PostgreSQL equals the broker's, no committed order
-is lost, and none reached the broker twice (the local gateway's own receipts)."""
+is lost, and none reached the broker twice (the local gateway's own receipts). Both kills were alerted on
+(Prometheus' `process_down`; the surviving agents' `agent_silent`, recorded in PostgreSQL with every process's
+metrics)."""
 
 from __future__ import annotations
 
@@ -23,8 +25,10 @@ from cluster_harness import broker_positions_of, last_line_of, local_gateway, sp
 from alluse.cluster import records
 from alluse.cluster.gateway import CANCEL_PREFIX, GATEWAY_GROUP, command_stream
 from alluse.cluster.prometheus import scrape_config
+from alluse.cluster.rules import prometheus_rules_file
 from alluse.cluster.servers import PrometheusServer, free_port
 from alluse.cluster.streams import WorkQueue
+from alluse.monitoring.config import AlertsConfig, MonitoringConfig
 
 LOGIN = "F0300"
 ACCOUNTS = [f"DU{i:04d}" for i in range(1, 301)]
@@ -79,9 +83,11 @@ async def test_a_simulated_week_of_300_accounts_through_kills_ends_with_every_bo
         f"[ibkr]\nport = {tws[1]}\nclient_ids = [1]\nhealth_interval_s = 0.5\nchain_ttl_s = 86400.0\n"
     )  # fmt: skip
     ports = {name: free_port() for name in ("gw-a", "gw-b", *AGENTS)}
+    rules = tmp_path / "alert-rules.yml"
+    rules.write_text(prometheus_rules_file(AlertsConfig(), MonitoringConfig()))  # what `cluster up` writes
     prometheus = PrometheusServer(tmp_path / "prometheus", scrape_config(
         {"gateway": [f"127.0.0.1:{ports[g]}" for g in ("gw-a", "gw-b")],
-         "agent": [f"127.0.0.1:{ports[a]}" for a in AGENTS]}, interval_s=1.0)).start()  # fmt: skip
+         "agent": [f"127.0.0.1:{ports[a]}" for a in AGENTS]}, [rules], interval_s=1.0)).start()  # fmt: skip
     procs = {}
     try:
         for g in ("gw-a", "gw-b"):
@@ -104,6 +110,8 @@ async def test_a_simulated_week_of_300_accounts_through_kills_ends_with_every_bo
 
         await sleep_until(wall_at(END, anchor))
         up = {r["metric"]["instance"]: r["value"][1] for r in prometheus.query("up")}
+        firing = prometheus.query('ALERTS{alertname="process_down",alertstate="firing"}')
+        down = {r["metric"]["instance"] for r in firing}
         accounts_seen = prometheus.query("sum(alluse_cluster_agent_accounts)")
         summaries = {a: last_line_of(stopped(procs[a]), f"agent {a}: ") for a in ("a1", "a3")}
         queue = WorkQueue(redis_client, command_stream(LOGIN), GATEWAY_GROUP)  # the operator cancels what works
@@ -138,3 +146,11 @@ async def test_a_simulated_week_of_300_accounts_through_kills_ends_with_every_bo
     assert up[f"127.0.0.1:{ports['gw-a']}"] == "0" and up[f"127.0.0.1:{ports['a2']}"] == "0"  # Prometheus saw
     assert up[f"127.0.0.1:{ports['gw-b']}"] == "1" and up[f"127.0.0.1:{ports['a1']}"] == "1"  # the kills
     assert float(accounts_seen[0]["value"][1]) == len(ACCOUNTS)  # the live agents run every account
+    assert down == {f"127.0.0.1:{ports['gw-a']}", f"127.0.0.1:{ports['a2']}"}  # Prometheus' alert for each kill
+    # every process's metrics and alerts in PostgreSQL: the survivors' agent_silent fired for the killed agent
+    history = await pg_pool.fetch("SELECT process, count(*) AS n FROM metric_samples GROUP BY process ORDER BY 1")
+    print("metric samples in PostgreSQL:", ", ".join(f"{r['process']} {r['n']}" for r in history))
+    assert [r["process"] for r in history] == ["agent a1", "agent a2", "agent a3", "gateway gw-a", "gateway gw-b"]
+    silent = await pg_pool.fetch("SELECT DISTINCT process FROM alert_events WHERE rule = 'agent_silent' AND "
+                                 "state = 'firing'")  # fmt: skip
+    assert {r["process"] for r in silent} == {"agent a1", "agent a3"}

@@ -182,11 +182,14 @@ async def test_kill_9_of_an_agent_moves_its_accounts_and_nothing_is_lost_or_sent
     assert re.search(r"1 tenures, \d+ rebuilds", summary_b), summary_b
 
 
-def test_cluster_up_starts_the_whole_cluster_and_prometheus_sees_every_process(postgres_server, redis_server):
+def test_cluster_up_starts_the_whole_cluster_prometheus_and_the_console_see_every_process(
+    postgres_server, redis_server, chromium
+):
     """`alluse cluster up --config`: its own PostgreSQL and Redis, the local gateway, a gateway service and a
-    standby, two agents and Prometheus; every process up in Prometheus' eyes, the agents running every account,
-    and all of it stopped at the end. (postgres_server, redis_server: skipped, or failed under CI, where the
-    servers cannot start.)"""
+    standby, two agents, the console and Prometheus; every process up in Prometheus' eyes, the agents running every
+    account, and the console in a real browser showing both agents with their accounts and every process with the
+    memory it wrote to PostgreSQL; all of it stopped at the end. (postgres_server, redis_server: skipped, or
+    failed under CI, where the servers cannot start.)"""
     import json
     import tempfile
     import urllib.parse
@@ -197,8 +200,9 @@ def test_cluster_up_starts_the_whole_cluster_and_prometheus_sees_every_process(p
     config = directory / "wheel.toml"
     config.write_text(WHEEL)
     up = spawn("cluster", "up", "--dir", str(directory / "c"), "--config", str(config), "--agents", "2", "--standby",
-               "--duration", "40")  # fmt: skip
+               "--duration", "60")  # fmt: skip
     try:
+        console_url = first_line(up, "cluster: console on ").split()[-1]
         url = re.search(r"prometheus on (http://127\.0\.0\.1:\d+)", first_line(up, "cluster: prometheus")).group(1)
 
         def query(promql: str) -> list:
@@ -213,6 +217,13 @@ def test_cluster_up_starts_the_whole_cluster_and_prometheus_sees_every_process(p
                 break
             assert time.monotonic() < deadline, (up_targets, accounts)
             time.sleep(0.5)
+        seen = asyncio.run(browse_cluster_console(console_url, chromium, directory / "cluster-console.png"))
+        assert seen["errors"] == []
+        assert sorted(seen["agents"]) == ["agent-1", "agent-2"] and sum(seen["agents"].values()) == len(AGENT_ACCOUNTS)
+        processes = ["agent agent-1", "agent agent-2", "gateway gw-a", "gateway gw-b"]
+        assert sorted(seen["processes"]) == processes, seen["processes"]
+        assert all(float(rss.replace(",", "")) > 10 for rss in seen["processes"].values()), seen["processes"]
+        assert seen["lease"].startswith("lease: held by gw-"), seen["lease"]
         up.send_signal(signal.SIGINT)
         out, _ = up.communicate(timeout=60)
         assert up.returncode == 0 and out.rstrip().endswith("cluster: stopped"), out
@@ -220,6 +231,41 @@ def test_cluster_up_starts_the_whole_cluster_and_prometheus_sees_every_process(p
         if up.poll() is None:
             up.kill()
         shutil.rmtree(directory, ignore_errors=True)
+
+
+async def cells_of(page, rows: str) -> list[list[str]]:
+    return [row.split("\t") for row in await page.locator(rows).all_inner_texts()]
+
+
+async def browse_cluster_console(url: str, chromium: str, screenshot: Path) -> dict:
+    """What the console shows once both agents run accounts and every process wrote its memory to PostgreSQL:
+    each agent's accounts, each process's RSS (MiB), the lease."""
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=chromium, args=["--headless", "--no-sandbox"])
+        page = await browser.new_page(viewport={"width": 1280, "height": 800})
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        await page.goto(url)
+        await page.wait_for_selector("#ready.ok", timeout=10_000)
+        await page.wait_for_function(
+            """() => [...document.querySelectorAll('#processes tbody tr')].filter(
+                 (tr) => tr.cells[3].textContent !== '-').length === 4
+               && [...document.querySelectorAll('#agents tbody tr')].filter(
+                 (tr) => Number(tr.cells[2].textContent) > 0).length === 2""",
+            timeout=30_000,
+        )
+        agents = {
+            r.split("\t")[0]: int(r.split("\t")[2]) for r in await page.locator("#agents tbody tr").all_inner_texts()
+        }
+        processes = {
+            r.split("\t")[0]: r.split("\t")[3] for r in await page.locator("#processes tbody tr").all_inner_texts()
+        }
+        lease = await page.text_content("#lease") or ""
+        await page.screenshot(path=str(screenshot), full_page=True)
+        await browser.close()
+    return {"errors": errors, "agents": agents, "processes": processes, "lease": lease}
 
 
 async def test_cluster_halt_records_a_state_for_every_agent_refuses_an_unknown_account_and_status_shows_it(
