@@ -73,3 +73,44 @@ def test_a_failing_submit_does_not_stop_the_strategy(system):
     st = s.c.strategy.stats
     assert st.errors == 1 and st.entries_sent >= 5
     assert any(o.status is OrderStatus.FILLED for o in s.c.oms.orders.values())
+
+
+@pytest.mark.parametrize("slices", [1, 4])
+def test_evaluation_slices_spread_the_accounts_first_entries_over_the_interval(tmp_path, slices):
+    """Forty accounts on one underlying: in one slice every account's first entry goes at the same instant (the
+    burst IB's message rate meets); in four, each account goes with its slice, a quarter of the interval apart,
+    and every one still within the interval."""
+    from alluse.app.system import TradingSystem
+    from alluse.strategies.wheel import evaluation_slice
+
+    accounts = [f"DU{i:04d}" for i in range(40)]
+    cfg = load_config(overrides={
+        "run": {"start": "2026-11-23T14:30:00+00:00", "seed": 4},
+        "accounts": {a: {"cash": 1_000_000} for a in accounts},
+        "strategy": {"evaluate_every_s": 900, "evaluation_slices": slices, "entry_after_open_min": 0,
+                     "sleeves": [{"account": a, "underlyings": ["TSLA"], "delta_min": 0.25, "delta_max": 0.45}
+                                 for a in accounts]},
+    })  # fmt: skip
+    clock = TestClock(datetime_to_ns(cfg.run.start_datetime()))
+    s = TradingSystem(cfg, clock, tmp_path)
+    first: dict[str, int] = {}
+    original = s.c.oms.submit
+
+    def spy(order):
+        if order.tag == "open":
+            first.setdefault(order.account, clock.now_ns())
+        return original(order)
+
+    s.c.strategy.oms = SubmitThrough(s.c.oms, spy)
+    s.start()
+    try:
+        clock.advance(1800 * NS)
+    finally:
+        s.stop_trading()
+        s.close()
+    assert sorted(first) == accounts  # every account entered
+    instants = sorted(set(first.values()))
+    assert len(instants) == slices
+    assert all(b - a == 900 * NS // slices for a, b in zip(instants, instants[1:], strict=False))
+    for account, at in first.items():  # an account's turn is its slice's (the first tick is slice 0's)
+        assert instants.index(at) == evaluation_slice(account, slices)

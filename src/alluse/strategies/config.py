@@ -37,6 +37,10 @@ class SleeveConfig(Section):
 class StrategyConfig(Section):
     enabled: bool = True
     evaluate_every_s: PositiveFloat = 900.0  # simulated seconds
+    # the accounts in this many groups, one group every evaluate_every_s / evaluation_slices: many accounts on one
+    # login then do not all send at once into IB's 50 messages a second (docs/scaling.md); each account is still
+    # evaluated every evaluate_every_s, and always in the same group (by a hash of its name)
+    evaluation_slices: Annotated[int, Field(ge=1, le=10_000)] = 1
     min_dte: NonNegFloat = 1.0  # sell puts with days to expiry in [min_dte, max_dte]
     max_dte: PositiveFloat = 10.0
     take_profit: Annotated[float, Field(gt=0, lt=1)] = 0.5  # buy back once this share of premium is captured

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import logging
 import math
+import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -138,6 +139,12 @@ Key = tuple[str, str]  # (account, underlying)
 PhaseListener = Callable[[str, str, Phase, str], None]  # (account, underlying, phase, why)
 
 
+def evaluation_slice(account: str, slices: int) -> int:
+    """The group an account is evaluated in: stable across processes and restarts (not Python's salted hash), so
+    an account keeps its turn when it moves to another agent."""
+    return zlib.crc32(account.encode()) % slices
+
+
 class WheelStrategy:
     def __init__(
         self,
@@ -174,6 +181,9 @@ class WheelStrategy:
         self._kept: set[str] = set()
         self._timer: TimerHandle | None = None
         self._running = False
+        n = config.evaluation_slices
+        self.slices = [[s for s in config.sleeves if evaluation_slice(s.account, n) == k] for k in range(n)]
+        self._next_slice = 0
         bus.subscribe(TOPIC_ORDER_EVENT, self._on_order_event)
 
     # ------------------------------------------------------------------ lifecycle
@@ -193,9 +203,10 @@ class WheelStrategy:
         now = self.clock.now_ns()
         try:
             if self.hours.is_open(now):
-                self.evaluate()
+                self.evaluate(self.slices[self._next_slice])
+                self._next_slice = (self._next_slice + 1) % len(self.slices)
         finally:
-            due = now + int(self.config.evaluate_every_s * NS)
+            due = now + int(self.config.evaluate_every_s * NS / len(self.slices))
             self._timer = self.clock.call_at(self.hours.next_open(due) or due, self._tick)  # closed then: its open
 
     def _may_enter(self, now: int) -> bool:
@@ -208,9 +219,10 @@ class WheelStrategy:
 
     # ------------------------------------------------------------------ decisions
 
-    def evaluate(self) -> None:
+    def evaluate(self, sleeves: list[SleeveConfig] | None = None) -> None:
+        """Every sleeve, or the slice of them this tick's turn it is (`evaluation_slices`)."""
         self.stats.evaluations += 1
-        for sleeve in self.config.sleeves:
+        for sleeve in self.config.sleeves if sleeves is None else sleeves:
             state = self.state_of(sleeve.account)
             if state is TradingState.HALTED:
                 continue  # nothing may be sent; the risk engine has cancelled what was working
