@@ -155,6 +155,7 @@ class OrderManager:
         self.book.orders.update(state.orders)
         self.book.open.update((k, o) for k, o in state.orders.items() if o.status.is_open)
         self._session = self.journal.start_session(now)
+        self.events.after_recovery()
         open_orders = len(self.book.open)
         report = RecoveryReport(self._session, len(self.book.orders), open_orders, len(state.fills))
         report.reconcile = self.reconciler.reconcile(at_start=True)

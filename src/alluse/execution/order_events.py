@@ -104,6 +104,10 @@ class OrderEventHandler:
         self.ack_latency = LatencyHistogram()  # submit -> ACCEPTED heard, in the latency clock
         self.fill_latency = LatencyHistogram()  # submit -> the fill completing the order heard, likewise
         self.schedule_reconcile: Callable[[], None] = _no_reconcile  # wired by the order manager
+        # a settlement heard before recovery read the journal waits for it: the ledger could not yet tell a fill
+        # the journal already holds (a venue that restarted behind us settles an expiry again)
+        self.recovered = False
+        self._early_settlements: list[SettlementEvent] = []
 
     def latency_now(self) -> int:
         """The clock latencies are measured in: a real venue's in wall time (what it and the process really
@@ -219,7 +223,18 @@ class OrderEventHandler:
         self.recorder.note(order, "CANCEL_REJECTED", event.reason)
         self.bus.publish(TOPIC_ORDER_EVENT, (order, event))
 
+    def after_recovery(self) -> None:
+        """The journal is read and the ledger replayed: the settlements that came before are applied now."""
+        self.recovered = True
+        early, self._early_settlements = self._early_settlements, []
+        for event in early:
+            self.on_settlement(event)
+
     def on_settlement(self, event: SettlementEvent) -> None:
+        if not self.recovered:
+            log.info("settlement on %s (%s) before recovery: applied after it", event.account, event.reason)
+            self._early_settlements.append(event)
+            return
         # one per fill id, even if the broker repeats one inside the event: a duplicate row would make
         # the group commit that carries it fail, and every journal write after it with it
         problems = [p for f in event.fills if (p := fill_problem(f))]  # first, as for an order's fill

@@ -394,6 +394,29 @@ def test_a_fill_repeated_inside_one_settlement_is_booked_once_and_the_journal_ke
     assert oms.submit(order(oms)).status is OrderStatus.SUBMITTED  # and orders still go out
 
 
+def test_a_settlement_heard_before_recovery_waits_for_it_and_is_booked_once(tmp_path):
+    """A venue that restarted behind the journal settles an expiry the journal already holds, and says so before
+    recovery has read the journal: the settlement waits, and once the ledger is replayed it is seen as booked (the
+    journal once refused the repeated fill id at recovery's first write, and the run could not start)."""
+    from alluse.model.events import SettlementEvent
+
+    f = Fill("EXPIRY-1", "Gen-Acc", "AAPL", Side.SELL, 5, Decimal("190"), Decimal("0"), 4, "X1", "X")
+    oms, broker, _, clock, _ = build_env(tmp_path)
+    broker.settle(SettlementEvent("Gen-Acc", "assignment", (f,), 4))
+    clock.advance(2_000_000)
+    oms.journal.close()
+    oms, broker, _, clock, kernel = build_env(tmp_path, recover=False)  # the restart, on the same journal
+    broker.settle(SettlementEvent("Gen-Acc", "assignment", (f,), 4))  # the venue settles it again, early
+    assert oms.journal.pending == 0  # nothing written before the journal is read
+    kernel.recover()
+    assert oms.ledger.position("Gen-Acc", "AAPL") == -5 and oms.counters.settlements == 0  # once, from the journal
+    fresh = Fill("EXPIRY-2", "Gen-Acc", "AAPL", Side.SELL, 1, Decimal("190"), Decimal("0"), 5, "X2", "X")
+    broker.settle(SettlementEvent("Gen-Acc", "exercise", (fresh,), 5))  # after recovery: at once
+    assert oms.ledger.position("Gen-Acc", "AAPL") == -6
+    clock.advance(2_000_000)
+    assert oms.journal.pending == 0 and oms.journal_error is None
+
+
 @pytest.mark.parametrize("intent_log", [True, False])
 def test_a_failing_journal_write_is_the_same_error_counter_and_critical_line_with_or_without_the_intent_log(
     tmp_path, caplog, intent_log
