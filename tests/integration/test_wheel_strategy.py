@@ -114,3 +114,39 @@ def test_evaluation_slices_spread_the_accounts_first_entries_over_the_interval(t
     assert all(b - a == 900 * NS // slices for a, b in zip(instants, instants[1:], strict=False))
     for account, at in first.items():  # an account's turn is its slice's (the first tick is slice 0's)
         assert instants.index(at) == evaluation_slice(account, slices)
+
+
+def test_a_restarted_strategy_adopts_the_orders_still_working_and_sends_no_second_one(system):
+    """After a restart (or on the agent that takes the accounts over), an order sent before is still working at
+    the venue. The strategy counts it as its own: it sends no second order on that underlying beside it (a second
+    buy-back would fill too and leave the account long), and reprices it in time as it would its own."""
+    from alluse.model import Order, OrderType, TimeInForce
+    from alluse.model.instruments import round_to_tick
+    from alluse.strategies.wheel import WheelStrategy
+
+    s, clock = system
+    c = s.c
+    c.strategy.stop()
+    clock.advance(60 * NS)  # the market quotes
+    put = min((o for o in c.registry.options_for("NVDA") if o.right is Right.PUT),
+              key=lambda o: abs(float(o.strike) - c.cache.get("NVDA").mid))  # fmt: skip
+    working = Order(c.oms.next_client_order_id(), "Gen-Acc", put.id, Side.BUY, 1, order_type=OrderType.LIMIT,
+                    limit_price=round_to_tick(put, c.cache.get(put.id).mid * 0.8, Side.BUY),
+                    time_in_force=TimeInForce.DAY, tag="take-profit")  # a fifth under the mid: it rests  # fmt: skip
+    c.oms.submit(working)
+    clock.advance(NS)  # the venue's acknowledgement
+    assert working.status is OrderStatus.ACCEPTED
+    restarted = WheelStrategy(config=s.config.strategy, clock=clock, bus=c.bus, oms=c.oms, ledger=c.ledger,
+                              registry=c.registry, chains=c.chains, quote_of=c.cache.get_fresh,
+                              spot_of=lambda u: q.mid if (q := c.cache.get(u)) is not None else None,
+                              state_of=c.states.get, hours=c.hours)  # fmt: skip
+    sent = []
+    original = c.oms.submit
+    restarted.oms = SubmitThrough(c.oms, lambda o: (sent.append(o), original(o))[1])
+    restarted.start()
+    clock.advance(int(2 * s.config.strategy.evaluate_every_s * NS))  # into the entry window (15 min after the open)
+    assert not [o for o in sent if (o.account, c.registry.get(o.instrument_id).underlying) == ("Gen-Acc", "NVDA")]
+    assert [o for o in sent if o.account == "Rev-Acc"]  # it evaluates: the other account's puts go out
+    clock.advance(int(s.config.strategy.reprice_every_s * NS))
+    assert working.status is OrderStatus.CANCELED  # its own now: repriced (cancelled) in time
+    restarted.stop()

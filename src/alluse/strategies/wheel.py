@@ -62,9 +62,11 @@ MINUTE_NS = 60 * NS
 
 
 class OrderEntry(Protocol):
-    """What the strategy asks of the order manager: ids, orders in, cancels."""
+    """What the strategy asks of the order manager: ids, orders in, cancels, and the orders still working."""
 
     def next_client_order_id(self) -> str: ...
+
+    def open_orders(self, account: str | None = None) -> list[Order]: ...
 
     def submit(self, order: Order) -> Order: ...
 
@@ -176,6 +178,7 @@ class WheelStrategy:
         self.stats = WheelStats()
         self.phases: dict[Key, Phase] = {}
         self._working: dict[Key, _Working] = {}
+        self._also_working: dict[Key, set[str]] = {}  # adopted beside the one tracked (see _adopt_working)
         self._reprices: dict[str, int] = {}  # option id -> own reprice cancels of its unfilled entries
         self._left_to_expire: set[str] = set()
         self._kept: set[str] = set()
@@ -189,8 +192,28 @@ class WheelStrategy:
     # ------------------------------------------------------------------ lifecycle
 
     def start(self, first_delay_ns: int = NS) -> None:
+        self._adopt_working()
         self._running = True
         self._timer = self.clock.call_later(first_delay_ns, self._tick)
+
+    def _adopt_working(self) -> None:
+        """The orders recovery found working (sent before a restart, or by the agent that ran these accounts
+        before) count as this strategy's own: without them it would send a second buy-back beside the first, and
+        both would fill. One per underlying is tracked; any other is waited for just the same."""
+        keys = {(s.account, u) for s in self.config.sleeves for u in s.underlyings}
+        now = self.clock.now_ns()
+        for order in self.oms.open_orders():
+            instrument = self.registry.get(order.instrument_id)
+            if not isinstance(instrument, Option) or (key := (order.account, instrument.underlying)) not in keys:
+                continue
+            if key in self._working:
+                self._also_working.setdefault(key, set()).add(order.client_order_id)
+                log.warning("wheel %s %s: %s is working beside %s; nothing more is sent until both end", *key,
+                            order.client_order_id, self._working[key].client_order_id)  # fmt: skip
+                continue
+            self._working[key] = _Working(order.client_order_id, instrument.id, order.tag or "adopted", now)
+            log.info("wheel %s %s: %s %s %d %s found working: adopted", *key, order.client_order_id,
+                     order.side.value, order.quantity, instrument.id)  # fmt: skip
 
     def stop(self) -> None:
         self._running = False
@@ -241,6 +264,8 @@ class WheelStrategy:
         now = self.clock.now_ns()
         held = self.holding(*key)
         self._note_phase(key, held)
+        if self._also_working.get(key):
+            return  # an order adopted at start still works beside the tracked one: nothing more until it ends
         working = self._working.get(key)
         if working is not None:
             if now - working.sent_ns >= self.config.reprice_every_s * NS and self.oms.cancel(working.client_order_id):
@@ -404,3 +429,8 @@ class WheelStrategy:
         working = self._working.get(key)
         if working is not None and working.client_order_id == order.client_order_id:
             del self._working[key]
+        also = self._also_working.get(key)
+        if also is not None:
+            also.discard(order.client_order_id)
+            if not also:
+                del self._also_working[key]

@@ -140,7 +140,8 @@ async def test_a_simulated_week_of_300_accounts_through_kills_ends_with_every_bo
     lost = await pg_pool.fetchval("SELECT count(*) FROM orders WHERE sent_token IS NULL AND status <> 'CANCELED'")
     assert lost == 0  # every committed order was sent, or cancelled before any gateway sent it
     for account in ACCOUNTS:
-        assert await records.positions(pg_pool, account) == held[account], account
+        ours = await records.positions(pg_pool, account)
+        assert ours == held[account], await history_of(pg_pool, account, ours, held[account])
     assert fills > 300
     assert await pg_pool.fetchval("SELECT count(*) FROM fills WHERE exec_id LIKE 'settle:%'") > 0  # the expiry
     assert up[f"127.0.0.1:{ports['gw-a']}"] == "0" and up[f"127.0.0.1:{ports['a2']}"] == "0"  # Prometheus saw
@@ -154,3 +155,14 @@ async def test_a_simulated_week_of_300_accounts_through_kills_ends_with_every_bo
     silent = await pg_pool.fetch("SELECT DISTINCT process FROM alert_events WHERE rule = 'agent_silent' AND "
                                  "state = 'firing'")  # fmt: skip
     assert {r["process"] for r in silent} == {"agent a1", "agent a3"}
+
+
+async def history_of(pool, account: str, ours: dict, theirs: dict) -> str:
+    """Why a book differs: the account's orders and fills as PostgreSQL has them."""
+    orders = await pool.fetch("SELECT client_order_id, instrument_id, side, quantity, status, filled_qty, sent_by, "
+                              "created_at FROM orders WHERE account = $1 ORDER BY created_at", account)  # fmt: skip
+    fills = await pool.fetch("SELECT exec_id, client_order_id, instrument_id, side, quantity, price FROM fills "
+                             "WHERE account = $1 ORDER BY recorded_at", account)  # fmt: skip
+    lines = [f"{account}: ours {ours}, the broker's {theirs}", "orders:", *map(str, map(tuple, orders)), "fills:",
+             *map(str, map(tuple, fills))]  # fmt: skip
+    return "\n".join(lines)
