@@ -100,6 +100,9 @@ class _Active:
     send_deadline: float  # monotonic seconds: no send from this moment on without a renewal
     events: asyncio.Queue[OrderEvent] = field(default_factory=asyncio.Queue)
     resync: bool = False  # an event went unrecorded: read the broker's executions again
+    # the broker's connection came back within this lease: what ended meanwhile (a fill, a cancel, a day's close)
+    # sent no event, so every order sent and not final is asked about (GatewayService._catch_up)
+    reconnected: bool = False
     held: dict[str, str | None] = field(default_factory=dict)  # orphaned orders on a session we do not hold
     held_checked_at: float = 0.0
     unsent_checked_at: float = 0.0
@@ -197,6 +200,7 @@ class GatewayService:
         active = self.active = _Active(lease, broker, ids, self._deadline(asked_at), progress_at=asked_at,
                                        stall_limit=self.config.start_timeout_s)  # fmt: skip
         broker.set_event_handler(active.events.put_nowait, self._on_settlement)
+        broker.set_connection_handler(lambda up: setattr(active, "reconnected", active.reconnected or up))
         renewals = asyncio.create_task(self._renew(active), name=f"{self.holder} lease")
         writer = asyncio.create_task(self._record_events(active), name=f"{self.holder} events")
         try:
@@ -204,6 +208,7 @@ class GatewayService:
                 await broker.start()
                 active.progress_at = self.monotonic()
             await self._recover(active)
+            active.reconnected = False  # the first connection's: recovery asked already
             active.stall_limit = self.config.lease_ttl_s
             self.state = "active"
             self.became_active.set()
@@ -211,6 +216,8 @@ class GatewayService:
                 active.progress_at = self.monotonic()
                 if renewals.done():
                     renewals.result()  # LeaseLost
+                if active.reconnected:
+                    await self._catch_up(active)
                 if active.resync:
                     await self._record_executions(active)
                 if active.held and self.monotonic() - active.held_checked_at > HELD_RECHECK_S:
@@ -305,6 +312,32 @@ class GatewayService:
             await self._record_fill(active, _fill_event(fill))
             active.progress_at = self.monotonic()  # a long day of fills is work, not a stuck gateway
 
+    async def _catch_up(self, active: _Active) -> None:
+        """After the broker's connection came back within this lease: its fills and every sent order's end, read
+        again, since none of them came as an event while it was down. (An order still open needs nothing.)"""
+        active.reconnected = False
+        if isinstance(active.broker, Refreshable):
+            await active.broker.refresh_orders()
+        await self._record_executions(active)
+        async with self.pool.acquire() as conn:  # under this token and every older one: all the login's sent orders
+            sent = await records.sent_by_older(conn, self.config.login, active.lease.token + 1)
+        ended = 0
+        for coid, _ in sent:
+            ended += await self._record_end(active, coid)
+        log.info("%s: the broker's connection is back: %d sent orders looked at, %d ended meanwhile", self.holder,
+                 len(sent), ended)  # fmt: skip
+
+    async def _record_end(self, active: _Active, client_order_id: str) -> bool:
+        """The order's end as the broker has it, recorded, when it ended with no event heard (a cancel, a day's
+        close, while no gateway listened or the connection was down)."""
+        at_broker = active.broker.order_status(client_order_id)
+        ended = None if at_broker is None else FINAL_EVENT_OF_STATUS.get(at_broker.status)
+        if at_broker is None or ended is None:
+            return False
+        await self._record_event(active, OrderEvent(ended, client_order_id, self.wall_ns(), at_broker.venue_order_id,
+                                                    reason=at_broker.reason))  # fmt: skip
+        return True
+
     async def _recover(self, active: _Active) -> None:
         if isinstance(active.broker, Refreshable):  # every order of the login, completed ones and other sessions'
             await active.broker.refresh_orders()
@@ -396,15 +429,11 @@ class GatewayService:
         orders, so it is held, looked for again every HELD_RECHECK_S, and counted (`counts.held`)."""
         session = _session(active.broker)
         for coid, sent_on in orphans:
-            at_broker = active.broker.order_status(coid)
-            if at_broker is not None:
+            if active.broker.order_status(coid) is not None:
                 if coid in active.held:  # its old holder sent it after all: read its fills
                     del active.held[coid]
                     active.resync = True
-                ended = FINAL_EVENT_OF_STATUS.get(at_broker.status)
-                if ended is not None:  # it ended while no gateway listened (a cancel, a day's close): recorded
-                    await self._record_event(active, OrderEvent(ended, coid, self.wall_ns(), at_broker.venue_order_id,
-                                                                reason=at_broker.reason))  # fmt: skip
+                await self._record_end(active, coid)
             elif sent_on == session:
                 active.held.pop(coid, None)
                 await self._send(active, coid, takeover=True)
@@ -431,6 +460,8 @@ class GatewayService:
                 active.events.task_done()
 
     async def _record_event(self, active: _Active, event: OrderEvent) -> None:
+        if event.kind is EventKind.CANCEL_REJECTED:  # refused as already filled, perhaps: is a fill unrecorded?
+            active.resync = True
         async with self.pool.acquire() as conn:
             await records.record_event(conn, event, active.lease.token)
         await self.events.publish(event_payload(event))

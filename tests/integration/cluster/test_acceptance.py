@@ -20,7 +20,7 @@ import time
 from datetime import UTC, datetime
 
 import pytest
-from cluster_harness import broker_positions_of, last_line_of, local_gateway, spawn, stopped, until
+from cluster_harness import broker_positions_of, last_line_of, local_gateway, log_of, spawn, stopped, until
 
 from alluse.cluster import records
 from alluse.cluster.gateway import CANCEL_PREFIX, GATEWAY_GROUP, command_stream
@@ -118,7 +118,24 @@ async def test_a_simulated_week_of_300_accounts_through_kills_ends_with_every_bo
         for row in await pg_pool.fetch(OPEN.replace("count(*)", "client_order_id")):
             await pg_pool.execute("UPDATE orders SET cancel_requested = true WHERE client_order_id = $1", row[0])
             await queue.put((CANCEL_PREFIX + row[0]).encode())
-        await until(OPEN, 0, pg_pool, timeout_s=60)
+        try:
+            await until(OPEN, 0, pg_pool, timeout_s=60)
+        except AssertionError as exc:  # say why: the open orders by state, and what the gateway logged last
+            left = await pg_pool.fetch(f"SELECT status, sent_token IS NOT NULL AS sent, count(*) FROM orders WHERE "
+                                       f"status IN {OPEN.split(' IN ')[1]} GROUP BY 1, 2")  # fmt: skip
+            import urllib.request
+
+            with urllib.request.urlopen(f"http://127.0.0.1:{ports['gw-b']}/metrics", timeout=10) as answer:
+                exposed = [line for line in answer.read().decode().splitlines()
+                           if not line.startswith("#") and ("cluster_gateway" in line or "ibkr" in line
+                                                            or "event_loop" in line)]  # fmt: skip
+            trend = []
+            for _ in range(6):
+                await asyncio.sleep(10)
+                trend.append(await pg_pool.fetchval(OPEN))
+            log_end = log_of(procs["gw-b"])[-3000:]
+            raise AssertionError(f"{exc}\nopen: {[tuple(r) for r in left]}, then every 10 s: {trend}\n"
+                                 + "\n".join(exposed) + f"\ngw-b's log ends:\n{log_end}") from None
         await asyncio.sleep(1.0)  # the last fills and cancels recorded
         held = await broker_positions_of(tws[1], ACCOUNTS)
         summaries["gw-b"] = last_line_of(stopped(procs["gw-b"]), "gateway service gw-b: ")

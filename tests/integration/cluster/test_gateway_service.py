@@ -286,3 +286,40 @@ async def test_a_postgres_restart_pauses_the_gateway_by_name_and_it_resumes(ib_g
     assert receipts(ib_gateway) == Counter({c: 1 for c in before + after})
     assert gw.counts.pauses >= 1
     await books_match_the_broker(pool, ib_gateway)
+
+
+async def test_orders_that_end_while_the_brokers_connection_is_down_are_recorded_when_it_is_back(
+    ib_gateway, pool, redis_client
+):
+    """Within one lease, the IB connection drops and the broker cancels the working orders meanwhile: no event
+    reaches anyone. Once the connection is back the gateway asks about every order it sent, and records their
+    end; before, they stayed working in PostgreSQL, and the agents cancelled them again and again."""
+    from alluse.brokers.ibkr.gateway.server import GatewayFault
+
+    queue = WorkQueue(redis_client, command_stream(LOGIN), "gateway")
+    await queue.ensure_group()
+    gw = service(ib_gateway, pool, redis_client, "gw-a")
+    stop, task = await active(gw)
+    try:
+        coids = []
+        for i in range(6):  # bids far under the market: they rest
+            order = Order(f"r{i}", ACCOUNTS[i % len(ACCOUNTS)], "TSLA", Side.BUY, 1, OrderType.LIMIT,
+                          limit_price=Decimal("100"))  # fmt: skip
+            await records.record_order(pool, order, LOGIN)
+            await queue.put(order.client_order_id.encode())
+            coids.append(order.client_order_id)
+
+        async def with_status(status: str) -> bool:
+            n = await pool.fetchval("SELECT count(*) FROM orders WHERE status = $1 AND client_order_id = ANY($2)",
+                                    status, coids)  # fmt: skip
+            return bool(n == len(coids))
+
+        await until(lambda: with_status("ACCEPTED"), what="the orders working")
+        ib_gateway.inject(GatewayFault.DISCONNECT)
+        for working in [o for o in ib_gateway.exchange.orders.values() if not o.done]:
+            ib_gateway.exchange.cancel(working)  # while no session is there to hear it
+        await until(lambda: with_status("CANCELED"), what="the cancels recorded after the reconnect")
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)
+    assert receipts(ib_gateway) == Counter({c: 1 for c in coids})  # and nothing was sent again
