@@ -114,6 +114,10 @@ class _Active:
     progress_at: float = 0.0  # monotonic seconds of the last sign of life: a loop round, a send, the connection
     stall_limit: float = 0.0  # seconds without one before the lease is given up (longer while starting)
 
+    def on_connection(self, up: bool) -> None:
+        """The broker's connection handler: a connection that came (back) up is caught up with by the loop."""
+        self.reconnected = self.reconnected or up
+
 
 class GatewayService:
     def __init__(
@@ -200,7 +204,7 @@ class GatewayService:
         active = self.active = _Active(lease, broker, ids, self._deadline(asked_at), progress_at=asked_at,
                                        stall_limit=self.config.start_timeout_s)  # fmt: skip
         broker.set_event_handler(active.events.put_nowait, self._on_settlement)
-        broker.set_connection_handler(lambda up: setattr(active, "reconnected", active.reconnected or up))
+        broker.set_connection_handler(active.on_connection)
         renewals = asyncio.create_task(self._renew(active), name=f"{self.holder} lease")
         writer = asyncio.create_task(self._record_events(active), name=f"{self.holder} events")
         try:
