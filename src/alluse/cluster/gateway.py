@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 import asyncpg
 import redis.asyncio as aioredis
 
-from alluse.brokers.base import Broker, Connecting, HasSession, Refreshable
+from alluse.brokers.base import Broker, Connecting, HasSession, Refreshable, VenueOrder
 from alluse.brokers.ibkr.order_ids import OrderIdsError, OrderIdSource
 from alluse.cluster import expiry, records
 from alluse.cluster import lease as leases
@@ -107,10 +107,9 @@ class _Active:
     held_checked_at: float = 0.0
     unsent_checked_at: float = 0.0
     settled_checked_at: float = 0.0
-    # the cluster time of the next expiry among the options held; None: look at once (a tenure's start, or a
-    # settlement the broker has not booked yet). Positions in options appear only by fills this gateway records.
+    # the cluster time of the next expiry among the options held, lowered by every option fill recorded (positions
+    # in options appear only by those); None: look at once (a tenure's start, a settlement not booked yet)
     next_expiry_ns: int | None = None
-    expiring_since_look: int = expiry.NEVER  # the earliest expiry of options filled since the last look began
     progress_at: float = 0.0  # monotonic seconds of the last sign of life: a loop round, a send, the connection
     stall_limit: float = 0.0  # seconds without one before the lease is given up (longer while starting)
 
@@ -320,32 +319,35 @@ class GatewayService:
         """After the broker's connection came back within this lease: its fills and every sent order's end, read
         again, since none of them came as an event while it was down. (An order still open needs nothing.)"""
         active.reconnected = False
-        if isinstance(active.broker, Refreshable):
-            await active.broker.refresh_orders()
-        await self._record_executions(active)
+        await self._read_broker(active)
         async with self.pool.acquire() as conn:  # under this token and every older one: all the login's sent orders
             sent = await records.sent_by_older(conn, self.config.login, active.lease.token + 1)
         ended = 0
         for coid, _ in sent:
-            ended += await self._record_end(active, coid)
+            at_broker = active.broker.order_status(coid)
+            if at_broker is not None and await self._record_end(active, coid, at_broker):
+                ended += 1
         log.info("%s: the broker's connection is back: %d sent orders looked at, %d ended meanwhile", self.holder,
                  len(sent), ended)  # fmt: skip
 
-    async def _record_end(self, active: _Active, client_order_id: str) -> bool:
+    async def _record_end(self, active: _Active, client_order_id: str, at_broker: VenueOrder) -> bool:
         """The order's end as the broker has it, recorded, when it ended with no event heard (a cancel, a day's
         close, while no gateway listened or the connection was down)."""
-        at_broker = active.broker.order_status(client_order_id)
-        ended = None if at_broker is None else FINAL_EVENT_OF_STATUS.get(at_broker.status)
-        if at_broker is None or ended is None:
+        ended = FINAL_EVENT_OF_STATUS.get(at_broker.status)
+        if ended is None:
             return False
         await self._record_event(active, OrderEvent(ended, client_order_id, self.wall_ns(), at_broker.venue_order_id,
                                                     reason=at_broker.reason))  # fmt: skip
         return True
 
-    async def _recover(self, active: _Active) -> None:
-        if isinstance(active.broker, Refreshable):  # every order of the login, completed ones and other sessions'
+    async def _read_broker(self, active: _Active) -> None:
+        """Every order of the login the broker has (completed ones and other sessions' too), and every fill."""
+        if isinstance(active.broker, Refreshable):
             await active.broker.refresh_orders()
         await self._record_executions(active)
+
+    async def _recover(self, active: _Active) -> None:
+        await self._read_broker(active)
         async with self.pool.acquire() as conn:
             orphans = await records.sent_by_older(conn, self.config.login, active.lease.token)
         await self._settle_orphans(active, orphans)
@@ -386,7 +388,7 @@ class GatewayService:
         now = self.wall_ns()
         if active.next_expiry_ns is not None and now < active.next_expiry_ns:
             return
-        active.expiring_since_look = expiry.NEVER  # from here on, fills recorded meanwhile are kept there
+        active.next_expiry_ns = expiry.NEVER  # from here on lowered by the fills recorded meanwhile, these included
         async with self.pool.acquire() as conn:
             held = await records.login_positions(conn, self.config.login)
         self.counts.expiry_looks += 1
@@ -403,7 +405,7 @@ class GatewayService:
             for fill in fills or ():
                 await self._record_fill(active, _fill_event(fill))
                 self.counts.settlements_recorded += 1
-        soonest = min(expiry.next_expiry(held, self.registry, now), active.expiring_since_look)
+        soonest = min(expiry.next_expiry(held, self.registry, now), active.next_expiry_ns or expiry.NEVER)
         active.next_expiry_ns = soonest if settled_all else None
 
     async def _cancel(self, active: _Active, client_order_id: str) -> None:
@@ -433,11 +435,12 @@ class GatewayService:
         orders, so it is held, looked for again every HELD_RECHECK_S, and counted (`counts.held`)."""
         session = _session(active.broker)
         for coid, sent_on in orphans:
-            if active.broker.order_status(coid) is not None:
+            at_broker = active.broker.order_status(coid)
+            if at_broker is not None:
                 if coid in active.held:  # its old holder sent it after all: read its fills
                     del active.held[coid]
                     active.resync = True
-                await self._record_end(active, coid)
+                await self._record_end(active, coid, at_broker)
             elif sent_on == session:
                 active.held.pop(coid, None)
                 await self._send(active, coid, takeover=True)
@@ -478,10 +481,8 @@ class GatewayService:
             new = await records.record_fill(conn, fill, instrument.multiplier)
         if new:
             self.counts.fills_recorded += 1
-            if isinstance(instrument, Option):  # a position that can expire: looked at once it does
-                active.expiring_since_look = min(active.expiring_since_look, expiry_ns(instrument))
-                if active.next_expiry_ns is not None:
-                    active.next_expiry_ns = min(active.next_expiry_ns, active.expiring_since_look)
+            if isinstance(instrument, Option) and active.next_expiry_ns is not None:  # looked at once it expires
+                active.next_expiry_ns = min(active.next_expiry_ns, expiry_ns(instrument))
             await self.events.publish(event_payload(event))
         else:
             self.counts.fills_duplicate += 1
