@@ -221,21 +221,13 @@ async def _monitored(config: ClusterFileConfig, process: str, pool: asyncpg.Pool
 
 def console_command(args: argparse.Namespace) -> int:
     """Read-only and on loopback (rpc/cluster_app.py); uvicorn stops on SIGINT or SIGTERM."""
-    import socket
-
     import uvicorn
 
-    from alluse.monitoring.http import listen_error
     from alluse.rpc.cluster_app import create_cluster_app
+    from alluse.rpc.server import bound_socket
 
     config = _cluster_config(args.config, {})
-    sock = socket.socket(socket.AF_INET)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind(("127.0.0.1", args.port))
-    except OSError as exc:
-        sock.close()
-        raise listen_error("127.0.0.1", args.port, exc) from None
+    sock = bound_socket("127.0.0.1", args.port)
     sock.listen(128)  # connections wait in the backlog until uvicorn accepts them
     app = create_cluster_app(config.cluster.postgres, config.cluster.login)
     console.print(f"cluster console on http://127.0.0.1:{sock.getsockname()[1]}/ (login {config.cluster.login}; "

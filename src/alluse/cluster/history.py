@@ -40,6 +40,7 @@ log = logging.getLogger("alluse.cluster.history")
 
 SAMPLES_KEPT_WHILE_AWAY = 200_000  # about an hour of an agent's samples at the default history_every_s
 PURGE_EVERY_S = 300.0
+PG_AWAY = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError)  # a write that waits for the next try
 _PER_ACCOUNT = 'account="'  # in a series' labels: one of an account's own series
 _EVENT_COLUMNS = "rule, severity, state, metric, comparison, value, threshold, ts, started_at, description"
 
@@ -78,12 +79,20 @@ def _ns(ts: Any) -> int:
     return round(ts.timestamp() * NS)
 
 
+async def firing(conn: asyncpg.Connection, process: str | None = None) -> list[tuple[str, AlertEvent]]:
+    """(process, event) for each rule of each process (or of `process`) whose latest event is FIRING: firing now,
+    or left firing by a run that ended without closing it."""
+    rows = await conn.fetch(
+        f"SELECT DISTINCT ON (process, rule) process, {_EVENT_COLUMNS} FROM alert_events "
+        "WHERE $1::text IS NULL OR process = $1 ORDER BY process, rule, seq DESC",
+        process,
+    )
+    return [(r["process"], e) for r in rows if (e := _event(r)).state is AlertStatus.FIRING]
+
+
 async def left_open(conn: asyncpg.Connection, process: str) -> dict[str, AlertEvent]:
-    """Per rule, its FIRING event when that is the rule's latest event for `process` (the run before ended while
-    it fired)."""
-    rows = await conn.fetch(f"SELECT DISTINCT ON (rule) {_EVENT_COLUMNS} FROM alert_events WHERE process = $1 "
-                            "ORDER BY rule, seq DESC", process)  # fmt: skip
-    return {e.rule: e for e in map(_event, rows) if e.state is AlertStatus.FIRING}
+    """Per rule, the episode the run before of `process` left firing."""
+    return {e.rule: e for _, e in await firing(conn, process)}
 
 
 async def recent_events(conn: asyncpg.Connection, limit: int = 50) -> list[tuple[str, AlertEvent]]:
@@ -184,7 +193,7 @@ class ProcessHistory:
                         "metric_samples", columns=("process", "series", "ts", "value"),
                         records=[(p, s.series, ns_to_datetime(s.ts_ns), s.value) for s in samples],
                     )  # fmt: skip
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        except PG_AWAY as exc:
             self.episodes.queued[:0] = events
             samples.extend(self.samples)
             self.samples = samples
@@ -203,7 +212,7 @@ class ProcessHistory:
             async with self.pool.acquire() as conn:
                 await conn.execute("DELETE FROM metric_samples WHERE process = $1 AND ts < clock_timestamp() - "
                                    "make_interval(secs => $2)", self.process, self.retention_s)  # fmt: skip
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+        except PG_AWAY:
             return False
         return True
 

@@ -20,7 +20,7 @@ from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
 
-from alluse.cluster.history import recent_events
+from alluse.cluster.history import firing, recent_events
 from alluse.cluster.overview import read_overview
 from alluse.monitoring import series
 
@@ -86,16 +86,12 @@ async def processes(conn: asyncpg.Connection) -> list[ProcessOut]:
            ORDER BY process, ts DESC""",
         RECENT_S, list(_STATE_SERIES),
     )  # fmt: skip
-    firing = await conn.fetch(
-        """SELECT process, rule, severity FROM (SELECT DISTINCT ON (process, rule) process, rule, severity, state
-           FROM alert_events ORDER BY process, rule, seq DESC) latest WHERE state = 'firing' ORDER BY process, rule"""
-    )
     values = {(r["process"], r["series"]): float(r["value"]) for r in figures}
     rss = {p: v / 2**20 for (p, s), v in values.items() if s == series.PROCESS_RSS_BYTES}
     cpu = {p: v for (p, s), v in values.items() if s == series.PROCESS_CPU_PERCENT}
     alerts: dict[str, list[str]] = {}
-    for r in firing:
-        alerts.setdefault(r["process"], []).append(f"{r['rule']} [{r['severity']}]")
+    for p, event in await firing(conn):
+        alerts.setdefault(p, []).append(f"{event.rule} [{event.severity}]")
     state = {r["process"]: m.group(1) for r in states if (m := _STATE_LABEL.search(r["series"]))}
     return [ProcessOut(process=(p := r["process"]), state=state.get(p, ""), sample_age_s=float(r["age"]),
                        rss_mib=rss.get(p), cpu_percent=cpu.get(p), firing=alerts.get(p, []))
@@ -117,15 +113,13 @@ async def cluster_view(conn: asyncpg.Connection, login: str) -> ClusterOut:
 
 
 def create_cluster_app(dsn: str, login: str) -> FastAPI:
-    pool: list[asyncpg.Pool] = []
-
     @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        pool.append(await asyncpg.create_pool(dsn, min_size=1, max_size=2))
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.pool = await asyncpg.create_pool(dsn, min_size=1, max_size=2)
         try:
             yield
         finally:
-            await pool[0].close()
+            await app.state.pool.close()
 
     app = FastAPI(title="ALL-USE cluster console", lifespan=lifespan, openapi_url="/openapi.json")
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
@@ -136,7 +130,7 @@ def create_cluster_app(dsn: str, login: str) -> FastAPI:
 
     @app.get("/api/v1/cluster", response_model=ClusterOut, summary="the whole cluster, from PostgreSQL")
     async def cluster() -> ClusterOut:
-        async with pool[0].acquire() as conn:
+        async with app.state.pool.acquire() as conn:
             return await cluster_view(conn, login)
 
     return app

@@ -30,6 +30,19 @@ class _Server(uvicorn.Server):
         yield  # the command's handlers stay in place
 
 
+def bound_socket(host: str, port: int) -> socket.socket:
+    """Bound before serving, so a busy port is a one-line error naming it (`listen_error`), and port 0's choice is
+    known; uvicorn serves on it (`serve(sockets=[...])`)."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise listen_error(host, port, exc) from None
+    return sock
+
+
 class ApiServer:
     """The REST API, /metrics and /health on one port; `port` is the bound one (0 asks for a free port)."""
 
@@ -54,13 +67,7 @@ class ApiServer:
         exporter = system.monitoring.exporter if system.monitoring is not None else None
         if exporter is not None:
             exporter.add_source(self.hub)
-        sock = socket.socket(socket.AF_INET6 if ":" in self.host else socket.AF_INET)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((self.host, self.requested_port))
-        except OSError as exc:
-            sock.close()
-            raise listen_error(self.host, self.requested_port, exc) from None
+        sock = bound_socket(self.host, self.requested_port)
         self.port = sock.getsockname()[1]
         app = create_app(views, exporter, self.hub, Guard(data_dir, self.host))
         config = uvicorn.Config(app, lifespan="off", log_level="warning", access_log=False)
