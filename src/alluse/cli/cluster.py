@@ -308,6 +308,7 @@ def agent_command(args: argparse.Namespace) -> int:
                 lambda: agent_health(agent),
                 args.metrics_port,
                 agent.loss_limit_used,
+                agent.market_open,
             ) as where:
                 console.print(f"agent {args.name}: login {config.cluster.login}, {len(config.accounts)} accounts in "
                               f"its configuration{where}; joining (Ctrl-C stops)", highlight=False,
