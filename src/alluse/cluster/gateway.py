@@ -327,8 +327,17 @@ class GatewayService:
             at_broker = active.broker.order_status(coid)
             if at_broker is not None and await self._record_end(active, coid, at_broker):
                 ended += 1
-        log.info("%s: the broker's connection is back: %d sent orders looked at, %d ended meanwhile", self.holder,
-                 len(sent), ended)  # fmt: skip
+        cancels = await self._cancel_outstanding(active)  # a cancel asked while it was down was not sent
+        log.info("%s: the broker's connection is back: %d sent orders looked at, %d ended meanwhile, %d cancels "
+                 "asked again", self.holder, len(sent), ended, cancels)  # fmt: skip
+
+    async def _cancel_outstanding(self, active: _Active) -> int:
+        """Every cancel requested of an order not final, asked (again) of the broker; how many."""
+        async with self.pool.acquire() as conn:
+            cancels = await records.cancels_outstanding(conn, self.config.login)
+        for coid in cancels:
+            await self._cancel(active, coid)
+        return len(cancels)
 
     async def _record_end(self, active: _Active, client_order_id: str, at_broker: VenueOrder) -> bool:
         """The order's end as the broker has it, recorded, when it ended with no event heard (a cancel, a day's
@@ -355,13 +364,10 @@ class GatewayService:
         self.counts.commands_reclaimed += len(reclaimed)
         await self._obey(active, reclaimed)
         unsent = await self._send_unsent(active)
-        async with self.pool.acquire() as conn:
-            cancels = await records.cancels_outstanding(conn, self.config.login)
-        for coid in cancels:  # asked of a gateway that is gone: asked again
-            await self._cancel(active, coid)
+        cancels = await self._cancel_outstanding(active)  # asked of a gateway that is gone: asked again
         log.info("%s active on %s with fencing token %d: %d orphaned sends checked (%d held), %d commands "
                  "reclaimed, %d unsent orders found, %d cancels asked again", self.holder, self.config.login,
-                 active.lease.token, len(orphans), len(active.held), len(reclaimed), unsent, len(cancels))  # fmt: skip
+                 active.lease.token, len(orphans), len(active.held), len(reclaimed), unsent, cancels)  # fmt: skip
 
     async def _obey(self, active: _Active, entries: list[Entry]) -> None:
         for entry in entries:
@@ -467,11 +473,17 @@ class GatewayService:
                 active.events.task_done()
 
     async def _record_event(self, active: _Active, event: OrderEvent) -> None:
-        if event.kind is EventKind.CANCEL_REJECTED:  # refused as already filled, perhaps: is a fill unrecorded?
-            active.resync = True
         async with self.pool.acquire() as conn:
             await records.record_event(conn, event, active.lease.token)
         await self.events.publish(event_payload(event))
+        if event.kind is EventKind.CANCEL_REJECTED:  # refused as already filled, perhaps: is a fill unrecorded?
+            try:
+                fills = active.broker.executions(event.client_order_id)  # this order's only, not the day's
+            except BrokerDisconnected:
+                active.resync = True  # read whole once the loop goes round
+                return
+            for fill in fills:
+                await self._record_fill(active, _fill_event(fill))
 
     async def _record_fill(self, active: _Active, event: OrderEvent) -> None:
         fill = event.fill
